@@ -1,0 +1,184 @@
+# secsock — build, test, fuzz, install.
+#
+# Sources are found by folder: core/*.c and policy/*.c form the static core
+# library; preload/*.c joins them in libsecsock.so; cli/*.c makes `secsock`;
+# kds/*.c makes `secsock-kds`.  Tests: tests/<component>/test_*.c are
+# Criterion binaries; tests/cli/*.sh and tests/integration/*.sh are scripts
+# that drive the real binaries; tests/fuzz/fuzz_*.c are libFuzzer targets.
+
+CC       ?= gcc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+PKGS     := openssl libsodium inih
+VERSION  := 0.1.0
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
+             -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
+             $(WARN) $(CFLAGS) -Iinclude -Icore -Ipolicy -Ipreload \
+             -DSECSOCK_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -ldl
+
+CORE_SRC    := $(wildcard core/*.c) $(wildcard policy/*.c)
+PRELOAD_SRC := $(wildcard preload/*.c)
+CLI_SRC     := $(wildcard cli/*.c)
+KDS_SRC     := $(wildcard kds/*.c)
+UNIT_SRC    := $(wildcard tests/*/test_*.c)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CORE_OBJ    := $(call obj,$(CORE_SRC))
+PRELOAD_OBJ := $(call obj,$(PRELOAD_SRC))
+CLI_OBJ     := $(call obj,$(CLI_SRC))
+KDS_OBJ     := $(call obj,$(KDS_SRC))
+UNIT_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# test helpers (tests/<dir>/*.c that are not test_*.c and not fuzz) are
+# standalone programs used by scripts: tests/tools/*.c
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+TOOL_BIN    := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
+CORE_LIB    := $(BUILD)/libsecsock-core.a
+SO          := $(BUILD)/libsecsock.so
+CLI         := $(BUILD)/secsock
+KDS         := $(BUILD)/secsock-kds
+
+TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO)) $(if $(CLI_SRC),$(CLI)) \
+           $(if $(KDS_SRC),$(KDS)) $(BUILD)/secsock.pc
+
+.PHONY: all check unit check-valgrind check-cli check-integration check-clang \
+        check-exports fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
+
+all: $(TARGETS) $(TOOL_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+$(CORE_LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Only the interposed libc names and secsock_* are exported (preload/libsecsock.map).
+$(SO): $(PRELOAD_OBJ) $(CORE_LIB)
+	$(CC) -shared -o $@ $(PRELOAD_OBJ) $(CORE_LIB) \
+	  -Wl,--version-script=preload/libsecsock.map -Wl,-z,nodelete -Wl,-z,now \
+	  $(LDLIBS)
+
+$(CLI): $(CLI_OBJ) $(CORE_LIB)
+	$(CC) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
+
+$(KDS): $(KDS_OBJ) $(CORE_LIB)
+	$(CC) -o $@ $(KDS_OBJ) $(CORE_LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(CRIT_LIBS) $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LDLIBS)
+
+$(BUILD)/secsock.pc: secsock.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+# ---------------------------------------------------------------- tests
+# `make check` is the one command CI runs (.ci/run).  It installs missing
+# Debian packages first, builds with gcc, runs every tier, then rebuilds with
+# clang so both compilers stay clean.
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) check-valgrind
+	$(MAKE) check-exports
+	$(MAKE) check-cli
+	$(MAKE) check-integration
+	$(MAKE) check-clang
+	@echo "make check: all tiers passed"
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+	  SECSOCK_SHARED=$(CURDIR)/../shared $$t --jobs 2 || exit 1; done
+
+# The core and policy unit tests once more under valgrind (leaks and invalid
+# accesses fail the run).  Criterion forks workers; --trace-children follows.
+check-valgrind: $(UNIT_BIN)
+	@set -e; for t in $(filter $(BUILD)/tests/core/% $(BUILD)/tests/policy/%,$(UNIT_BIN)); do \
+	  echo "== valgrind $$t"; \
+	  SECSOCK_SHARED=$(CURDIR)/../shared valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite --trace-children=yes \
+	    --suppressions=tests/valgrind.supp $$t --jobs 1 || exit 1; done
+
+check-exports: all
+	@if [ -f $(SO) ]; then scripts/check-exports.sh $(SO); fi
+
+check-cli: all
+	@set -e; for s in $(wildcard tests/cli/*.sh); do echo "== $$s"; \
+	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
+
+check-integration: all
+	@set -e; for s in $(wildcard tests/integration/*.sh); do echo "== $$s"; \
+	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
+
+check-clang:
+	$(MAKE) BUILD=$(BUILD)/clang CC=clang all $(patsubst $(BUILD)/%,$(BUILD)/clang/%,$(UNIT_BIN))
+
+# ---------------------------------------------------------------- fuzzing
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+               -Iinclude -Icore -Ipolicy $(PKG_CFLAGS) -DSECSOCK_VERSION='"$(VERSION)"'
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+fuzz: $(FUZZ_BIN)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS)
+# FUZZ_RUNS executions of each target (default one million), corpus in build/.
+FUZZ_RUNS ?= 1000000
+fuzz-run: fuzz
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$n; \
+	  seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
+	  echo "== $$n"; $$f -runs=$(FUZZ_RUNS) -max_len=20000 $(BUILD)/corpus/$$n $$seeds 2>&1 | tail -3; done
+
+# ---------------------------------------------------------------- other
+deps:
+	@scripts/install-deps.sh
+
+demo: deps
+	$(MAKE) all
+	@scripts/demo.sh
+
+bench: deps all
+	@bench/run.sh
+
+bench-quick: deps all
+	@bench/run.sh --quick
+
+soak: deps all
+	@set -e; for s in $(wildcard tests/soak/*.sh); do echo "== $$s"; BUILD=$(CURDIR)/$(BUILD) bash $$s; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	[ ! -f $(SO) ] || install -m 0755 $(SO) $(DESTDIR)$(PREFIX)/lib/
+	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	[ ! -f $(KDS) ] || install -m 0755 $(KDS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 include/secsock.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
+	for m in $(wildcard docs/man/*.5); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libsecsock.so $(DESTDIR)$(PREFIX)/bin/secsock \
+	  $(DESTDIR)$(PREFIX)/bin/secsock-kds $(DESTDIR)$(PREFIX)/include/secsock.h \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/secsock.pc
+
+clean:
+	rm -rf $(BUILD)

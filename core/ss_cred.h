@@ -1,0 +1,70 @@
+/* ss_cred.h — credentials (seed 001: AcquireCredentialsHandle → phCredential).
+ *
+ * A credential is immutable once acquired and may be shared by many contexts
+ * (and threads); it is reference counted.  It holds the OpenSSL SSL_CTX for
+ * its direction, the methods it may use in preference order, and their key
+ * material (PSK in locked memory).
+ */
+#ifndef SS_CRED_H
+#define SS_CRED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ss_status.h"
+
+enum ss_cred_use { SS_CRED_OUTBOUND = 1, SS_CRED_INBOUND = 2 };
+
+/* Authentication methods (ARCHITECTURE.md "Authentication methods"). */
+typedef enum ss_auth {
+	SS_AUTH_NONE = 0,
+	SS_AUTH_ANONYMOUS,   /* ephemeral Ed25519 key, self-signed cert, made once per process */
+	SS_AUTH_HOST_KEY,    /* (later issue) persistent host key, TOFU pinning */
+	SS_AUTH_PSK,         /* TLS 1.3 external PSK (RFC 8446 §2.2, §4.2.11) */
+	SS_AUTH_CERTIFICATE, /* (later issue for secsock mode) X.509 chain + peer-name */
+	SS_AUTH_GROUP        /* (later issue) GKDI group key as external PSK */
+} ss_auth;
+
+/* Peer kind: a secsock peer (ALPN secsock/1 required both ends), or any
+ * standard TLS 1.3 peer (no ALPN requirement; certificate auth). */
+typedef enum ss_peer_mode { SS_MODE_SECSOCK = 0, SS_MODE_STANDARD_TLS = 1 } ss_peer_mode;
+
+/* Bit masks for the allowed algorithms; order of preference is the order of
+ * the arrays below (first = most preferred). */
+enum { SS_MAX_METHODS = 6, SS_MAX_SUITES = 3, SS_MAX_GROUPS = 4 };
+
+/* Named groups by IANA code (RFC 8446 §4.2.7) */
+enum ss_group { SS_GROUP_P256 = 23, SS_GROUP_P384 = 24, SS_GROUP_X25519 = 29 };
+
+typedef struct ss_cred_params {
+	unsigned use;                        /* enum ss_cred_use (one of) */
+	ss_peer_mode mode;
+	ss_auth methods[SS_MAX_METHODS];     /* preference order; 0-terminated if short */
+	uint16_t suites[SS_MAX_SUITES];      /* enum ss_suite; 0-terminated; all-zero = default */
+	uint16_t groups[SS_MAX_GROUPS];      /* enum ss_group; 0-terminated; all-zero = default */
+	/* psk: identity (printable, <= 128 bytes) and key (>= 16 bytes) */
+	const char *psk_identity;
+	const uint8_t *psk;
+	size_t psk_len;
+	/* certificate / standard-tls: PEM files (NULL when unused) */
+	const char *cert_file;               /* our chain */
+	const char *key_file;                /* our private key */
+	const char *ca_file;                 /* trust anchors for the peer's chain */
+	int verify_peer;                     /* standard-tls client: verify server chain+name */
+} ss_cred_params;
+
+typedef struct ss_cred ss_cred;
+
+/* Copies everything it needs out of *p (strings, key bytes). */
+ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out);
+ss_cred *ss_cred_ref(ss_cred *c);
+void ss_cred_free(ss_cred *c);   /* drops a reference; NULL is fine */
+
+/* Parse "aes-128-gcm" / "x25519" / "psk" … names used by policy files and the
+ * CLI; 0 when unknown. */
+uint16_t ss_suite_from_name(const char *name);
+const char *ss_suite_name(uint16_t suite);       /* "aes-128-gcm" */
+uint16_t ss_group_from_name(const char *name);
+const char *ss_group_name(uint16_t group);       /* "x25519" */
+const char *ss_auth_name(ss_auth a);             /* "anonymous" */
+
+#endif

@@ -1,0 +1,97 @@
+/* ss_ctx.h — security contexts as an SSPI-style token loop over TLS 1.3.
+ *
+ * Shape of seed 001 (InitializeSecurityContext (Negotiate)): the caller owns
+ * all I/O.  Each call takes the peer's bytes (the input token), returns bytes
+ * to send (the output token), and a status:
+ *   SS_CONTINUE_NEEDED    send *out (it may be empty), then call again with
+ *                         the peer's next bytes;
+ *   SS_INCOMPLETE_MESSAGE input ended inside a record; nothing consumed beyond
+ *                         *in_used; call again with more bytes;
+ *   SS_OK                 the context is established; send *out if non-empty
+ *                         (the client's Finished); bytes after *in_used are
+ *                         application records for the record layer;
+ *   anything else         failure; with SS_REQ_EXTENDED_ERROR *out holds an
+ *                         alert for the peer (seed 001: ISC_REQ_EXTENDED_ERROR).
+ * OpenSSL runs the handshake over memory BIOs; input is fed one whole TLS
+ * record at a time so that *in_used always ends on a record boundary (the
+ * preload depends on this to keep the kernel queue at record boundaries).
+ */
+#ifndef SS_CTX_H
+#define SS_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ss_status.h"
+#include "ss_cred.h"
+#include "ss_rec.h"
+
+/* Requirement flags (seed 001: ISC_REQ_* / ASC_REQ_*), returned as the
+ * ISC_RET_* equivalents in *attrs. */
+enum ss_req {
+	SS_REQ_CONFIDENTIALITY = 1u << 0,
+	SS_REQ_INTEGRITY = 1u << 1,
+	SS_REQ_MUTUAL_AUTH = 1u << 2,
+	SS_REQ_REPLAY_DETECT = 1u << 3,
+	SS_REQ_SEQUENCE_DETECT = 1u << 4,
+	SS_REQ_EXTENDED_ERROR = 1u << 5,
+	SS_REQ_STREAM = 1u << 6,
+	SS_REQ_DELEGATE = 1u << 7        /* not supported: SS_UNSUPPORTED_FUNCTION */
+};
+
+/* Growable output token owned by the caller; free with ss_buf_free. */
+typedef struct ss_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+} ss_buf;
+void ss_buf_free(ss_buf *b);
+
+typedef struct ss_ctx ss_ctx;
+
+/* Client side.  *ctx is NULL on the first call (a new context is created and
+ * stored there), the same pointer afterwards.  target may be NULL (anonymous)
+ * and is checked against the peer's identity for certificate auth (→
+ * SS_WRONG_PRINCIPAL).  expiry: absolute CLOCK_REALTIME seconds; may be NULL. */
+ss_status ss_ctx_initialize(ss_cred *cred, ss_ctx **ctx, const char *target,
+                            unsigned req, const uint8_t *in, size_t in_len,
+                            size_t *in_used, ss_buf *out, unsigned *attrs,
+                            int64_t *expiry);
+
+/* Server side, same contract. */
+ss_status ss_ctx_accept(ss_cred *cred, ss_ctx **ctx, unsigned req,
+                        const uint8_t *in, size_t in_len, size_t *in_used,
+                        ss_buf *out, unsigned *attrs, int64_t *expiry);
+
+/* Query attributes (seed 001: QueryContextAttributes) after SS_OK. */
+typedef struct ss_ctx_info {
+	uint16_t suite;            /* enum ss_suite */
+	uint16_t group;            /* enum ss_group, 0 for psk_ke */
+	ss_auth auth;              /* method that authenticated the session */
+	ss_peer_mode mode;
+	unsigned attrs;            /* granted ss_req bits */
+	int mutual;                /* both ends authenticated */
+	char peer[256];            /* peer identity: psk identity, cert subject, key fingerprint, "anonymous" */
+	uint64_t handshake_usec;   /* wall time from first call to SS_OK */
+} ss_ctx_info;
+ss_status ss_ctx_query(const ss_ctx *ctx, ss_ctx_info *info);
+
+/* Move the established session's application traffic secrets into a record
+ * state (ss_rec_state_init) and drop the OpenSSL SSL object: afterwards the
+ * context only answers ss_ctx_query.  Call once, after SS_OK. */
+ss_status ss_ctx_export(ss_ctx *ctx, ss_rec_state *st);
+
+void ss_ctx_free(ss_ctx *ctx);  /* wipes, NULL is fine (seed: DeleteSecurityContext) */
+
+/* Server side of negotiation discovery (ARCHITECTURE.md): from a peeked
+ * prefix of what a client sent, without side effects. */
+typedef enum ss_hello_verdict {
+	SS_HELLO_NEED_MORE = 0,    /* prefix is consistent with a ClientHello; need more bytes */
+	SS_HELLO_SECSOCK,          /* a TLS 1.3 ClientHello offering ALPN "secsock/1" */
+	SS_HELLO_TLS,              /* a TLS ClientHello without secsock/1 (a standard TLS client) */
+	SS_HELLO_OTHER             /* not TLS at all */
+} ss_hello_verdict;
+ss_hello_verdict ss_hello_classify(const uint8_t *in, size_t n);
+
+#define SS_ALPN "secsock/1"
+
+#endif
