@@ -1,0 +1,679 @@
+/* ss_rec.c — TLS 1.3 record protection (RFC 8446 §5) and the post-handshake
+ * messages a record reader must understand (§4.6.1, §4.6.3, §6).
+ *
+ * Design notes
+ * - ss_rec_state (ss_rec.h) is the truth: secrets, keys, IVs, sequence
+ *   numbers, flags.  It may sit in MAP_SHARED memory that several processes
+ *   use in turn (callers serialise).  ss_rec is this process's cache of two
+ *   EVP_CIPHER_CTX, keyed once per epoch; before every record we compare the
+ *   cached epoch with the state's, so a KeyUpdate done by another process
+ *   re-keys our context here.  Per record only the nonce is set, which is what
+ *   keeps the overhead over the bare AEAD small.
+ * - Opening decrypts straight into the caller's buffer (no extra copy on the
+ *   hot path), and the tag is checked before any length is reported; on any
+ *   failure every byte written is wiped, so no partial plaintext escapes.
+ * - Sequence numbers: seq 2^64-1 is never used.  A data record may not take
+ *   seq 2^64-2 either, so that a KeyUpdate (or an alert) always has a number
+ *   left to be sealed under (§5.3: "rekey or terminate", never wrap).
+ * - ChangeCipherSpec (§5): our handshakes run in OpenSSL, which consumes the
+ *   middlebox-compatibility CCS itself, so none is expected here.  We still
+ *   drop a well-formed one (type 20, the single byte 0x01) as long as no
+ *   protected record has been received under the application keys (rx seq 0,
+ *   epoch 0) — the window §5 describes; afterwards it is unexpected_message.
+ * - After close_notify was received, reading returns SS_CLOSED without
+ *   consuming anything: §6.1 says data after closure is to be ignored, and a
+ *   caller that keeps reading should keep seeing end-of-stream.  After
+ *   close_notify was sent, nothing more may be sealed (SS_CLOSED).
+ * - SS_REC_F_FAILED makes every later seal/open/read/key_update fail with
+ *   SS_INVALID_HANDLE; only ss_rec_alert still works, so the caller can tell
+ *   the peer why the connection dies.
+ */
+#include "ss_rec_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <sodium.h>
+
+enum {
+	/* §5.4: TLSInnerPlaintext (content + type + padding) <= 2^14 + 1 */
+	SS_REC_MAX_INNER = SS_REC_MAX_PLAINTEXT + 1,
+	/* Bytes of inner plaintext that may exceed pt_cap and still go to a stack
+	 * buffer; beyond that (a caller with a small pt buffer) a locked heap
+	 * buffer is used. */
+	TAIL_STACK = 512,
+	/* §4 handshake message header: msg_type(1) + uint24 length */
+	HS_HEADER_LEN = 4,
+	HS_NEW_SESSION_TICKET = 4,
+	HS_KEY_UPDATE = 24,
+	/* §6 */
+	ALERT_LEVEL_WARNING = 1,
+	ALERT_LEVEL_FATAL = 2,
+	ALERT_CLOSE_NOTIFY = 0,
+	ALERT_USER_CANCELED = 90,
+	/* §4.6.3 KeyUpdateRequest */
+	KU_NOT_REQUESTED = 0,
+	KU_REQUESTED = 1,
+	/* §5.1 legacy_record_version */
+	LEGACY_VERSION = 0x0303,
+};
+
+/* Highest sequence number a data record may use; KeyUpdate/alerts may use
+ * one more (see the design note above). */
+#define SEQ_LAST_DATA (UINT64_MAX - 2)
+#define SEQ_LAST_CTRL (UINT64_MAX - 1)
+
+typedef struct ss_rec_cache {
+	EVP_CIPHER_CTX *ctx;
+	uint32_t epoch;       /* epoch of the key the ctx holds */
+	uint16_t suite;       /* suite of that key */
+	uint8_t keyed;        /* 0 until the first key was set */
+} ss_rec_cache;
+
+struct ss_rec {
+	ss_rec_state *st;     /* borrowed */
+	EVP_CIPHER *cipher;   /* fetched for cipher_suite */
+	uint16_t cipher_suite;
+	ss_rec_cache tx, rx;
+};
+
+/* ------------------------------------------------------------- object */
+
+ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
+{
+	ss_rec *r;
+
+	if (!st || !out)
+		return SS_INVALID_HANDLE;
+	*out = NULL;
+	if (!ss_suite_lookup(st->suite))
+		return SS_INVALID_HANDLE;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return SS_INSUFFICIENT_MEMORY;
+	r->st = st;
+	r->tx.ctx = EVP_CIPHER_CTX_new();
+	r->rx.ctx = EVP_CIPHER_CTX_new();
+	if (!r->tx.ctx || !r->rx.ctx) {
+		ss_rec_free(r);
+		return SS_INSUFFICIENT_MEMORY;
+	}
+	*out = r;
+	return SS_OK;
+}
+
+void ss_rec_free(ss_rec *r)
+{
+	if (!r)
+		return;
+	/* EVP_CIPHER_CTX_free cleanses the key schedule. */
+	EVP_CIPHER_CTX_free(r->tx.ctx);
+	EVP_CIPHER_CTX_free(r->rx.ctx);
+	EVP_CIPHER_free(r->cipher);
+	free(r);
+}
+
+ss_rec_state *ss_rec_get_state(ss_rec *r)
+{
+	return r ? r->st : NULL;
+}
+
+size_t ss_rec_sealed_len(size_t pt_len)
+{
+	return pt_len + SS_REC_OVERHEAD;
+}
+
+/* ------------------------------------------------------------- keys */
+
+/* Make c->ctx hold dir's key for encryption (enc=1) or decryption (enc=0),
+ * re-keying only when the state moved on (epoch or suite) since last time. */
+static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, int enc)
+{
+	const ss_rec_state *st = r->st;
+
+	if (c->keyed && c->epoch == dir->epoch && c->suite == st->suite)
+		return SS_OK;
+	if (!r->cipher || r->cipher_suite != st->suite) {
+		const ss_suite_info *si = ss_suite_lookup(st->suite);
+		if (!si || si->key_len != st->key_len)
+			return SS_INVALID_HANDLE;
+		EVP_CIPHER_free(r->cipher);
+		r->cipher = EVP_CIPHER_fetch(NULL, si->cipher, NULL);
+		if (!r->cipher)
+			return SS_INTERNAL_ERROR;
+		r->cipher_suite = st->suite;
+	}
+	c->keyed = 0;
+	/* All three AEADs default to a 12-byte IV (= iv_length, §5.3); the
+	 * per-record calls below pass only the nonce. */
+	if (EVP_CipherInit_ex2(c->ctx, r->cipher, dir->key, NULL, enc, NULL) != 1)
+		return SS_INTERNAL_ERROR;
+	if (EVP_CIPHER_CTX_get_iv_length(c->ctx) != SS_REC_IV_LEN)
+		return SS_INTERNAL_ERROR;
+	c->epoch = dir->epoch;
+	c->suite = st->suite;
+	c->keyed = 1;
+	return SS_OK;
+}
+
+/* §5.3: the 64-bit record sequence number in network byte order, left-padded
+ * with zeros to iv_length, XORed with the static IV. */
+static void make_nonce(const ss_rec_dir *dir, uint8_t nonce[SS_REC_IV_LEN])
+{
+	memcpy(nonce, dir->iv, SS_REC_IV_LEN);
+	for (int i = 0; i < 8; i++)
+		nonce[SS_REC_IV_LEN - 1 - i] ^= (uint8_t)(dir->seq >> (8 * i));
+}
+
+/* ------------------------------------------------------------- seal */
+
+/* §5.2: one TLSCiphertext from content || ct (no padding), header as AAD.
+ * The caller has checked out_cap, pt_len and the sequence number. */
+static ss_status seal_one(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_len, uint8_t *out)
+{
+	ss_rec_dir *dir = &r->st->tx;
+	EVP_CIPHER_CTX *ctx = r->tx.ctx;
+	size_t body = pt_len + 1 + SS_REC_TAG_LEN;
+	uint8_t nonce[SS_REC_IV_LEN];
+	uint8_t *p = out + SS_REC_HEADER_LEN;
+	int n;
+	ss_status st;
+
+	st = cache_sync(r, &r->tx, dir, 1);
+	if (st != SS_OK)
+		return st;
+
+	/* opaque_type = application_data, legacy_record_version = 0x0303 */
+	out[0] = SS_CT_APPLICATION_DATA;
+	out[1] = LEGACY_VERSION >> 8;
+	out[2] = LEGACY_VERSION & 0xff;
+	out[3] = (uint8_t)(body >> 8);
+	out[4] = (uint8_t)body;
+
+	make_nonce(dir, nonce);
+	st = SS_INTERNAL_ERROR;
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, 1, NULL) != 1)
+		goto out;
+	if (EVP_EncryptUpdate(ctx, NULL, &n, out, SS_REC_HEADER_LEN) != 1)
+		goto out;
+	if (pt_len) {
+		if (EVP_EncryptUpdate(ctx, p, &n, pt, (int)pt_len) != 1 || (size_t)n != pt_len)
+			goto out;
+		p += pt_len;
+	}
+	if (EVP_EncryptUpdate(ctx, p, &n, &ct, 1) != 1 || n != 1)
+		goto out;
+	p += 1;
+	if (EVP_EncryptFinal_ex(ctx, p, &n) != 1 || n != 0)
+		goto out;
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SS_REC_TAG_LEN, p) != 1)
+		goto out;
+	dir->seq++;
+	st = SS_OK;
+out:
+	if (st != SS_OK) {
+		/* Never leave a half-built record that a caller could send, and make
+		 * the context re-key from scratch next time. */
+		sodium_memzero(out, SS_REC_HEADER_LEN + body);
+		r->tx.keyed = 0;
+	}
+	return st;
+}
+
+/* Common admission checks for everything that seals. */
+static ss_status tx_check(ss_rec *r, int control)
+{
+	if (!r || !r->st)
+		return SS_INVALID_HANDLE;
+	if ((r->st->flags & SS_REC_F_FAILED) && !control)
+		return SS_INVALID_HANDLE;
+	if (r->st->flags & SS_REC_F_CLOSE_SENT)
+		return SS_CLOSED;
+	return SS_OK;
+}
+
+ss_status ss_rec_seal(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_len,
+                      uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	ss_status st = tx_check(r, 0);
+
+	if (st != SS_OK)
+		return st;
+	if (!out || !out_len || (pt_len && !pt))
+		return SS_INVALID_HANDLE;
+	*out_len = 0;
+	/* Only the three content types a TLS 1.3 endpoint protects. */
+	if (ct != SS_CT_APPLICATION_DATA && ct != SS_CT_ALERT && ct != SS_CT_HANDSHAKE)
+		return SS_UNSUPPORTED_FUNCTION;
+	if (pt_len > SS_REC_MAX_PLAINTEXT)
+		return SS_RECORD_OVERFLOW;          /* §5.1: 2^14 */
+	if (out_cap < ss_rec_sealed_len(pt_len))
+		return SS_BUFFER_TOO_SMALL;
+	if (r->st->tx.seq > SEQ_LAST_DATA)
+		return SS_SEQUENCE_EXHAUSTED;
+	st = seal_one(r, ct, pt, pt_len, out);
+	if (st == SS_OK)
+		*out_len = ss_rec_sealed_len(pt_len);
+	return st;
+}
+
+ss_status ss_rec_seal_stream(ss_rec *r, const uint8_t *pt, size_t pt_len, size_t max_frag,
+                             uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	ss_status st = tx_check(r, 0);
+	size_t nrec, total, done = 0, w = 0;
+
+	if (st != SS_OK)
+		return st;
+	if (!out_len || (pt_len && (!pt || !out)))
+		return SS_INVALID_HANDLE;
+	*out_len = 0;
+	if (max_frag == 0)
+		max_frag = SS_REC_MAX_PLAINTEXT;
+	if (max_frag > SS_REC_MAX_PLAINTEXT)
+		return SS_RECORD_OVERFLOW;
+	if (pt_len == 0)
+		return SS_OK;
+	/* Check room and sequence numbers for the whole batch first, so that a
+	 * refusal never leaves some records sealed and others not. */
+	nrec = pt_len / max_frag + (pt_len % max_frag != 0);
+	if (nrec > (SIZE_MAX - pt_len) / SS_REC_OVERHEAD)
+		return SS_BUFFER_TOO_SMALL;
+	total = pt_len + nrec * SS_REC_OVERHEAD;
+	if (out_cap < total)
+		return SS_BUFFER_TOO_SMALL;
+	if (r->st->tx.seq > SEQ_LAST_DATA || (uint64_t)(nrec - 1) > SEQ_LAST_DATA - r->st->tx.seq)
+		return SS_SEQUENCE_EXHAUSTED;
+	while (done < pt_len) {
+		size_t n = pt_len - done < max_frag ? pt_len - done : max_frag;
+		st = seal_one(r, SS_CT_APPLICATION_DATA, pt + done, n, out + w);
+		if (st != SS_OK) {
+			sodium_memzero(out, w);
+			return st;
+		}
+		done += n;
+		w += ss_rec_sealed_len(n);
+	}
+	*out_len = w;
+	return SS_OK;
+}
+
+/* ------------------------------------------------------------- framing */
+
+ss_status ss_rec_frame_len(const uint8_t *in, size_t n, size_t *rec_len)
+{
+	size_t len;
+
+	if (!rec_len || (n && !in))
+		return SS_INVALID_HANDLE;
+	*rec_len = 0;
+	if (n < SS_REC_HEADER_LEN)
+		return SS_INCOMPLETE_MESSAGE;
+	/* §5.1: after the handshake only protected records (opaque_type 23) and
+	 * the compatibility ChangeCipherSpec may appear; a plaintext alert or
+	 * handshake record, or anything else, is unexpected_message. */
+	if (in[0] != SS_CT_APPLICATION_DATA && in[0] != SS_CT_CHANGE_CIPHER_SPEC)
+		return SS_UNEXPECTED_MESSAGE;
+	/* §5.1: legacy_record_version is 0x0303 for every record a TLS 1.3
+	 * endpoint sends after the ClientHello. */
+	if (((size_t)in[1] << 8 | in[2]) != LEGACY_VERSION)
+		return SS_DECODE_ERROR;
+	len = (size_t)in[3] << 8 | in[4];
+	/* §5.2: TLSCiphertext.length <= 2^14 + 256 → record_overflow. */
+	if (len > SS_REC_MAX_CIPHERTEXT)
+		return SS_RECORD_OVERFLOW;
+	*rec_len = SS_REC_HEADER_LEN + len;
+	return SS_OK;
+}
+
+/* ------------------------------------------------------------- open */
+
+static ss_status rx_fail(ss_rec *r, ss_status st)
+{
+	r->st->flags |= SS_REC_F_FAILED;
+	return st;
+}
+
+/* Decrypt and authenticate one protected record whose header was checked.
+ * The inner plaintext goes to pt[0..head) and tail[0..inner-head); nothing is
+ * reported before the tag verified. */
+static ss_status aead_open(ss_rec *r, const uint8_t *rec, size_t inner,
+                           uint8_t *pt, size_t head, uint8_t *tail)
+{
+	ss_rec_dir *dir = &r->st->rx;
+	EVP_CIPHER_CTX *ctx = r->rx.ctx;
+	const uint8_t *c = rec + SS_REC_HEADER_LEN;
+	uint8_t nonce[SS_REC_IV_LEN];
+	uint8_t tag[SS_REC_TAG_LEN];
+	int n;
+	ss_status st;
+
+	st = cache_sync(r, &r->rx, dir, 0);
+	if (st != SS_OK)
+		return st;
+	make_nonce(dir, nonce);
+	memcpy(tag, c + inner, SS_REC_TAG_LEN);
+	st = SS_INTERNAL_ERROR;
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, 0, NULL) != 1)
+		goto out;
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SS_REC_TAG_LEN, tag) != 1)
+		goto out;
+	if (EVP_DecryptUpdate(ctx, NULL, &n, rec, SS_REC_HEADER_LEN) != 1)
+		goto out;
+	if (head && (EVP_DecryptUpdate(ctx, pt, &n, c, (int)head) != 1 || (size_t)n != head))
+		goto out;
+	if (inner > head &&
+	    (EVP_DecryptUpdate(ctx, tail, &n, c + head, (int)(inner - head)) != 1 ||
+	     (size_t)n != inner - head))
+		goto out;
+	/* §5.2: decryption failure → bad_record_mac. */
+	st = SS_BAD_RECORD_MAC;
+	if (EVP_DecryptFinal_ex(ctx, tail + (inner - head), &n) != 1)
+		goto out;
+	st = SS_OK;
+out:
+	if (st == SS_INTERNAL_ERROR)
+		r->rx.keyed = 0;
+	return st;
+}
+
+ss_status ss_rec_open(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consumed,
+                      uint8_t *ct, uint8_t *pt, size_t pt_cap, size_t *pt_len)
+{
+	uint8_t tail_stack[TAIL_STACK + 1];
+	uint8_t *tail = tail_stack, *tail_heap = NULL;
+	size_t rec_len = 0, inner, head = 0, tail_len = 0, i;
+	uint8_t type = 0;
+	ss_status st;
+
+	if (!r || !r->st || !consumed || !ct || !pt_len || (in_len && !in) || (pt_cap && !pt))
+		return SS_INVALID_HANDLE;
+	*consumed = 0;
+	*ct = SS_CT_INVALID;
+	*pt_len = 0;
+	if (r->st->flags & SS_REC_F_FAILED)
+		return SS_INVALID_HANDLE;
+	if (r->st->flags & SS_REC_F_CLOSE_RECEIVED)
+		return SS_CLOSED;
+
+	st = ss_rec_frame_len(in, in_len, &rec_len);
+	if (st == SS_INCOMPLETE_MESSAGE)
+		return st;
+	if (st != SS_OK)
+		return rx_fail(r, st);
+	if (in_len < rec_len)
+		return SS_INCOMPLETE_MESSAGE;
+
+	if (in[0] == SS_CT_CHANGE_CIPHER_SPEC) {
+		/* §5: a single 0x01 byte, dropped; see the design note for the window. */
+		if (rec_len != SS_REC_HEADER_LEN + 1 || in[5] != 0x01 ||
+		    r->st->rx.seq != 0 || r->st->rx.epoch != 0)
+			return rx_fail(r, SS_UNEXPECTED_MESSAGE);
+		*consumed = rec_len;
+		*ct = SS_CT_CHANGE_CIPHER_SPEC;
+		return SS_OK;
+	}
+
+	/* A record shorter than the tag plus the inner type byte cannot
+	 * authenticate (OpenSSL treats it the same: bad_record_mac). */
+	if (rec_len < SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN)
+		return rx_fail(r, SS_BAD_RECORD_MAC);
+	inner = rec_len - SS_REC_HEADER_LEN - SS_REC_TAG_LEN;
+	/* §5.4: TLSInnerPlaintext never exceeds 2^14 + 1; the AEADs here are
+	 * length-preserving, so this is known before decrypting. */
+	if (inner > SS_REC_MAX_INNER)
+		return rx_fail(r, SS_RECORD_OVERFLOW);
+	/* §5.3: never wrap; the peer had to rekey before this. */
+	if (r->st->rx.seq > SEQ_LAST_CTRL)
+		return rx_fail(r, SS_SEQUENCE_EXHAUSTED);
+
+	head = inner < pt_cap ? inner : pt_cap;
+	tail_len = inner - head;
+	if (tail_len > TAIL_STACK) {
+		tail_heap = sodium_malloc(tail_len + 1);
+		if (!tail_heap)
+			return SS_INSUFFICIENT_MEMORY;
+		tail = tail_heap;
+	}
+
+	st = aead_open(r, in, inner, pt, head, tail);
+	if (st != SS_OK) {
+		st = rx_fail(r, st);
+		goto out;
+	}
+
+	/* §5.4: the content type is the last non-zero byte; zeros after it are
+	 * padding.  No non-zero byte at all → unexpected_message. */
+	for (i = inner; i > 0; i--) {
+		uint8_t b = i > head ? tail[i - 1 - head] : pt[i - 1];
+		if (b != 0) {
+			type = b;
+			break;
+		}
+	}
+	if (type == 0) {
+		st = rx_fail(r, SS_UNEXPECTED_MESSAGE);
+		goto out;
+	}
+	if (i - 1 > pt_cap) {
+		/* Authentic, but the caller's buffer is too small: leave seq and
+		 * input alone so the call can be repeated with a larger buffer. */
+		st = SS_BUFFER_TOO_SMALL;
+		goto out;
+	}
+	*pt_len = i - 1;
+	*ct = type;
+	*consumed = rec_len;
+	r->st->rx.seq++;
+	st = SS_OK;
+out:
+	if (st != SS_OK) {
+		if (head)
+			sodium_memzero(pt, head);
+	} else if (head > *pt_len)
+		memset(pt + *pt_len, 0, head - *pt_len);   /* type byte and padding */
+	sodium_memzero(tail, tail_len + 1);
+	if (tail_heap)
+		sodium_free(tail_heap);
+	return st;
+}
+
+/* ------------------------------------------------------------- read */
+
+/* §4.6.3 KeyUpdate received: the peer's next-generation secret. */
+static ss_status rx_key_update(ss_rec *r, uint8_t request)
+{
+	const ss_suite_info *si = ss_suite_lookup(r->st->suite);
+	ss_status st;
+
+	if (!si)
+		return SS_INTERNAL_ERROR;
+	st = ss_rec_dir_next(si, &r->st->rx);
+	if (st != SS_OK)
+		return st;
+	if (request == KU_REQUESTED)
+		r->st->flags |= SS_REC_F_UPDATE_OWED;
+	return SS_OK;
+}
+
+/* Interpret the handshake messages of one record (§4.6).  Messages must be
+ * complete within the record; KeyUpdate must be the record's last message
+ * (§5.1: "Handshake messages MUST NOT span key changes"). */
+static ss_status read_handshake(ss_rec *r, const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	/* §5.1: zero-length handshake fragments are forbidden. */
+	if (n == 0)
+		return SS_DECODE_ERROR;
+	while (off < n) {
+		uint8_t type;
+		size_t len;
+
+		if (n - off < HS_HEADER_LEN)
+			return SS_DECODE_ERROR;
+		type = p[off];
+		len = (size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3];
+		off += HS_HEADER_LEN;
+		if (len > n - off)
+			return SS_DECODE_ERROR;   /* split across records: see ss_rec.h */
+		switch (type) {
+		case HS_NEW_SESSION_TICKET:
+			/* §4.6.1: a standard TLS server may send tickets; secsock never
+			 * resumes, so the ticket is dropped unread. */
+			break;
+		case HS_KEY_UPDATE:
+			/* struct { KeyUpdateRequest request_update; } KeyUpdate; */
+			if (len != 1)
+				return SS_DECODE_ERROR;
+			if (p[off] != KU_NOT_REQUESTED && p[off] != KU_REQUESTED)
+				return SS_DECODE_ERROR;   /* §4.6.3: illegal_parameter */
+			if (off + len != n)
+				return SS_UNEXPECTED_MESSAGE;
+			return rx_key_update(r, p[off]);
+		default:
+			/* Anything else after the handshake (a second Finished, a
+			 * CertificateRequest we never asked to handle, ...) */
+			return SS_UNEXPECTED_MESSAGE;
+		}
+		off += len;
+	}
+	return SS_OK;
+}
+
+ss_status ss_rec_read(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consumed,
+                      ss_rec_event *ev, uint8_t *pt, size_t pt_cap, size_t *pt_len,
+                      uint8_t *alert)
+{
+	uint8_t ct = 0;
+	size_t used = 0, n = 0;
+	ss_status st;
+
+	if (!ev || !alert || !consumed || !pt_len)
+		return SS_INVALID_HANDLE;
+	*ev = 0;
+	*alert = 0;
+	st = ss_rec_open(r, in, in_len, &used, &ct, pt, pt_cap, &n);
+	if (st != SS_OK) {
+		*consumed = 0;
+		*pt_len = 0;
+		return st;
+	}
+	*consumed = used;
+	*pt_len = 0;
+
+	switch (ct) {
+	case SS_CT_APPLICATION_DATA:
+		*pt_len = n;
+		*ev = SS_REC_EV_DATA;
+		return SS_OK;
+	case SS_CT_CHANGE_CIPHER_SPEC:
+		*ev = SS_REC_EV_HANDLED;
+		return SS_OK;
+	case SS_CT_ALERT:
+		/* §5.1: exactly one alert per record.  §6: the level is legacy; the
+		 * description alone says closure alert or error alert. */
+		if (n != 2) {
+			st = SS_DECODE_ERROR;
+			break;
+		}
+		if (pt[1] == ALERT_CLOSE_NOTIFY) {
+			r->st->flags |= SS_REC_F_CLOSE_RECEIVED;
+			*ev = SS_REC_EV_CLOSE;
+			st = SS_OK;
+		} else if (pt[1] == ALERT_USER_CANCELED) {
+			/* §6.1: a close_notify is expected to follow. */
+			*ev = SS_REC_EV_HANDLED;
+			st = SS_OK;
+		} else {
+			*alert = pt[1];
+			st = SS_PEER_ALERT;
+		}
+		break;
+	case SS_CT_HANDSHAKE:
+		st = read_handshake(r, pt, n);
+		if (st == SS_OK)
+			*ev = SS_REC_EV_HANDLED;
+		break;
+	default:
+		/* §5: an unknown or (inside protection) ChangeCipherSpec inner type */
+		st = SS_UNEXPECTED_MESSAGE;
+		break;
+	}
+	/* pt carries application data only; control payloads are wiped. */
+	if (n)
+		sodium_memzero(pt, n);
+	if (st != SS_OK) {
+		r->st->flags |= SS_REC_F_FAILED;
+		*consumed = 0;
+	}
+	return st;
+}
+
+/* ------------------------------------------------------------- control */
+
+ss_status ss_rec_key_update(ss_rec *r, int request_peer,
+                            uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	/* §4.6.3: KeyUpdate { request_update }, a 4-byte handshake header + 1 */
+	uint8_t msg[HS_HEADER_LEN + 1] = { HS_KEY_UPDATE, 0, 0, 1,
+	                                   request_peer ? KU_REQUESTED : KU_NOT_REQUESTED };
+	const ss_suite_info *si;
+	ss_status st = tx_check(r, 0);
+
+	if (st != SS_OK)
+		return st;
+	if (!out || !out_len)
+		return SS_INVALID_HANDLE;
+	*out_len = 0;
+	si = ss_suite_lookup(r->st->suite);
+	if (!si)
+		return SS_INVALID_HANDLE;
+	if (out_cap < ss_rec_sealed_len(sizeof msg))
+		return SS_BUFFER_TOO_SMALL;
+	if (r->st->tx.seq > SEQ_LAST_CTRL)
+		return SS_SEQUENCE_EXHAUSTED;
+	st = seal_one(r, SS_CT_HANDSHAKE, msg, sizeof msg, out);
+	if (st != SS_OK)
+		return st;
+	/* §4.6.3: the sender switches keys right after sending KeyUpdate. */
+	st = ss_rec_dir_next(si, &r->st->tx);
+	if (st != SS_OK) {
+		/* The KeyUpdate is sealed but we could not follow it: the stream
+		 * cannot continue consistently. */
+		sodium_memzero(out, ss_rec_sealed_len(sizeof msg));
+		r->st->flags |= SS_REC_F_FAILED;
+		return st;
+	}
+	r->st->flags &= ~(uint32_t)SS_REC_F_UPDATE_OWED;
+	*out_len = ss_rec_sealed_len(sizeof msg);
+	return SS_OK;
+}
+
+ss_status ss_rec_alert(ss_rec *r, uint8_t level, uint8_t desc,
+                       uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	uint8_t msg[2] = { level, desc };
+	ss_status st = tx_check(r, 1);
+
+	if (st != SS_OK)
+		return st;
+	if (!out || !out_len)
+		return SS_INVALID_HANDLE;
+	*out_len = 0;
+	if (out_cap < ss_rec_sealed_len(sizeof msg))
+		return SS_BUFFER_TOO_SMALL;
+	if (r->st->tx.seq > SEQ_LAST_CTRL)
+		return SS_SEQUENCE_EXHAUSTED;
+	st = seal_one(r, SS_CT_ALERT, msg, sizeof msg, out);
+	if (st != SS_OK)
+		return st;
+	if (desc == ALERT_CLOSE_NOTIFY)
+		r->st->flags |= SS_REC_F_CLOSE_SENT;
+	if (level == ALERT_LEVEL_FATAL)
+		r->st->flags |= SS_REC_F_FAILED;
+	*out_len = ss_rec_sealed_len(sizeof msg);
+	return SS_OK;
+}
