@@ -1,0 +1,116 @@
+/* pol_internal.h — the compiled form of a policy, shared by the policy sources only.
+ *
+ * A policy is parsed once into this structure and never changed afterwards,
+ * so pol_decide() can walk it from any thread without locks.  The match part
+ * of every rule is kept in one contiguous array (pol_match) so a lookup over
+ * many rules touches few cache lines; the settings live beside it.
+ */
+#ifndef POL_INTERNAL_H
+#define POL_INTERNAL_H
+
+#include "pol.h"
+
+/* Every key a section may hold.  Settings first (allowed in [defaults] and
+ * rules), then match keys (rules only).  The order is the order `explain`
+ * prints and the bit number in pol_rule.set. */
+typedef enum pol_key {
+	PK_ACTION = 0,
+	PK_AUTH,
+	PK_CIPHERS,
+	PK_GROUPS,
+	PK_SESSION_LIFETIME,
+	PK_REKEY_AFTER,
+	PK_IDLE_TIMEOUT,
+	PK_ALLOW_CLEAR_AFTER,
+	PK_SERVER_FIRST_WAIT,
+	PK_HANDSHAKE_TIMEOUT,
+	PK_PEER,
+	PK_PEER_NAME,
+	PK_PFS,
+	PK_PSK_FILE,
+	PK_CERT_FILE,
+	PK_KEY_FILE,
+	PK_CA_FILE,
+	PK_HOST_KEY_FILE,
+	PK_KNOWN_PEERS_FILE,
+	PK_FIRST_MATCH_,
+	PK_PROTOCOL = PK_FIRST_MATCH_,
+	PK_DIRECTION,
+	PK_REMOTE,
+	PK_PORT,
+	PK_PROGRAM,
+	PK_COUNT_
+} pol_key;
+
+const char *pol_key_name(pol_key k);
+/* -1 when unknown */
+int pol_key_from_name(const char *name);
+
+struct pol_cidr4 {
+	uint32_t addr, mask;   /* host byte order, addr already masked */
+	uint8_t bits;
+};
+struct pol_cidr6 {
+	uint64_t hi, lo, mhi, mlo;   /* address and mask as two host-order halves */
+	uint8_t bits;
+};
+struct pol_range {
+	uint16_t lo, hi;       /* inclusive */
+};
+
+/* What a rule matches.  An empty list means "any". */
+struct pol_match {
+	uint8_t protocol;      /* pol_protocol */
+	uint8_t direction;     /* pol_direction */
+	uint16_t n_ports, n_v4, n_v6, n_programs;
+	bool any_remote;       /* no remote key, or "any" */
+	struct pol_range *ports;
+	struct pol_cidr4 *v4;
+	struct pol_cidr6 *v6;
+	char **programs;
+};
+
+struct pol_rule {
+	char name[POL_NAME_MAX];
+	int line;                      /* line of the [rule NAME] header */
+	uint32_t set;                  /* bit k: key k was given in this section */
+	int key_line[PK_COUNT_];
+	pol_action action;
+	pol_settings own;              /* values given in this section */
+	pol_settings eff;              /* built-in < defaults < own */
+};
+
+struct pol_policy {
+	char *name;                    /* file name or "built-in default" */
+	struct pol_rule defaults;      /* [defaults]: set/own/eff; eff is what applies without a rule */
+	bool have_defaults;
+	struct pol_rule **rules;       /* in file order */
+	struct pol_match *match;       /* match[i] belongs to rules[i] */
+	int n_rules, cap_rules;
+};
+
+/* The built-in values (what applies when neither a rule nor [defaults] sets
+ * a key).  They equal the embedded default's [defaults] section; a test
+ * keeps the two in step. */
+void pol_builtin_settings(pol_settings *s);
+enum { POL_BUILTIN_ACTION = POL_REQUEST };
+
+/* Value parsers (pol_parse.c), exposed for tests. */
+bool pol_parse_duration(const char *s, uint64_t *ms);
+bool pol_parse_size(const char *s, uint64_t *bytes, bool need_unit);
+/* Parse text; diags are added to, not reset.  NULL on any error. */
+pol_policy *pol_parse_text(const char *text, const char *name, pol_diags *d);
+
+/* diagnostics */
+void pol_diag_add(pol_diags *d, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* After parsing: merge settings, then the whole-policy checks (consistency,
+ * shadowing).  Adds errors/warnings to d. */
+void pol_finish(pol_policy *p, pol_diags *d);
+void pol_check_rules(pol_policy *p, pol_diags *d);
+
+/* Does match m cover everything match n covers? (for shadowing) */
+bool pol_match_contains(const struct pol_match *m, const struct pol_match *n);
+
+#endif
