@@ -1,0 +1,350 @@
+/* ss_relay.c — a recording, fault-injecting TCP relay for the integration tests.
+ *
+ *   ss_relay [options] LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT
+ *
+ * Accepts connections on LISTEN_HOST:LISTEN_PORT (port 0 = pick one; the
+ * chosen port is printed as "listening PORT" on stdout and written to
+ * --port-file), connects each to TARGET, and copies bytes both ways.  It is
+ * plain libc sockets on purpose: the tests run it without the preload so it
+ * sees the wire exactly as the kernel carries it.
+ *
+ * Options (faults apply to every connection unless --fault-conn K is given):
+ *   --record DIR        write DIR/conn-N.c2s and DIR/conn-N.s2c (N from 1):
+ *                       the bytes as received from each side, before any fault
+ *   --port-file FILE    write the listening port to FILE (atomically, via rename)
+ *   --flip-c2s OFF      XOR byte OFF (0-based) of the client->server stream with 0x01
+ *   --flip-s2c OFF      same for server->client
+ *   --truncate-c2s N    after N bytes client->server: send FIN to the server, drop the rest
+ *   --truncate-s2c N    same for server->client (FIN to the client)
+ *   --stall-c2s N       after N bytes client->server: stop forwarding (read and drop the rest)
+ *   --stall-s2c N       same for server->client
+ *   --fault-conn K      apply the faults only to connection K (1-based)
+ *
+ * A thread per direction with blocking I/O, so a full-duplex bulk transfer
+ * cannot deadlock the relay.  Events go to stderr, one line each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+enum { DIR_C2S = 0, DIR_S2C = 1 };
+static const char *const dir_name[2] = { "c2s", "s2c" };
+
+struct fault {
+	long long flip;      /* -1 = none */
+	long long truncate;  /* -1 = none */
+	long long stall;     /* -1 = none */
+};
+
+static struct fault faults[2] = { { -1, -1, -1 }, { -1, -1, -1 } };
+static long fault_conn = 0;      /* 0 = every connection */
+static const char *record_dir;
+static const char *target_host, *target_port;
+
+struct conn;
+struct pipe_half {
+	struct conn *c;
+	int dir;
+	int src, dst;
+	FILE *rec;
+};
+
+struct conn {
+	long id;
+	int cfd, sfd;
+	atomic_int live;              /* halves still running */
+	struct pipe_half half[2];
+};
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("ss_relay: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void conn_release(struct conn *c)
+{
+	if (atomic_fetch_sub(&c->live, 1) != 1)
+		return;
+	close(c->cfd);
+	close(c->sfd);
+	for (int d = 0; d < 2; d++)
+		if (c->half[d].rec)
+			fclose(c->half[d].rec);
+	logf_("conn %ld closed", c->id);
+	free(c);
+}
+
+static void *pump(void *arg)
+{
+	struct pipe_half *h = arg;
+	const struct fault *f = &faults[h->dir];
+	bool faulty = fault_conn == 0 || fault_conn == h->c->id;
+	unsigned char buf[65536];
+	long long off = 0;           /* stream offset of buf[0] */
+	bool stopped = false;        /* truncated or stalled: drop the rest */
+	const char *why = "EOF";
+
+	for (;;) {
+		ssize_t r = recv(h->src, buf, sizeof buf, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			why = strerrorname_np(errno);
+			break;
+		}
+		if (r == 0)
+			break;
+		if (h->rec) {
+			fwrite(buf, 1, (size_t)r, h->rec);
+			fflush(h->rec);
+		}
+		if (stopped) {
+			off += r;
+			continue;
+		}
+		size_t n = (size_t)r;
+		if (faulty && f->flip >= off && f->flip < off + r) {
+			buf[f->flip - off] ^= 0x01;
+			logf_("conn %ld %s flipped byte at %lld", h->c->id, dir_name[h->dir], f->flip);
+		}
+		long long limit = -1;
+		if (faulty && f->truncate >= 0)
+			limit = f->truncate;
+		if (faulty && f->stall >= 0 && (limit < 0 || f->stall < limit))
+			limit = f->stall;
+		if (limit >= 0 && off + r > limit) {
+			n = (size_t)(limit > off ? limit - off : 0);
+			stopped = true;
+		}
+		if (n > 0 && write_all(h->dst, buf, n) < 0) {
+			why = "write error";
+			logf_("conn %ld %s write: %s", h->c->id, dir_name[h->dir], strerrorname_np(errno));
+			break;
+		}
+		off += r;
+		if (stopped) {
+			if (faulty && f->truncate >= 0 && f->truncate == limit) {
+				shutdown(h->dst, SHUT_WR);
+				logf_("conn %ld %s truncated (FIN) after %lld bytes", h->c->id,
+				      dir_name[h->dir], limit);
+			} else {
+				logf_("conn %ld %s stalled after %lld bytes", h->c->id,
+				      dir_name[h->dir], limit);
+			}
+		}
+	}
+	logf_("conn %ld %s end (%s) after %lld bytes", h->c->id, dir_name[h->dir], why, off);
+	if (!strcmp(why, "EOF")) {
+		if (!stopped)
+			shutdown(h->dst, SHUT_WR);
+	} else {
+		/* The source reset: pass the reset on so the other end sees it too. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(h->dst, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		shutdown(h->dst, SHUT_RDWR);
+		shutdown(h->src, SHUT_RDWR);
+	}
+	conn_release(h->c);
+	return NULL;
+}
+
+static int connect_target(void)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(target_host, target_port, &hints, &ai);
+	if (rc != 0) {
+		logf_("target %s:%s: %s", target_host, target_port, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		logf_("connect target: %s", strerrorname_np(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static FILE *open_record(long id, const char *dir)
+{
+	if (!record_dir)
+		return NULL;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/conn-%ld.%s", record_dir, id, dir);
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		logf_("%s: %s", path, strerror(errno));
+	return f;
+}
+
+static long long num_arg(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 0);
+	if (errno || *end || v < 0) {
+		fprintf(stderr, "ss_relay: bad number '%s'\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ss_relay [--record DIR] [--port-file F] [--flip-c2s|--flip-s2c OFF]\n"
+	                "       [--truncate-c2s|--truncate-s2c N] [--stall-c2s|--stall-s2c N]\n"
+	                "       [--fault-conn K] LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *port_file = NULL;
+	int i = 1;
+	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+		const char *o = argv[i];
+		if (!strcmp(o, "--")) {
+			i++;
+			break;
+		}
+		if (i + 1 >= argc)
+			usage();
+		const char *v = argv[++i];
+		if (!strcmp(o, "--record"))
+			record_dir = v;
+		else if (!strcmp(o, "--port-file"))
+			port_file = v;
+		else if (!strcmp(o, "--flip-c2s"))
+			faults[DIR_C2S].flip = num_arg(v);
+		else if (!strcmp(o, "--flip-s2c"))
+			faults[DIR_S2C].flip = num_arg(v);
+		else if (!strcmp(o, "--truncate-c2s"))
+			faults[DIR_C2S].truncate = num_arg(v);
+		else if (!strcmp(o, "--truncate-s2c"))
+			faults[DIR_S2C].truncate = num_arg(v);
+		else if (!strcmp(o, "--stall-c2s"))
+			faults[DIR_C2S].stall = num_arg(v);
+		else if (!strcmp(o, "--stall-s2c"))
+			faults[DIR_S2C].stall = num_arg(v);
+		else if (!strcmp(o, "--fault-conn"))
+			fault_conn = (long)num_arg(v);
+		else
+			usage();
+	}
+	if (argc - i != 4)
+		usage();
+	const char *lhost = argv[i], *lport = argv[i + 1];
+	target_host = argv[i + 2];
+	target_port = argv[i + 3];
+	signal(SIGPIPE, SIG_IGN);
+
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(lhost, lport, &hints, &ai);
+	if (rc != 0) {
+		fprintf(stderr, "ss_relay: %s:%s: %s\n", lhost, lport, gai_strerror(rc));
+		return 1;
+	}
+	int lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(lfd, 64) < 0) {
+		fprintf(stderr, "ss_relay: listen %s:%s: %s\n", lhost, lport, strerror(errno));
+		return 1;
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	getsockname(lfd, (struct sockaddr *)&ss, &sl);
+	unsigned port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                               : ((struct sockaddr_in *)&ss)->sin_port);
+	if (port_file) {
+		char tmp[4096];
+		snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+		FILE *pf = fopen(tmp, "w");
+		if (!pf || fprintf(pf, "%u\n", port) < 0 || fclose(pf) != 0 || rename(tmp, port_file) < 0) {
+			fprintf(stderr, "ss_relay: %s: %s\n", port_file, strerror(errno));
+			return 1;
+		}
+	}
+	printf("listening %u\n", port);
+	fflush(stdout);
+
+	for (long id = 1;; id++) {
+		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED) {
+				id--;
+				continue;
+			}
+			fprintf(stderr, "ss_relay: accept: %s\n", strerror(errno));
+			return 1;
+		}
+		int sfd = connect_target();
+		if (sfd < 0) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+			close(cfd);
+			continue;
+		}
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		struct conn *c = calloc(1, sizeof *c);
+		if (!c)
+			abort();
+		c->id = id;
+		c->cfd = cfd;
+		c->sfd = sfd;
+		atomic_init(&c->live, 2);
+		c->half[DIR_C2S] = (struct pipe_half){ c, DIR_C2S, cfd, sfd, open_record(id, "c2s") };
+		c->half[DIR_S2C] = (struct pipe_half){ c, DIR_S2C, sfd, cfd, open_record(id, "s2c") };
+		logf_("conn %ld accepted", id);
+		for (int d = 0; d < 2; d++) {
+			pthread_t t;
+			pthread_attr_t at;
+			pthread_attr_init(&at);
+			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+			if (pthread_create(&t, &at, pump, &c->half[d]) != 0)
+				abort();
+			pthread_attr_destroy(&at);
+		}
+	}
+}
