@@ -1,0 +1,212 @@
+/* test_keys.c — every key, good and bad values (table-driven). */
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "helpers.h"
+#include "pol_internal.h"
+#include "ss_cred.h"
+#include "ss_rec.h"
+
+/* Load "[defaults]\n<line>\n" and return the defaults' effective settings. */
+static pol_policy *load_defaults_line(const char *line, pol_diags *d)
+{
+	char text[512];
+	snprintf(text, sizeof text, "[defaults]\n%s\n", line);
+	return pol_load_string(text, "t", d);
+}
+
+static const pol_settings *defaults_of(const pol_policy *p)
+{
+	pol_query q = q_make(POL_DIR_OUTBOUND, "192.0.2.1", 1234, NULL);
+	pol_decision dec;
+	pol_decide(p, &q, &dec);
+	cr_assert_str_eq(dec.rule_name, "defaults");
+	return dec.settings;
+}
+
+#define OFF(f) offsetof(pol_settings, f)
+struct num_case {
+	const char *line;
+	size_t off;
+	uint64_t want;
+};
+static const struct num_case num_cases[] = {
+	{ "session-lifetime = 2h", OFF(session_lifetime_ms), 7200000 },
+	{ "session-lifetime = 1d", OFF(session_lifetime_ms), 86400000 },
+	{ "idle-timeout = 5m", OFF(idle_timeout_ms), 300000 },
+	{ "idle-timeout = 0", OFF(idle_timeout_ms), 0 },
+	{ "allow-clear-after = 10s", OFF(allow_clear_after_ms), 10000 },
+	{ "allow-clear-after = 1500ms", OFF(allow_clear_after_ms), 1500 },
+	{ "server-first-wait = 300ms", OFF(server_first_wait_ms), 300 },
+	{ "handshake-timeout = 7s", OFF(handshake_timeout_ms), 7000 },
+	{ "rekey-after = 1h, 55G", OFF(rekey_after_ms), 3600000 },
+	{ "rekey-after = 1h, 55G", OFF(rekey_after_bytes), 55ULL << 30 },
+	{ "rekey-after = 512M, 30m", OFF(rekey_after_ms), 1800000 },
+	{ "rekey-after = 512M, 30m", OFF(rekey_after_bytes), 512ULL << 20 },
+	{ "rekey-after = 2T", OFF(rekey_after_bytes), 2ULL << 40 },
+	{ "rekey-after = 2T", OFF(rekey_after_ms), 0 },
+	{ "rekey-after = 4K", OFF(rekey_after_bytes), 4096 },
+	{ "rekey-after = 10m", OFF(rekey_after_bytes), 0 },
+	{ "rekey-after = 10m # comment", OFF(rekey_after_ms), 600000 },
+};
+
+Test(keys, numeric_values)
+{
+	for (size_t i = 0; i < sizeof num_cases / sizeof num_cases[0]; i++) {
+		pol_diags d;
+		pol_policy *p = load_defaults_line(num_cases[i].line, &d);
+		cr_assert_not_null(p, "'%s': %s", num_cases[i].line, d.count ? d.items[0].msg : "");
+		uint64_t got;
+		memcpy(&got, (const char *)defaults_of(p) + num_cases[i].off, sizeof got);
+		cr_expect_eq(got, num_cases[i].want, "'%s': got %llu want %llu", num_cases[i].line,
+		             (unsigned long long)got, (unsigned long long)num_cases[i].want);
+		pol_free(p);
+	}
+}
+
+Test(keys, auth_list_in_order)
+{
+	pol_diags d;
+	pol_policy *p = load_defaults_line(
+	    "auth = group:db-servers, certificate, psk, host-key, anonymous\n"
+	    "psk-file = /etc/secsock/db.psk\nca-file = /etc/ssl/ca.pem", &d);
+	cr_assert_not_null(p, "%s", d.items[0].msg);
+	const pol_settings *s = defaults_of(p);
+	cr_assert_eq(s->n_auth, 5);
+	cr_expect_eq(s->auth[0].method, SS_AUTH_GROUP);
+	cr_expect_str_eq(s->auth[0].group, "db-servers");
+	cr_expect_eq(s->auth[1].method, SS_AUTH_CERTIFICATE);
+	cr_expect_eq(s->auth[2].method, SS_AUTH_PSK);
+	cr_expect_eq(s->auth[3].method, SS_AUTH_HOST_KEY);
+	cr_expect_eq(s->auth[4].method, SS_AUTH_ANONYMOUS);
+	cr_expect_str_eq(s->psk_file, "/etc/secsock/db.psk");
+	cr_expect_str_eq(s->ca_file, "/etc/ssl/ca.pem");
+	pol_free(p);
+}
+
+Test(keys, ciphers_and_groups)
+{
+	pol_diags d;
+	pol_policy *p = load_defaults_line(
+	    "ciphers = chacha20-poly1305, aes-256-gcm, aes-128-gcm\ngroups = p-384, secp256r1, x25519", &d);
+	cr_assert_not_null(p, "%s", d.items[0].msg);
+	const pol_settings *s = defaults_of(p);
+	cr_assert_eq(s->n_ciphers, 3);
+	cr_expect_eq(s->ciphers[0], SS_SUITE_CHACHA20_POLY1305_SHA256);
+	cr_expect_eq(s->ciphers[1], SS_SUITE_AES_256_GCM_SHA384);
+	cr_expect_eq(s->ciphers[2], SS_SUITE_AES_128_GCM_SHA256);
+	cr_assert_eq(s->n_groups, 3);
+	cr_expect_eq(s->groups[0], SS_GROUP_P384);
+	cr_expect_eq(s->groups[1], SS_GROUP_P256);
+	cr_expect_eq(s->groups[2], SS_GROUP_X25519);
+	pol_free(p);
+}
+
+Test(keys, strings_paths_and_flags)
+{
+	pol_diags d;
+	pol_policy *p = load_defaults_line(
+	    "peer = standard-tls\nauth = certificate\npeer-name = db.internal\npfs = no\n"
+	    "cert-file = /c.pem\nkey-file = /k.pem\nca-file = /ca.pem\n"
+	    "host-key-file = /var/lib/secsock/host.key\nknown-peers-file = /var/lib/secsock/known\n"
+	    "psk-file = /p.psk", &d);
+	cr_assert_not_null(p, "%s", d.count ? d.items[0].msg : "");
+	const pol_settings *s = defaults_of(p);
+	cr_expect_eq(s->peer, POL_PEER_STANDARD_TLS);
+	cr_expect_str_eq(s->peer_name, "db.internal");
+	cr_expect_eq(s->pfs, false);
+	cr_expect_str_eq(s->cert_file, "/c.pem");
+	cr_expect_str_eq(s->key_file, "/k.pem");
+	cr_expect_str_eq(s->host_key_file, "/var/lib/secsock/host.key");
+	cr_expect_str_eq(s->known_peers_file, "/var/lib/secsock/known");
+	cr_expect_str_eq(s->psk_file, "/p.psk");
+	pol_free(p);
+}
+
+/* Every action word, in a rule and in [defaults]. */
+Test(keys, actions)
+{
+	static const struct { const char *w; pol_action a; } acts[] = {
+		{ "bypass", POL_BYPASS }, { "request", POL_REQUEST }, { "require", POL_REQUIRE },
+		{ "block", POL_BLOCK }, { "respond", POL_RESPOND },
+	};
+	for (size_t i = 0; i < 5; i++) {
+		char text[256];
+		snprintf(text, sizeof text, "[defaults]\naction = %s\n[rule r]\nport = 80\naction = %s\n",
+		         acts[i].w, acts[i].w);
+		pol_diags d;
+		pol_policy *p = pol_load_string(text, "t", &d);
+		cr_assert_not_null(p, "%s", d.count ? d.items[0].msg : "");
+		pol_query q = q_make(POL_DIR_OUTBOUND, "192.0.2.1", 80, NULL);
+		pol_decision dec;
+		pol_decide(p, &q, &dec);
+		cr_expect_eq(dec.action, acts[i].a);
+		cr_expect_str_eq(dec.rule_name, "r");
+		q.port = 81;
+		pol_decide(p, &q, &dec);
+		cr_expect_eq(dec.action, acts[i].a);
+		cr_expect_str_eq(dec.rule_name, "defaults");
+		cr_expect_str_eq(pol_action_name(acts[i].a), acts[i].w);
+		pol_free(p);
+	}
+}
+
+/* Rule settings override defaults; defaults override built-in; origins say so. */
+Test(keys, merge_and_origin)
+{
+	pol_diags d;
+	pol_policy *p = pol_load_string("[defaults]\nidle-timeout = 1m\nciphers = aes-256-gcm\n"
+	                                "[rule r]\nport = 5432\naction = require\nciphers = chacha20-poly1305\n",
+	                                "t", &d);
+	cr_assert_not_null(p);
+	pol_query q = q_make(POL_DIR_OUTBOUND, "10.1.2.3", 5432, NULL);
+	pol_decision dec;
+	pol_decide(p, &q, &dec);
+	cr_assert_not_null(dec.rule);
+	cr_expect_eq(dec.settings->ciphers[0], SS_SUITE_CHACHA20_POLY1305_SHA256);
+	cr_expect_eq(dec.settings->n_ciphers, 1);
+	cr_expect_eq(dec.settings->idle_timeout_ms, 60000);
+	cr_expect_eq(dec.settings->handshake_timeout_ms, 10000);   /* built-in */
+	cr_expect_eq(pol_setting_origin(p, dec.rule, "ciphers"), POL_FROM_RULE);
+	cr_expect_eq(pol_setting_origin(p, dec.rule, "action"), POL_FROM_RULE);
+	cr_expect_eq(pol_setting_origin(p, dec.rule, "idle-timeout"), POL_FROM_DEFAULTS);
+	cr_expect_eq(pol_setting_origin(p, dec.rule, "handshake-timeout"), POL_FROM_BUILTIN);
+	cr_expect_eq(pol_setting_origin(p, NULL, "ciphers"), POL_FROM_DEFAULTS);
+	cr_expect_eq(pol_setting_origin(p, NULL, "action"), POL_FROM_BUILTIN);
+	pol_free(p);
+}
+
+/* Unit parsers directly: edges and overflow. */
+Test(keys, units)
+{
+	uint64_t v;
+	cr_expect(pol_parse_duration("0", &v) && v == 0);
+	cr_expect(!pol_parse_duration("10", &v), "a bare number is refused");
+	cr_expect(!pol_parse_duration("10S", &v), "units are case-sensitive");
+	cr_expect(!pol_parse_duration("-1s", &v));
+	cr_expect(!pol_parse_duration("1 s", &v));
+	cr_expect(!pol_parse_duration("s", &v));
+	cr_expect(!pol_parse_duration("99999999999999999999s", &v), "u64 overflow");
+	cr_expect(!pol_parse_duration("20000000d", &v), "beyond the 2^40 ms cap");
+	cr_expect(pol_parse_duration("1000d", &v) && v == 86400000000ULL);
+	cr_expect(pol_parse_size("1K", &v, true) && v == 1024);
+	cr_expect(pol_parse_size("3M", &v, true) && v == 3ULL << 20);
+	cr_expect(pol_parse_size("100", &v, false) && v == 100);
+	cr_expect(!pol_parse_size("100", &v, true));
+	cr_expect(!pol_parse_size("1k", &v, true), "K is upper case");
+	cr_expect(!pol_parse_size("1KB", &v, true));
+	cr_expect(!pol_parse_size("2000000000T", &v, true), "beyond 1 EiB");
+}
+
+Test(keys, names_single_source)
+{
+	cr_expect_eq(ss_suite_from_name("aes-128-gcm"), SS_SUITE_AES_128_GCM_SHA256);
+	cr_expect_eq(ss_suite_from_name("nope"), 0);
+	cr_expect_str_eq(ss_suite_name(SS_SUITE_CHACHA20_POLY1305_SHA256), "chacha20-poly1305");
+	cr_expect_eq(ss_group_from_name("ecp256"), SS_GROUP_P256);
+	cr_expect_eq(ss_group_from_name("secp256r1"), SS_GROUP_P256);
+	cr_expect_str_eq(ss_group_name(SS_GROUP_P256), "p-256");
+	cr_expect_eq(ss_group_from_name("ffdhe2048"), 0);
+	cr_expect_str_eq(ss_auth_name(SS_AUTH_HOST_KEY), "host-key");
+	cr_expect_null(ss_suite_name(0x9999));
+}
