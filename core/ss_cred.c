@@ -1,0 +1,326 @@
+/* ss_cred.c — credentials (seed 001: AcquireCredentialsHandle, phCredential).
+ *
+ * A credential turns ss_cred_params into an immutable, reference-counted
+ * OpenSSL SSL_CTX for one direction plus the key material its methods need.
+ * Everything the caller passed is copied; the PSK lives in sodium_malloc'd
+ * (locked, guarded) memory and is wiped when the last reference goes.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/err.h>
+#include <sodium.h>
+#include "ss_cred_int.h"
+#include "ss_rec.h"
+
+/* ------------------------------------------------------------ anonymous key
+ * One ephemeral Ed25519 key and a self-signed certificate per process, made
+ * on first need (ARCHITECTURE.md "Authentication methods": anonymous =
+ * encryption against passive listeners; nobody verifies this certificate, it
+ * only exists because a TLS 1.3 server must sign the handshake, §4.4.3).
+ * Never freed: it lives as long as the process. */
+static pthread_once_t anon_once = PTHREAD_ONCE_INIT;
+static EVP_PKEY *anon_key;
+static X509 *anon_cert;
+
+enum { ANON_NOT_BEFORE_SKEW = 3600, ANON_LIFETIME = 7 * 86400 };
+
+static void anon_make(void)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *x = X509_new();
+	X509_NAME *nm;
+	int ok = 0;
+
+	if (k == NULL || x == NULL)
+		goto out;
+	nm = X509_get_subject_name(x);
+	ok = X509_set_version(x, X509_VERSION_3) &&
+	     ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(randombytes_random() >> 1)) &&
+	     X509_gmtime_adj(X509_getm_notBefore(x), -ANON_NOT_BEFORE_SKEW) != NULL &&
+	     X509_gmtime_adj(X509_getm_notAfter(x), ANON_LIFETIME) != NULL &&
+	     X509_set_pubkey(x, k) &&
+	     X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+	                                (const unsigned char *)"secsock anonymous", -1, -1, 0) &&
+	     X509_set_issuer_name(x, nm) &&
+	     X509_sign(x, k, NULL) > 0;   /* Ed25519 signs without a separate digest */
+out:
+	if (ok) {
+		anon_key = k;
+		anon_cert = x;
+	} else {
+		EVP_PKEY_free(k);
+		X509_free(x);
+	}
+	ERR_clear_error();
+}
+
+/* ------------------------------------------------------------ name tables */
+static const struct { uint16_t group; int nid; } group_nids[] = {
+	{ SS_GROUP_X25519, NID_X25519 },
+	{ SS_GROUP_P256, NID_X9_62_prime256v1 },
+	{ SS_GROUP_P384, NID_secp384r1 },
+};
+
+int ss_group_to_nid_(uint16_t group)
+{
+	for (size_t i = 0; i < sizeof group_nids / sizeof group_nids[0]; i++)
+		if (group_nids[i].group == group)
+			return group_nids[i].nid;
+	return 0;
+}
+
+uint16_t ss_group_from_nid_(int nid)
+{
+	for (size_t i = 0; i < sizeof group_nids / sizeof group_nids[0]; i++)
+		if (group_nids[i].nid == nid)
+			return group_nids[i].group;
+	return 0;
+}
+
+/* OpenSSL's names for the RFC 8446 §B.4 suites (SSL_CTX_set_ciphersuites). */
+static const char *suite_openssl_name(uint16_t suite)
+{
+	switch (suite) {
+	case SS_SUITE_AES_128_GCM_SHA256: return "TLS_AES_128_GCM_SHA256";
+	case SS_SUITE_AES_256_GCM_SHA384: return "TLS_AES_256_GCM_SHA384";
+	case SS_SUITE_CHACHA20_POLY1305_SHA256: return "TLS_CHACHA20_POLY1305_SHA256";
+	default: return NULL;
+	}
+}
+
+/* Library defaults when the params leave a list all-zero (the policy engine
+ * normally passes its own; ARCHITECTURE.md "Policy" embedded default). */
+static const uint16_t default_suites[] = {
+	SS_SUITE_AES_128_GCM_SHA256, SS_SUITE_CHACHA20_POLY1305_SHA256, SS_SUITE_AES_256_GCM_SHA384
+};
+static const uint16_t default_groups[] = { SS_GROUP_X25519, SS_GROUP_P256, SS_GROUP_P384 };
+
+/* ------------------------------------------------------------ methods */
+static int psk_identity_ok(const char *id, size_t *len)
+{
+	size_t n = id ? strnlen(id, SS_PSK_IDENTITY_MAX + 1) : 0;
+	if (n == 0 || n > SS_PSK_IDENTITY_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (id[i] < 0x21 || id[i] > 0x7e)   /* printable, no spaces */
+			return 0;
+	*len = n;
+	return 1;
+}
+
+/* Decide which methods this credential can use.  host-key and group are a
+ * later issue (issue 2 covers anonymous and psk, plus certificates for the
+ * standard-TLS mode): they are skipped here so that a policy listing
+ * "host-key, anonymous" still works; a credential left with no usable method
+ * is SS_NO_CREDENTIALS. */
+static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
+{
+	int server = p->use == SS_CRED_INBOUND;
+	int any = 0;
+
+	for (size_t i = 0; i < SS_MAX_METHODS && p->methods[i] != SS_AUTH_NONE; i++) {
+		any = 1;
+		switch (p->methods[i]) {
+		case SS_AUTH_ANONYMOUS:
+			c->allow_anon = 1;
+			break;
+		case SS_AUTH_PSK:
+			if (!psk_identity_ok(p->psk_identity, &c->psk_identity_len) ||
+			    p->psk == NULL || p->psk_len < SS_PSK_MIN || p->psk_len > SS_PSK_MAX)
+				return SS_NO_CREDENTIALS;
+			c->allow_psk = 1;
+			break;
+		case SS_AUTH_CERTIFICATE:
+			if (server && (p->cert_file == NULL || p->key_file == NULL))
+				return SS_NO_CREDENTIALS;
+			c->allow_cert = 1;
+			break;
+		case SS_AUTH_HOST_KEY:   /* later issue: persistent host key + TOFU */
+		case SS_AUTH_GROUP:      /* later issue: GKDI group key as external PSK */
+			break;
+		default:
+			return SS_UNSUPPORTED_FUNCTION;
+		}
+	}
+	if (!any)   /* no list: anonymous (secsock) or certificate-if-configured */
+		c->allow_anon = 1;
+
+	if (p->mode == SS_MODE_STANDARD_TLS) {
+		/* An ordinary TLS peer: the client verifies the server's chain and
+		 * name only when asked to (verify_peer); otherwise it accepts any
+		 * certificate, which is what "anonymous" means on the client. */
+		if (!server) {
+			if (p->verify_peer) {
+				c->allow_cert = 1;
+				c->allow_anon = 0;
+			} else if (!c->allow_psk) {
+				c->allow_anon = 1;
+			}
+		} else if (p->cert_file != NULL) {
+			c->allow_cert = 1;
+		}
+	} else if (server && p->cert_file != NULL && p->key_file != NULL) {
+		c->allow_cert = 1;   /* secsock server with a configured certificate */
+	}
+	if (!server && c->allow_cert)
+		c->verify_name = 1;
+	if (server && c->allow_cert && (p->cert_file == NULL || p->key_file == NULL))
+		return SS_NO_CREDENTIALS;
+	c->present_cert = server && (c->allow_cert || c->allow_anon);
+	if (!c->allow_psk && !c->allow_anon && !c->allow_cert)
+		return SS_NO_CREDENTIALS;
+	return SS_OK;
+}
+
+static ss_status setup_ssl_ctx(const ss_cred_params *p, ss_cred *c)
+{
+	int server = c->use == SS_CRED_INBOUND;
+	char suites[128] = "";
+	int nids[SS_MAX_GROUPS];
+	size_t n_groups = 0;
+	SSL_CTX *s;
+
+	s = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (s == NULL)
+		return SS_INSUFFICIENT_MEMORY;
+	c->ssl = s;
+
+	/* TLS 1.3 only (ARCHITECTURE.md "Wire protocol"). */
+	if (!SSL_CTX_set_min_proto_version(s, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION))
+		return SS_INTERNAL_ERROR;
+
+	for (size_t i = 0; i < c->n_suites; i++) {
+		if (i > 0)
+			strcat(suites, ":");
+		strcat(suites, suite_openssl_name(c->suites[i]));
+	}
+	if (!SSL_CTX_set_ciphersuites(s, suites))
+		return SS_INTERNAL_ERROR;
+
+	for (size_t i = 0; i < SS_MAX_GROUPS && p->groups[i] != 0; i++) {
+		int nid = ss_group_to_nid_(p->groups[i]);
+		if (nid == 0)
+			return SS_UNSUPPORTED_FUNCTION;
+		nids[n_groups++] = nid;
+	}
+	if (n_groups == 0)
+		for (size_t i = 0; i < sizeof default_groups / sizeof default_groups[0]; i++)
+			nids[n_groups++] = ss_group_to_nid_(default_groups[i]);
+	if (!SSL_CTX_set1_groups(s, nids, (int)n_groups))
+		return SS_INTERNAL_ERROR;
+
+	/* No session tickets (ARCHITECTURE.md: secsock servers send none; the
+	 * client never resumes, the record layer skips tickets it gets). */
+	SSL_CTX_set_options(s, SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+	if (server && !SSL_CTX_set_num_tickets(s, 0))
+		return SS_INTERNAL_ERROR;
+	/* RFC 8446 §D.4 middlebox compatibility costs a CCS record and a fake
+	 * session id; secsock peers do without it, ordinary TLS keeps it. */
+	if (c->mode == SS_MODE_SECSOCK)
+		SSL_CTX_clear_options(s, SSL_OP_ENABLE_MIDDLEBOX_COMPAT);
+
+	if (server && c->present_cert) {
+		if (p->cert_file != NULL) {
+			if (SSL_CTX_use_certificate_chain_file(s, p->cert_file) != 1 ||
+			    SSL_CTX_use_PrivateKey_file(s, p->key_file, SSL_FILETYPE_PEM) != 1 ||
+			    SSL_CTX_check_private_key(s) != 1)
+				return SS_NO_CREDENTIALS;
+		} else {
+			pthread_once(&anon_once, anon_make);
+			if (anon_cert == NULL)
+				return SS_INTERNAL_ERROR;
+			if (SSL_CTX_use_certificate(s, anon_cert) != 1 ||
+			    SSL_CTX_use_PrivateKey(s, anon_key) != 1)
+				return SS_INTERNAL_ERROR;
+		}
+	}
+	if (!server && c->allow_cert) {
+		int ok = p->ca_file != NULL ? SSL_CTX_load_verify_locations(s, p->ca_file, NULL)
+		                            : SSL_CTX_set_default_verify_paths(s);
+		if (ok != 1)
+			return SS_NO_AUTHENTICATING_AUTHORITY;
+	}
+	ss_ctx_install_callbacks_(s, c);
+	return SS_OK;
+}
+
+ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
+{
+	ss_cred *c = NULL;
+	ss_status st;
+
+	if (out != NULL)
+		*out = NULL;
+	if (p == NULL || out == NULL)
+		return SS_INVALID_HANDLE;
+	if (p->use != SS_CRED_OUTBOUND && p->use != SS_CRED_INBOUND)
+		return SS_UNSUPPORTED_FUNCTION;
+	if (p->mode != SS_MODE_SECSOCK && p->mode != SS_MODE_STANDARD_TLS)
+		return SS_UNSUPPORTED_FUNCTION;
+	if (sodium_init() < 0)
+		return SS_INTERNAL_ERROR;
+
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return SS_INSUFFICIENT_MEMORY;
+	atomic_init(&c->refs, 1);
+	c->use = p->use;
+	c->mode = p->mode;
+
+	for (size_t i = 0; i < SS_MAX_SUITES && p->suites[i] != 0; i++) {
+		if (suite_openssl_name(p->suites[i]) == NULL) {
+			st = SS_UNSUPPORTED_FUNCTION;
+			goto out;
+		}
+		c->suites[c->n_suites++] = p->suites[i];
+	}
+	if (c->n_suites == 0)
+		for (size_t i = 0; i < sizeof default_suites / sizeof default_suites[0]; i++)
+			c->suites[c->n_suites++] = default_suites[i];
+
+	st = choose_methods(p, c);
+	if (st != SS_OK)
+		goto out;
+	if (c->allow_psk) {
+		memcpy(c->psk_identity, p->psk_identity, c->psk_identity_len);
+		c->psk = sodium_malloc(p->psk_len);
+		if (c->psk == NULL) {
+			st = SS_INSUFFICIENT_MEMORY;
+			goto out;
+		}
+		memcpy(c->psk, p->psk, p->psk_len);
+		c->psk_len = p->psk_len;
+	}
+	st = setup_ssl_ctx(p, c);
+out:
+	ERR_clear_error();
+	if (st != SS_OK) {
+		ss_cred_free(c);
+		return st;
+	}
+	*out = c;
+	return SS_OK;
+}
+
+ss_cred *ss_cred_ref(ss_cred *c)
+{
+	if (c != NULL)
+		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void ss_cred_free(ss_cred *c)
+{
+	if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	SSL_CTX_free(c->ssl);
+	if (c->psk != NULL)
+		sodium_free(c->psk);   /* wipes before unmapping */
+	sodium_memzero(c, sizeof *c);
+	free(c);
+}

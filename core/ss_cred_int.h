@@ -1,0 +1,42 @@
+/* ss_cred_int.h — what ss_ctx.c needs to see of a credential.  Private to
+ * core/ (ss_cred.c and ss_ctx.c); not part of any public API.
+ */
+#ifndef SS_CRED_INT_H
+#define SS_CRED_INT_H
+
+#include <stdatomic.h>
+#include <openssl/ssl.h>
+#include "ss_cred.h"
+
+enum { SS_PSK_IDENTITY_MAX = 128, SS_PSK_MIN = 16, SS_PSK_MAX = 48 /* SSL_MAX_MASTER_KEY_LENGTH */ };
+
+struct ss_cred {
+	atomic_uint refs;
+	unsigned use;                    /* SS_CRED_OUTBOUND or SS_CRED_INBOUND */
+	ss_peer_mode mode;
+	uint16_t suites[SS_MAX_SUITES];  /* resolved, never all-zero */
+	size_t n_suites;
+	/* Which methods this credential may use (ARCHITECTURE.md order of
+	 * preference is expressed in TLS itself: a PSK, when offered and known,
+	 * wins over a certificate, RFC 8446 §4.2.11). */
+	int allow_psk;
+	int allow_anon;
+	int allow_cert;                  /* verify the peer's chain (client) / present cert_file (server) */
+	int verify_name;                 /* client: check target against the certificate */
+	int present_cert;                /* server: has a certificate to present */
+	char psk_identity[SS_PSK_IDENTITY_MAX + 1];
+	size_t psk_identity_len;
+	uint8_t *psk;                    /* sodium_malloc'd, psk_len bytes */
+	size_t psk_len;
+	SSL_CTX *ssl;                    /* configured for this direction, shared by contexts */
+};
+
+/* Implemented in ss_ctx.c: the callbacks an SSL_CTX needs (they find the
+ * ss_ctx through SSL_get_app_data). */
+void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c);
+
+/* IANA named group (RFC 8446 §4.2.7) <-> OpenSSL NID; 0 when unknown. */
+int ss_group_to_nid_(uint16_t group);
+uint16_t ss_group_from_nid_(int nid);
+
+#endif

@@ -1,0 +1,865 @@
+/* ss_ctx.c — security contexts: the SSPI token loop (seed 001,
+ * InitializeSecurityContext / AcceptSecurityContext) over an OpenSSL TLS 1.3
+ * handshake on memory BIOs.
+ *
+ * Each call feeds the peer's bytes to OpenSSL one whole TLS record at a time
+ * (RFC 8446 §5.1 framing parsed here, bounds-checked) and returns what
+ * OpenSSL wrote as the output token.  Feeding stops the moment the handshake
+ * completes, so *in_used ends on a record boundary and whatever follows
+ * (application records) stays with the caller for the record layer.
+ *
+ * The application traffic secrets reach us through the keylog callback (the
+ * only public way OpenSSL hands them out, RFC 8446 §7.1); they go straight
+ * into sodium_malloc'd memory and are never logged.  ss_ctx_export() turns
+ * them into an ss_rec_state and frees the SSL object.
+ */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+#include "ss_ctx.h"
+#include "ss_cred_int.h"
+#include "ss_cursor.h"
+#include "ss_rec.h"
+
+/* Context lifetime reported through *expiry.  The policy's session-lifetime
+ * (ARCHITECTURE.md, default 2 h) will be passed in by a later issue; until
+ * then every context gets the default. */
+enum { SS_CTX_LIFETIME_DEFAULT = 2 * 3600 };
+
+enum { SECRET_MAX = 48 };
+
+/* Granted on every established context: TLS 1.3 records are always
+ * encrypted, authenticated, and sequence-numbered (RFC 8446 §5.2, §5.3). */
+enum {
+	SS_ATTRS_ALWAYS = SS_REQ_CONFIDENTIALITY | SS_REQ_INTEGRITY | SS_REQ_REPLAY_DETECT |
+	                  SS_REQ_SEQUENCE_DETECT | SS_REQ_STREAM
+};
+
+typedef enum ctx_state {
+	CTX_RUNNING = 1,
+	CTX_ESTABLISHED,     /* SS_OK returned, SSL alive, secrets held */
+	CTX_EXPORTED,        /* secrets moved to an ss_rec_state; query only */
+	CTX_FAILED
+} ctx_state;
+
+/* Why we failed, when our own callbacks decided (OpenSSL only knows that a
+ * callback said no). */
+enum ctx_fail {
+	F_NOT_SECSOCK = 1u << 0,
+	F_PSK_UNKNOWN = 1u << 1,
+	F_PSK_HASH = 1u << 2,
+	F_CERT_REFUSED = 1u << 3
+};
+
+enum secret_have { HAVE_CLIENT_APP = 1u << 0, HAVE_SERVER_APP = 1u << 1, HAVE_CLIENT_HS = 1u << 2 };
+
+/* Locked memory (sodium_malloc), wiped by sodium_free. */
+typedef struct ctx_secrets {
+	uint8_t client_app[SECRET_MAX];   /* client_application_traffic_secret_0 */
+	uint8_t server_app[SECRET_MAX];   /* server_application_traffic_secret_0 */
+	uint8_t client_hs[SECRET_MAX];    /* client_handshake_traffic_secret */
+	size_t len;                       /* Hash.length: 32 or 48 */
+	unsigned have;                    /* enum secret_have */
+} ctx_secrets;
+
+struct ss_ctx {
+	ctx_state state;
+	int server;
+	int started;
+	int seen_record;          /* the first record from the peer has been checked */
+	unsigned fail;            /* enum ctx_fail */
+	int verify_err;           /* first X509_V_ERR_* from the chain check */
+	size_t psk_binder_len;    /* server: binder length of the client's matching PSK */
+	ss_cred *cred;            /* reference; dropped at export */
+	SSL *ssl;
+	BIO *rbio, *wbio;         /* owned by ssl */
+	ctx_secrets *sec;
+	struct timespec t0;
+	ss_ctx_info info;
+};
+
+static const unsigned char alpn_wire[] = "\x09" SS_ALPN;   /* RFC 7301 §3.1 ProtocolNameList entry */
+
+void ss_buf_free(ss_buf *b)
+{
+	if (b == NULL)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+static int buf_reserve(ss_buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *p;
+
+	if (b->cap - b->len >= extra)
+		return 1;
+	if (extra > SIZE_MAX / 2 - b->len)
+		return 0;
+	need = b->len + extra;
+	cap = b->cap < 512 ? 512 : b->cap;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (p == NULL)
+		return 0;
+	b->data = p;
+	b->cap = cap;
+	return 1;
+}
+
+/* Move everything OpenSSL wrote into the output token. */
+static ss_status drain_wbio(ss_ctx *ctx, ss_buf *out)
+{
+	size_t n = BIO_ctrl_pending(ctx->wbio);
+
+	if (n == 0)
+		return SS_OK;
+	if (n > INT_MAX || !buf_reserve(out, n))
+		return SS_INSUFFICIENT_MEMORY;
+	if (BIO_read(ctx->wbio, out->data + out->len, (int)n) != (int)n)
+		return SS_INTERNAL_ERROR;
+	out->len += n;
+	return SS_OK;
+}
+
+/* ------------------------------------------------------------ small parsers */
+
+/* Does an ALPN ProtocolNameList (RFC 7301 §3.1) contain secsock/1?  A
+ * malformed list counts as "no". */
+static int alpn_list_has_secsock(const uint8_t *d, size_t n)
+{
+	ss_cur c = ss_cur_make(d, n), list, name;
+
+	if (!ss_cur_vec(&c, 2, &list) || ss_cur_left(&c) != 0)
+		return 0;
+	while (ss_cur_left(&list) > 0) {
+		if (!ss_cur_vec(&list, 1, &name))
+			return 0;
+		if (ss_cur_equals(&name, SS_ALPN, sizeof SS_ALPN - 1))
+			return 1;
+	}
+	return 0;
+}
+
+/* RFC 8446 §4.2.11 OfferedPsks: find our identity; *binder_len is the length
+ * of its binder (= Hash.length of the hash the client bound the PSK to).
+ * Returns 1 when found. */
+static int offered_psk_find(const uint8_t *d, size_t n, const char *id, size_t id_len,
+                            size_t *binder_len)
+{
+	ss_cur c = ss_cur_make(d, n), ids, binders, ident, binder;
+	size_t index = 0, match = SIZE_MAX;
+	uint32_t age;
+
+	if (!ss_cur_vec(&c, 2, &ids) || !ss_cur_vec(&c, 2, &binders))
+		return 0;
+	while (ss_cur_left(&ids) > 0) {
+		if (!ss_cur_vec(&ids, 2, &ident) || !ss_cur_uint(&ids, 4, &age))
+			return 0;
+		if (match == SIZE_MAX && ss_cur_equals(&ident, id, id_len))
+			match = index;
+		index++;
+	}
+	if (match == SIZE_MAX)
+		return 0;
+	for (index = 0; ss_cur_left(&binders) > 0; index++) {
+		if (!ss_cur_vec(&binders, 1, &binder))
+			return 0;
+		if (index == match) {
+			*binder_len = ss_cur_left(&binder);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static ss_ctx *ctx_of(const SSL *ssl)
+{
+	return SSL_get_app_data(ssl);
+}
+
+/* NSS key log line (what OpenSSL passes): "LABEL <client_random hex> <secret hex>". */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	static const struct { const char *label; unsigned bit; } want[] = {
+		{ "CLIENT_TRAFFIC_SECRET_0", HAVE_CLIENT_APP },
+		{ "SERVER_TRAFFIC_SECRET_0", HAVE_SERVER_APP },
+		{ "CLIENT_HANDSHAKE_TRAFFIC_SECRET", HAVE_CLIENT_HS },
+	};
+	ss_ctx *ctx = ctx_of(ssl);
+	const char *sp1, *sp2;
+	uint8_t *dst = NULL;
+	unsigned bit = 0;
+	size_t got = 0;
+
+	if (ctx == NULL || ctx->sec == NULL || line == NULL)
+		return;
+	sp1 = strchr(line, ' ');
+	if (sp1 == NULL)
+		return;
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		if ((size_t)(sp1 - line) == strlen(want[i].label) &&
+		    memcmp(line, want[i].label, (size_t)(sp1 - line)) == 0)
+			bit = want[i].bit;
+	}
+	if (bit == 0)
+		return;
+	sp2 = strchr(sp1 + 1, ' ');
+	if (sp2 == NULL)
+		return;
+	dst = bit == HAVE_CLIENT_APP ? ctx->sec->client_app
+	    : bit == HAVE_SERVER_APP ? ctx->sec->server_app : ctx->sec->client_hs;
+	if (sodium_hex2bin(dst, SECRET_MAX, sp2 + 1, strlen(sp2 + 1), NULL, &got, NULL) != 0 ||
+	    (got != 32 && got != 48)) {
+		sodium_memzero(dst, SECRET_MAX);
+		return;
+	}
+	ctx->sec->len = got;
+	ctx->sec->have |= bit;
+}
+
+/* Server: the first look at a ClientHello (before OpenSSL decides
+ * anything).  In secsock mode the client must offer ALPN secsock/1, else the
+ * peer is not a secsock client: RFC 7301 §3.2 no_application_protocol.  A
+ * PSK-only server that is offered no identity it knows answers
+ * unknown_psk_identity (RFC 4279 §2, kept by RFC 8446 §6.2). */
+static int client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+	const ss_cred *c;
+	const unsigned char *d;
+	size_t n;
+
+	(void)arg;
+	if (ctx == NULL)
+		return SSL_CLIENT_HELLO_ERROR;
+	c = ctx->cred;
+	if (c->mode == SS_MODE_SECSOCK &&
+	    (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &d, &n) != 1 ||
+	     !alpn_list_has_secsock(d, n))) {
+		ctx->fail |= F_NOT_SECSOCK;
+		*al = SSL_AD_NO_APPLICATION_PROTOCOL;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	if (c->allow_psk) {
+		int found = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &d, &n) == 1 &&
+		            offered_psk_find(d, n, c->psk_identity, c->psk_identity_len,
+		                             &ctx->psk_binder_len);
+		if (!found && !c->present_cert) {
+			ctx->fail |= F_PSK_UNKNOWN;
+			*al = SSL_AD_UNKNOWN_PSK_IDENTITY;
+			return SSL_CLIENT_HELLO_ERROR;
+		}
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Server, secsock mode: select secsock/1 (the client hello callback has
+ * already made sure it was offered). */
+static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                          const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	/* ProtocolNameList without its 2-byte length, as OpenSSL passes it */
+	ss_cur c = ss_cur_make(in, inlen), name;
+	while (ss_cur_left(&c) > 0) {
+		if (!ss_cur_vec(&c, 1, &name))
+			break;
+		if (ss_cur_equals(&name, SS_ALPN, sizeof SS_ALPN - 1)) {
+			*out = alpn_wire + 1;
+			*outlen = (unsigned char)(sizeof SS_ALPN - 1);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_ALERT_FATAL;   /* no_application_protocol */
+}
+
+/* An external PSK as OpenSSL wants it: a TLS 1.3 session whose master key is
+ * the PSK and whose cipher fixes the PSK's hash (RFC 8446 §4.2.11: each PSK
+ * is bound to one hash; the binder is computed with it). */
+static SSL_SESSION *psk_session(const ss_cred *c, const SSL_CIPHER *cipher)
+{
+	SSL_SESSION *s = SSL_SESSION_new();
+
+	if (s == NULL)
+		return NULL;
+	if (!SSL_SESSION_set1_master_key(s, c->psk, c->psk_len) ||
+	    !SSL_SESSION_set_cipher(s, cipher) ||
+	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+		SSL_SESSION_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Client: offer our PSK bound to the hash of our most preferred suite (the
+ * server picks by client preference, so that is the suite it will choose
+ * when it supports it).  After a HelloRetryRequest md is the negotiated
+ * hash and we must match it. */
+static int psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+                      SSL_SESSION **sess)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+	const SSL_CIPHER *cipher = NULL;
+	const ss_cred *c;
+
+	*sess = NULL;
+	if (ctx == NULL)
+		return 0;
+	c = ctx->cred;
+	if (!c->allow_psk)
+		return 1;
+	for (size_t i = 0; i < c->n_suites && cipher == NULL; i++) {
+		const unsigned char code[2] = { (unsigned char)(c->suites[i] >> 8),
+		                                (unsigned char)(c->suites[i] & 0xff) };
+		const SSL_CIPHER *x = SSL_CIPHER_find(ssl, code);
+		if (x != NULL && (md == NULL ||
+		                  EVP_MD_get_type(SSL_CIPHER_get_handshake_digest(x)) == EVP_MD_get_type(md)))
+			cipher = x;
+	}
+	if (cipher == NULL)
+		return 1;   /* no PSK fits this hash: continue without */
+	*sess = psk_session(c, cipher);
+	if (*sess == NULL)
+		return 0;
+	*id = (const unsigned char *)c->psk_identity;
+	*idlen = c->psk_identity_len;
+	return 1;
+}
+
+/* Server: the client named identity; if it is ours, hand OpenSSL the PSK
+ * bound to the hash of the suite already chosen (SSL_get_pending_cipher),
+ * provided the client bound it to the same hash (binder length). */
+static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+	const SSL_CIPHER *cipher;
+	const ss_cred *c;
+	int hlen;
+
+	*sess = NULL;
+	if (ctx == NULL)
+		return 0;
+	c = ctx->cred;
+	if (!c->allow_psk || idlen != c->psk_identity_len || memcmp(id, c->psk_identity, idlen) != 0)
+		return 1;   /* not ours: certificate path (or the hello callback refused already) */
+	cipher = SSL_get_pending_cipher(ssl);
+	if (cipher == NULL)
+		return 0;
+	hlen = EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(cipher));
+	if (hlen <= 0)
+		return 0;
+	if (ctx->psk_binder_len != 0 && (size_t)hlen != ctx->psk_binder_len) {
+		ctx->fail |= F_PSK_HASH;
+		return 1;
+	}
+	*sess = psk_session(c, cipher);
+	return *sess != NULL;
+}
+
+/* Client: decide about the server's certificate.  certificate method →
+ * the chain must verify (and the name, via SSL_set1_host); anonymous →
+ * accepted unverified (that is what anonymous means); neither (PSK only) →
+ * a certificate is refused: the server did not accept our PSK. */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	ss_ctx *ctx = ssl ? ctx_of(ssl) : NULL;
+	const ss_cred *c;
+
+	if (ctx == NULL)
+		return 0;
+	c = ctx->cred;
+	if (c->allow_cert) {
+		if (ok)
+			return 1;
+		if (ctx->verify_err == 0)
+			ctx->verify_err = X509_STORE_CTX_get_error(xs);
+		return c->allow_anon;
+	}
+	if (c->allow_anon)
+		return 1;
+	ctx->fail |= F_CERT_REFUSED;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);   /* → bad_certificate alert */
+	return 0;
+}
+
+void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
+{
+	SSL_CTX_set_keylog_callback(sctx, keylog_cb);
+	if (c->use == SS_CRED_INBOUND) {
+		SSL_CTX_set_client_hello_cb(sctx, client_hello_cb, NULL);
+		if (c->mode == SS_MODE_SECSOCK)
+			SSL_CTX_set_alpn_select_cb(sctx, alpn_select_cb, NULL);
+		SSL_CTX_set_psk_find_session_callback(sctx, psk_find_cb);
+		SSL_CTX_set_verify(sctx, SSL_VERIFY_NONE, NULL);
+	} else {
+		SSL_CTX_set_psk_use_session_callback(sctx, psk_use_cb);
+		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, verify_cb);
+	}
+}
+
+/* ------------------------------------------------------------ status mapping */
+
+/* A fatal alert the peer sent (RFC 8446 §6.2), by description. */
+static ss_status map_alert(int desc)
+{
+	switch (desc) {
+	case SSL_AD_CLOSE_NOTIFY:
+		return SS_CLOSED;
+	case SSL_AD_NO_APPLICATION_PROTOCOL:
+		return SS_NOT_SECSOCK;
+	case SSL_AD_HANDSHAKE_FAILURE:
+	case SSL_AD_INSUFFICIENT_SECURITY:
+	case SSL_AD_PROTOCOL_VERSION:
+		return SS_ALGORITHM_MISMATCH;
+	case SSL_AD_DECRYPT_ERROR:
+	case SSL_AD_UNKNOWN_PSK_IDENTITY:
+	case SSL_AD_BAD_CERTIFICATE:
+	case SSL_AD_UNSUPPORTED_CERTIFICATE:
+	case SSL_AD_CERTIFICATE_REVOKED:
+	case SSL_AD_CERTIFICATE_EXPIRED:
+	case SSL_AD_CERTIFICATE_UNKNOWN:
+	case SSL_AD_ACCESS_DENIED:
+	case TLS13_AD_CERTIFICATE_REQUIRED:
+		return SS_LOGON_DENIED;
+	case SSL_AD_UNKNOWN_CA:
+		return SS_NO_AUTHENTICATING_AUTHORITY;
+	case SSL_AD_UNRECOGNIZED_NAME:
+		return SS_WRONG_PRINCIPAL;
+	case SSL_AD_UNEXPECTED_MESSAGE:
+	case SSL_AD_BAD_RECORD_MAC:
+	case SSL_AD_RECORD_OVERFLOW:
+	case SSL_AD_DECODE_ERROR:
+	case SSL_AD_ILLEGAL_PARAMETER:
+	case TLS13_AD_MISSING_EXTENSION:
+	case SSL_AD_UNSUPPORTED_EXTENSION:
+		return SS_INVALID_TOKEN;
+	default:
+		return SS_PEER_ALERT;
+	}
+}
+
+static ss_status map_verify_error(int err)
+{
+	switch (err) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+	case X509_V_ERR_EMAIL_MISMATCH:
+		return SS_WRONG_PRINCIPAL;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return SS_NO_AUTHENTICATING_AUTHORITY;
+	default:
+		return SS_LOGON_DENIED;
+	}
+}
+
+/* Why did SSL_do_handshake fail?  Our callbacks' reasons first, then the
+ * OpenSSL error queue (this thread's), then the SSL_get_error class. */
+static ss_status map_failure(ss_ctx *ctx, int ssl_err)
+{
+	unsigned long e;
+	int reason;
+
+	if (ctx->fail & F_NOT_SECSOCK)
+		return SS_NOT_SECSOCK;
+	if (ctx->fail & (F_PSK_UNKNOWN | F_CERT_REFUSED))
+		return SS_LOGON_DENIED;
+	if (ctx->fail & F_PSK_HASH)
+		return SS_ALGORITHM_MISMATCH;
+	if (ssl_err == SSL_ERROR_ZERO_RETURN)
+		return SS_CLOSED;
+	e = ERR_peek_error();
+	if (e == 0)
+		return ssl_err == SSL_ERROR_SYSCALL ? SS_INVALID_TOKEN : SS_INTERNAL_ERROR;
+	reason = ERR_GET_REASON(e);
+	if (reason == ERR_R_MALLOC_FAILURE)
+		return SS_INSUFFICIENT_MEMORY;
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return SS_INTERNAL_ERROR;
+	if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+		return map_alert(reason - SSL_AD_REASON_OFFSET);   /* received alert */
+	switch (reason) {
+	case SSL_R_NO_SHARED_CIPHER:
+	case SSL_R_NO_SUITABLE_KEY_SHARE:
+	case SSL_R_NO_SHARED_GROUPS:
+	case SSL_R_NO_CIPHERS_AVAILABLE:
+	case SSL_R_NO_PROTOCOLS_AVAILABLE:
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+	case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+		return SS_ALGORITHM_MISMATCH;
+	case SSL_R_BINDER_DOES_NOT_VERIFY:
+	case SSL_R_BAD_SIGNATURE:
+	case SSL_R_DIGEST_CHECK_FAILED:
+		return SS_LOGON_DENIED;
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+		return map_verify_error(ctx->verify_err ? ctx->verify_err
+		                                        : (int)SSL_get_verify_result(ctx->ssl));
+	case SSL_R_NO_APPLICATION_PROTOCOL:
+		return SS_NOT_SECSOCK;
+	case ERR_R_INTERNAL_ERROR:
+		return SS_INTERNAL_ERROR;
+	default:
+		return SS_INVALID_TOKEN;   /* the peer's bytes did not parse or made no sense */
+	}
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static int is_ip_literal(const char *s)
+{
+	unsigned char tmp[16];
+	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
+}
+
+static ss_status ctx_new(ss_cred *cred, int server, const char *target, ss_ctx **out)
+{
+	ss_ctx *ctx;
+	ss_status st = SS_INSUFFICIENT_MEMORY;
+
+	ctx = calloc(1, sizeof *ctx);
+	if (ctx == NULL)
+		return SS_INSUFFICIENT_MEMORY;
+	ctx->state = CTX_RUNNING;
+	ctx->server = server;
+	ctx->cred = ss_cred_ref(cred);
+	clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
+	ctx->sec = sodium_malloc(sizeof *ctx->sec);
+	ctx->ssl = SSL_new(cred->ssl);
+	ctx->rbio = BIO_new(BIO_s_mem());
+	ctx->wbio = BIO_new(BIO_s_mem());
+	if (ctx->sec == NULL || ctx->ssl == NULL || ctx->rbio == NULL || ctx->wbio == NULL) {
+		BIO_free(ctx->rbio);
+		BIO_free(ctx->wbio);
+		ctx->rbio = ctx->wbio = NULL;
+		goto out;
+	}
+	sodium_memzero(ctx->sec, sizeof *ctx->sec);
+	SSL_set_bio(ctx->ssl, ctx->rbio, ctx->wbio);
+	SSL_set_app_data(ctx->ssl, ctx);
+	if (server) {
+		SSL_set_accept_state(ctx->ssl);
+	} else {
+		SSL_set_connect_state(ctx->ssl);
+		/* SSL_set_alpn_protos returns 0 on success */
+		if (cred->mode == SS_MODE_SECSOCK &&
+		    SSL_set_alpn_protos(ctx->ssl, alpn_wire, sizeof alpn_wire - 1) != 0)
+			goto out;
+		if (cred->verify_name) {
+			st = SS_TARGET_UNKNOWN;
+			if (target == NULL || *target == '\0')
+				goto out;
+			if (is_ip_literal(target)) {
+				if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ctx->ssl), target))
+					goto out;
+			} else if (!SSL_set1_host(ctx->ssl, target)) {
+				goto out;
+			}
+		}
+		/* SNI (RFC 6066 §3) for ordinary TLS servers that host several names */
+		if (cred->mode == SS_MODE_STANDARD_TLS && target != NULL && *target != '\0' &&
+		    !is_ip_literal(target) && !SSL_set_tlsext_host_name(ctx->ssl, target)) {
+			st = SS_TARGET_UNKNOWN;
+			goto out;
+		}
+	}
+	st = SS_OK;
+out:
+	if (st != SS_OK) {
+		ss_ctx_free(ctx);
+		return st;
+	}
+	*out = ctx;
+	return SS_OK;
+}
+
+/* Check a record header (RFC 8446 §5.1) from what has arrived so far.
+ * SS_INCOMPLETE_MESSAGE when fewer than 5 bytes but consistent so far.  The
+ * very first record a client gets decides whether the peer speaks TLS at
+ * all: anything but a handshake or alert record of a 3.x version is not TLS
+ * (negotiation discovery: the peer is a clear server → SS_NOT_SECSOCK). */
+static ss_status check_header(const ss_ctx *ctx, const uint8_t *h, size_t avail, size_t *rec_len)
+{
+	ss_cur c = ss_cur_make(h, avail);
+	int discovery = !ctx->server && !ctx->seen_record;
+	ss_status not_tls = discovery ? SS_NOT_SECSOCK : SS_INVALID_TOKEN;
+	uint32_t type, major, minor, len;
+
+	if (!ss_cur_uint(&c, 1, &type))
+		return SS_INCOMPLETE_MESSAGE;
+	if (!ctx->seen_record && type != SS_CT_HANDSHAKE && type != SS_CT_ALERT)
+		return not_tls;
+	if (type < SS_CT_CHANGE_CIPHER_SPEC || type > SS_CT_APPLICATION_DATA)
+		return SS_INVALID_TOKEN;
+	if (!ss_cur_uint(&c, 1, &major))
+		return SS_INCOMPLETE_MESSAGE;
+	if (major != 3)
+		return not_tls;
+	if (!ss_cur_uint(&c, 1, &minor))
+		return SS_INCOMPLETE_MESSAGE;
+	if (minor > 4)
+		return not_tls;
+	if (!ss_cur_uint(&c, 2, &len))
+		return SS_INCOMPLETE_MESSAGE;
+	if (len == 0 || len > SS_REC_MAX_CIPHERTEXT)
+		return SS_INVALID_TOKEN;
+	*rec_len = SS_REC_HEADER_LEN + len;
+	return SS_OK;
+}
+
+/* The handshake is complete: check what only the end can check, and record
+ * the attributes (seed 001: QueryContextAttributes). */
+static ss_status finish(ss_ctx *ctx, unsigned req)
+{
+	const ss_cred *c = ctx->cred;
+	const unsigned char *alpn = NULL;
+	unsigned alpn_len = 0;
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ctx->ssl);
+	ss_ctx_info *in = &ctx->info;
+	struct timespec t1;
+	int psk;
+
+	/* secsock mode: a server flight that does not select secsock/1 (RFC 7301
+	 * §3.2, in EncryptedExtensions) is not a secsock server. */
+	if (c->mode == SS_MODE_SECSOCK) {
+		SSL_get0_alpn_selected(ctx->ssl, &alpn, &alpn_len);
+		if (alpn_len != sizeof SS_ALPN - 1 || memcmp(alpn, SS_ALPN, alpn_len) != 0) {
+			ctx->fail |= F_NOT_SECSOCK;
+			return SS_NOT_SECSOCK;
+		}
+	}
+	if (cipher == NULL || (ctx->sec->have & (HAVE_CLIENT_APP | HAVE_SERVER_APP)) !=
+	                          (HAVE_CLIENT_APP | HAVE_SERVER_APP))
+		return SS_INTERNAL_ERROR;
+	if ((size_t)EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(cipher)) != ctx->sec->len)
+		return SS_INTERNAL_ERROR;
+
+	memset(in, 0, sizeof *in);
+	in->suite = SSL_CIPHER_get_protocol_id(cipher);
+	in->group = ss_group_from_nid_(SSL_get_negotiated_group(ctx->ssl));
+	in->mode = c->mode;
+	psk = SSL_session_reused(ctx->ssl);   /* an external PSK counts as "reused" */
+	if (psk) {
+		in->auth = SS_AUTH_PSK;
+		in->mutual = 1;   /* both ends proved the PSK (binder, Finished) */
+		snprintf(in->peer, sizeof in->peer, "%s", c->psk_identity);
+	} else if (ctx->server) {
+		/* we presented a certificate; the client did not authenticate */
+		in->auth = c->allow_cert ? SS_AUTH_CERTIFICATE : SS_AUTH_ANONYMOUS;
+		snprintf(in->peer, sizeof in->peer, "anonymous");
+	} else if (c->allow_cert && ctx->verify_err == 0) {
+		X509 *peer = SSL_get0_peer_certificate(ctx->ssl);
+		in->auth = SS_AUTH_CERTIFICATE;
+		if (peer == NULL ||
+		    X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
+		                              in->peer, sizeof in->peer) < 0)
+			snprintf(in->peer, sizeof in->peer, "(no common name)");
+	} else {
+		in->auth = SS_AUTH_ANONYMOUS;
+		snprintf(in->peer, sizeof in->peer, "anonymous");
+	}
+	in->attrs = SS_ATTRS_ALWAYS | (in->mutual ? SS_REQ_MUTUAL_AUTH : 0) |
+	            (req & SS_REQ_EXTENDED_ERROR);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	in->handshake_usec = (uint64_t)(t1.tv_sec - ctx->t0.tv_sec) * 1000000u +
+	                     (uint64_t)((t1.tv_nsec - ctx->t0.tv_nsec) / 1000);
+	return SS_OK;
+}
+
+static ss_status ctx_step(ss_cred *cred, ss_ctx **pctx, int server, const char *target,
+                          unsigned req, const uint8_t *in, size_t in_len, size_t *in_used,
+                          ss_buf *out, unsigned *attrs, int64_t *expiry)
+{
+	ss_ctx *ctx;
+	size_t used = 0, rec_len = 0;
+	int done = 0, r, ssl_err = SSL_ERROR_NONE;
+	ss_status st;
+
+	if (in_used != NULL)
+		*in_used = 0;
+	if (attrs != NULL)
+		*attrs = 0;
+	if (pctx == NULL || out == NULL || (in == NULL && in_len != 0))
+		return SS_INVALID_HANDLE;
+	out->len = 0;
+	if (req & SS_REQ_DELEGATE)
+		return SS_UNSUPPORTED_FUNCTION;   /* seed 001: ISC_REQ_DELEGATE is not offered */
+	ctx = *pctx;
+	if (ctx == NULL) {
+		if (cred == NULL)
+			return SS_INVALID_HANDLE;
+		if (cred->use != (server ? SS_CRED_INBOUND : SS_CRED_OUTBOUND))
+			return SS_NO_CREDENTIALS;   /* seed 001: an OUTBOUND credential for ISC */
+		st = ctx_new(cred, server, target, &ctx);
+		if (st != SS_OK)
+			return st;
+		*pctx = ctx;
+	} else if (ctx->server != server || ctx->state != CTX_RUNNING) {
+		return SS_INVALID_HANDLE;
+	}
+
+	ERR_clear_error();
+	if (!ctx->started) {
+		ctx->started = 1;
+		if (!server) {   /* first client call: the ClientHello, input ignored */
+			r = SSL_do_handshake(ctx->ssl);
+			ssl_err = SSL_get_error(ctx->ssl, r);
+			if (r != 1 && ssl_err != SSL_ERROR_WANT_READ) {
+				st = map_failure(ctx, ssl_err);
+				goto fail;
+			}
+			in_len = 0;
+		}
+	}
+	while (!done && used < in_len) {
+		st = check_header(ctx, in + used, in_len - used, &rec_len);
+		if (st == SS_INCOMPLETE_MESSAGE)
+			break;
+		if (st != SS_OK)
+			goto fail;
+		if (in_len - used < rec_len)
+			break;
+		if (BIO_write(ctx->rbio, in + used, (int)rec_len) != (int)rec_len) {
+			st = SS_INSUFFICIENT_MEMORY;
+			goto fail;
+		}
+		used += rec_len;
+		ctx->seen_record = 1;
+		r = SSL_do_handshake(ctx->ssl);
+		if (r == 1) {
+			done = 1;
+			break;
+		}
+		ssl_err = SSL_get_error(ctx->ssl, r);
+		if (ssl_err != SSL_ERROR_WANT_READ) {
+			st = map_failure(ctx, ssl_err);
+			goto fail;
+		}
+	}
+	if (in_used != NULL)
+		*in_used = used;
+
+	if (done) {
+		st = finish(ctx, req);
+		if (st != SS_OK)
+			goto fail;
+	}
+	st = drain_wbio(ctx, out);
+	if (st != SS_OK)
+		goto fail;
+	if (done) {
+		ctx->state = CTX_ESTABLISHED;
+		if (attrs != NULL)
+			*attrs = ctx->info.attrs;
+		if (expiry != NULL)
+			*expiry = (int64_t)time(NULL) + SS_CTX_LIFETIME_DEFAULT;
+		ERR_clear_error();
+		return SS_OK;
+	}
+	ERR_clear_error();
+	/* Nothing to send and the input stopped inside a record (or there was
+	 * none): the caller must bring more bytes.  With something to send, the
+	 * caller sends it first and then comes back with the rest. */
+	if (out->len == 0 && used < in_len)
+		return SS_INCOMPLETE_MESSAGE;
+	if (out->len == 0 && in_len == 0)
+		return SS_INCOMPLETE_MESSAGE;
+	return SS_CONTINUE_NEEDED;
+
+fail:
+	if (in_used != NULL)
+		*in_used = used;
+	ctx->state = CTX_FAILED;
+	out->len = 0;
+	/* seed 001 ISC_REQ_EXTENDED_ERROR: "the remote party will be notified":
+	 * the alert OpenSSL produced goes out as the token. */
+	if (req & SS_REQ_EXTENDED_ERROR) {
+		if (ctx->fail & F_NOT_SECSOCK && !server)
+			BIO_reset(ctx->wbio);   /* our Finished must not go out */
+		if (drain_wbio(ctx, out) != SS_OK)
+			out->len = 0;
+	}
+	ERR_clear_error();
+	return st;
+}
+
+ss_status ss_ctx_initialize(ss_cred *cred, ss_ctx **ctx, const char *target,
+                            unsigned req, const uint8_t *in, size_t in_len,
+                            size_t *in_used, ss_buf *out, unsigned *attrs,
+                            int64_t *expiry)
+{
+	return ctx_step(cred, ctx, 0, target, req, in, in_len, in_used, out, attrs, expiry);
+}
+
+ss_status ss_ctx_accept(ss_cred *cred, ss_ctx **ctx, unsigned req,
+                        const uint8_t *in, size_t in_len, size_t *in_used,
+                        ss_buf *out, unsigned *attrs, int64_t *expiry)
+{
+	return ctx_step(cred, ctx, 1, NULL, req, in, in_len, in_used, out, attrs, expiry);
+}
+
+ss_status ss_ctx_query(const ss_ctx *ctx, ss_ctx_info *info)
+{
+	if (ctx == NULL || info == NULL ||
+	    (ctx->state != CTX_ESTABLISHED && ctx->state != CTX_EXPORTED))
+		return SS_INVALID_HANDLE;
+	*info = ctx->info;
+	return SS_OK;
+}
+
+/* Free the OpenSSL object and the secrets: nothing of the handshake is kept. */
+static void drop_handshake(ss_ctx *ctx)
+{
+	SSL_free(ctx->ssl);   /* frees the BIOs too */
+	ctx->ssl = NULL;
+	ctx->rbio = ctx->wbio = NULL;
+	if (ctx->sec != NULL)
+		sodium_free(ctx->sec);   /* wipes */
+	ctx->sec = NULL;
+	ss_cred_free(ctx->cred);
+	ctx->cred = NULL;
+}
+
+ss_status ss_ctx_export(ss_ctx *ctx, ss_rec_state *st)
+{
+	const uint8_t *tx, *rx;
+	ss_status s;
+
+	if (ctx == NULL || st == NULL || ctx->state != CTX_ESTABLISHED)
+		return SS_INVALID_HANDLE;
+	/* tx is what this end writes with (RFC 8446 §7.1: the client writes with
+	 * client_application_traffic_secret_0). */
+	tx = ctx->server ? ctx->sec->server_app : ctx->sec->client_app;
+	rx = ctx->server ? ctx->sec->client_app : ctx->sec->server_app;
+	s = ss_rec_state_init(st, ctx->info.suite, tx, rx, ctx->sec->len);
+	drop_handshake(ctx);
+	ctx->state = s == SS_OK ? CTX_EXPORTED : CTX_FAILED;
+	return s;
+}
+
+void ss_ctx_free(ss_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	drop_handshake(ctx);
+	sodium_memzero(ctx, sizeof *ctx);
+	free(ctx);
+}
