@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -164,13 +165,13 @@ void pol_check_rules(pol_policy *p, pol_diags *d)
 static bool safe_owner(const struct stat *st, const char *path, const char *what, pol_diags *d)
 {
 	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		pol_diag_add(d, false, "%s: refused: %s%s is writable by %s (chmod go-w)", path, what,
-		             *what ? " " : "", (st->st_mode & S_IWOTH) ? "everyone" : "its group");
+		pol_diag_add(d, false, "%s: refused: %s is writable by %s (chmod go-w)", path, what,
+		             (st->st_mode & S_IWOTH) ? "everyone" : "its group");
 		return false;
 	}
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		pol_diag_add(d, false, "%s: refused: %s%s is owned by uid %u, not root or uid %u",
-		             path, what, *what ? " " : "", (unsigned)st->st_uid, (unsigned)geteuid());
+		pol_diag_add(d, false, "%s: refused: %s is owned by uid %u, not root or uid %u",
+		             path, what, (unsigned)st->st_uid, (unsigned)geteuid());
 		return false;
 	}
 	return true;
@@ -206,7 +207,7 @@ pol_policy *pol_load_file(const char *path, pol_diags *diags)
 		pol_diag_add(d, false, "%s: refused: not a regular file", path);
 		goto out;
 	}
-	if (!safe_owner(&st, path, "", d))
+	if (!safe_owner(&st, path, "the file", d))
 		goto out;
 	/* the directory that really holds it (after symlinks) */
 	if (realpath(path, real) == NULL) {
@@ -219,7 +220,9 @@ pol_policy *pol_load_file(const char *path, pol_diags *diags)
 		pol_diag_add(d, false, "%s: cannot stat directory %s: %s", path, dir, strerror(errno));
 		goto out;
 	}
-	if (!safe_owner(&dst, path, "its directory", d))
+	char what[PATH_MAX + 32];
+	snprintf(what, sizeof what, "its directory %s", dir);
+	if (!safe_owner(&dst, path, what, d))
 		goto out;
 	if (st.st_size > POLICY_FILE_MAX) {
 		pol_diag_add(d, false, "%s: refused: larger than %d bytes", path, POLICY_FILE_MAX);
