@@ -1,0 +1,145 @@
+# bench/connect.sh — connection set-up rate and CPU per connection
+# (sourced by run.sh).
+#
+#   plain            connrate client → connrate server
+#   secsock-anon     both under the preload, auth = anonymous (full handshake
+#                    with an ephemeral Ed25519 key every connection)
+#   secsock-psk      both under the preload, auth = psk
+#   openssl-s_time   `openssl s_time -new` → `openssl s_server -tls1_3`
+#                    (Ed25519 certificate, no session tickets: the same work
+#                    a secsock handshake does) — OpenSSL's own figure
+# CPU per connection = (client CPU + server CPU) / connections; the client's
+# from getrusage (ours) or bash's `time` (s_time), the server's from
+# /proc/PID/stat before and after.
+
+TICK_HZ=$(getconf CLK_TCK)
+
+# conn_measure SECTION-CASE CT SERVER-PID CLIENT-CMD... — the client prints
+# "conns wall user sys errors"; record rate and CPU per connection.
+conn_record() {
+	local ct=$1 conns=$2 wall=$3 ccpu=$4 sticks=$5 errors=$6
+	if [ -z "$conns" ] || [ "$conns" = 0 ]; then
+		record connect "connect → 1-byte echo → close" "$ct" rate "NA:no connection completed (errors: ${errors:-?})"
+		return
+	fi
+	record connect "connect → 1-byte echo → close" "$ct" rate \
+		"$(awk -v n="$conns" -v w="$wall" 'BEGIN{printf "%.1f", n/w}')"
+	record connect "connect → 1-byte echo → close" "$ct" cpu_us \
+		"$(awk -v n="$conns" -v c="$ccpu" -v t="$sticks" -v hz="$TICK_HZ" \
+			'BEGIN{printf "%.1f", (c + t/hz) * 1e6 / n}')"
+	[ "${errors:-0}" = 0 ] || log "connect: $ct: $errors failed connections"
+}
+
+conn_run_ours() {   # CT PORT SERVER-PID PREFIX
+	local ct=$1 port=$2 spid=$3 prefix=$4 t0 t1 out
+	t0=$(cpu_ticks "$spid")
+	# shellcheck disable=SC2086
+	out=$($prefix "$BIN/connrate" client "$port" "$CONN_SECONDS" 2>>"$LOGS/connrate-client.err") || true
+	t1=$(cpu_ticks "$spid")
+	local conns wall user sys errors
+	read -r conns wall user sys errors <<<"$out"
+	conn_record "$ct" "${conns:-0}" "${wall:-1}" \
+		"$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN{print u+s}')" $((t1 - t0)) "${errors:-?}"
+}
+
+conn_run_stime() {   # PORT SERVER-PID
+	local port=$1 spid=$2 t0 t1 w0 w1 out cpu conns
+	t0=$(cpu_ticks "$spid")
+	w0=$(date +%s.%N)
+	# bash's `time` reports the CPU of the child (user + sys)
+	cpu=$( { TIMEFORMAT='%U %S'; time openssl s_time -connect "127.0.0.1:$port" -new \
+		-time "$CONN_SECONDS" >"$WORK/s_time.out" 2>&1; } 2>&1 | awk '{print $1+$2}')
+	w1=$(date +%s.%N)
+	t1=$(cpu_ticks "$spid")
+	conns=$(awk '/connections in .* real seconds/ {print $1; exit}' "$WORK/s_time.out")
+	[ -n "$conns" ] || conns=$(awk '/connections in/ {print $1; exit}' "$WORK/s_time.out")
+	conn_record openssl-s_time "${conns:-0}" "$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b-a}')" \
+		"${cpu:-0}" $((t1 - t0)) 0
+}
+
+bench_connect() {
+	local contenders="plain" pf
+	pf=$WORK/connrate-plain.port
+	bg_start connrate-plain "$BIN/connrate" server "$pf"
+	local pid_plain=$BG_PID
+	wait_file "$pf" || return 1
+	local p_plain
+	p_plain=$(cat "$pf")
+
+	local p_st pid_st
+	p_st=$(free_port)
+	bg_start s_server openssl s_server -tls1_3 -accept "127.0.0.1:$p_st" -naccept 100000000 \
+		-cert "$CERTS/cert.pem" -key "$CERTS/key.pem" -num_tickets 0 -quiet
+	pid_st=$BG_PID
+	if wait_port "$p_st" 5; then
+		contenders="$contenders openssl-s_time"
+	else
+		not_measured connect "connect → 1-byte echo → close" openssl-s_time rate "s_server did not start"
+	fi
+
+	# secsock: anonymous and psk servers
+	local kind pol p pid ss_ports="" ss_pids="" why
+	declare -A ss_port ss_pid ss_pol
+	if [ "$SECSOCK_READY" = 1 ]; then
+		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$POLDIR/bench.psk"
+		echo >>"$POLDIR/bench.psk"
+		chmod 0600 "$POLDIR/bench.psk"
+		for kind in anon psk; do
+			if [ "$kind" = anon ]; then
+				pol=$(write_policy "conn-$kind" "[defaults]
+auth = anonymous")
+			else
+				pol=$(write_policy "conn-$kind" "[defaults]
+auth = psk
+psk-file = $POLDIR/bench.psk")
+				if [ -x "$SECSOCK_CLI" ] && ! why=$("$SECSOCK_CLI" policy check "$pol" 2>&1); then
+					not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate \
+						"policy check failed: $(echo "$why" | head -1 | cut -c1-160)"
+					continue
+				fi
+			fi
+			pf=$WORK/connrate-$kind.port
+			# shellcheck disable=SC2046
+			bg_start "connrate-$kind" $(secsock_env "conn-$kind-server" "$pol" warn) \
+				"$BIN/connrate" server "$pf"
+			pid=$BG_PID
+			if ! wait_file "$pf" 5; then
+				not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "server did not start"
+				continue
+			fi
+			p=$(cat "$pf")
+			# warm-up at info level: did the connections come out secured?
+			: >"$LOGS/secsock-conn-$kind.log"
+			$(secsock_env "conn-$kind" "$pol" info) "$BIN/connrate" client "$p" 0.2 >/dev/null 2>&1 || true
+			if why=$(secsock_log_check "conn-$kind"); then
+				ss_port[$kind]=$p
+				ss_pid[$kind]=$pid
+				ss_pol[$kind]=$pol
+				contenders="$contenders secsock-$kind"
+			else
+				not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "$why"
+			fi
+		done
+	else
+		for kind in anon psk; do
+			not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "$SECSOCK_WHY"
+		done
+	fi
+	log "connect: contenders: $contenders"
+
+	local rep ct
+	for rep in $(seq "$REPS"); do
+		for ct in $(in_order "$rep" $contenders); do
+			case $ct in
+			plain) conn_run_ours plain "$p_plain" "$pid_plain" "" ;;
+			openssl-s_time) conn_run_stime "$p_st" "$pid_st" ;;
+			secsock-*)
+				kind=${ct#secsock-}
+				conn_run_ours "$ct" "${ss_port[$kind]}" "${ss_pid[$kind]}" \
+					"$(secsock_env "conn-$kind" "${ss_pol[$kind]}" warn)"
+				;;
+			esac
+		done
+		log "connect: repetition $rep/$REPS done"
+	done
+}
