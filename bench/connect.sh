@@ -81,8 +81,8 @@ bench_connect() {
 	local kind pol p pid ss_ports="" ss_pids="" why
 	declare -A ss_port ss_pid ss_pol
 	if [ "$SECSOCK_READY" = 1 ]; then
-		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$POLDIR/bench.psk"
-		echo >>"$POLDIR/bench.psk"
+		# psk file: "identity:hex key" (preload/pre_creds.c)
+		printf 'bench:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$POLDIR/bench.psk"
 		chmod 0600 "$POLDIR/bench.psk"
 		for kind in anon psk; do
 			if [ "$kind" = anon ]; then

@@ -65,6 +65,10 @@ SECTIONS = OrderedDict([
                 OrderedDict([("ns", ("ns/decision", "lower"))]), None)),
 ])
 
+# Sections whose baseline is only there for reference (a ratio to ~0 bytes
+# means nothing).
+NO_RATIO = {"memory"}
+
 META_ORDER = [("mode", "Run"), ("date", "Date"), ("commit", "Commit"), ("cpu", "CPU"),
               ("cores", "Cores"), ("memory", "Memory"), ("kernel", "Kernel"),
               ("openssl", "OpenSSL"), ("iperf3", "iperf3"), ("redis", "redis"),
@@ -211,7 +215,8 @@ def section_table(data, sec):
     out = [f"### {title}", "", note, ""]
     primary = next(iter(metrics))
     head = ["case", "contender"] + [metrics[m][0] + " median (min–max)" for m in metrics]
-    if base:
+    show_ratio = base and sec not in NO_RATIO
+    if show_ratio:
         head.append(f"{metrics[primary][0]} vs {base}")
     extra_bulk = sec == "bulk"
     if extra_bulk:
@@ -230,7 +235,7 @@ def section_table(data, sec):
                 continue
             row = [case, ct] + [fmt_cell(cells.get(m)) for m in metrics]
             pc = cells.get(primary)
-            if base:
+            if show_ratio:
                 row.append(fmt_ratio(ratio(pc.median if pc else None, base_med)))
             if extra_bulk:
                 lim = None
