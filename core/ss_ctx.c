@@ -77,6 +77,7 @@ struct ss_ctx {
 	unsigned fail;            /* enum ctx_fail */
 	int verify_err;           /* first X509_V_ERR_* from the chain check */
 	size_t psk_binder_len;    /* server: binder length of the client's matching PSK */
+	int binder_failed;        /* server: the PSK binder did not verify (wrong key) */
 	ss_cred *cred;            /* reference; dropped at export */
 	SSL *ssl;
 	BIO *rbio, *wbio;         /* owned by ssl */
@@ -507,6 +508,8 @@ static ss_status map_failure(ss_ctx *ctx, int ssl_err)
 	case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
 		return SS_ALGORITHM_MISMATCH;
 	case SSL_R_BINDER_DOES_NOT_VERIFY:
+		ctx->binder_failed = 1;
+		return SS_LOGON_DENIED;
 	case SSL_R_BAD_SIGNATURE:
 	case SSL_R_DIGEST_CHECK_FAILED:
 		return SS_LOGON_DENIED;
@@ -684,6 +687,39 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	return SS_OK;
 }
 
+/* The client found out only at the end that the server is no secsock
+ * server (no ALPN secsock/1).  OpenSSL has no call to send an alert of our
+ * choosing, and after ServerHello alerts travel under the client handshake
+ * traffic key (RFC 8446 §6), so seal no_application_protocol ourselves with
+ * the record layer at sequence 0: the Finished that would have used it is
+ * discarded.  Best effort: on any failure the token stays empty. */
+static void handshake_alert(ss_ctx *ctx, uint8_t desc, ss_buf *out)
+{
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ctx->ssl);
+	ss_rec_state *st = NULL;
+	ss_rec *r = NULL;
+	size_t n = 0;
+
+	out->len = 0;
+	if (cipher == NULL || !(ctx->sec->have & HAVE_CLIENT_HS))
+		goto out;
+	st = sodium_malloc(sizeof *st);
+	if (st == NULL || !buf_reserve(out, SS_REC_OVERHEAD + 2))
+		goto out;
+	if (ss_rec_state_init(st, SSL_CIPHER_get_protocol_id(cipher), ctx->sec->client_hs,
+	                      ctx->sec->client_hs, ctx->sec->len) != SS_OK ||
+	    ss_rec_new(st, &r) != SS_OK ||
+	    ss_rec_alert(r, 2, desc, out->data, out->cap, &n) != SS_OK)
+		goto out;
+	out->len = n;
+out:
+	ss_rec_free(r);
+	if (st != NULL) {
+		ss_rec_state_wipe(st);
+		sodium_free(st);
+	}
+}
+
 static ss_status ctx_step(ss_cred *cred, ss_ctx **pctx, int server, const char *target,
                           unsigned req, const uint8_t *in, size_t in_len, size_t *in_used,
                           ss_buf *out, unsigned *attrs, int64_t *expiry)
@@ -792,10 +828,19 @@ fail:
 	/* seed 001 ISC_REQ_EXTENDED_ERROR: "the remote party will be notified":
 	 * the alert OpenSSL produced goes out as the token. */
 	if (req & SS_REQ_EXTENDED_ERROR) {
-		if (ctx->fail & F_NOT_SECSOCK && !server)
+		if ((ctx->fail & F_NOT_SECSOCK) && !server && ctx->seen_record) {
 			BIO_reset(ctx->wbio);   /* our Finished must not go out */
-		if (drain_wbio(ctx, out) != SS_OK)
+			handshake_alert(ctx, SSL_AD_NO_APPLICATION_PROTOCOL, out);
+		} else if (drain_wbio(ctx, out) != SS_OK) {
 			out->len = 0;
+		} else if (ctx->binder_failed && out->len == 7 && out->data[0] == SS_CT_ALERT) {
+			/* OpenSSL 3.0 answers a bad binder with illegal_parameter;
+			 * RFC 8446 §6.2 says decrypt_error ("unable to ... validate
+			 * ... a PSK binder"), which lets the client tell a wrong key
+			 * from a malformed message.  The alert is still plaintext
+			 * here (no ServerHello yet): fix its description byte. */
+			out->data[6] = SSL_AD_DECRYPT_ERROR;
+		}
 	}
 	ERR_clear_error();
 	return st;
