@@ -30,8 +30,7 @@ wait_listen "$sport" 10 "$spid" || bail "socat echo server did not listen" "$T/e
 
 # run_client NAME RELAY_PORT LOG: preloaded socat client sends the payload, saves the echo.
 run_client() {
-	timeout 30 env ${POLICY:+SECSOCK_POLICY="$POLICY"} LD_PRELOAD="$SO" SECSOCK_LOG=info \
-		SECSOCK_LOG_FILE="$3" socat -t 5 - "TCP4:127.0.0.1:$2" <"$T/payload.txt" >"$T/$1.echo" 2>"$T/$1.err"
+	TMO=30 preload "$3" socat -t 5 - "TCP4:127.0.0.1:$2" <"$T/payload.txt" >"$T/$1.echo" 2>"$T/$1.err"
 }
 
 # ---- 1. secured

@@ -255,7 +255,7 @@ wait_gone() {
 	return 1
 }
 
-# start_bg NAME [preload LOG] CMD...: CMD in the background, in its own session (so forked
+# start_bg NAME [preload LOG | plain] CMD...: CMD in the background, in its own session (so forked
 # children go with it), stdout/stderr in $T/NAME.out / $T/NAME.err.  Sets
 # BG_PID; the pid is stopped on exit.
 start_bg() {
@@ -264,6 +264,9 @@ start_bg() {
 	if [ "$1" = preload ]; then
 		preload_argv "$2"
 		shift 2
+	elif [ "$1" = plain ]; then
+		PL=(env -u LD_PRELOAD -u SECSOCK_POLICY)
+		shift
 	fi
 	setsid "${PL[@]}" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
 	BG_PID=$!
@@ -299,18 +302,19 @@ preload_argv() {
 	fi
 }
 
-# preload LOG CMD...: run CMD with libsecsock.so preloaded (see preload_argv).
-# start_bg NAME preload LOG CMD... works too.
+# preload LOG CMD...: run CMD with libsecsock.so preloaded (see preload_argv),
+# killed after $TMO seconds (default 60) so a hang fails the test instead of
+# stalling it.  start_bg NAME preload LOG CMD... works too (no time limit).
 preload() {
 	local PL
 	preload_argv "$1"
 	shift
-	"${PL[@]}" "$@"
+	timeout -k 5 "${TMO:-60}" "${PL[@]}" "$@"
 }
 
-# plain CMD...: run CMD with no preload at all (for contrast).
+# plain CMD...: run CMD with no preload at all (for contrast), same time limit.
 plain() {
-	env -u LD_PRELOAD -u SECSOCK_POLICY "$@"
+	timeout -k 5 "${TMO:-60}" env -u LD_PRELOAD -u SECSOCK_POLICY "$@"
 }
 
 # write_policy FILE: stdin becomes the policy file, mode 0600 (the loader
