@@ -27,7 +27,7 @@ action = bypass")
 			fi
 		fi
 	else
-		not_measured bypass all preload-bypass rps "$SECSOCK_SO not built"
+		not_measured bypass all preload-bypass rps "$(rel "$SECSOCK_SO") not built yet"
 	fi
 	log "bypass: contenders: $contenders"
 	local rep ct

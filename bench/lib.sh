@@ -12,6 +12,11 @@
 
 BENCH_PIDS=""
 
+# rel PATH — PATH relative to the repository, for messages in the results.
+rel() {
+	case $1 in "$ROOT"/*) echo "${1#"$ROOT"/}" ;; *) echo "$1" ;; esac
+}
+
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 record() {   # section case contender metric value
@@ -173,7 +178,7 @@ secsock_probe() {
 	SECSOCK_READY=0
 	SECSOCK_WHY=""
 	if [ ! -f "$SECSOCK_SO" ]; then
-		SECSOCK_WHY="$SECSOCK_SO not built yet"
+		SECSOCK_WHY="$(rel "$SECSOCK_SO") not built yet"
 		return
 	fi
 	local pol port reply

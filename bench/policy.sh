@@ -6,7 +6,7 @@ bench_policy() {
 	local r why
 	if [ ! -f "$CORE_LIB" ]; then
 		for r in 10 100 1000; do
-			not_measured policy "decide (no rule matches)" "$r rules" ns "$CORE_LIB not built"
+			not_measured policy "decide (no rule matches)" "$r rules" ns "$(rel "$CORE_LIB") not built"
 		done
 		return 0
 	fi

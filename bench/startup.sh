@@ -11,7 +11,7 @@ bench_startup() {
 	if [ -f "$SECSOCK_SO" ]; then
 		contenders="$contenders preload"
 	else
-		not_measured startup "exec /bin/true" preload ms "$SECSOCK_SO not built"
+		not_measured startup "exec /bin/true" preload ms "$(rel "$SECSOCK_SO") not built yet"
 	fi
 	local rep ct j cmds i
 	for rep in $(seq "$REPS"); do
