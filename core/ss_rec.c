@@ -90,6 +90,10 @@ ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
 	*out = NULL;
 	if (!ss_suite_lookup(st->suite))
 		return SS_INVALID_HANDLE;
+	/* sodium_malloc (the rare large scratch in ss_rec_open) needs it;
+	 * idempotent and thread-safe. */
+	if (sodium_init() < 0)
+		return SS_INTERNAL_ERROR;
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return SS_INSUFFICIENT_MEMORY;
@@ -453,7 +457,9 @@ ss_status ss_rec_open(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consu
 			break;
 		}
 	}
-	if (type == 0) {
+	/* §5: no non-zero byte at all, or a protected ChangeCipherSpec, is
+	 * unexpected_message. */
+	if (type == 0 || type == SS_CT_CHANGE_CIPHER_SPEC) {
 		st = rx_fail(r, SS_UNEXPECTED_MESSAGE);
 		goto out;
 	}
