@@ -1,0 +1,355 @@
+/* pre_accept.c — the server side (ARCHITECTURE.md "Negotiation discovery").
+ *
+ * accept()/accept4() never block on security: the policy decides, and a
+ * governed connection is handed to the program UNDECIDED.  The program's
+ * first read peeks the client's first bytes (MSG_PEEK, nothing consumed) and
+ * ss_hello_classify() decides: a ClientHello offering secsock/1 → server
+ * handshake, driven by the program's reads; anything else → clear
+ * pass-through (request) or reset (require).  A program that writes first
+ * waits at most server-first-wait for the client to speak.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "pre_creds.h"
+#include "pre_discovery.h"
+#include "pre_handshake.h"
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+int pre_is_tcp(int fd, int *domain);
+void pre_log_secured(struct pre_conn *c, const char *dir, const char *arrow,
+                     const char *local, const char *remote);
+
+enum { HELLO_PEEK = 16 * 1024 + 5 };
+
+static void names(int fd, char *l, char *r, struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage a, b;
+	socklen_t la = sizeof a, lb = sizeof b;
+
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	getsockname(fd, (struct sockaddr *)&a, &la);
+	getpeername(fd, (struct sockaddr *)&b, &lb);
+	pre_log_addr(&a, l, 80);
+	pre_log_addr(&b, r, 80);
+	if (peer)
+		*peer = b;
+}
+
+static int hs_deadline(const struct pre_conn *c)
+{
+	return (int)(c->set && c->set->handshake_timeout_ms ? c->set->handshake_timeout_ms : 10000);
+}
+
+/* Give up on an accepted connection: RST, FAILED, ECONNRESET. */
+static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char *why)
+{
+	char l[80], r[80];
+
+	names(fd, l, r, NULL);
+	pre_log(PRE_LOG_WARN, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r,
+	        c->rule ? c->rule : "defaults", why);
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	pre_reset(fd);
+	atomic_store(&c->state, PRE_FAILED);
+	errno = ECONNRESET;
+	return -1;
+}
+
+static int inbound_clear(struct pre_conn *c, int fd, const char *why)
+{
+	char l[80], r[80];
+	struct sockaddr_storage peer;
+
+	if (c->action == POL_REQUIRE)
+		return inbound_fail(c, fd, "refused", why);
+	names(fd, l, r, &peer);
+	pre_discovery_note_clear(&peer, false);
+	atomic_store(&c->state, PRE_CLEAR);
+	pre_set_lowat(c, fd, c->user_lowat);
+	pre_log(PRE_LOG_INFO, "clear inbound %s <- %s rule=%s reason=\"%s\"", l, r,
+	        c->rule ? c->rule : "defaults", why);
+	/* Clear connections are not ours any more: one lookup from now on. */
+	pre_fd_forget(fd);
+	return 0;
+}
+
+/* Wait for input with rx_lock released (a writer on another thread may need
+ * it to decide the connection); timeout_ms < 0 = forever. */
+static int wait_unlocked(struct pre_conn *c, int fd, int64_t timeout_ms)
+{
+	int r;
+	pthread_mutex_unlock(&c->rx_lock);
+	r = pre_io_wait(fd, POLLIN | POLLRDHUP, timeout_ms);
+	pthread_mutex_lock(&c->rx_lock);
+	return r;
+}
+
+static int start_handshake(struct pre_conn *c, int fd)
+{
+	char why[160] = "";
+
+	if (pre_crypto_init() < 0)
+		return inbound_fail(c, fd, "refused", "crypto library failed to initialise");
+	if (!c->cred)
+		c->cred = pre_creds_get(c->set, SS_CRED_INBOUND, why, sizeof why);
+	if (!c->cred)
+		return inbound_fail(c, fd, "refused", why);
+	c->deadline_ms = pre_now_ms() + hs_deadline(c);
+	atomic_store(&c->state, PRE_HANDSHAKE);
+	return 0;
+}
+
+/* UNDECIDED: look at the client's first bytes. 1 decided, 0 need more, -1 failed. */
+static int classify(struct pre_conn *c, int fd, int *need)
+{
+	uint8_t *buf = malloc(HELLO_PEEK);
+	ssize_t n;
+	ss_hello_verdict v;
+	int rc;
+
+	if (!buf)
+		return inbound_fail(c, fd, "refused", "out of memory");
+	do
+		n = REAL(recv)(fd, buf, HELLO_PEEK, MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+		/* Closed (or reset) before saying anything: nothing to secure,
+		 * the kernel reports it to the program as it is. */
+		free(buf);
+		atomic_store(&c->state, PRE_CLEAR);
+		pre_fd_forget(fd);
+		return 1;
+	}
+	if (n < 0) {
+		free(buf);
+		*need = 1;
+		return 0;
+	}
+	v = ss_hello_classify(buf, (size_t)n);
+	if (v == SS_HELLO_NEED_MORE) {
+		size_t rl = 0;
+		*need = (int)n + 1;
+		if (ss_rec_frame_len(buf, (size_t)n, &rl) == SS_OK && rl > (size_t)n)
+			*need = (int)rl;
+		rc = 0;
+	} else if (v == SS_HELLO_SECSOCK ||
+	           (v == SS_HELLO_TLS && c->set && c->set->peer == POL_PEER_STANDARD_TLS)) {
+		rc = start_handshake(c, fd) < 0 ? -1 : 1;
+	} else {
+		rc = inbound_clear(c, fd, v == SS_HELLO_TLS ? "client sent TLS without secsock"
+		                                           : "client sent no secsock ClientHello") < 0 ? -1 : 1;
+	}
+	sodium_memzero(buf, (size_t)n);
+	free(buf);
+	return rc;
+}
+
+int pre_accept_progress(struct pre_conn *c, int fd, int wait)
+{
+	for (;;) {
+		int st = atomic_load(&c->state), need = 1, eof = 0;
+		ss_status s = SS_OK;
+
+		if (st == PRE_UNDECIDED) {
+			int r = classify(c, fd, &need);
+			if (r < 0)
+				return -1;
+			if (r > 0)
+				continue;
+			pre_set_lowat(c, fd, need);
+			if (!wait) {
+				errno = EAGAIN;
+				return -1;
+			}
+			/* A client that has not spoken: block as a plain read would. */
+			if (wait_unlocked(c, fd, -1) < 0)
+				return -1;
+			continue;
+		}
+		if (st != PRE_HANDSHAKE)
+			return 0;
+		int hs = pre_hs_step(c, fd, 1, NULL, c->deadline_ms, &s, &eof);
+		if (hs == PRE_HS_DONE) {
+			char l[80], r[80];
+			if (pre_conn_secure(c) < 0)
+				return inbound_fail(c, fd, "refused", "cannot set up record protection");
+			pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+			names(fd, l, r, NULL);
+			pre_log_secured(c, "inbound", "<-", l, r);
+			return 0;
+		}
+		if (hs == PRE_HS_FAIL) {
+			char why[160];
+			if (s == SS_OK)
+				snprintf(why, sizeof why, "handshake: %s", eof ? "client went away" : strerror(errno));
+			else
+				snprintf(why, sizeof why, "handshake: %s", ss_status_name(s));
+			return inbound_fail(c, fd, "refused", why);
+		}
+		int64_t left = c->deadline_ms - pre_now_ms();
+		if (left <= 0)
+			return inbound_fail(c, fd, "refused", "handshake timeout");
+		if (!wait) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+int pre_accept_before_write(struct pre_conn *c, int fd)
+{
+	int st = atomic_load(&c->state);
+
+	if (st == PRE_UNDECIDED) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof peer;
+		int64_t wait_ms = c->set ? (int64_t)c->set->server_first_wait_ms : 300;
+		int need = 1;
+
+		memset(&peer, 0, sizeof peer);
+		getpeername(fd, (struct sockaddr *)&peer, &pl);
+		/* A client the discovery cache knows as clear is not waited for. */
+		if (c->action != POL_REQUIRE && pre_discovery_is_clear(&peer, false))
+			return inbound_clear(c, fd, "discovery cache: known clear peer");
+		int64_t until = pre_now_ms() + wait_ms;
+		for (;;) {
+			int r = classify(c, fd, &need);
+			if (r < 0)
+				return -1;
+			if (r > 0)
+				break;
+			int64_t left = until - pre_now_ms();
+			if (left <= 0)
+				return inbound_clear(c, fd, "client sent nothing within server-first-wait");
+			pre_set_lowat(c, fd, need);
+			if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
+				return -1;
+			if (atomic_load(&c->state) != PRE_UNDECIDED)
+				break;
+		}
+	}
+	if (atomic_load(&c->state) == PRE_HANDSHAKE)
+		return pre_accept_progress(c, fd, 1);
+	return 0;
+}
+
+/* After the kernel's accept: decide.  Returns fd, or -1 with *retry set when
+ * the connection was refused and the caller should accept the next one. */
+static int decide_inbound(int fd, int *retry)
+{
+	const pol_policy *pol;
+	pol_query q;
+	pol_decision d;
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof local, pl = sizeof q.remote;
+	struct pre_conn *c;
+	char l[80], r[80];
+	int dom = 0;
+
+	*retry = 0;
+	if (!pre_is_tcp(fd, &dom))
+		return fd;
+	memset(&q, 0, sizeof q);
+	memset(&local, 0, sizeof local);
+	getsockname(fd, (struct sockaddr *)&local, &ll);
+	getpeername(fd, (struct sockaddr *)&q.remote, &pl);
+	pol = pre_policy();
+	if (!pol) {
+		pre_log_addr(&local, l, sizeof l);
+		pre_log_addr(&q.remote, r, sizeof r);
+		pre_log(PRE_LOG_WARN, "refused inbound %s <- %s rule=none reason=\"policy failed to load (fail closed)\"", l, r);
+		goto drop;
+	}
+	q.protocol = POL_PROTO_TCP;
+	q.direction = POL_DIR_INBOUND;
+	q.port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
+	                                          : ((struct sockaddr_in6 *)&local)->sin6_port);
+	q.program = pre_program();
+	pol_decide(pol, &q, &d);
+	if (d.action == POL_BLOCK) {
+		pre_log_addr(&local, l, sizeof l);
+		pre_log_addr(&q.remote, r, sizeof r);
+		pre_log(PRE_LOG_WARN, "blocked inbound %s <- %s rule=%s", l, r, d.rule_name);
+		goto drop;
+	}
+	if (d.action == POL_BYPASS) {
+		if (pre_log_level >= PRE_LOG_INFO) {
+			pre_log_addr(&local, l, sizeof l);
+			pre_log_addr(&q.remote, r, sizeof r);
+			pre_log(PRE_LOG_INFO, "bypass inbound %s <- %s rule=%s", l, r, d.rule_name);
+		}
+		return fd;
+	}
+	/* request, require, respond (= accept security when offered) */
+	c = pre_conn_new(dom, SOCK_STREAM, IPPROTO_TCP);
+	if (!c) {
+		if (d.action != POL_REQUIRE)
+			return fd;
+		goto drop;
+	}
+	c->dir = POL_DIR_INBOUND;
+	c->action = (uint8_t)(d.action == POL_RESPOND ? POL_REQUEST : d.action);
+	c->set = d.settings;
+	c->rule = d.rule_name;
+	atomic_store(&c->state, PRE_UNDECIDED);
+	if (pre_fd_install(fd, c) < 0) {
+		pre_conn_put(c);
+		if (d.action != POL_REQUIRE)
+			return fd;
+		goto drop;
+	}
+	pre_conn_put(c);   /* the slot holds it now */
+	return fd;
+drop:
+	pre_reset(fd);
+	REAL(close)(fd);
+	*retry = 1;
+	return -1;
+}
+
+static int accept_common(int lfd, struct sockaddr *addr, socklen_t *alen, int flags, int is4)
+{
+	for (;;) {
+		socklen_t keep = alen ? *alen : 0;
+		int fd = is4 ? REAL(accept4)(lfd, addr, alen, flags) : REAL(accept)(lfd, addr, alen);
+		int retry, saved;
+
+		if (fd < 0)
+			return fd;
+		saved = errno;
+		fd = decide_inbound(fd, &retry);
+		if (fd >= 0) {
+			errno = saved;
+			return fd;
+		}
+		if (alen)
+			*alen = keep;
+		if (!retry)
+			return -1;
+		/* Refused: take the next connection, as if this one never came
+		 * (a non-blocking listener answers EAGAIN by itself). */
+	}
+}
+
+__attribute__((visibility("default"))) int accept(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+	return accept_common(fd, addr, alen, 0, 0);
+}
+
+__attribute__((visibility("default"))) int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	return accept_common(fd, addr, alen, flags, 1);
+}

@@ -1,0 +1,312 @@
+/* pre_connect.c — the client side: connect() under policy, the handshake
+ * before connect returns, and negotiation discovery's clear fallback
+ * (ARCHITECTURE.md "Negotiation discovery").
+ *
+ * A non-blocking connect still completes the handshake here and returns 0,
+ * which POSIX allows ("connect may complete immediately"): the program's
+ * later poll(POLLOUT)/SO_ERROR see a connected, secured socket.  The clear
+ * fallback replaces the probe socket with a fresh one carrying the
+ * program's recorded options, bind address and flags (dup3 onto its fd
+ * number), so the program never sees the probe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "pre_creds.h"
+#include "pre_discovery.h"
+#include "pre_handshake.h"
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+/* Is fd a TCP socket over IPv4/IPv6?  Used for descriptors we did not see
+ * being created (inherited, created before the constructor). */
+int pre_is_tcp(int fd, int *domain)
+{
+	int v = 0;
+	socklen_t l = sizeof v;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != IPPROTO_TCP)
+		return 0;
+	l = sizeof v;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || (v != AF_INET && v != AF_INET6))
+		return 0;
+	*domain = v;
+	return 1;
+}
+
+static void addrs(int fd, const struct sockaddr *remote, socklen_t rlen, char *l, char *r)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		ss.ss_family = AF_UNSPEC;
+	pre_log_addr(&ss, l, 80);
+	memset(&ss, 0, sizeof ss);
+	memcpy(&ss, remote, rlen < sizeof ss ? rlen : sizeof ss);
+	pre_log_addr(&ss, r, 80);
+}
+
+void pre_log_secured(struct pre_conn *c, const char *dir, const char *arrow,
+                     const char *local, const char *remote)
+{
+	pre_log(PRE_LOG_INFO, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s handshake=%.2fms",
+	        dir, local, arrow, remote, c->rule ? c->rule : "defaults", ss_suite_name(c->suite),
+	        c->group ? ss_group_name(c->group) : "none", ss_auth_name((ss_auth)c->auth),
+	        c->peer ? c->peer : "anonymous", (double)c->hs_usec / 1000.0);
+}
+
+/* Wait for a non-blocking connect to finish: 0 connected, -1 errno. */
+static int finish_tcp_connect(int fd, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - pre_now_ms();
+		int r, err = 0;
+		socklen_t l = sizeof err;
+
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		r = pre_io_wait(fd, POLLOUT, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+			return -1;
+		if (err) {
+			errno = err;
+			return -1;
+		}
+		return 0;
+	}
+}
+
+/* Replace the probe with a fresh clear connection on the same fd number. */
+static int clear_fallback(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int fl = REAL(fcntl)(fd, F_GETFL), fdfl = REAL(fcntl)(fd, F_GETFD), nfd, saved;
+	struct pre_opt *o;
+
+	nfd = REAL(socket)(c->domain, SOCK_STREAM | (fl >= 0 && (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0),
+	                   c->protocol);
+	if (nfd < 0)
+		return -1;
+	for (o = c->opts; o; o = o->next)
+		REAL(setsockopt)(nfd, o->level, o->name, o->len ? o->val : NULL, o->len);
+	/* RST the probe (SO_LINGER 0) so its port is free for a recorded bind
+	 * and the plain server sees a reset, not a FIN after garbage. */
+	pre_reset(fd);
+	if (REAL(dup3)(nfd, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		saved = errno;
+		REAL(close)(nfd);
+		errno = saved;
+		return -1;
+	}
+	REAL(close)(nfd);
+	if (c->bound && REAL(bind)(fd, (const struct sockaddr *)c->bound, c->bound_len) < 0)
+		return -1;
+	return REAL(connect)(fd, addr, len);
+}
+
+/* errno for a refusal; logs the line tests grep for. */
+static int refuse(int fd, const char *l, const char *r, const char *rule, const char *why, int err)
+{
+	pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"%s\"", l, r, rule, why);
+	pre_fd_forget(fd);
+	errno = err;
+	return -1;
+}
+
+int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	const pol_policy *pol;
+	pol_query q;
+	pol_decision d;
+	char l[80], r[80], why[160] = "";
+	int action, rc, eof = 0, saw_reply = 0;
+	int64_t t0, deadline, first_deadline;
+	ss_status st = SS_OK;
+	struct sockaddr_storage peer;
+
+	memset(&peer, 0, sizeof peer);
+	memcpy(&peer, addr, len < sizeof peer ? len : sizeof peer);
+	pol = pre_policy();
+	if (!pol) {
+		addrs(fd, addr, len, l, r);
+		return refuse(fd, l, r, "none", "policy failed to load (fail closed)", ECONNREFUSED);
+	}
+	memset(&q, 0, sizeof q);
+	q.protocol = POL_PROTO_TCP;
+	q.direction = POL_DIR_OUTBOUND;
+	q.remote = peer;
+	q.port = ntohs(addr->sa_family == AF_INET ? ((const struct sockaddr_in *)addr)->sin_port
+	                                          : ((const struct sockaddr_in6 *)addr)->sin6_port);
+	q.program = pre_program();
+	pol_decide(pol, &q, &d);
+	action = d.action;
+	if (action == POL_REQUEST && c->app_require)
+		action = POL_REQUIRE;   /* a program may strengthen policy, never weaken it */
+
+	if (action == POL_BLOCK) {
+		addrs(fd, addr, len, l, r);
+		pre_log(PRE_LOG_WARN, "blocked outbound %s -> %s rule=%s", l, r, d.rule_name);
+		errno = EACCES;
+		return -1;
+	}
+	if (action == POL_BYPASS || action == POL_RESPOND) {
+		/* respond: initiate in clear (ARCHITECTURE.md policy actions). */
+		pre_fd_forget(fd);
+		rc = REAL(connect)(fd, addr, len);
+		if (pre_log_level >= PRE_LOG_INFO) {
+			int e = errno;
+			addrs(fd, addr, len, l, r);
+			pre_log(PRE_LOG_INFO, "bypass outbound %s -> %s rule=%s", l, r, d.rule_name);
+			errno = e;
+		}
+		return rc;
+	}
+	if (action == POL_REQUEST && pre_discovery_is_clear(&peer, true)) {
+		pre_fd_forget(fd);
+		rc = REAL(connect)(fd, addr, len);
+		if (pre_log_level >= PRE_LOG_INFO) {
+			int e = errno;
+			addrs(fd, addr, len, l, r);
+			pre_log(PRE_LOG_INFO, "clear outbound %s -> %s rule=%s reason=\"discovery cache: known clear peer\"",
+			        l, r, d.rule_name);
+			errno = e;
+		}
+		return rc;
+	}
+
+	/* request / require: secure before connect returns */
+	if (pre_crypto_init() < 0) {
+		addrs(fd, addr, len, l, r);
+		return refuse(fd, l, r, d.rule_name, "crypto library failed to initialise", ECONNREFUSED);
+	}
+	c->cred = pre_creds_get(d.settings, SS_CRED_OUTBOUND, why, sizeof why);
+	if (!c->cred) {
+		addrs(fd, addr, len, l, r);
+		return refuse(fd, l, r, d.rule_name, why, ECONNREFUSED);
+	}
+	c->set = d.settings;
+	c->rule = d.rule_name;
+	c->dir = POL_DIR_OUTBOUND;
+	c->action = (uint8_t)action;
+
+	pthread_mutex_lock(&c->rx_lock);
+	pthread_mutex_lock(&c->tx_lock);
+	atomic_store(&c->state, PRE_CONNECTING);
+	t0 = pre_now_ms();
+	deadline = t0 + (int64_t)(d.settings->handshake_timeout_ms ? d.settings->handshake_timeout_ms : 10000);
+	first_deadline = deadline;
+	if (action == POL_REQUEST && d.settings->allow_clear_after_ms &&
+	    t0 + (int64_t)d.settings->allow_clear_after_ms < deadline)
+		first_deadline = t0 + (int64_t)d.settings->allow_clear_after_ms;
+
+	rc = REAL(connect)(fd, addr, len);
+	if (rc < 0 && (errno == EINPROGRESS || errno == EINTR))
+		rc = finish_tcp_connect(fd, deadline);
+	if (rc < 0) {
+		/* No TCP connection at all: the program gets the kernel's answer. */
+		int e = errno;
+		atomic_store(&c->state, PRE_NEW);
+		ss_cred_free(c->cred);
+		c->cred = NULL;
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		errno = e;
+		return -1;
+	}
+	addrs(fd, addr, len, l, r);
+
+	for (;;) {
+		const char *target = c->target ? c->target
+		                     : (d.settings->peer_name[0] ? d.settings->peer_name : NULL);
+		int hs = pre_hs_step(c, fd, 0, target, deadline, &st, &eof);
+		if (hs == PRE_HS_DONE)
+			break;
+		if (hs == PRE_HS_FAIL) {
+			if (st == SS_OK)
+				snprintf(why, sizeof why, "%s", eof ? "connection closed or reset by peer"
+				                                    : strerror(errno));
+			else
+				snprintf(why, sizeof why, "handshake: %s", ss_status_name(st));
+			goto failed;
+		}
+		int64_t until = saw_reply ? deadline : first_deadline;
+		int64_t left = until - pre_now_ms();
+		int w = left > 0 ? pre_io_wait(fd, POLLIN | POLLRDHUP, left) : 0;
+		if (w == 0) {
+			st = SS_TIMEOUT;
+			snprintf(why, sizeof why, "no secsock reply within %lldms",
+			         (long long)(until - t0));
+			goto failed;
+		}
+		if (w < 0 && errno != EINTR) {
+			snprintf(why, sizeof why, "%s", strerror(errno));
+			goto failed;
+		}
+		saw_reply = 1;
+	}
+
+	if (pre_conn_secure(c) < 0) {
+		snprintf(why, sizeof why, "cannot set up record protection");
+		st = SS_INTERNAL_ERROR;
+		goto failed;
+	}
+	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+	pre_conn_free_setup(c);
+	pthread_mutex_unlock(&c->tx_lock);
+	pthread_mutex_unlock(&c->rx_lock);
+	pre_log_secured(c, "outbound", "->", l, r);
+	return 0;
+
+failed:;
+	/* The peer "does not speak secsock" when it answered with something
+	 * else, an alert, a reset or EOF, or nothing within allow-clear-after.
+	 * A peer that did speak secsock and then failed authentication is not
+	 * retried in clear, and require never falls back. */
+	ss_status_category cat = ss_status_category_of(st);
+	int not_secsock = st == SS_OK || st == SS_NOT_SECSOCK ||
+	                  (st == SS_TIMEOUT && !saw_reply) ||
+	                  cat == SS_CAT_PROTOCOL || cat == SS_CAT_ALERT || cat == SS_CAT_CLOSED;
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	if (action == POL_REQUEST && not_secsock) {
+		rc = clear_fallback(c, fd, addr, len);
+		int e = errno;
+		atomic_store(&c->state, PRE_CLEAR);
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		pre_discovery_note_clear(&peer, true);
+		pre_log(PRE_LOG_INFO, "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
+		        l, r, d.rule_name, why);
+		pre_fd_forget(fd);
+		errno = e;
+		return rc;
+	}
+	pre_reset(fd);
+	atomic_store(&c->state, PRE_FAILED);
+	pthread_mutex_unlock(&c->tx_lock);
+	pthread_mutex_unlock(&c->rx_lock);
+	{
+		char msg[200];
+		snprintf(msg, sizeof msg, "%s: %s", action == POL_REQUIRE ? "require" : "request", why);
+		return refuse(fd, l, r, d.rule_name, msg,
+		              st == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED);
+	}
+}

@@ -1,0 +1,121 @@
+/* pre_discovery.c — fixed-size discovery cache (pre_discovery.h).
+ *
+ * 256 entries, open addressing by hash with a short probe window, oldest
+ * entry replaced when the window is full.  Consulted only while a connection
+ * is being set up; a mutex suffices.  IPv4-mapped IPv6 addresses are folded
+ * to IPv4 so both spellings of one peer share an entry.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <netinet/in.h>
+#include "pre_discovery.h"
+#include "pre_sock.h"
+
+enum { DISC_SLOTS = 256, DISC_PROBE = 8 };
+
+struct disc_key {
+	uint8_t addr[16];
+	uint16_t port;
+	uint8_t v6;
+};
+struct disc_entry {
+	struct disc_key k;
+	int64_t expires;     /* 0 = empty */
+};
+static struct disc_entry table[DISC_SLOTS];
+static pthread_mutex_t disc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int make_key(const struct sockaddr_storage *ss, bool with_port, struct disc_key *k)
+{
+	memset(k, 0, sizeof *k);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		memcpy(k->addr, &s->sin_addr, 4);
+		k->port = with_port ? s->sin_port : 0;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			memcpy(k->addr, &s->sin6_addr.s6_addr[12], 4);
+		} else {
+			memcpy(k->addr, &s->sin6_addr, 16);
+			k->v6 = 1;
+		}
+		k->port = with_port ? s->sin6_port : 0;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned hash(const struct disc_key *k)
+{
+	/* FNV-1a: the table is a cache, not a defence; collisions only cost a probe. */
+	uint32_t h = 2166136261u;
+	const uint8_t *p = (const uint8_t *)k;
+	for (size_t i = 0; i < sizeof *k; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % DISC_SLOTS;
+}
+
+void pre_discovery_note_clear(const struct sockaddr_storage *peer, bool with_port)
+{
+	struct disc_key k;
+	int64_t now = pre_now_ms();
+	unsigned h, victim;
+
+	if (make_key(peer, with_port, &k) < 0)
+		return;
+	h = hash(&k);
+	victim = h;
+	pthread_mutex_lock(&disc_lock);
+	for (unsigned i = 0; i < DISC_PROBE; i++) {
+		struct disc_entry *e = &table[(h + i) % DISC_SLOTS];
+		if (e->expires && !memcmp(&e->k, &k, sizeof k)) {
+			victim = (h + i) % DISC_SLOTS;
+			break;
+		}
+		if (e->expires < table[victim].expires)
+			victim = (h + i) % DISC_SLOTS;
+	}
+	table[victim].k = k;
+	table[victim].expires = now + PRE_DISCOVERY_TTL_MS;
+	pthread_mutex_unlock(&disc_lock);
+}
+
+static struct disc_entry *find(const struct disc_key *k, int64_t now)
+{
+	unsigned h = hash(k);
+	for (unsigned i = 0; i < DISC_PROBE; i++) {
+		struct disc_entry *e = &table[(h + i) % DISC_SLOTS];
+		if (e->expires > now && !memcmp(&e->k, k, sizeof *k))
+			return e;
+	}
+	return NULL;
+}
+
+bool pre_discovery_is_clear(const struct sockaddr_storage *peer, bool with_port)
+{
+	struct disc_key k;
+	bool hit;
+
+	if (make_key(peer, with_port, &k) < 0)
+		return false;
+	pthread_mutex_lock(&disc_lock);
+	hit = find(&k, pre_now_ms()) != NULL;
+	pthread_mutex_unlock(&disc_lock);
+	return hit;
+}
+
+void pre_discovery_forget(const struct sockaddr_storage *peer, bool with_port)
+{
+	struct disc_key k;
+	struct disc_entry *e;
+
+	if (make_key(peer, with_port, &k) < 0)
+		return;
+	pthread_mutex_lock(&disc_lock);
+	if ((e = find(&k, pre_now_ms())))
+		e->expires = 0;
+	pthread_mutex_unlock(&disc_lock);
+}

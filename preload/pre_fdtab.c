@@ -1,0 +1,130 @@
+/* pre_fdtab.c — the flat fd → connection table (see pre_sock.h).
+ *
+ * Size: the RLIMIT_NOFILE hard limit at start-up (capped), mmap'd so that
+ * only the pages of descriptors actually used become resident, and so that
+ * no malloc happens before the constructor ran.
+ *
+ * Getting a reference safely while another thread closes the fd: a reader
+ * pins the slot (per-slot counter), loads the pointer, takes a ref, unpins.
+ * A closer swaps the slot to NULL and waits until the slot has no pins before
+ * dropping the slot's ref, so a pointer loaded from the slot is never freed
+ * under a reader.  Descriptors that are not ours never pin: the shims first
+ * peek (one relaxed load) and only come here when the slot is non-NULL.
+ *
+ * The slot is cleared *before* the real close (socket_wrapper's lesson): the
+ * kernel may hand the number to a new socket the moment close returns.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include "pre_sock.h"
+
+enum {
+	FDTAB_MIN = 1024,
+	FDTAB_MAX = 1 << 20      /* 8 MiB of virtual space for pointers at most */
+};
+
+_Atomic(struct pre_conn *) *pre_fdtab;
+unsigned pre_fdtab_size;
+static atomic_uint *fd_pins;
+static pthread_once_t fdtab_once = PTHREAD_ONCE_INIT;
+
+static void fdtab_init_once(void)
+{
+	struct rlimit rl;
+	size_t n = FDTAB_MIN;
+	void *p, *q;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t m = rl.rlim_max;
+		if (m == RLIM_INFINITY || m > FDTAB_MAX)
+			m = FDTAB_MAX;
+		if (m > n)
+			n = (size_t)m;
+	}
+	p = mmap(NULL, n * sizeof(*pre_fdtab), PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	q = mmap(NULL, n * sizeof(*fd_pins), PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED || q == MAP_FAILED) {
+		/* No table: nothing can be governed.  pre_fd_install fails and the
+		 * callers treat that as "cannot secure" (fail closed on require). */
+		if (p != MAP_FAILED)
+			munmap(p, n * sizeof(*pre_fdtab));
+		if (q != MAP_FAILED)
+			munmap(q, n * sizeof(*fd_pins));
+		return;
+	}
+	fd_pins = q;
+	pre_fdtab_size = (unsigned)n;
+	atomic_store_explicit(&pre_fdtab, p, memory_order_release);
+}
+
+void pre_fdtab_init(void)
+{
+	int saved = errno;
+	pthread_once(&fdtab_once, fdtab_init_once);
+	errno = saved;
+}
+
+struct pre_conn *pre_fd_get(int fd)
+{
+	struct pre_conn *c;
+
+	if (!pre_fd_peek(fd))
+		return NULL;
+	atomic_fetch_add_explicit(&fd_pins[fd], 1, memory_order_acq_rel);
+	c = atomic_load_explicit(&pre_fdtab[fd], memory_order_acquire);
+	if (c)
+		pre_conn_ref(c);
+	atomic_fetch_sub_explicit(&fd_pins[fd], 1, memory_order_release);
+	return c;
+}
+
+static void wait_unpinned(int fd)
+{
+	while (atomic_load_explicit(&fd_pins[fd], memory_order_acquire) != 0)
+		sched_yield();
+}
+
+int pre_fd_install(int fd, struct pre_conn *c)
+{
+	struct pre_conn *old;
+
+	pre_fdtab_init();
+	if (!pre_fdtab || fd < 0 || (unsigned)fd >= pre_fdtab_size)
+		return -1;
+	pre_conn_ref(c);
+	atomic_fetch_add_explicit(&c->fd_refs, 1, memory_order_relaxed);
+	old = atomic_exchange_explicit(&pre_fdtab[fd], c, memory_order_acq_rel);
+	if (old) {
+		/* The kernel reused the number without our close seeing it (a
+		 * close through syscall() or another escape): the old state is
+		 * stale, drop it without touching the descriptor. */
+		wait_unpinned(fd);
+		atomic_fetch_sub_explicit(&old->fd_refs, 1, memory_order_relaxed);
+		pre_conn_put(old);
+	}
+	return 0;
+}
+
+struct pre_conn *pre_fd_take(int fd)
+{
+	struct pre_conn *c;
+
+	if (!pre_fd_peek(fd))
+		return NULL;
+	c = atomic_exchange_explicit(&pre_fdtab[fd], NULL, memory_order_acq_rel);
+	if (c)
+		wait_unpinned(fd);
+	return c;
+}
+
+void pre_fd_forget(int fd)
+{
+	struct pre_conn *c = pre_fd_take(fd);
+	if (c)
+		pre_conn_release_fd(c, fd);
+}

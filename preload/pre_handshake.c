@@ -1,0 +1,116 @@
+/* pre_handshake.c — see pre_handshake.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "pre_handshake.h"
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sym.h"
+
+enum { HS_PEEK = 64 * 1024 };   /* a handshake flight with a certificate chain fits */
+
+static int hs_discard(int fd, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = REAL(recv)(fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
+                int64_t deadline_ms, ss_status *st, int *eof)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0, off = 0, used;
+	ss_buf out = { 0 };
+	int first = !server && c->ctx == NULL, rc = PRE_HS_FAIL, need = SS_REC_HEADER_LEN;
+	unsigned attrs = 0;
+
+	*st = SS_OK;
+	*eof = 0;
+	if (!first) {
+		ssize_t r;
+		buf = malloc(HS_PEEK);
+		if (!buf) {
+			*st = SS_INSUFFICIENT_MEMORY;
+			return PRE_HS_FAIL;
+		}
+		do
+			r = REAL(recv)(fd, buf, HS_PEEK, MSG_PEEK | MSG_DONTWAIT);
+		while (r < 0 && errno == EINTR);
+		if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE))) {
+			*eof = 1;
+			errno = ECONNRESET;
+			goto out;
+		}
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				goto out;
+			r = 0;
+		}
+		n = (size_t)r;
+		if (n == 0) {
+			/* Nothing yet: wake on the first byte, whatever it is, so a
+			 * short non-TLS answer ("hi\n") is seen at once. */
+			rc = PRE_HS_MORE;
+			pre_set_lowat(c, fd, 1);
+			goto out;
+		}
+	}
+	for (;;) {
+		used = 0;
+		if (server)
+			*st = ss_ctx_accept(c->cred, &c->ctx, PRE_HS_REQ, buf + off, n - off, &used,
+			                    &out, &attrs, NULL);
+		else
+			*st = ss_ctx_initialize(c->cred, &c->ctx, target, PRE_HS_REQ,
+			                        buf ? buf + off : NULL, n - off, &used, &out, &attrs, NULL);
+		off += used;
+		if (out.len && pre_io_send_all(fd, out.data, out.len, deadline_ms) < 0) {
+			int e = errno;
+			if (*st == SS_OK || *st == SS_CONTINUE_NEEDED || *st == SS_INCOMPLETE_MESSAGE)
+				*st = SS_OK;   /* an I/O failure: errno says which */
+			*eof = e == EPIPE || e == ECONNRESET;
+			errno = e;
+			goto out;
+		}
+		out.len = 0;
+		if (*st == SS_OK) {
+			if (off && hs_discard(fd, off) < 0)
+				goto out;
+			rc = PRE_HS_DONE;
+			goto out;
+		}
+		if (*st != SS_CONTINUE_NEEDED && *st != SS_INCOMPLETE_MESSAGE)
+			goto out;
+		/* More complete records already queued?  Feed them now. */
+		size_t rl = 0;
+		if (off < n && ss_rec_frame_len(buf + off, n - off, &rl) == SS_OK && rl <= n - off &&
+		    used > 0)
+			continue;
+		if (rl && off < n)
+			need = (int)rl;
+		break;
+	}
+	if (off && hs_discard(fd, off) < 0)
+		goto out;
+	pre_set_lowat(c, fd, first || off == n ? 1 : need);
+	*st = SS_OK;
+	rc = PRE_HS_MORE;
+out:
+	if (out.data) {
+		sodium_memzero(out.data, out.cap);
+		ss_buf_free(&out);
+	}
+	if (buf) {
+		sodium_memzero(buf, n);
+		free(buf);
+	}
+	return rc;
+}

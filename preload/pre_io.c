@@ -1,0 +1,712 @@
+/* pre_io.c — the stream engine (see pre_io.h for the invariants).
+ *
+ * Receive: peek what is queued into a per-thread scratch buffer, walk the
+ * complete records (ss_rec_frame_len), open each straight into the caller's
+ * buffer when it has room, else into a per-thread bounce buffer; plaintext
+ * that does not fit goes to c->cache (exact size, freed when drained) and its
+ * record stays queued.  Consumed records are then discarded from the kernel
+ * with recv(MSG_TRUNC), which drops bytes without copying them (tcp(7)).
+ *
+ * Send: seal batches of records from the caller's buffer (ss_rec_seal_stream)
+ * and hand them to the kernel whole.  A non-blocking send the kernel refuses
+ * outright rolls the sequence number back: those records never left the
+ * process, so no (key, nonce) pair is ever observed twice.  A batch the
+ * kernel took only part of is flushed to the end before returning — a
+ * half-sent record must never be left behind (ARCHITECTURE.md); issue 5's
+ * engine thread will take that wait off non-blocking callers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sodium.h>
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sym.h"
+
+enum {
+	RX_SCRATCH = 8 * SS_REC_MAX_RECORD,           /* records peeked per read */
+	TX_BATCH = 8 * SS_REC_MAX_PLAINTEXT,          /* plaintext sealed per send */
+	TX_SCRATCH = TX_BATCH + 8 * (SS_REC_OVERHEAD + 256) + 512,
+	PT_BOUNCE = SS_REC_MAX_PLAINTEXT + 256,
+	CLOSE_NOTIFY_WAIT_MS = 200,                   /* close never blocks longer */
+	REC_MIN_LEN = SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN
+};
+
+/* ------------------------------------------------------------ scratch */
+
+struct scratch {
+	uint8_t rx[RX_SCRATCH];
+	uint8_t tx[TX_SCRATCH];
+	uint8_t pt[PT_BOUNCE];
+	uint8_t gather[TX_BATCH];
+};
+static __thread struct scratch *tls_scratch __attribute__((tls_model("initial-exec")));
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	struct scratch *s = p;
+	/* Plaintext passed through pt and gather: wipe before release. */
+	sodium_memzero(s->pt, sizeof s->pt);
+	sodium_memzero(s->gather, sizeof s->gather);
+	free(s);
+}
+
+static void scratch_key_init(void)
+{
+	pthread_key_create(&scratch_key, scratch_free);
+}
+
+static struct scratch *scratch(void)
+{
+	if (__builtin_expect(tls_scratch != NULL, 1))
+		return tls_scratch;
+	pthread_once(&scratch_once, scratch_key_init);
+	tls_scratch = malloc(sizeof *tls_scratch);
+	if (tls_scratch)
+		pthread_setspecific(scratch_key, tls_scratch);
+	return tls_scratch;
+}
+
+/* ------------------------------------------------------------ cursor */
+
+struct cursor {
+	const struct iovec *iov;
+	int cnt, i;
+	size_t off;       /* within iov[i] */
+};
+
+static void cur_skip_empty(struct cursor *k)
+{
+	while (k->i < k->cnt && k->off >= k->iov[k->i].iov_len) {
+		k->i++;
+		k->off = 0;
+	}
+}
+
+static int cur_full(struct cursor *k)
+{
+	cur_skip_empty(k);
+	return k->i >= k->cnt;
+}
+
+static size_t cur_room(struct cursor *k, uint8_t **p)
+{
+	cur_skip_empty(k);
+	if (k->i >= k->cnt)
+		return 0;
+	*p = (uint8_t *)k->iov[k->i].iov_base + k->off;
+	return k->iov[k->i].iov_len - k->off;
+}
+
+static size_t cur_put(struct cursor *k, const uint8_t *src, size_t n)
+{
+	size_t done = 0;
+	uint8_t *p;
+
+	while (done < n) {
+		size_t room = cur_room(k, &p), m = n - done < room ? n - done : room;
+		if (!room)
+			break;
+		memcpy(p, src + done, m);
+		k->off += m;
+		done += m;
+	}
+	return done;
+}
+
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+	size_t t = 0;
+	for (int i = 0; i < cnt; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+int pre_io_wait(int fd, short events, int64_t timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r;
+
+	if (timeout_ms > INT32_MAX)
+		timeout_ms = INT32_MAX;
+	r = poll(&p, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return 0;
+	if (p.revents & POLLNVAL) {
+		errno = EBADF;
+		return -1;
+	}
+	return 1;
+}
+
+int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t r = REAL(send)(fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		int64_t left = -1;
+		if (deadline_ms) {
+			left = deadline_ms - pre_now_ms();
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		}
+		if (pre_io_wait(fd, POLLOUT, left) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static int would_block(int fd, int flags)
+{
+	if (flags & MSG_DONTWAIT)
+		return 1;
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* Drop n bytes the engine already peeked and processed. */
+static int discard(int fd, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = REAL(recv)(fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			/* The bytes were queued a moment ago under rx_lock: anything
+			 * else means another process reads this socket behind us. */
+			if (r == 0 || errno == EAGAIN)
+				errno = ECONNRESET;
+			return -1;
+		}
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
+{
+	if (atomic_exchange(&c->state, PRE_FAILED) != PRE_FAILED)
+		pre_log(PRE_LOG_WARN, "fd %d: secured connection torn down: %s%s%s", fd, why,
+		        st ? " " : "", st ? ss_status_name(st) : "");
+	if (c->rs)
+		c->rs->flags |= SS_REC_F_FAILED;
+	/* Tear the TCP connection down too: the peer must not keep talking
+	 * to a reader that will only ever answer ECONNRESET. */
+	pre_reset(fd);
+}
+
+/* Seal and send a KeyUpdate (RFC 8446 §4.6.3).  tx_lock held. */
+static int send_key_update(struct pre_conn *c, int fd, int request_peer)
+{
+	uint8_t buf[64];
+	size_t n = 0;
+
+	if (ss_rec_key_update(c->rec, request_peer, buf, sizeof buf, &n) != SS_OK)
+		return -1;
+	c->tx_bytes = 0;
+	c->tx_epoch_ms = pre_now_ms();
+	pre_log(PRE_LOG_DEBUG, "fd %d: KeyUpdate sent (request_peer=%d)", fd, request_peer);
+	return pre_io_send_all(fd, buf, n, 0);
+}
+
+/* ------------------------------------------------------------ receive */
+
+enum rx_end { RX_MORE = 0, RX_AGAIN, RX_EOF };
+
+/* One non-blocking pass over what is queued.  Returns bytes delivered, or -1
+ * (errno).  *end: RX_AGAIN when nothing more can be had without waiting,
+ * RX_EOF after close_notify.  rx_lock held. */
+static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, int *end)
+{
+	struct scratch *s = scratch();
+	size_t delivered = 0, off = 0, want, total, consume = 0;
+	ssize_t n;
+	int need = SS_REC_HEADER_LEN;
+	int incomplete = 0;
+
+	*end = RX_MORE;
+	if (!s) {
+		errno = ENOMEM;
+		return -1;
+	}
+	/* 1. plaintext left over from the head record */
+	if (c->cache) {
+		size_t m = cur_put(k, c->cache + c->cache_off, c->cache_len - c->cache_off);
+		delivered += m;
+		if (peek)
+			return (ssize_t)delivered;
+		c->cache_off += (uint32_t)m;
+		if (c->cache_off < c->cache_len)
+			return (ssize_t)delivered;
+		if (discard(fd, c->cache_rec) < 0) {
+			fail_conn(c, fd, "receive queue changed under us", 0);
+			return -1;
+		}
+		sodium_memzero(c->cache, c->cache_len);
+		free(c->cache);
+		c->cache = NULL;
+		c->cache_off = c->cache_len = c->cache_rec = 0;
+	}
+	if (c->rs->flags & SS_REC_F_CLOSE_RECEIVED) {
+		*end = RX_EOF;
+		return (ssize_t)delivered;
+	}
+	if (cur_full(k)) {
+		pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+		return (ssize_t)delivered;
+	}
+
+	/* 2. peek: enough for the caller's room in whole records, at least one */
+	total = 0;
+	for (int i = k->i; i < k->cnt; i++)
+		total += k->iov[i].iov_len;
+	total -= k->off;
+	want = total + (total / SS_REC_MAX_PLAINTEXT + 1) * SS_REC_OVERHEAD + SS_REC_HEADER_LEN;
+	if (want > RX_SCRATCH)
+		want = RX_SCRATCH;
+repeek:
+	n = REAL(recv)(fd, s->rx, want, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			*end = RX_AGAIN;
+			pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+			return (ssize_t)delivered;
+		}
+		if (errno == EINTR)
+			goto repeek;
+		if (delivered)
+			return (ssize_t)delivered;
+		fail_conn(c, fd, strerror(errno), 0);
+		return -1;
+	}
+	if (n == 0) {
+		/* FIN with no close_notify: truncation (RFC 8446 §6.1), an error. */
+		if (delivered)
+			return (ssize_t)delivered;
+		fail_conn(c, fd, "peer closed without close_notify (truncation)", 0);
+		errno = ECONNRESET;
+		return -1;
+	}
+
+	/* 3. the complete records */
+	while (off < (size_t)n) {
+		size_t rl = 0, used = 0, ptl = 0, room;
+		uint8_t *dst, *p = NULL, alert = 0;
+		ss_rec_event ev = 0;
+		ss_status st = ss_rec_frame_len(s->rx + off, (size_t)n - off, &rl);
+
+		if (st == SS_INCOMPLETE_MESSAGE || (st == SS_OK && rl > (size_t)n - off)) {
+			if (st == SS_OK && off == 0 && (size_t)n == want && rl > want && rl <= RX_SCRATCH) {
+				want = rl;          /* the head record is bigger than we asked for */
+				goto repeek;
+			}
+			need = st == SS_OK ? (int)rl : SS_REC_HEADER_LEN;
+			incomplete = 1;
+			break;
+		}
+		if (st != SS_OK) {
+			fail_conn(c, fd, "bad record header", st);
+			break;
+		}
+		if (cur_full(k)) {
+			need = (int)rl;
+			break;
+		}
+		room = cur_room(k, &p);
+		/* Open in place when the caller's segment holds any plaintext this
+		 * record can carry (its length bounds the content). */
+		if (!peek && rl >= REC_MIN_LEN && room >= rl - REC_MIN_LEN) {
+			dst = p;
+			room = rl - REC_MIN_LEN + 1;   /* pt_cap: content + nothing of the caller's beyond */
+			if (room > cur_room(k, &p))
+				room = cur_room(k, &p);
+		} else {
+			dst = s->pt;
+			room = sizeof s->pt;
+		}
+		st = ss_rec_read(c->rec, s->rx + off, rl, &used, &ev, dst, room, &ptl, &alert);
+		if (st != SS_OK) {
+			if (st == SS_PEER_ALERT)
+				pre_log(PRE_LOG_INFO, "fd %d: peer sent fatal alert %u", fd, alert);
+			fail_conn(c, fd, "record rejected:", st);
+			break;
+		}
+		if (ev == SS_REC_EV_DATA) {
+			if (dst != s->pt) {
+				k->off += ptl;
+				delivered += ptl;
+			} else {
+				size_t m = peek ? cur_put(k, s->pt, ptl) : cur_put(k, s->pt, ptl);
+				delivered += m;
+				if (peek || m < ptl) {
+					/* Keep the rest; the record stays queued (poll stays true). */
+					size_t keep = peek ? ptl : ptl - m;
+					if (keep) {
+						c->cache = malloc(keep);
+						if (!c->cache) {
+							sodium_memzero(s->pt, ptl);
+							fail_conn(c, fd, "out of memory", 0);
+							break;
+						}
+						memcpy(c->cache, s->pt + (peek ? 0 : m), keep);
+						c->cache_off = 0;
+						c->cache_len = (uint32_t)keep;
+						c->cache_rec = (uint32_t)rl;
+						sodium_memzero(s->pt, ptl);
+						need = 1;
+						break;
+					}
+				}
+				sodium_memzero(s->pt, ptl);
+			}
+			off += rl;
+			consume += rl;
+			if (peek && delivered)
+				break;
+			continue;
+		}
+		off += rl;
+		consume += rl;
+		if (ev == SS_REC_EV_CLOSE) {
+			*end = RX_EOF;
+			pre_log(PRE_LOG_DEBUG, "fd %d: close_notify received", fd);
+			break;
+		}
+		/* SS_REC_EV_HANDLED: KeyUpdate / ticket / user_canceled */
+		if (c->rs->flags & SS_REC_F_UPDATE_OWED) {
+			pthread_mutex_lock(&c->tx_lock);
+			if (c->rs->flags & SS_REC_F_UPDATE_OWED)
+				if (send_key_update(c, fd, 0) < 0)
+					fail_conn(c, fd, "KeyUpdate answer failed", 0);
+			pthread_mutex_unlock(&c->tx_lock);
+		}
+	}
+	if (consume && discard(fd, consume) < 0) {
+		fail_conn(c, fd, "receive queue changed under us", 0);
+		return delivered ? (ssize_t)delivered : -1;
+	}
+	if (atomic_load(&c->state) == PRE_FAILED) {
+		/* Whatever authenticated plaintext came before the bad record is
+		 * delivered first; the next call reports the error. */
+		if (delivered)
+			return (ssize_t)delivered;
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (*end == RX_EOF)
+		return (ssize_t)delivered;
+	pre_set_lowat(c, fd, need);
+	if (incomplete && !delivered) {
+		/* A FIN behind an incomplete record is truncation; POLLRDHUP says
+		 * so without consuming anything. */
+		struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
+		if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			fail_conn(c, fd, "peer closed inside a record (truncation)", 0);
+			errno = ECONNRESET;
+			return -1;
+		}
+		*end = RX_AGAIN;
+	} else if (!delivered && off == (size_t)n) {
+		*end = RX_AGAIN;   /* only control records were queued */
+	}
+	return (ssize_t)delivered;
+}
+
+ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct cursor k = { iov, iovcnt, 0, 0 };
+	int peek = (flags & MSG_PEEK) != 0, end = RX_MORE, st;
+	size_t total = 0;
+	ssize_t r;
+
+	if (iov_total(iov, iovcnt) == 0)
+		return 0;
+	pthread_mutex_lock(&c->rx_lock);
+	for (;;) {
+		st = atomic_load(&c->state);
+		if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
+			if (pre_accept_progress(c, fd, !would_block(fd, flags)) < 0) {
+				r = -1;
+				goto out;
+			}
+			continue;
+		}
+		if (st == PRE_FAILED) {
+			errno = ECONNRESET;
+			r = -1;
+			goto out;
+		}
+		if (st != PRE_SECURED) {
+			/* Decided clear (or never connected): the kernel answers. */
+			pthread_mutex_unlock(&c->rx_lock);
+			if (iovcnt == 1)
+				return REAL(recv)(fd, iov[0].iov_base, iov[0].iov_len, flags);
+			struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+			return REAL(recvmsg)(fd, &mh, flags);
+		}
+		r = rx_pass(c, fd, &k, peek, &end);
+		if (r < 0) {
+			if (total)
+				break;
+			goto out;
+		}
+		total += (size_t)r;
+		if (end == RX_EOF || cur_full(&k))
+			break;
+		if (total && (peek || !(flags & MSG_WAITALL)))
+			break;
+		if (end == RX_MORE && r > 0)
+			continue;
+		if (would_block(fd, flags)) {
+			if (!total) {
+				errno = EAGAIN;
+				r = -1;
+				goto out;
+			}
+			break;
+		}
+		/* Wait with no lock held: SO_RCVLOWAT makes poll wake for a whole
+		 * record (or FIN/RST), so this is not a busy loop. */
+		pthread_mutex_unlock(&c->rx_lock);
+		if (pre_io_wait(fd, POLLIN | POLLRDHUP, -1) < 0) {
+			if (total)
+				return (ssize_t)total;
+			return -1;
+		}
+		pthread_mutex_lock(&c->rx_lock);
+	}
+	r = (ssize_t)total;
+out:
+	pthread_mutex_unlock(&c->rx_lock);
+	return r;
+}
+
+int pre_io_pending(struct pre_conn *c, int fd, int *out)
+{
+	struct scratch *s = scratch();
+	size_t off = 0, sum = 0;
+	ssize_t n;
+
+	*out = 0;
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&c->rx_lock);
+	if (atomic_load(&c->state) != PRE_SECURED) {
+		pthread_mutex_unlock(&c->rx_lock);
+		return REAL(ioctl)(fd, FIONREAD, out);
+	}
+	if (c->cache) {
+		sum = c->cache_len - c->cache_off;
+	} else {
+		n = REAL(recv)(fd, s->rx, RX_SCRATCH, MSG_PEEK | MSG_DONTWAIT);
+		while (n > 0 && off < (size_t)n) {
+			size_t rl;
+			if (ss_rec_frame_len(s->rx + off, (size_t)n - off, &rl) != SS_OK ||
+			    rl > (size_t)n - off || rl < REC_MIN_LEN)
+				break;
+			/* upper bound: secsock peers send no padding */
+			sum += rl - REC_MIN_LEN;
+			off += rl;
+		}
+	}
+	pthread_mutex_unlock(&c->rx_lock);
+	*out = sum > INT32_MAX ? INT32_MAX : (int)sum;
+	return 0;
+}
+
+/* ------------------------------------------------------------ send */
+
+static int rekey_due(struct pre_conn *c)
+{
+	const pol_settings *s = c->set;
+	if (!s)
+		return 0;
+	if (s->rekey_after_bytes && c->tx_bytes >= s->rekey_after_bytes)
+		return 1;
+	if (s->rekey_after_ms && pre_now_ms() - c->tx_epoch_ms >= (int64_t)s->rekey_after_ms)
+		return 1;
+	return 0;
+}
+
+/* tx_lock held.  Returns plaintext bytes committed, or -1. */
+static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt,
+                         int flags, int force_block)
+{
+	struct scratch *s = scratch();
+	struct cursor k = { iov, iovcnt, 0, 0 };
+	size_t want = iov_total(iov, iovcnt), total = 0;
+	int sflags = (flags & MSG_NOSIGNAL) | MSG_DONTWAIT;
+	int nb = -1;
+
+	if (!s) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (c->wr_shut) {
+		errno = EPIPE;
+		return -1;
+	}
+	if (c->rs->flags & SS_REC_F_UPDATE_OWED && send_key_update(c, fd, 0) < 0)
+		goto broken;
+	while (total < want) {
+		size_t batch = want - total, olen = 0, sent = 0;
+		const uint8_t *src;
+		uint8_t *p = NULL;
+		uint64_t saved_seq;
+		ss_status st;
+		ssize_t r;
+
+		if (batch > TX_BATCH)
+			batch = TX_BATCH;
+		if (cur_room(&k, &p) >= batch) {
+			src = p;
+			k.off += batch;
+		} else {
+			size_t m = 0;
+			while (m < batch) {
+				uint8_t *q;
+				size_t room = cur_room(&k, &q), t = batch - m < room ? batch - m : room;
+				memcpy(s->gather + m, q, t);
+				k.off += t;
+				m += t;
+			}
+			src = s->gather;
+		}
+		if (rekey_due(c) && send_key_update(c, fd, 1) < 0)
+			goto broken;
+		saved_seq = c->rs->tx.seq;
+		st = ss_rec_seal_stream(c->rec, src, batch, 0, s->tx, sizeof s->tx, &olen);
+		if (src == s->gather)
+			sodium_memzero(s->gather, batch);
+		if (st == SS_SEQUENCE_EXHAUSTED) {
+			if (send_key_update(c, fd, 1) < 0)
+				goto broken;
+			st = ss_rec_seal_stream(c->rec, src, batch, 0, s->tx, sizeof s->tx, &olen);
+		}
+		if (st != SS_OK) {
+			fail_conn(c, fd, "seal failed:", st);
+			goto broken;
+		}
+		r = REAL(send)(fd, s->tx, olen, sflags);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			if (nb < 0)
+				nb = !force_block && would_block(fd, flags);
+			if (nb && errno != EINTR) {
+				/* Nothing of these records left the process: take the
+				 * sequence numbers back (same key epoch, never observed). */
+				c->rs->tx.seq = saved_seq;
+				sodium_memzero(s->tx, olen);
+				if (total)
+					return (ssize_t)total;
+				errno = EAGAIN;
+				return -1;
+			}
+			r = 0;
+		}
+		if (r < 0)
+			goto broken;
+		sent = (size_t)r;
+		if (sent < olen && pre_io_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
+			goto broken;
+		total += batch;
+		c->tx_bytes += batch;
+	}
+	return (ssize_t)total;
+broken:
+	if (errno != EPIPE)
+		fail_conn(c, fd, "send failed", 0);
+	if (total)
+		return (ssize_t)total;
+	if (errno != EPIPE && errno != ECONNRESET)
+		errno = ECONNRESET;
+	return -1;
+}
+
+static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt,
+                        int flags, int force_block)
+{
+	ssize_t r;
+	int st = atomic_load(&c->state);
+
+	if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
+		pthread_mutex_lock(&c->rx_lock);
+		r = pre_accept_before_write(c, fd);
+		pthread_mutex_unlock(&c->rx_lock);
+		if (r < 0)
+			return -1;
+		st = atomic_load(&c->state);
+	}
+	if (st == PRE_FAILED) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (st != PRE_SECURED) {
+		if (iovcnt == 1)
+			return REAL(send)(fd, iov[0].iov_base, iov[0].iov_len, flags);
+		struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		return REAL(sendmsg)(fd, &mh, flags);
+	}
+	if (iov_total(iov, iovcnt) == 0)
+		return 0;
+	pthread_mutex_lock(&c->tx_lock);
+	r = tx_locked(c, fd, iov, iovcnt, flags, force_block);
+	pthread_mutex_unlock(&c->tx_lock);
+	return r;
+}
+
+ssize_t pre_io_send(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+	return tx_write(c, fd, iov, iovcnt, flags, 0);
+}
+
+ssize_t pre_io_send_blocking(struct pre_conn *c, int fd, const void *buf, size_t len)
+{
+	struct iovec v = { (void *)buf, len };
+	return tx_write(c, fd, &v, 1, MSG_NOSIGNAL, 1);
+}
+
+void pre_io_close_notify(struct pre_conn *c, int fd)
+{
+	struct timespec until;
+	uint8_t buf[64];
+	size_t n = 0;
+
+	/* Best effort: a writer stuck on a full send buffer must not make
+	 * close() hang, so wait for the tx lock only briefly. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += CLOSE_NOTIFY_WAIT_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(&c->tx_lock, &until) != 0)
+		return;
+	if (!c->wr_shut && c->rec && !(c->rs->flags & SS_REC_F_FAILED) &&
+	    ss_rec_alert(c->rec, 1, 0, buf, sizeof buf, &n) == SS_OK) {
+		c->wr_shut = 1;
+		pre_io_send_all(fd, buf, n, pre_now_ms() + CLOSE_NOTIFY_WAIT_MS);
+		pre_log(PRE_LOG_DEBUG, "fd %d: close_notify sent", fd);
+	}
+	pthread_mutex_unlock(&c->tx_lock);
+}

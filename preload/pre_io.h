@@ -1,0 +1,44 @@
+/* pre_io.h — the stream engine: records in, plaintext out, and back.
+ *
+ * The kernel receive queue of a secured socket always starts at a record
+ * boundary (ARCHITECTURE.md "Preload semantics"): reads peek whole records,
+ * decrypt, and consume a record only once its plaintext has been delivered
+ * in full; partly delivered plaintext waits in c->cache while its record
+ * stays queued, so poll/epoll keep telling the truth.  While the head record
+ * is incomplete SO_RCVLOWAT is raised to its size.
+ *
+ * Return values follow libc: >= 0 bytes, or -1 with errno set.
+ */
+#ifndef PRE_IO_H
+#define PRE_IO_H
+
+#include <sys/types.h>
+#include <sys/uio.h>
+#include "pre_sock.h"
+
+/* flags: MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT (others ignored on secured). */
+ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags);
+ssize_t pre_io_send(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags);
+/* A write that must not return EAGAIN (sendfile/splice from a source that
+ * cannot be put back): flushes everything, non-blocking socket or not. */
+ssize_t pre_io_send_blocking(struct pre_conn *c, int fd, const void *buf, size_t len);
+/* FIONREAD: plaintext a read can return now (upper bound for queued records). */
+int pre_io_pending(struct pre_conn *c, int fd, int *out);
+/* Best-effort close_notify (last close / SHUT_WR); never blocks for long. */
+void pre_io_close_notify(struct pre_conn *c, int fd);
+/* Wait for fd readiness with no lock held; timeout_ms < 0 = forever.
+ * Returns 1 ready, 0 timeout, -1 error (errno). */
+int pre_io_wait(int fd, short events, int64_t timeout_ms);
+/* Send all of buf (handshake flights, alerts) before deadline_ms (0 = none). */
+int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms);
+
+/* Drive the server side of an accepted connection (UNDECIDED/HANDSHAKE)
+ * until it is SECURED, CLEAR or FAILED.  wait: block (with the handshake
+ * deadline) instead of returning EAGAIN.  0 = decided, -1 errno (EAGAIN
+ * while undecided on a non-blocking call).  Called with rx_lock held. */
+int pre_accept_progress(struct pre_conn *c, int fd, int wait);
+/* A write on an undecided accepted connection: wait up to
+ * server-first-wait for the client's first bytes, then decide.  rx_lock held. */
+int pre_accept_before_write(struct pre_conn *c, int fd);
+
+#endif

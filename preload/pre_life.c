@@ -1,0 +1,313 @@
+/* pre_life.c — exported calls that create, configure, duplicate and end
+ * sockets (layer one): socket bind listen connect close shutdown dup dup2
+ * dup3 fcntl fcntl64 close_range ioctl getsockopt setsockopt.
+ *
+ * Lessons written down (pitfalls list):
+ *  - the fd slot is cleared *before* the real close, so a socket that
+ *    reuses the number never sees stale state;
+ *  - a dup shares one connection (one record state, one sequence number);
+ *    close_notify goes out only when the last descriptor closes;
+ *  - close_range must not bypass us (OpenSSH + glibc did to proxychains);
+ *  - errno is what the real call left, never something from our side work.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <linux/close_range.h>
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+#define SHIM __attribute__((visibility("default")))
+
+int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen_t len);
+int pre_is_tcp(int fd, int *domain);
+extern atomic_int pre_ready;
+
+SHIM int socket(int domain, int type, int protocol)
+{
+	int fd = REAL(socket)(domain, type, protocol), saved = errno;
+	struct pre_conn *c;
+
+	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
+	    (type & 0xf) != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP))
+		return fd;
+	/* Nothing is allocated before the constructor ran; connect() will
+	 * recognise such a socket by SO_PROTOCOL instead. */
+	if (!atomic_load_explicit(&pre_ready, memory_order_acquire))
+		return fd;
+	c = pre_conn_new(domain, SOCK_STREAM, IPPROTO_TCP);
+	if (c) {
+		c->nonblock = (type & SOCK_NONBLOCK) != 0;
+		pre_fd_install(fd, c);
+		pre_conn_put(c);
+	}
+	errno = saved;
+	return fd;
+}
+
+SHIM int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int r = REAL(bind)(fd, addr, len), saved = errno;
+	struct pre_conn *c;
+
+	if (r == 0 && pre_fd_peek(fd) && (c = pre_fd_get(fd))) {
+		if (atomic_load(&c->state) == PRE_NEW)
+			pre_conn_record_bind(c, addr, len);
+		pre_conn_put(c);
+	}
+	errno = saved;
+	return r;
+}
+
+SHIM int listen(int fd, int backlog)
+{
+	/* A listener is not a connection: its accepted sockets are decided
+	 * in accept(). */
+	if (pre_fd_peek(fd))
+		pre_fd_forget(fd);
+	return REAL(listen)(fd, backlog);
+}
+
+SHIM int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct pre_conn *c;
+	int dom, r, saved;
+
+	if (!addr || len < sizeof(sa_family_t) ||
+	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+	    len < (addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+		return REAL(connect)(fd, addr, len);
+	saved = errno;
+	c = pre_fd_get(fd);
+	if (!c) {
+		/* A descriptor we did not see created (inherited, made before the
+		 * constructor, or forgotten after an earlier connect failed). */
+		if (!pre_is_tcp(fd, &dom)) {
+			errno = saved;
+			return REAL(connect)(fd, addr, len);
+		}
+		c = pre_conn_new(dom, SOCK_STREAM, IPPROTO_TCP);
+		if (!c || pre_fd_install(fd, c) < 0) {
+			/* Cannot track it, so cannot secure it: ask the policy's
+			 * question by refusing (fail closed). */
+			pre_conn_put(c);
+			pre_log(PRE_LOG_ERROR, "fd %d: cannot track socket; connection refused", fd);
+			errno = ECONNREFUSED;
+			return -1;
+		}
+	}
+	if (atomic_load(&c->state) != PRE_NEW) {
+		/* Already connected or connecting: the kernel answers EISCONN /
+		 * EALREADY as it would without us. */
+		pre_conn_put(c);
+		errno = saved;
+		return REAL(connect)(fd, addr, len);
+	}
+	errno = saved;
+	r = pre_connect(c, fd, addr, len);
+	saved = errno;
+	pre_conn_put(c);
+	errno = saved;
+	return r;
+}
+
+SHIM int close(int fd)
+{
+	if (pre_fd_peek(fd))
+		pre_fd_forget(fd);
+	return REAL(close)(fd);
+}
+
+SHIM int close_range(unsigned first, unsigned last, int flags)
+{
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && pre_fdtab) {
+		unsigned end = last < pre_fdtab_size ? last : pre_fdtab_size - 1;
+		for (unsigned fd = first; fd <= end && fd >= first; fd++)
+			if (pre_fd_peek((int)fd))
+				pre_fd_forget((int)fd);
+	}
+	return REAL(close_range)(first, last, flags);
+}
+
+SHIM int shutdown(int fd, int how)
+{
+	struct pre_conn *c;
+
+	if (pre_fd_peek(fd) && (how == SHUT_WR || how == SHUT_RDWR) && (c = pre_fd_get(fd))) {
+		/* RFC 8446 §6.1: a half-close is a close_notify on our side. */
+		if (atomic_load(&c->state) == PRE_SECURED)
+			pre_io_close_notify(c, fd);
+		pre_conn_put(c);
+	}
+	return REAL(shutdown)(fd, how);
+}
+
+/* Point newfd at oldfd's connection (after a successful dup). */
+static void share(int oldfd, int newfd)
+{
+	struct pre_conn *c;
+	int saved = errno;
+
+	if (newfd < 0 || !pre_fd_peek(oldfd))
+		return;
+	if ((c = pre_fd_get(oldfd))) {
+		pre_fd_install(newfd, c);
+		pre_conn_put(c);
+	}
+	errno = saved;
+}
+
+SHIM int dup(int fd)
+{
+	int n = REAL(dup)(fd);
+	share(fd, n);
+	return n;
+}
+
+/* dup2/dup3 close newfd first: its connection must say close_notify on its
+ * own socket before the number points elsewhere. */
+static void before_replace(int oldfd, int newfd)
+{
+	if (oldfd != newfd && pre_fd_peek(newfd) && fcntl(oldfd, F_GETFD) >= 0)
+		pre_fd_forget(newfd);
+}
+
+SHIM int dup2(int oldfd, int newfd)
+{
+	int n;
+	before_replace(oldfd, newfd);
+	n = REAL(dup2)(oldfd, newfd);
+	if (oldfd != newfd)
+		share(oldfd, n);
+	return n;
+}
+
+SHIM int dup3(int oldfd, int newfd, int flags)
+{
+	int n;
+	before_replace(oldfd, newfd);
+	n = REAL(dup3)(oldfd, newfd, flags);
+	share(oldfd, n);
+	return n;
+}
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+	int r = real(fd, cmd, arg);
+	struct pre_conn *c;
+
+	if (r < 0 || !pre_fd_peek(fd))
+		return r;
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+		share(fd, r);
+	} else if (cmd == F_SETFL && (c = pre_fd_get(fd))) {
+		c->nonblock = ((long)arg & O_NONBLOCK) != 0;
+		pre_conn_put(c);
+	}
+	return r;
+}
+
+/* The third argument is an int or a pointer depending on cmd; on the ABIs
+ * glibc supports both travel the same way, so it is forwarded as void *. */
+SHIM int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_common(REAL(fcntl), fd, cmd, arg);
+}
+
+SHIM int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_common(REAL(fcntl64), fd, cmd, arg);
+}
+
+SHIM int ioctl(int fd, unsigned long req, ...)
+{
+	struct pre_conn *c;
+	va_list ap;
+	void *arg;
+	int r;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!pre_fd_peek(fd) || !(c = pre_fd_get(fd)))
+		return REAL(ioctl)(fd, req, arg);
+	if (req == FIONREAD && atomic_load(&c->state) == PRE_SECURED) {
+		/* Plaintext a read can return, not ciphertext bytes queued. */
+		r = pre_io_pending(c, fd, arg);
+	} else {
+		r = REAL(ioctl)(fd, req, arg);
+		if (r == 0 && req == FIONBIO && arg)
+			c->nonblock = *(int *)arg != 0;
+	}
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+SHIM int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct pre_conn *c;
+	int r, st, e;
+
+	if (!pre_fd_peek(fd) || !(c = pre_fd_get(fd)))
+		return REAL(setsockopt)(fd, level, name, val, len);
+	st = atomic_load(&c->state);
+	if (level == SOL_SOCKET && name == SO_RCVLOWAT && st != PRE_NEW && st != PRE_CLEAR) {
+		/* The kernel's SO_RCVLOWAT belongs to the engine (record framing);
+		 * the program's value is kept and reported back. */
+		if (!val || len < sizeof(int)) {
+			pre_conn_put(c);
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(&c->user_lowat, val, sizeof(int));
+		pre_conn_put(c);
+		return 0;
+	}
+	r = REAL(setsockopt)(fd, level, name, val, len);
+	e = errno;
+	if (r == 0 && st == PRE_NEW) {
+		pthread_mutex_lock(&c->rx_lock);
+		pre_conn_record_opt(c, level, name, val, len);
+		pthread_mutex_unlock(&c->rx_lock);
+	}
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+SHIM int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct pre_conn *c;
+	int st;
+
+	if (!pre_fd_peek(fd) || !(c = pre_fd_get(fd)))
+		return REAL(getsockopt)(fd, level, name, val, len);
+	st = atomic_load(&c->state);
+	if (level == SOL_SOCKET && name == SO_RCVLOWAT && st != PRE_NEW && st != PRE_CLEAR &&
+	    val && len && *len >= sizeof(int)) {
+		memcpy(val, &c->user_lowat, sizeof(int));
+		*len = sizeof(int);
+		pre_conn_put(c);
+		return 0;
+	}
+	pre_conn_put(c);
+	return REAL(getsockopt)(fd, level, name, val, len);
+}

@@ -1,0 +1,24 @@
+/* pre_log.h — the library's only output channel.
+ *
+ * SECSOCK_LOG=error|warn|info|debug (default warn), SECSOCK_LOG_FILE=PATH
+ * (append), else syslog(LOG_DAEMON).  Never the program's stdout/stderr.
+ * Line format (tests grep it): "secsock[PID]: LEVEL: message".
+ */
+#ifndef PRE_LOG_H
+#define PRE_LOG_H
+
+#include <sys/socket.h>
+
+enum pre_log_level { PRE_LOG_ERROR = 0, PRE_LOG_WARN, PRE_LOG_INFO, PRE_LOG_DEBUG };
+
+extern int pre_log_level;   /* set once by pre_log_init() */
+void pre_log_init(void);    /* from the constructor: getenv only, no I/O */
+void pre_log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define pre_log(level, ...) \
+	do { if ((level) <= pre_log_level) pre_log_msg((level), __VA_ARGS__); } while (0)
+
+/* "127.0.0.1:8080" / "[::1]:8080" into buf (>= 64 bytes). */
+const char *pre_log_addr(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+#endif

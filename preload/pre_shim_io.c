@@ -1,0 +1,393 @@
+/* pre_shim_io.c — exported libc-named data calls (layer one).
+ *
+ * Every shim starts with one relaxed load of the fd slot: descriptors that
+ * are not ours (files, pipes, bypassed or clear sockets) go straight to the
+ * real function with no lock and no allocation.  Secured descriptors go to
+ * the stream engine (pre_io.c) with a reference held for the call, so a
+ * close() from another thread cannot free the state underneath.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/sendfile.h>
+#include <sodium.h>
+#include "pre_io.h"
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+#define SHIM __attribute__((visibility("default")))
+
+extern void __chk_fail(void) __attribute__((noreturn));
+SHIM int connect(int fd, const struct sockaddr *addr, socklen_t len);
+
+enum { SPLICE_CHUNK = 64 * 1024 };
+
+/* A governed descriptor whose bytes the engine owns, with a ref; else NULL. */
+static struct pre_conn *governed(int fd)
+{
+	struct pre_conn *c;
+	int st;
+
+	if (__builtin_expect(pre_fd_peek(fd) == NULL, 1))
+		return NULL;
+	c = pre_fd_get(fd);
+	if (!c)
+		return NULL;
+	st = atomic_load(&c->state);
+	if (st == PRE_NEW || st == PRE_CLEAR) {
+		pre_conn_put(c);
+		return NULL;
+	}
+	return c;
+}
+
+static ssize_t do_recv(struct pre_conn *c, int fd, void *buf, size_t len, int flags)
+{
+	struct iovec v = { buf, len };
+	ssize_t r = pre_io_recv(c, fd, &v, 1, flags);
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+static ssize_t do_send(struct pre_conn *c, int fd, const void *buf, size_t len, int flags)
+{
+	struct iovec v = { (void *)buf, len };
+	ssize_t r = pre_io_send(c, fd, &v, 1, flags);
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+static void peer_name(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+	if (addr && alen && getpeername(fd, addr, alen) < 0)
+		*alen = 0;
+}
+
+SHIM ssize_t read(int fd, void *buf, size_t len)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(read)(fd, buf, len);
+	return do_recv(c, fd, buf, len, 0);
+}
+
+SHIM ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return read(fd, buf, len);
+}
+
+SHIM ssize_t write(int fd, const void *buf, size_t len)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(write)(fd, buf, len);
+	return do_send(c, fd, buf, len, 0);
+}
+
+SHIM ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(recv)(fd, buf, len, flags);
+	return do_recv(c, fd, buf, len, flags);
+}
+
+SHIM ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recv(fd, buf, len, flags);
+}
+
+SHIM ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(send)(fd, buf, len, flags);
+	return do_send(c, fd, buf, len, flags);
+}
+
+SHIM ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(recvfrom)(fd, buf, len, flags, addr, alen);
+	ssize_t r = do_recv(c, fd, buf, len, flags);
+	if (r >= 0) {
+		int e = errno;
+		peer_name(fd, addr, alen);
+		errno = e;
+	}
+	return r;
+}
+
+SHIM ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                            struct sockaddr *addr, socklen_t *alen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+SHIM ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+                    const struct sockaddr *addr, socklen_t alen)
+{
+	struct pre_conn *c;
+
+	/* TCP Fast Open connects implicitly, bypassing connect(): connect
+	 * through policy first, then send (the handshake replaces TFO data). */
+	if ((flags & MSG_FASTOPEN) && addr) {
+		if (connect(fd, addr, alen) < 0 && errno != EISCONN)
+			return -1;
+		return send(fd, buf, len, flags & ~MSG_FASTOPEN);
+	}
+	c = governed(fd);
+	if (!c)
+		return REAL(sendto)(fd, buf, len, flags, addr, alen);
+	return do_send(c, fd, buf, len, flags);
+}
+
+SHIM ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(readv)(fd, iov, cnt);
+	if (cnt < 0 || cnt > IOV_MAX) {
+		pre_conn_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	ssize_t r = pre_io_recv(c, fd, iov, cnt, 0);
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+SHIM ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(writev)(fd, iov, cnt);
+	if (cnt < 0 || cnt > IOV_MAX) {
+		pre_conn_put(c);
+		errno = EINVAL;
+		return -1;
+	}
+	ssize_t r = pre_io_send(c, fd, iov, cnt, 0);
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+SHIM ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(recvmsg)(fd, msg, flags);
+	ssize_t r = pre_io_recv(c, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+	int e = errno;
+	pre_conn_put(c);
+	if (r >= 0) {
+		/* No ancillary data travels inside records. */
+		peer_name(fd, msg->msg_name, &msg->msg_namelen);
+		msg->msg_controllen = 0;
+		msg->msg_flags = 0;
+	}
+	errno = e;
+	return r;
+}
+
+SHIM ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct pre_conn *c = governed(fd);
+	if (!c)
+		return REAL(sendmsg)(fd, msg, flags);
+	ssize_t r = pre_io_send(c, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+SHIM int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *timeout)
+{
+	struct pre_conn *c = governed(fd);
+	unsigned i;
+
+	if (!c)
+		return REAL(recvmmsg)(fd, v, n, flags, timeout);
+	pre_conn_put(c);
+	/* A byte stream: one message per call carries everything available. */
+	for (i = 0; i < n; i++) {
+		ssize_t r = recvmsg(fd, &v[i].msg_hdr, i ? (flags | MSG_DONTWAIT) & ~MSG_WAITFORONE
+		                                         : flags & ~MSG_WAITFORONE);
+		if (r < 0)
+			return i ? (int)i : -1;
+		v[i].msg_len = (unsigned)r;
+		if (r == 0)
+			return (int)i + 1;
+	}
+	return (int)i;
+}
+
+SHIM int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+	struct pre_conn *c = governed(fd);
+	unsigned i;
+
+	if (!c)
+		return REAL(sendmmsg)(fd, v, n, flags);
+	pre_conn_put(c);
+	for (i = 0; i < n; i++) {
+		ssize_t r = sendmsg(fd, &v[i].msg_hdr, flags);
+		if (r < 0)
+			return i ? (int)i : -1;
+		v[i].msg_len = (unsigned)r;
+	}
+	return (int)i;
+}
+
+/* sendfile to a secured socket: the file's bytes have to be sealed, so they
+ * pass through user space.  pread + explicit position keeps the file offset
+ * exact when the socket takes fewer bytes than were read. */
+static ssize_t sendfile_secured(struct pre_conn *c, int out, int in, off_t *offset, size_t count)
+{
+	uint8_t *buf = malloc(SPLICE_CHUNK);
+	size_t total = 0;
+	off_t pos;
+	ssize_t r = 0;
+	int e = 0;
+
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
+	pos = offset ? *offset : lseek(in, 0, SEEK_CUR);
+	if (pos < 0) {
+		free(buf);
+		return -1;
+	}
+	while (total < count) {
+		size_t want = count - total < SPLICE_CHUNK ? count - total : SPLICE_CHUNK;
+		ssize_t n = pread(in, buf, want, pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n;
+			e = errno;
+			break;
+		}
+		struct iovec v = { buf, (size_t)n };
+		r = pre_io_send(c, out, &v, 1, MSG_NOSIGNAL);
+		if (r < 0) {
+			e = errno;
+			break;
+		}
+		pos += r;
+		total += (size_t)r;
+		if (r < n)
+			break;
+	}
+	sodium_memzero(buf, SPLICE_CHUNK);
+	free(buf);
+	if (offset)
+		*offset = pos;
+	else
+		lseek(in, pos, SEEK_SET);
+	if (total)
+		return (ssize_t)total;
+	errno = e;
+	return r < 0 ? -1 : 0;
+}
+
+SHIM ssize_t sendfile(int out, int in, off_t *offset, size_t count)
+{
+	struct pre_conn *c = governed(out);
+	if (!c)
+		return REAL(sendfile)(out, in, offset, count);
+	ssize_t r = sendfile_secured(c, out, in, offset, count);
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+SHIM ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
+{
+	struct pre_conn *c = governed(out);
+	if (!c)
+		return REAL(sendfile64)(out, in, offset, count);
+	ssize_t r = sendfile_secured(c, out, in, offset, count);
+	int e = errno;
+	pre_conn_put(c);
+	errno = e;
+	return r;
+}
+
+SHIM ssize_t splice(int in, off_t *off_in, int out, off_t *off_out, size_t len, unsigned flags)
+{
+	struct pre_conn *ci = governed(in), *co = governed(out);
+	uint8_t *buf;
+	ssize_t n, r;
+	int e;
+
+	if (!ci && !co)
+		return REAL(splice)(in, off_in, out, off_out, len, flags);
+	/* Secured on either end: the bytes go through the engine.  The other
+	 * end (a pipe, by splice's rules) cannot take bytes back, so the
+	 * socket side is written in full. */
+	buf = malloc(SPLICE_CHUNK);
+	if (!buf) {
+		pre_conn_put(ci);
+		pre_conn_put(co);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (len > SPLICE_CHUNK)
+		len = SPLICE_CHUNK;
+	if (ci) {
+		struct iovec v = { buf, len };
+		n = pre_io_recv(ci, in, &v, 1, (flags & SPLICE_F_NONBLOCK) ? MSG_DONTWAIT : 0);
+	} else {
+		n = off_in ? pread(in, buf, len, *off_in) : REAL(read)(in, buf, len);
+		if (n > 0 && off_in)
+			*off_in += n;
+	}
+	r = n;
+	if (n > 0) {
+		if (co) {
+			r = pre_io_send_blocking(co, out, buf, (size_t)n);
+		} else {
+			size_t done = 0;
+			while (done < (size_t)n) {
+				ssize_t w = off_out ? pwrite(out, buf + done, (size_t)n - done, *off_out)
+				                    : REAL(write)(out, buf + done, (size_t)n - done);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0)
+					break;
+				if (off_out)
+					*off_out += w;
+				done += (size_t)w;
+			}
+			r = done ? (ssize_t)done : -1;
+		}
+	}
+	e = errno;
+	sodium_memzero(buf, SPLICE_CHUNK);
+	free(buf);
+	pre_conn_put(ci);
+	pre_conn_put(co);
+	errno = e;
+	return r;
+}

@@ -1,0 +1,254 @@
+/* pre_sock.c — per-connection state: life cycle, recorded setup, the switch
+ * to the record layer, and the small process-wide helpers around them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <netinet/in.h>
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+static const char *const state_names[] = {
+	"new", "connecting", "undecided", "handshake", "secured", "clear", "failed"
+};
+
+const char *pre_state_name(int st)
+{
+	return st >= 0 && st <= PRE_FAILED ? state_names[st] : "?";
+}
+
+int64_t pre_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct pre_conn *pre_conn_new(int domain, int type, int protocol)
+{
+	struct pre_conn *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	atomic_init(&c->fd_refs, 0);
+	atomic_init(&c->state, PRE_NEW);
+	pthread_mutex_init(&c->rx_lock, NULL);
+	pthread_mutex_init(&c->tx_lock, NULL);
+	c->domain = domain;
+	c->type = type;
+	c->protocol = protocol;
+	c->k_lowat = 1;
+	c->user_lowat = 1;
+	return c;
+}
+
+void pre_conn_free_setup(struct pre_conn *c)
+{
+	struct pre_opt *o = c->opts, *n;
+
+	for (; o; o = n) {
+		n = o->next;
+		free(o);
+	}
+	c->opts = NULL;
+	free(c->bound);
+	c->bound = NULL;
+	c->bound_len = 0;
+}
+
+void pre_conn_put(struct pre_conn *c)
+{
+	if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	pre_conn_free_setup(c);
+	free(c->target);
+	free(c->peer);
+	if (c->cache) {
+		sodium_memzero(c->cache, c->cache_len);
+		free(c->cache);
+	}
+	ss_rec_free(c->rec);
+	if (c->rs) {
+		ss_rec_state_wipe(c->rs);
+		sodium_free(c->rs);
+	}
+	ss_ctx_free(c->ctx);
+	ss_cred_free(c->cred);
+	pthread_mutex_destroy(&c->rx_lock);
+	pthread_mutex_destroy(&c->tx_lock);
+	free(c);
+}
+
+void pre_conn_release_fd(struct pre_conn *c, int fd)
+{
+	int saved = errno;
+
+	if (atomic_fetch_sub_explicit(&c->fd_refs, 1, memory_order_acq_rel) == 1 &&
+	    atomic_load(&c->state) == PRE_SECURED)
+		pre_io_close_notify(c, fd);
+	pre_conn_put(c);
+	errno = saved;
+}
+
+int pre_conn_record_opt(struct pre_conn *c, int level, int name, const void *val, socklen_t len)
+{
+	struct pre_opt *o, **pp;
+
+	if (len > 256 || (len && !val))
+		return -1;
+	/* Replace an earlier setting of the same option: replay order is kept. */
+	for (pp = &c->opts; *pp; pp = &(*pp)->next)
+		if ((*pp)->level == level && (*pp)->name == name)
+			break;
+	o = malloc(sizeof *o + len);
+	if (!o)
+		return -1;
+	o->level = level;
+	o->name = name;
+	o->len = len;
+	if (len)
+		memcpy(o->val, val, len);
+	if (*pp) {
+		o->next = (*pp)->next;
+		free(*pp);
+	} else {
+		o->next = NULL;
+	}
+	*pp = o;
+	return 0;
+}
+
+int pre_conn_record_bind(struct pre_conn *c, const struct sockaddr *a, socklen_t len)
+{
+	if (len > sizeof(struct sockaddr_storage))
+		return -1;
+	if (!c->bound && !(c->bound = calloc(1, sizeof *c->bound)))
+		return -1;
+	memcpy(c->bound, a, len);
+	c->bound_len = len;
+	return 0;
+}
+
+int pre_conn_secure(struct pre_conn *c)
+{
+	ss_ctx_info info;
+	ss_status st;
+
+	memset(&info, 0, sizeof info);
+	if (ss_ctx_query(c->ctx, &info) != SS_OK)
+		return -1;
+	c->rs = sodium_malloc(sizeof *c->rs);
+	if (!c->rs)
+		return -1;
+	memset(c->rs, 0, sizeof *c->rs);
+	st = ss_ctx_export(c->ctx, c->rs);
+	if (st == SS_OK)
+		st = ss_rec_new(c->rs, &c->rec);
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	if (st != SS_OK)
+		return -1;
+	c->suite = info.suite;
+	c->group = info.group;
+	c->auth = (uint8_t)info.auth;
+	c->mode = (uint8_t)info.mode;
+	c->mutual = (uint8_t)(info.mutual != 0);
+	c->hs_usec = info.handshake_usec;
+	c->peer = strdup(info.peer[0] ? info.peer : "anonymous");
+	c->tx_epoch_ms = pre_now_ms();
+	c->tx_bytes = 0;
+	ss_cred_free(c->cred);   /* not needed after the handshake */
+	c->cred = NULL;
+	sodium_memzero(&info, sizeof info);
+	atomic_store(&c->state, PRE_SECURED);
+	return 0;
+}
+
+void pre_set_lowat(struct pre_conn *c, int fd, int want)
+{
+	if (want < 1)
+		want = 1;
+	if (want == c->k_lowat)
+		return;
+	if (REAL(setsockopt)(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0)
+		c->k_lowat = want;
+}
+
+void pre_reset(int fd)
+{
+	/* connect(AF_UNSPEC) on a TCP socket runs tcp_disconnect(), which sends
+	 * RST for a synchronised connection and leaves the descriptor open. */
+	struct sockaddr sa;
+	struct linger lg = { 1, 0 };
+	int saved = errno;
+
+	REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_family = AF_UNSPEC;
+	REAL(connect)(fd, &sa, sizeof sa);
+	errno = saved;
+}
+
+static char program_path[4096];
+static pthread_once_t program_once = PTHREAD_ONCE_INIT;
+
+static void program_init(void)
+{
+	ssize_t n = readlink("/proc/self/exe", program_path, sizeof program_path - 1);
+	program_path[n > 0 ? n : 0] = '\0';
+}
+
+const char *pre_program(void)
+{
+	int saved = errno;
+	pthread_once(&program_once, program_init);
+	errno = saved;
+	return program_path[0] ? program_path : NULL;
+}
+
+static const pol_policy *policy;
+static pthread_once_t policy_once = PTHREAD_ONCE_INIT;
+
+static void policy_init(void)
+{
+	const pol_diags *d = NULL;
+	const char *src = NULL;
+
+	policy = pol_process_policy(&d, &src);
+	if (!policy)
+		pre_log(PRE_LOG_ERROR, "policy %s: %s; refusing connections it would govern",
+		        src ? src : "?", d && d->count ? d->items[0].msg : "invalid");
+	else
+		pre_log(PRE_LOG_DEBUG, "policy from %s", src ? src : "?");
+}
+
+const pol_policy *pre_policy(void)
+{
+	int saved = errno;
+	pthread_once(&policy_once, policy_init);
+	errno = saved;
+	return policy;
+}
+
+static int crypto_ok = -1;
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+
+static void crypto_init(void)
+{
+	crypto_ok = sodium_init() >= 0 ? 0 : -1;
+}
+
+int pre_crypto_init(void)
+{
+	int saved = errno;
+	pthread_once(&crypto_once, crypto_init);
+	errno = saved;
+	return crypto_ok;
+}

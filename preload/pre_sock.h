@@ -1,0 +1,143 @@
+/* pre_sock.h — per-connection state and the fd table.
+ *
+ * One pre_conn per governed TCP connection, shared by every descriptor that
+ * refers to it (dup, dup2, dup3, F_DUPFD).  The fd table is a flat array
+ * indexed by fd holding an atomic pointer per slot: descriptors that are not
+ * ours (files, pipes, UDP, bypassed and clear TCP) have a NULL slot and cost
+ * one relaxed load in every shim.
+ *
+ * Locking: rx_lock serialises readers and handshake progress, tx_lock
+ * serialises sealing + sending.  Order: rx_lock before tx_lock.  No lock is
+ * held while waiting for the peer (we wait in poll() with no lock), and there
+ * is no process-wide lock on the data path.
+ */
+#ifndef PRE_SOCK_H
+#define PRE_SOCK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "pol.h"
+#include "ss_ctx.h"
+#include "ss_rec.h"
+
+enum pre_state {
+	PRE_NEW = 0,      /* socket() seen, not connected: we record options and bind */
+	PRE_CONNECTING,   /* inside our connect() */
+	PRE_UNDECIDED,    /* accepted; waiting for the client's first bytes */
+	PRE_HANDSHAKE,    /* server handshake in progress, driven by reads */
+	PRE_SECURED,      /* records both ways */
+	PRE_CLEAR,        /* decided clear (transient: the slot is dropped) */
+	PRE_FAILED        /* torn down: reads ECONNRESET, writes EPIPE/ECONNRESET */
+};
+const char *pre_state_name(int st);
+
+/* A setsockopt() the program made before connect, replayed on the fresh
+ * socket of a discovery fallback. */
+struct pre_opt {
+	struct pre_opt *next;
+	int level, name;
+	socklen_t len;
+	unsigned char val[];
+};
+
+struct pre_conn {
+	atomic_int refs;          /* fd slots + calls in flight */
+	atomic_int fd_refs;       /* fd slots only: 0 → last close */
+	atomic_int state;         /* enum pre_state */
+	pthread_mutex_t rx_lock, tx_lock;
+
+	uint8_t dir;              /* POL_DIR_INBOUND / POL_DIR_OUTBOUND */
+	uint8_t action;           /* enum pol_action that applied */
+	uint8_t nonblock;         /* O_NONBLOCK as last seen (hint only) */
+	uint8_t app_require;      /* secsock_set_security(SECSOCK_REQUIRE) */
+	uint8_t wr_shut;          /* SHUT_WR done (close_notify sent) */
+	int domain, type, protocol;
+
+	const pol_settings *set;  /* owned by the process policy (immutable) */
+	const char *rule;         /* rule name, owned by the policy */
+
+	/* PRE_NEW: recorded for discovery fallback */
+	struct pre_opt *opts;
+	struct sockaddr_storage *bound;
+	socklen_t bound_len;
+	char *target;             /* secsock_set_peer_target_name */
+
+	/* server handshake in progress */
+	ss_ctx *ctx;
+	ss_cred *cred;
+	int64_t deadline_ms;      /* handshake (or server-first-wait) deadline, CLOCK_MONOTONIC */
+
+	/* PRE_SECURED */
+	ss_rec_state *rs;         /* sodium_malloc'd (locked, guarded) */
+	ss_rec *rec;
+	uint8_t *cache;           /* undelivered plaintext of the head record (heap, on demand) */
+	uint32_t cache_off, cache_len;
+	uint32_t cache_rec;       /* bytes of that record still queued in the kernel */
+	int k_lowat;              /* SO_RCVLOWAT we set in the kernel */
+	int user_lowat;           /* the program's own SO_RCVLOWAT (virtualised) */
+	uint64_t tx_bytes;        /* sealed since the last KeyUpdate */
+	int64_t tx_epoch_ms;      /* time of the last KeyUpdate (or handshake) */
+
+	/* what secsock_query reports */
+	uint16_t suite, group;
+	uint8_t auth, mode, mutual;
+	uint64_t hs_usec;
+	char *peer;
+};
+
+/* ------------------------------------------------------------ fd table */
+void pre_fdtab_init(void);
+extern _Atomic(struct pre_conn *) *pre_fdtab;
+extern unsigned pre_fdtab_size;
+
+/* The fast path: NULL for every descriptor that is not ours.  No ref taken;
+ * use only to decide whether to go slow. */
+static inline struct pre_conn *pre_fd_peek(int fd)
+{
+	_Atomic(struct pre_conn *) *t = pre_fdtab;
+	if (__builtin_expect(!t || fd < 0 || (unsigned)fd >= pre_fdtab_size, 0))
+		return NULL;
+	return atomic_load_explicit(&t[fd], memory_order_acquire);
+}
+struct pre_conn *pre_fd_get(int fd);               /* ref'd, or NULL */
+int pre_fd_install(int fd, struct pre_conn *c);    /* slot takes a ref; -1 if fd out of range */
+struct pre_conn *pre_fd_take(int fd);              /* clears the slot; returns the slot's ref */
+
+/* ------------------------------------------------------------ conn */
+struct pre_conn *pre_conn_new(int domain, int type, int protocol);
+static inline struct pre_conn *pre_conn_ref(struct pre_conn *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+void pre_conn_put(struct pre_conn *c);             /* NULL ok */
+/* Drop the slot's ref for fd; on the last descriptor of a secured
+ * connection send close_notify first (fd must still be open). */
+void pre_conn_release_fd(struct pre_conn *c, int fd);
+/* Forget the descriptor (clear slot + release) — close, dup2 target, listen,
+ * and decisions for clear/bypass. */
+void pre_fd_forget(int fd);
+
+int pre_conn_record_opt(struct pre_conn *c, int level, int name, const void *val, socklen_t len);
+int pre_conn_record_bind(struct pre_conn *c, const struct sockaddr *a, socklen_t len);
+void pre_conn_free_setup(struct pre_conn *c);      /* opts, bound: not needed once decided */
+
+/* Move an established context into the record state; c->ctx freed. */
+int pre_conn_secure(struct pre_conn *c);
+
+/* ------------------------------------------------------------ misc */
+int64_t pre_now_ms(void);
+/* Set the kernel SO_RCVLOWAT if it differs from what we set last. */
+void pre_set_lowat(struct pre_conn *c, int fd, int want);
+/* Reset the connection (RST) without closing the program's descriptor. */
+void pre_reset(int fd);
+/* Program path for policy decisions (readlink /proc/self/exe, once). */
+const char *pre_program(void);
+/* The policy, loaded lazily; NULL when the file failed (logged once). */
+const pol_policy *pre_policy(void);
+/* Lazy initialisation of OpenSSL-side state (sodium_init).  0 ok. */
+int pre_crypto_init(void);
+
+#endif

@@ -1,0 +1,68 @@
+/* pre_sym.h — the real libc functions, bound once with dlsym(RTLD_NEXT).
+ *
+ * Layer three of the interposer (STYLE.md, cwrap socket_wrapper model): the
+ * exported shims call secsock logic, which reaches the kernel only through
+ * this table.  RTLD_NEXT (not dlopen("libc.so.6")) so that other preloaded
+ * libraries still compose with us.
+ */
+#ifndef PRE_SYM_H
+#define PRE_SYM_H
+
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+struct pre_real {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*close)(int);
+	int (*close_range)(unsigned, unsigned, int);
+	int (*shutdown)(int, int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
+	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	ssize_t (*sendfile64)(int, int, off_t *, size_t);
+	ssize_t (*splice)(int, off_t *, int, off_t *, size_t, unsigned);
+	ssize_t (*read_chk)(int, void *, size_t, size_t);
+	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
+	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+};
+
+extern struct pre_real pre_real;
+extern atomic_int pre_sym_bound;
+
+void pre_sym_bind(void);   /* pthread_once; safe before the constructor ran */
+
+/* The table, bound on first use.  One relaxed load once bound. */
+static inline const struct pre_real *pre_sym(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&pre_sym_bound, memory_order_acquire), 0))
+		pre_sym_bind();
+	return &pre_real;
+}
+#define REAL(name) (pre_sym()->name)
+
+#endif
