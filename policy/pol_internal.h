@@ -80,6 +80,20 @@ struct pol_rule {
 	pol_settings eff;              /* built-in < defaults < own */
 };
 
+/* Port index, so a lookup does not try every rule: the port space cut at
+ * every range edge into intervals; for each interval the (ascending) indices
+ * of the rules whose port list covers it, plus one list of rules without a
+ * port key.  A lookup merges the two lists in rule order, so first-match
+ * semantics are unchanged. */
+struct pol_index {
+	int k;                 /* number of intervals */
+	uint16_t *start;       /* start[i]: first port of interval i; start[0] = 0 */
+	uint32_t *off;         /* ids[off[i] .. off[i+1]) belong to interval i */
+	uint32_t *ids;
+	uint32_t *wild;        /* rules with no port key */
+	uint32_t n_wild;
+};
+
 struct pol_policy {
 	char *name;                    /* file name or "built-in default" */
 	struct pol_rule defaults;      /* [defaults]: set/own/eff; eff is what applies without a rule */
@@ -87,6 +101,7 @@ struct pol_policy {
 	struct pol_rule **rules;       /* in file order */
 	struct pol_match *match;       /* match[i] belongs to rules[i] */
 	int n_rules, cap_rules;
+	struct pol_index *index;       /* NULL: linear scan */
 };
 
 /* The built-in values (what applies when neither a rule nor [defaults] sets
@@ -109,6 +124,10 @@ void pol_diag_add(pol_diags *d, bool warning, const char *fmt, ...)
  * shadowing).  Adds errors/warnings to d. */
 void pol_finish(pol_policy *p, pol_diags *d);
 void pol_check_rules(pol_policy *p, pol_diags *d);
+
+/* Build / free p->index (no index when memory is short: lookups scan). */
+void pol_index_build(pol_policy *p);
+void pol_index_free(struct pol_index *ix);
 
 /* Does match m cover everything match n covers? (for shadowing) */
 bool pol_match_contains(const struct pol_match *m, const struct pol_match *n);

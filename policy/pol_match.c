@@ -6,6 +6,7 @@
  * precompiled to masks and ports to ranges by the parser.
  */
 #include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
 #include "pol_internal.h"
 
@@ -90,6 +91,44 @@ static bool program_matches(const struct pol_match *m, const char *path, const c
 	return false;
 }
 
+static bool rule_matches(const struct pol_match *m, const pol_query *q, const struct qaddr *a,
+                         const char *base)
+{
+	return m->protocol == q->protocol &&
+	       (m->direction == POL_DIR_ANY || m->direction == q->direction) &&
+	       port_matches(m, q->port) && remote_matches(m, a) &&
+	       program_matches(m, q->program, base);
+}
+
+/* First matching rule index, or -1. */
+static int first_match(const pol_policy *p, const pol_query *q, const struct qaddr *a, const char *base)
+{
+	const struct pol_index *ix = p->index;
+	if (ix == NULL) {
+		for (int i = 0; i < p->n_rules; i++)
+			if (rule_matches(&p->match[i], q, a, base))
+				return i;
+		return -1;
+	}
+	/* the interval holding q->port: last start <= port */
+	int lo = 0, hi = ix->k - 1;
+	while (lo < hi) {
+		int mid = (lo + hi + 1) / 2;
+		if (ix->start[mid] <= q->port)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	const uint32_t *x = ix->ids + ix->off[lo], *xe = ix->ids + ix->off[lo + 1];
+	const uint32_t *w = ix->wild, *we = ix->wild + ix->n_wild;
+	while (x < xe || w < we) {
+		uint32_t i = (w == we || (x < xe && *x < *w)) ? *x++ : *w++;
+		if (rule_matches(&p->match[i], q, a, base))
+			return (int)i;
+	}
+	return -1;
+}
+
 void pol_decide(const pol_policy *p, const pol_query *q, pol_decision *out)
 {
 	struct qaddr a;
@@ -99,15 +138,8 @@ void pol_decide(const pol_policy *p, const pol_query *q, pol_decision *out)
 		const char *sl = strrchr(q->program, '/');
 		base = sl ? sl + 1 : q->program;
 	}
-	for (int i = 0; i < p->n_rules; i++) {
-		const struct pol_match *m = &p->match[i];
-		if (m->protocol != q->protocol)
-			continue;
-		if (m->direction != POL_DIR_ANY && m->direction != q->direction)
-			continue;
-		if (!port_matches(m, q->port) || !remote_matches(m, &a) ||
-		    !program_matches(m, q->program, base))
-			continue;
+	int i = first_match(p, q, &a, base);
+	if (i >= 0) {
 		out->action = p->rules[i]->action;
 		out->rule = p->rules[i];
 		out->rule_name = p->rules[i]->name;
@@ -123,6 +155,119 @@ void pol_decide(const pol_policy *p, const pol_query *q, pol_decision *out)
 	out->rule = NULL;
 	out->rule_name = "defaults";
 	out->settings = &p->defaults.eff;
+}
+
+/* ------------------------------------------------------------ port index */
+
+void pol_index_free(struct pol_index *ix)
+{
+	if (ix == NULL)
+		return;
+	free(ix->start);
+	free(ix->off);
+	free(ix->ids);
+	free(ix->wild);
+	free(ix);
+}
+
+static int interval_of(const struct pol_index *ix, uint16_t port)
+{
+	int lo = 0, hi = ix->k - 1;
+	while (lo < hi) {
+		int mid = (lo + hi + 1) / 2;
+		if (ix->start[mid] <= port)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Below this many rules a scan is as fast as the index. */
+enum { INDEX_MIN_RULES = 8 };
+
+void pol_index_build(pol_policy *p)
+{
+	if (p->n_rules < INDEX_MIN_RULES)
+		return;
+	struct pol_index *ix = calloc(1, sizeof *ix);
+	uint8_t *edge = calloc(65536, 1);
+	if (ix == NULL || edge == NULL)
+		goto fail;
+	/* interval edges: every range start and every end + 1 */
+	edge[0] = 1;
+	uint32_t n_wild = 0;
+	for (int r = 0; r < p->n_rules; r++) {
+		const struct pol_match *m = &p->match[r];
+		if (m->n_ports == 0)
+			n_wild++;
+		for (unsigned j = 0; j < m->n_ports; j++) {
+			edge[m->ports[j].lo] = 1;
+			if (m->ports[j].hi < 65535)
+				edge[m->ports[j].hi + 1] = 1;
+		}
+	}
+	for (int i = 0; i < 65536; i++)
+		ix->k += edge[i];
+	ix->start = malloc((size_t)ix->k * sizeof *ix->start);
+	ix->off = calloc((size_t)ix->k + 1, sizeof *ix->off);
+	ix->wild = malloc((n_wild ? n_wild : 1) * sizeof *ix->wild);
+	if (ix->start == NULL || ix->off == NULL || ix->wild == NULL)
+		goto fail;
+	for (int i = 0, n = 0; i < 65536; i++)
+		if (edge[i])
+			ix->start[n++] = (uint16_t)i;
+	/* pass 1: count entries per interval (a rule counted once per interval
+	 * even if two of its ranges overlap there: mark with its index) */
+	uint32_t *last = malloc((size_t)ix->k * sizeof *last);
+	if (last == NULL)
+		goto fail;
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < ix->k; i++)
+			last[i] = UINT32_MAX;
+		uint64_t total = 0;
+		for (int r = 0; r < p->n_rules; r++) {
+			const struct pol_match *m = &p->match[r];
+			if (pass == 0 && m->n_ports == 0)
+				ix->wild[ix->n_wild++] = (uint32_t)r;
+			for (unsigned j = 0; j < m->n_ports; j++)
+				for (int i = interval_of(ix, m->ports[j].lo);
+				     i < ix->k && ix->start[i] <= m->ports[j].hi; i++) {
+					if (last[i] == (uint32_t)r)
+						continue;
+					last[i] = (uint32_t)r;
+					if (pass == 0)
+						ix->off[i + 1]++;
+					else
+						ix->ids[ix->off[i]++] = (uint32_t)r;
+					total++;
+				}
+		}
+		if (pass == 0) {
+			/* many wide ranges would make the index larger than it is
+			 * worth: fall back to scanning */
+			if (total > 64u * (uint64_t)p->n_rules + 65536u)
+				goto fail_last;
+			for (int i = 0; i < ix->k; i++)
+				ix->off[i + 1] += ix->off[i];
+			ix->ids = malloc((total ? total : 1) * sizeof *ix->ids);
+			if (ix->ids == NULL)
+				goto fail_last;
+		}
+	}
+	/* pass 2 advanced off[i] to the end of interval i: shift back */
+	for (int i = ix->k; i > 0; i--)
+		ix->off[i] = ix->off[i - 1];
+	ix->off[0] = 0;
+	free(last);
+	free(edge);
+	p->index = ix;
+	return;
+fail_last:
+	free(last);
+fail:
+	free(edge);
+	pol_index_free(ix);
 }
 
 pol_origin pol_setting_origin(const pol_policy *p, const pol_rule *r, const char *key)

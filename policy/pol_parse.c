@@ -772,6 +772,7 @@ void pol_free(pol_policy *p)
 		free(m->v6);
 		free(p->rules[i]);
 	}
+	pol_index_free(p->index);
 	free(p->rules);
 	free(p->match);
 	free(p->name);
@@ -805,6 +806,7 @@ pol_policy *pol_parse_text(const char *text, const char *name, pol_diags *d)
 		pol_free(p);
 		return NULL;
 	}
+	pol_index_build(p);
 	return p;
 }
 
