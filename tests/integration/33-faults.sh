@@ -171,8 +171,11 @@ assert_grep 'clear outbound .*rule=opportunistic reason="peer does not speak sec
 	"request, silent peer: logs clear with reason"
 stop_pid "$mpid"
 
-# (d) server side: the client stops mid-ClientHello; the preloaded server
-# (require inbound, handshake-timeout = 2s) resets: its read fails ECONNRESET.
+# (d) server side: the client stops mid-ClientHello (the first 100 bytes of
+# the real secsock ClientHello recorded in (a), then silence); the preloaded
+# server (require inbound, handshake-timeout = 2s) resets: its read fails
+# ECONNRESET, and the client sees the reset.
+head -c 100 "$T/stall-relay/conn-1.c2s" >"$T/hello-prefix.bin"
 sport=$(free_port)
 POLICY=$T/slow-in.conf
 write_policy "$POLICY" <<EOF
@@ -186,17 +189,14 @@ start_bg halt-srv preload "$T/halt-srv.log" "$EP" -T 30 listen 127.0.0.1 "$sport
 hpid=$BG_PID
 unset POLICY
 wait_listen "$sport" 10 "$hpid" || bail "halt server did not listen" "$T/halt-srv.err"
-start_relay halt-relay --stall-c2s 100 127.0.0.1 127.0.0.1 "$sport"
 t0=$(ms_now)
-preload "$T/halt-cli.log" "$EP" -T 30 connect 127.0.0.1 "$RELAY_PORT" >"$T/halt.c" 2>&1 &
-cpid=$!
-wait_gone "$hpid" 10
+plain "$EP" -T 20 connect 127.0.0.1 "$sport" "sendfile:$T/hello-prefix.bin" recvall >"$T/halt.c" 2>&1
 t1=$(ms_now)
-wait "$cpid"
+wait_gone "$hpid" 5
 assert_eq "$(recv_line "$T/halt-srv.out")" "recv: 0 ECONNRESET" "client stopped mid-ClientHello: server read fails ECONNRESET" \
 	"$T/halt-srv.out" "$T/halt-srv.log"
-assert_between "$((t1 - t0))" 1500 8000 "client stopped mid-ClientHello: server gave up after about handshake-timeout (ms)"
+assert_eq "$(recv_line "$T/halt.c")" "recv: 0 ECONNRESET" "client stopped mid-ClientHello: the client is reset" "$T/halt.c"
+assert_between "$((t1 - t0))" 1500 6000 "client stopped mid-ClientHello: reset after about handshake-timeout=2s (ms)"
 stop_pid "$hpid"
-stop_pid "$RELAY_PID"
 
 finish

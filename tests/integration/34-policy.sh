@@ -36,7 +36,7 @@ action = block
 EOF
 preload "$T/block.log" "$EP" -T 20 connect 127.0.0.1 "$sport" 'send:should never leave\n' >"$T/block.c" 2>&1
 assert_eq "$(field "$T/block.c" connect)" EACCES "block: connect fails EACCES" "$T/block.c" "$T/block.log"
-assert_grep 'warn: blocked outbound 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:'"$sport"' rule=deny' "$T/block.log" \
+assert_grep 'warn: blocked outbound [^ ]+ -> 127\.0\.0\.1:'"$sport"' rule=deny' "$T/block.log" \
 	"block: logs 'blocked outbound ... rule=deny'"
 preload "$T/block-curl.log" curl -sS -o /dev/null "http://127.0.0.1:$sport/" 2>"$T/block-curl.err"
 rc=$?
@@ -126,8 +126,9 @@ start_bg failed-srv preload "$T/failed-srv.log" "$EP" -T 30 listen 127.0.0.1 "$s
 fpid=$BG_PID
 unset POLICY
 wait_listen "$sport" 10 "$fpid" || bail "fail-closed inbound: server did not listen" "$T/failed-srv.err" "$T/failed-srv.log"
-plain "$EP" -T 20 -o "$T/failed-in.got" connect 127.0.0.1 "$sport" 'send:hello\n' recvall >"$T/failed-in.c" 2>&1
-assert_grep '^recv: 0 ECONNRESET$' "$T/failed-in.c" "invalid policy, inbound: the plain client is reset" "$T/failed-srv.log" "$T/failed-srv.out"
+plain "$EP" -T 20 -o "$T/failed-in.got" connect 127.0.0.1 "$sport" recvall >"$T/failed-in.c" 2>&1
+assert_grep '^recv: 0 ECONNRESET$' "$T/failed-in.c" "invalid policy, inbound: the plain client is reset (read ECONNRESET)" \
+	"$T/failed-srv.log" "$T/failed-srv.out"
 check "invalid policy, inbound: not a byte from the server" test ! -s "$T/failed-in.got"
 wait_grep 'error: policy' "$T/failed-srv.log" 3 || true
 assert_count 'error: policy ' "$T/failed-srv.log" 1 "invalid policy, inbound: exactly one 'error: policy' log line"
@@ -136,6 +137,10 @@ stop_pid "$fpid"
 # ---------------------------------------------------------------- secsock run
 [ -x "$SECSOCK" ] || bail "$SECSOCK is missing"
 sport=$(free_port)
+if ! plain "$SECSOCK" run -- true >"$T/run-probe.out" 2>&1; then
+	fail "secsock run: 'secsock run -- true' works" "$T/run-probe.out"
+	finish
+fi
 start_bg run-srv env -u LD_PRELOAD -u SECSOCK_POLICY "$SECSOCK" run --log info --log-file "$T/run-srv.log" -- \
 	socat "TCP4-LISTEN:$sport,bind=127.0.0.1,reuseaddr,fork" PIPE
 rpid=$BG_PID
