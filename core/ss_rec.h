@@ -99,14 +99,22 @@ ss_status ss_rec_seal_stream(ss_rec *r, const uint8_t *pt, size_t pt_len, size_t
 /* Framing without decryption: from a prefix of the byte stream, the total
  * length of the first record (header included).  SS_INCOMPLETE_MESSAGE when
  * fewer than 5 bytes; SS_RECORD_OVERFLOW / SS_UNEXPECTED_MESSAGE for a
- * header no TLS 1.3 peer may send (§5.1, §5.2). Never reads beyond n. */
+ * header no TLS 1.3 peer may send (§5.1, §5.2): outer type other than 23 or
+ * 20 (ChangeCipherSpec); SS_DECODE_ERROR for legacy_record_version other
+ * than 0x0303. Never reads beyond n. */
 ss_status ss_rec_frame_len(const uint8_t *in, size_t n, size_t *rec_len);
 
 /* Open exactly one record.  in must hold at least the whole record (use
  * ss_rec_frame_len); *consumed is its length.  On success *ct is the inner
  * content type and pt holds pt_len plaintext bytes (padding stripped).
  * A failed open leaves seq unchanged and marks the state FAILED; no partial
- * plaintext is ever returned. pt_cap >= SS_REC_MAX_PLAINTEXT always suffices. */
+ * plaintext is ever returned. pt_cap >= SS_REC_MAX_PLAINTEXT always suffices.
+ * Not failures (nothing consumed, state unchanged): SS_INCOMPLETE_MESSAGE,
+ * SS_BUFFER_TOO_SMALL (retry with a larger pt), SS_CLOSED (close_notify was
+ * received earlier: the peer's stream is over).  Once FAILED, every call but
+ * ss_rec_alert returns SS_INVALID_HANDLE.  A plaintext ChangeCipherSpec
+ * (20, 0x01) is dropped (*ct = 20, pt_len 0) only before the first protected
+ * record under the application keys; later it is SS_UNEXPECTED_MESSAGE. */
 ss_status ss_rec_open(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consumed,
                       uint8_t *ct, uint8_t *pt, size_t pt_cap, size_t *pt_len);
 
@@ -131,7 +139,9 @@ ss_status ss_rec_read(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consu
                       uint8_t *alert);
 
 /* Seal a KeyUpdate (§4.6.3) with the current tx key, then move tx to the next
- * generation (§7.2).  request_peer sets update_requested.  Clears UPDATE_OWED. */
+ * generation (§7.2).  request_peer sets update_requested.  Clears UPDATE_OWED.
+ * Sequence numbers: a data record may use seq up to 2^64-3; SS_SEQUENCE_EXHAUSTED
+ * then, and the KeyUpdate (or an alert) may still use 2^64-2. */
 ss_status ss_rec_key_update(ss_rec *r, int request_peer,
                             uint8_t *out, size_t out_cap, size_t *out_len);
 
