@@ -16,6 +16,13 @@
 # Only loopback addresses are used.  Nothing here sleeps longer than a poll
 # interval.
 
+# `make check-integration` runs every tests/integration/*.sh, this file
+# included: executed directly it has nothing to test.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "# lib.sh: shared helpers for the integration scripts (nothing to run)"
+	exit 0
+fi
+
 set -u
 set -o pipefail
 
