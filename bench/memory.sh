@@ -1,6 +1,7 @@
 # bench/memory.sh — memory per idle connection (sourced by run.sh).
 #
-# idleconn opens IDLE_CONNS connections (plus one warm-up) from one client
+# idleconn opens IDLE_CONNS connections (plus one warm-up; 16 threads at a
+# time, so slow handshakes do not stretch the run) from one client
 # process to one server process, 1-byte echo on each so every handshake has
 # finished, and reports RSS and malloc heap in use before/after on both ends.
 #   plain     neither end preloaded (what the program itself costs)

@@ -95,7 +95,7 @@ done
 log "compiling helpers into $BIN"
 HELPER_CFLAGS="-std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow"
 for h in connrate pingpong idleconn; do
-	cc $HELPER_CFLAGS -o "$BIN/$h" "$BENCH_DIR/src/$h.c"
+	cc $HELPER_CFLAGS -pthread -o "$BIN/$h" "$BENCH_DIR/src/$h.c"
 done
 
 # 10,000 idle connections need that many fds in each process, and more.
@@ -153,6 +153,14 @@ for c in "${wanted[@]}"; do
 	log "=== $c done in $(($(date +%s) - t0))s"
 done
 meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+# What the preload said it did, per log (secured / clear / bypass / refused …):
+# a contender that was silently left in clear would show here.
+for f in "$LOGS"/secsock-*.log; do
+	[ -s "$f" ] || continue
+	n=$(basename "$f" .log)
+	meta "log ${n#secsock-}" "$(awk '{print $3 " " $4}' "$f" | sort | uniq -c |
+		awk '{printf "%s%d %s %s", (NR > 1 ? ", " : ""), $1, $2, $3}')"
+done
 meta elapsed "$(($(date +%s) - t_start)) s"
 
 # ---------------------------------------------------------------- results

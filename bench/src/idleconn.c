@@ -18,7 +18,9 @@
  * itself (e.g. sodium_malloc's guarded pages) shows only in RSS.
  */
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include "bench_net.h"
 
 static long rss_kib(void)
@@ -65,56 +67,92 @@ static void report(const char *path, long n, struct snap a, struct snap b)
 		bn_die("rename");
 }
 
-static int server(const char *port_file, long n, const char *out)
-{
-	signal(SIGPIPE, SIG_IGN);
-	int l = bn_listen(port_file);
-	struct snap before = { 0, 0 };
-	for (long i = 0; i <= n; i++) {
-		int c = accept(l, NULL, NULL);
-		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED) {
-				i--;
-				continue;
-			}
-			bn_die("accept");
-		}
-		char b;
-		if (bn_read_full(c, &b, 1) < 0 || bn_write_full(c, &b, 1) < 0)
-			bn_die("echo");
-		if (i == 0)
-			before = snap_take();
-	}
-	report(out, n, before, snap_take());
-	for (;;)
-		pause();   /* keep every connection open until the harness stops us */
-	return 0;
-}
+/* Connections are opened by THREADS workers at once: a handshake that
+ * waits on the network (or on a timer) must not make 10,000 of them take
+ * minutes.  The workers exist before the baseline is taken, so their stacks
+ * are not counted, and M_ARENA_MAX = 1 keeps every thread's allocations in
+ * the one arena mallinfo2 reports. */
+enum { THREADS = 16 };
 
-static int client(int port, long n, const char *out)
+struct work {
+	int listen_fd;        /* server */
+	int port;             /* client */
+	long n;               /* connections to open after the warm-up */
+	atomic_long next;     /* next connection index to take */
+	pthread_barrier_t go, done;
+	int is_server;
+};
+
+static void one_conn(struct work *w)
 {
-	signal(SIGPIPE, SIG_IGN);
-	struct snap before = { 0, 0 };
-	for (long i = 0; i <= n; i++) {
-		int s = bn_connect(port);
-		char b = 'i', r = 0;
+	char b = 'i', r = 0;
+	if (w->is_server) {
+		int c;
+		do
+			c = accept(w->listen_fd, NULL, NULL);
+		while (c < 0 && (errno == EINTR || errno == ECONNABORTED));
+		if (c < 0)
+			bn_die("accept");
+		if (bn_read_full(c, &b, 1) < 0 || bn_write_full(c, &b, 1) < 0)
+			bn_die("echo (server)");
+	} else {
+		int s = bn_connect(w->port);
 		if (s < 0)
 			bn_die("connect");
 		if (bn_write_full(s, &b, 1) < 0 || bn_read_full(s, &r, 1) < 0 || r != b)
-			bn_die("echo");
-		if (i == 0)
-			before = snap_take();
+			bn_die("echo (client)");
 	}
-	report(out, n, before, snap_take());
-	return 0;   /* exit closes them all */
+	/* the fd stays open: that is the idle connection being measured */
+}
+
+static void *worker(void *arg)
+{
+	struct work *w = arg;
+	pthread_barrier_wait(&w->go);
+	while (atomic_fetch_add(&w->next, 1) < w->n)
+		one_conn(w);
+	pthread_barrier_wait(&w->done);
+	for (;;)
+		pause();   /* stay alive: an exiting thread would give back its stack */
+	return NULL;
+}
+
+static int run(struct work *w, const char *out)
+{
+	pthread_t t[THREADS];
+	signal(SIGPIPE, SIG_IGN);
+	mallopt(M_ARENA_MAX, 1);
+	atomic_init(&w->next, 0);
+	pthread_barrier_init(&w->go, NULL, THREADS + 1);
+	pthread_barrier_init(&w->done, NULL, THREADS + 1);
+	for (int i = 0; i < THREADS; i++)
+		if (pthread_create(&t[i], NULL, worker, w) != 0)
+			bn_die("pthread_create");
+	one_conn(w);   /* warm-up: one-time costs land before the baseline */
+	struct snap before = snap_take();
+	pthread_barrier_wait(&w->go);
+	pthread_barrier_wait(&w->done);
+	report(out, w->n, before, snap_take());
+	if (w->is_server)
+		for (;;)
+			pause();   /* keep every connection open until the harness stops us */
+	return 0;          /* client: exit closes them all */
 }
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && strcmp(argv[1], "server") == 0)
-		return server(argv[2], atol(argv[3]), argv[4]);
-	if (argc == 5 && strcmp(argv[1], "client") == 0)
-		return client(atoi(argv[2]), atol(argv[3]), argv[4]);
+	static struct work w;
+	if (argc == 5 && strcmp(argv[1], "server") == 0) {
+		w.is_server = 1;
+		w.n = atol(argv[3]);
+		w.listen_fd = bn_listen(argv[2]);
+		return run(&w, argv[4]);
+	}
+	if (argc == 5 && strcmp(argv[1], "client") == 0) {
+		w.port = atoi(argv[2]);
+		w.n = atol(argv[3]);
+		return run(&w, argv[4]);
+	}
 	fprintf(stderr, "usage: idleconn server PORTFILE N REPORT | client PORT N REPORT\n");
 	return 2;
 }
