@@ -163,6 +163,24 @@ expect 0 "show-default output is a valid policy" -- "$S" policy check "$T/defaul
 expect 2 "show-default with an argument" -- "$S" policy show-default extra
 expect 0 "show-default --help" -- "$S" policy show-default --help
 
+# ---- every example in docs/policy.md is a valid policy
+here=$(cd "$(dirname "$0")/../.." && pwd)
+awk -v dir="$T" '/^```ini$/ { f = sprintf("%s/doc%d.conf", dir, ++k); next }
+                 /^```$/ { f = ""; next }
+                 f != "" { print > f }' "$here/docs/policy.md"
+n=$((n + 1)); [ -f "$T/doc5.conf" ] || { echo "FAIL: expected 5 examples in docs/policy.md"; fails=$((fails + 1)); }
+for f in "$T"/doc*.conf; do
+	chmod 644 "$f"
+	expect 0 "docs/policy.md example $(basename "$f")" -- "$S" policy check "$f"
+done
+
+# ---- the man pages render without warnings
+command -v man >/dev/null && for m in "$here/docs/man/secsock-policy.5" "$here/docs/man/secsock.1"; do
+	n=$((n + 1))
+	w=$(MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null)
+	[ -z "$w" ] || { echo "FAIL: $m renders with warnings: $w"; fails=$((fails + 1)); }
+done
+
 # ---- dispatcher
 expect 0 "policy --help" -- "$S" policy --help
 has out "secsock policy check" "policy help lists commands"
