@@ -60,7 +60,7 @@ static void stop_child(void)
 	}
 }
 
-static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
