@@ -42,7 +42,7 @@ for fam in 4 6; do
 	spid=$BG_PID
 	wait_listen "$port" 10 "$spid" || bail "socat server on $host:$port did not listen" "$T/socat$fam-server.err"
 	t0=$(ms_now)
-	TMO=180 preload "$clog" socat -t 60 "OPEN:$T/www/a.bin,rdonly!!CREATE:$T/a.socat$fam" "TCP$fam:$saddr:$port" \
+	TMO=60 preload "$clog" socat -t 60 "OPEN:$T/www/a.bin,rdonly!!CREATE:$T/a.socat$fam" "TCP$fam:$saddr:$port" \
 		2>"$T/socat$fam-client.err"
 	rc=$?
 	t1=$(ms_now)
@@ -58,7 +58,7 @@ for fam in 4 6; do
 	start_bg http$fam-server preload "$slog" "$PY" -m http.server --bind "$host" --directory "$T/www" "$port"
 	spid=$BG_PID
 	wait_listen "$port" 10 "$spid" || bail "http.server on $host:$port did not listen" "$T/http$fam-server.err"
-	code=$(TMO=180 preload "$clog" curl -sS -g -o "$T/dl$fam.bin" -w '%{http_code}' "http://$uhost:$port/b.bin" 2>"$T/curl$fam.err")
+	code=$(TMO=60 preload "$clog" curl -sS -g -o "$T/dl$fam.bin" -w '%{http_code}' "http://$uhost:$port/b.bin" 2>"$T/curl$fam.err")
 	assert_eq "$code" 200 "http.server+curl IPv$fam: GET /b.bin answers 200" "$T/curl$fam.err" "$clog" "$slog"
 	assert_same_file "$T/www/b.bin" "$T/dl$fam.bin" "http.server+curl IPv$fam: downloaded $SIZE bytes byte-exact"
 	secured_both "$slog" "$clog" "http.server+curl IPv$fam download"
@@ -71,7 +71,7 @@ for fam in 4 6; do
 	start_bg put$fam-server preload "$slog" "$PY" "$REPO/tests/tools/put_server.py" "$host" "$port" "$T/up"
 	spid=$BG_PID
 	wait_listen "$port" 10 "$spid" || bail "put_server on $host:$port did not listen" "$T/put$fam-server.err"
-	code=$(TMO=180 preload "$clog" curl -sS -g -H 'Expect:' -T "$T/www/a.bin" -o "$T/put$fam.reply" -w '%{http_code}' \
+	code=$(TMO=60 preload "$clog" curl -sS -g -H 'Expect:' -T "$T/www/a.bin" -o "$T/put$fam.reply" -w '%{http_code}' \
 		"http://$uhost:$port/a$fam.bin" 2>"$T/curlput$fam.err")
 	assert_eq "$code" 201 "http.server+curl IPv$fam: PUT /a$fam.bin answers 201" "$T/curlput$fam.err" "$clog" "$slog"
 	assert_same_file "$T/www/a.bin" "$T/up/a$fam.bin" "http.server+curl IPv$fam: uploaded $SIZE bytes byte-exact"
