@@ -10,11 +10,12 @@
  *
  * The application traffic secrets reach us through the keylog callback (the
  * only public way OpenSSL hands them out, RFC 8446 §7.1); they go straight
- * into sodium_malloc'd memory and are never logged.  ss_ctx_export() turns
+ * into locked (sodium_malloc'd) memory and are never logged.  ss_ctx_export() turns
  * them into an ss_rec_state and frees the SSL object.
  */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ enum ctx_fail {
 
 enum secret_have { HAVE_CLIENT_APP = 1u << 0, HAVE_SERVER_APP = 1u << 1, HAVE_CLIENT_HS = 1u << 2 };
 
-/* Locked memory (sodium_malloc), wiped by sodium_free. */
+/* Locked memory (a slot from the pool below), wiped on release. */
 typedef struct ctx_secrets {
 	uint8_t client_app[SECRET_MAX];   /* client_application_traffic_secret_0 */
 	uint8_t server_app[SECRET_MAX];   /* server_application_traffic_secret_0 */
@@ -85,6 +86,78 @@ struct ss_ctx {
 	struct timespec t0;
 	ss_ctx_info info;
 };
+
+/* ------------------------------------------------------------ locked slots
+ * Handshake secrets live in locked memory, but sodium_malloc costs several
+ * system calls per call (guard pages, mprotect, mlock: tens of µs, as much
+ * as a tenth of a whole handshake).  So contexts take fixed-size slots from
+ * per-process chunks that are sodium_malloc'd once and kept: slots are wiped
+ * on release.  The lock is taken for a few instructions; fork handlers keep
+ * it consistent in the child. */
+enum { POOL_SLOTS = 64 };
+
+typedef struct pool_chunk {
+	struct pool_chunk *next;
+	uint64_t used;              /* bit i: slots[i] taken */
+	ctx_secrets *slots;         /* sodium_malloc'd, POOL_SLOTS entries */
+} pool_chunk;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pool_chunk *pool_head;
+
+static void pool_lock_fn(void) { pthread_mutex_lock(&pool_lock); }
+static void pool_unlock_fn(void) { pthread_mutex_unlock(&pool_lock); }
+static void pool_init(void) { pthread_atfork(pool_lock_fn, pool_unlock_fn, pool_unlock_fn); }
+
+static ctx_secrets *secrets_get(void)
+{
+	ctx_secrets *s = NULL;
+	pool_chunk *c;
+
+	pthread_once(&pool_once, pool_init);
+	pthread_mutex_lock(&pool_lock);
+	for (c = pool_head; c != NULL && c->used == UINT64_MAX; c = c->next)
+		;
+	if (c == NULL) {
+		c = calloc(1, sizeof *c);
+		if (c != NULL && (c->slots = sodium_malloc(POOL_SLOTS * sizeof *c->slots)) == NULL) {
+			free(c);
+			c = NULL;
+		}
+		if (c != NULL) {
+			c->next = pool_head;
+			pool_head = c;
+		}
+	}
+	if (c != NULL) {
+		int i = __builtin_ctzll(~c->used);
+		c->used |= (uint64_t)1 << i;
+		s = &c->slots[i];
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (s != NULL)
+		sodium_memzero(s, sizeof *s);
+	return s;
+}
+
+static void secrets_put(ctx_secrets *s)
+{
+	uintptr_t a = (uintptr_t)s;
+
+	if (s == NULL)
+		return;
+	sodium_memzero(s, sizeof *s);
+	pthread_mutex_lock(&pool_lock);
+	for (pool_chunk *c = pool_head; c != NULL; c = c->next) {
+		uintptr_t lo = (uintptr_t)c->slots, hi = lo + POOL_SLOTS * sizeof *c->slots;
+		if (a >= lo && a < hi) {
+			c->used &= ~((uint64_t)1 << ((a - lo) / sizeof *c->slots));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+}
 
 static const unsigned char alpn_wire[] = "\x09" SS_ALPN;   /* RFC 7301 §3.1 ProtocolNameList entry */
 
@@ -398,6 +471,28 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	return 0;
 }
 
+/* Client: replaces OpenSSL's chain check.  Only the certificate method
+ * builds and verifies a chain (verify_cb above sees each step); an
+ * anonymous-only client has nothing to verify and skips the work (the
+ * server still proves possession of the key with CertificateVerify, RFC 8446
+ * §4.4.3, which is all anonymous needs); a PSK-only client refuses. */
+static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	ss_ctx *ctx = ssl ? ctx_of(ssl) : NULL;
+
+	(void)arg;
+	if (ctx == NULL)
+		return 0;
+	if (ctx->cred->allow_cert)
+		return X509_verify_cert(xs);
+	if (ctx->cred->allow_anon)
+		return 1;
+	ctx->fail |= F_CERT_REFUSED;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);   /* → bad_certificate alert */
+	return 0;
+}
+
 void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
 {
 	SSL_CTX_set_keylog_callback(sctx, keylog_cb);
@@ -410,6 +505,7 @@ void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
 	} else {
 		SSL_CTX_set_psk_use_session_callback(sctx, psk_use_cb);
 		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, verify_cb);
+		SSL_CTX_set_cert_verify_callback(sctx, cert_verify_cb, NULL);
 	}
 }
 
@@ -545,7 +641,7 @@ static ss_status ctx_new(ss_cred *cred, int server, const char *target, ss_ctx *
 	ctx->server = server;
 	ctx->cred = ss_cred_ref(cred);
 	clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
-	ctx->sec = sodium_malloc(sizeof *ctx->sec);
+	ctx->sec = secrets_get();
 	ctx->ssl = SSL_new(cred->ssl);
 	ctx->rbio = BIO_new(BIO_s_mem());
 	ctx->wbio = BIO_new(BIO_s_mem());
@@ -555,7 +651,6 @@ static ss_status ctx_new(ss_cred *cred, int server, const char *target, ss_ctx *
 		ctx->rbio = ctx->wbio = NULL;
 		goto out;
 	}
-	sodium_memzero(ctx->sec, sizeof *ctx->sec);
 	SSL_set_bio(ctx->ssl, ctx->rbio, ctx->wbio);
 	SSL_set_app_data(ctx->ssl, ctx);
 	if (server) {
@@ -876,8 +971,7 @@ static void drop_handshake(ss_ctx *ctx)
 	SSL_free(ctx->ssl);   /* frees the BIOs too */
 	ctx->ssl = NULL;
 	ctx->rbio = ctx->wbio = NULL;
-	if (ctx->sec != NULL)
-		sodium_free(ctx->sec);   /* wipes */
+	secrets_put(ctx->sec);   /* wipes */
 	ctx->sec = NULL;
 	ss_cred_free(ctx->cred);
 	ctx->cred = NULL;
