@@ -26,7 +26,7 @@ redis_bench() {
 	local section=$1 cs=$2 ct=$3 prefix=$4 port=$5 pipe=$6
 	shift 6
 	local n=$REDIS_N out
-	[ "$pipe" -gt 1 ] && n=$((REDIS_N * 10))
+	[ "$pipe" -gt 1 ] && n=$((REDIS_N * 5))
 	# shellcheck disable=SC2086
 	out=$($prefix redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -P "$pipe" \
 		-t "$REDIS_TESTS" --csv "$@" 2>>"$LOGS/redis-benchmark.err") || true

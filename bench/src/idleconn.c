@@ -1,15 +1,16 @@
 /* idleconn — memory held per idle connection, on each end.
  *
- *   idleconn server PORTFILE N REPORT   accept N+1 connections, echo one byte
+ *   idleconn server PORTFILE N REPORT   accept 16+N connections, echo one byte
  *                                       on each, keep them open, report
- *   idleconn client PORT N REPORT       open N+1 connections, 1-byte echo
+ *   idleconn client PORT N REPORT       open 16+N connections, 1-byte echo
  *                                       on each, keep them open, report
  *
- * The first connection is a warm-up: it pays for one-time set-up (OpenSSL
- * and policy loading, the per-process key, thread stacks), which is not a
- * per-connection cost.  The baseline is taken after it, the final figure
- * after the other N, so (final - baseline) / N is the cost of one more
- * established, idle connection.  The echo makes sure the handshake has
+ * The first 16 connections (one per worker thread) are a warm-up: they pay
+ * for one-time set-up (OpenSSL and policy loading, the per-process key,
+ * per-thread state), which is not a per-connection cost.  The baseline is
+ * taken after them, the final figure after the other N, so
+ * (final - baseline) / N is the cost of one more established, idle
+ * connection.  The echo makes sure the handshake has
  * finished on both sides before anything is counted.
  *
  * REPORT gets one line: "n rss_before_kib rss_after_kib heap_before heap_after"
@@ -69,9 +70,11 @@ static void report(const char *path, long n, struct snap a, struct snap b)
 
 /* Connections are opened by THREADS workers at once: a handshake that
  * waits on the network (or on a timer) must not make 10,000 of them take
- * minutes.  The workers exist before the baseline is taken, so their stacks
- * are not counted, and M_ARENA_MAX = 1 keeps every thread's allocations in
- * the one arena mallinfo2 reports. */
+ * minutes.  Each worker first makes one warm-up connection of its own, so
+ * one-time costs per thread (stacks, OpenSSL's per-thread state) land before
+ * the baseline; M_ARENA_MAX = 1 keeps every thread's allocations in the one
+ * arena mallinfo2 reports.  The server runs the same number of workers, each
+ * accepting one warm-up connection, then the N measured ones between them. */
 enum { THREADS = 16 };
 
 struct work {
@@ -79,7 +82,7 @@ struct work {
 	int port;             /* client */
 	long n;               /* connections to open after the warm-up */
 	atomic_long next;     /* next connection index to take */
-	pthread_barrier_t go, done;
+	pthread_barrier_t warm, go, done;
 	int is_server;
 };
 
@@ -108,6 +111,8 @@ static void one_conn(struct work *w)
 static void *worker(void *arg)
 {
 	struct work *w = arg;
+	one_conn(w);
+	pthread_barrier_wait(&w->warm);
 	pthread_barrier_wait(&w->go);
 	while (atomic_fetch_add(&w->next, 1) < w->n)
 		one_conn(w);
@@ -123,12 +128,13 @@ static int run(struct work *w, const char *out)
 	signal(SIGPIPE, SIG_IGN);
 	mallopt(M_ARENA_MAX, 1);
 	atomic_init(&w->next, 0);
+	pthread_barrier_init(&w->warm, NULL, THREADS + 1);
 	pthread_barrier_init(&w->go, NULL, THREADS + 1);
 	pthread_barrier_init(&w->done, NULL, THREADS + 1);
 	for (int i = 0; i < THREADS; i++)
 		if (pthread_create(&t[i], NULL, worker, w) != 0)
 			bn_die("pthread_create");
-	one_conn(w);   /* warm-up: one-time costs land before the baseline */
+	pthread_barrier_wait(&w->warm);
 	struct snap before = snap_take();
 	pthread_barrier_wait(&w->go);
 	pthread_barrier_wait(&w->done);
