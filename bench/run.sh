@@ -132,7 +132,7 @@ meta fd_limit "$(ulimit -n)"
 
 secsock_probe
 if [ "$SECSOCK_READY" = 1 ]; then
-	meta secsock "$SECSOCK_SO (socat probe: secured)"
+	meta secsock "$(rel "$SECSOCK_SO") (socat probe: secured)"
 	log "preload works: $SECSOCK_SO"
 else
 	meta secsock "not measured: $SECSOCK_WHY"
