@@ -190,7 +190,7 @@ hpid=$BG_PID
 unset POLICY
 wait_listen "$sport" 10 "$hpid" || bail "halt server did not listen" "$T/halt-srv.err"
 t0=$(ms_now)
-plain "$EP" -T 20 connect 127.0.0.1 "$sport" "sendfile:$T/hello-prefix.bin" recvall >"$T/halt.c" 2>&1
+plain "$EP" -T 10 connect 127.0.0.1 "$sport" "sendfile:$T/hello-prefix.bin" recvall >"$T/halt.c" 2>&1
 t1=$(ms_now)
 wait_gone "$hpid" 5
 assert_eq "$(recv_line "$T/halt-srv.out")" "recv: 0 ECONNRESET" "client stopped mid-ClientHello: server read fails ECONNRESET" \
@@ -198,5 +198,25 @@ assert_eq "$(recv_line "$T/halt-srv.out")" "recv: 0 ECONNRESET" "client stopped 
 assert_eq "$(recv_line "$T/halt.c")" "recv: 0 ECONNRESET" "client stopped mid-ClientHello: the client is reset" "$T/halt.c"
 assert_between "$((t1 - t0))" 1500 6000 "client stopped mid-ClientHello: reset after about handshake-timeout=2s (ms)"
 stop_pid "$hpid"
+
+# (e) the client sends part of a ClientHello and closes (FIN): the preloaded
+# server (embedded default) must end the read promptly — EOF or ECONNRESET —
+# without spinning on a queue that can never complete.
+sport=$(free_port)
+start_bg cut-srv preload "$T/cut-srv.log" "$EP" -T 20 listen 127.0.0.1 "$sport" recvall
+cpid=$BG_PID
+wait_listen "$sport" 10 "$cpid" || bail "cut server did not listen" "$T/cut-srv.err"
+plain "$EP" -T 10 connect 127.0.0.1 "$sport" "sendfile:$T/hello-prefix.bin" shutwr >"$T/cut.c" 2>&1
+wait_gone "$cpid" 3
+l=$(recv_line "$T/cut-srv.out")
+case $l in
+"recv: 0 ECONNRESET" | "recv: 0 EOF") pass "partial ClientHello then FIN: server read ends ($l)" ;;
+*)
+	cpu=$(awk '{ print ($14 + $15) / 100 }' "/proc/$cpid/stat" 2>/dev/null)
+	fail "partial ClientHello then FIN: server read ends within 3 s (still in read; ${cpu:-?} s CPU used so far)" \
+		"$T/cut-srv.out" "$T/cut-srv.log"
+	;;
+esac
+stop_pid "$cpid"
 
 finish
