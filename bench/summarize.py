@@ -45,8 +45,9 @@ SECTIONS = OrderedDict([
                  OrderedDict([("p50_us", ("p50 µs", "lower")), ("p99_us", ("p99 µs", "lower")),
                               ("mean_us", ("mean µs", "lower"))]), "plain")),
     ("memory", ("Memory per idle connection",
-                "Bytes per established idle connection, (after − before)/N, measured after "
-                "one warm-up connection. heap = malloc in use (mallinfo2 uordblks+hblkhd); "
+                "Bytes per established idle connection, (after − before)/N; 16 worker "
+                "threads per side open them, each after one warm-up connection of its own "
+                "(one-time and per-thread costs are not counted). heap = malloc in use (mallinfo2 uordblks+hblkhd); "
                 "RSS also counts pages mapped outside malloc (e.g. sodium_malloc).",
                 OrderedDict([("heap_server_B", ("heap B, server", "lower")),
                              ("heap_client_B", ("heap B, client", "lower")),
@@ -400,6 +401,8 @@ def histogram_plot(out_dir, name, title, ylabel, rows, series):
     with open(gp, "w", encoding="utf-8") as f:
         f.write(f"""set terminal pngcairo size 1100,520 font 'sans,10'
 set output '{name}.png'
+set termoption noenhanced
+set xrange [-0.5:{len(rows) - 0.5}]
 set title "{title}"
 set datafile separator '\\t'
 set datafile missing '-'
@@ -462,12 +465,13 @@ def plots(data, meta, out_dir):
         series, vals = [], {}
         for case, cts in data["connect"].items():
             for ct, cells in cts.items():
-                if "rate" in cells and cells["rate"].values:
-                    vals[ct] = cells["rate"]
+                if "cpu_us" in cells and cells["cpu_us"].values:
+                    vals[ct] = cells["cpu_us"]
                     series.append(ct)
         if series:
-            histogram_plot(out_dir, "connect", "connect → 1-byte echo → close, medians",
-                           "connections/s", [("connections/s", vals)], series)
+            histogram_plot(out_dir, "connect",
+                           "connect → 1-byte echo → close: CPU per connection, both ends (medians, min–max)",
+                           "CPU µs per connection", [("CPU per connection", vals)], series)
             made.append("connect.png")
     return made
 
