@@ -16,7 +16,7 @@ bulk_client() {   # PREFIX PORT ARGS... → prints Gbit/s (receiver side)
 	local prefix=$1 port=$2
 	shift 2
 	local out
-	out=$($prefix iperf3 -c 127.0.0.1 -p "$port" -t "$BULK_SECONDS" -J "$@" 2>>"$LOGS/iperf3-client.err") || true
+	out=$(timeout -k 5 $((BULK_SECONDS + 30)) $prefix iperf3 -c 127.0.0.1 -p "$port" -t "$BULK_SECONDS" -J "$@" 2>>"$LOGS/iperf3-client.err") || true
 	echo "$out" | jq -r '(.end.sum_received.bits_per_second // empty) / 1e9' 2>/dev/null
 }
 

@@ -34,7 +34,7 @@ conn_run_ours() {   # CT PORT SERVER-PID PREFIX
 	local ct=$1 port=$2 spid=$3 prefix=$4 t0 t1 out
 	t0=$(cpu_ticks "$spid")
 	# shellcheck disable=SC2086
-	out=$($prefix "$BIN/connrate" client "$port" "$CONN_SECONDS" 2>>"$LOGS/connrate-client.err") || true
+	out=$(timeout -k 5 $((CONN_SECONDS + 30)) $prefix "$BIN/connrate" client "$port" "$CONN_SECONDS" 2>>"$LOGS/connrate-client.err") || true
 	t1=$(cpu_ticks "$spid")
 	local conns wall user sys errors
 	read -r conns wall user sys errors <<<"$out"
@@ -47,7 +47,7 @@ conn_run_stime() {   # PORT SERVER-PID
 	t0=$(cpu_ticks "$spid")
 	w0=$(date +%s.%N)
 	# bash's `time` reports the CPU of the child (user + sys)
-	cpu=$( { TIMEFORMAT='%U %S'; time openssl s_time -connect "127.0.0.1:$port" -new \
+	cpu=$( { TIMEFORMAT='%U %S'; time timeout -k 5 $((CONN_SECONDS + 30)) openssl s_time -connect "127.0.0.1:$port" -new \
 		-time "$CONN_SECONDS" >"$WORK/s_time.out" 2>&1; } 2>&1 | awk '{print $1+$2}')
 	w1=$(date +%s.%N)
 	t1=$(cpu_ticks "$spid")
@@ -110,7 +110,7 @@ psk-file = $POLDIR/bench.psk")
 			p=$(cat "$pf")
 			# warm-up at info level: did the connections come out secured?
 			: >"$LOGS/secsock-conn-$kind.log"
-			$(secsock_env "conn-$kind" "$pol" info) "$BIN/connrate" client "$p" 0.2 >/dev/null 2>&1 || true
+			timeout -k 5 30 $(secsock_env "conn-$kind" "$pol" info) "$BIN/connrate" client "$p" 0.2 >/dev/null 2>&1 || true
 			if why=$(secsock_log_check "conn-$kind"); then
 				ss_port[$kind]=$p
 				ss_pid[$kind]=$pid

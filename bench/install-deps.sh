@@ -3,7 +3,7 @@
 # are missing (one dpkg-query per package, at most one apt-get).  Debian 12.
 set -eu
 PKGS="iperf3 stunnel4 spiped redis-server redis-tools hyperfine gnuplot-nox
-openssl socat procps psmisc build-essential jq python3"
+openssl socat procps psmisc build-essential jq python3 iproute2 coreutils"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

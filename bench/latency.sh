@@ -19,7 +19,7 @@ auth = anonymous")
 		bg_start pingpong-secsock $(secsock_env latency-server "$pol") "$BIN/pingpong" server "$pf"
 		if wait_file "$pf" 5; then
 			p_ss=$(cat "$pf")
-			$(secsock_env latency "$pol") "$BIN/pingpong" client "$p_ss" 100 >/dev/null 2>&1 || true
+			timeout -k 5 30 $(secsock_env latency "$pol") "$BIN/pingpong" client "$p_ss" 100 >/dev/null 2>&1 || true
 			if why=$(secsock_log_check latency); then
 				contenders="$contenders secsock"
 			else
@@ -36,8 +36,8 @@ auth = anonymous")
 	for rep in $(seq "$REPS"); do
 		for ct in $(in_order "$rep" $contenders); do
 			case $ct in
-			plain) out=$("$BIN/pingpong" client "$p_plain" "$PING_ITERS" 2>>"$LOGS/pingpong.err") || out="" ;;
-			secsock) out=$($(secsock_env latency "$pol") "$BIN/pingpong" client "$p_ss" "$PING_ITERS" \
+			plain) out=$(timeout -k 5 300 "$BIN/pingpong" client "$p_plain" "$PING_ITERS" 2>>"$LOGS/pingpong.err") || out="" ;;
+			secsock) out=$(timeout -k 5 300 $(secsock_env latency "$pol") "$BIN/pingpong" client "$p_ss" "$PING_ITERS" \
 				2>>"$LOGS/pingpong.err") || out="" ;;
 			esac
 			if [ -z "$out" ]; then

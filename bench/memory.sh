@@ -24,7 +24,7 @@ mem_run() {   # CT PREFIX — one repetition
 	fi
 	p=$(cat "$pf")
 	# shellcheck disable=SC2086
-	$prefix "$BIN/idleconn" client "$p" "$IDLE_CONNS" "$cr" 2>>"$LOGS/idleconn-client.err" || true
+	timeout -k 5 600 $prefix "$BIN/idleconn" client "$p" "$IDLE_CONNS" "$cr" 2>>"$LOGS/idleconn-client.err" || true
 	wait_file "$sr" 30 || true
 	stop_pid "$spid"
 	local side f n r0 r1 h0 h1

@@ -25,7 +25,7 @@ bench_policy() {
 		for r in $(in_order "$rep" 10 100 1000); do
 			iters=$((POL_ITERS * 10 / r))
 			[ "$iters" -lt 2000 ] && iters=2000
-			if ! out=$("$BIN/pollookup" "$r" "$iters" 2>"$LOGS/pollookup.err"); then
+			if ! out=$(timeout -k 5 300 "$BIN/pollookup" "$r" "$iters" 2>"$LOGS/pollookup.err"); then
 				record policy "decide (no rule matches)" "$r rules" ns "NA:$(head -c 160 "$LOGS/pollookup.err")"
 				continue
 			fi

@@ -28,7 +28,7 @@ redis_bench() {
 	local n=$REDIS_N out
 	[ "$pipe" -gt 1 ] && n=$((REDIS_N * 5))
 	# shellcheck disable=SC2086
-	out=$($prefix redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -P "$pipe" \
+	out=$(timeout -k 5 600 $prefix redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -P "$pipe" \
 		-t "$REDIS_TESTS" --csv "$@" 2>>"$LOGS/redis-benchmark.err") || true
 	local got=0 test rps p50
 	while IFS=, read -r test rps _ _ p50 _; do
@@ -105,7 +105,7 @@ auth = anonymous")
 		if wait_port "$p_ss" 5; then
 			# warm-up and the check that the benchmark's connections were secured
 			local why
-			$(secsock_env redis "$spol") redis-benchmark -h 127.0.0.1 -p "$p_ss" -c 4 -n 200 \
+			timeout -k 5 60 $(secsock_env redis "$spol") redis-benchmark -h 127.0.0.1 -p "$p_ss" -c 4 -n 200 \
 				-t ping -q >/dev/null 2>&1 || true
 			if why=$(secsock_log_check redis); then
 				contenders="$contenders secsock"

@@ -165,8 +165,10 @@ meta elapsed "$(($(date +%s) - t_start)) s"
 
 # ---------------------------------------------------------------- results
 cp "$RAW" "$OUT/latest.tsv"
-python3 "$BENCH_DIR/summarize.py" --raw "$RAW" --meta "$META" --out "$OUT" \
-	--readme "$BENCH_DIR/README.md"
+# The README shows the committed results, so only a run into bench/results updates it.
+readme_args=()
+[ "$(cd "$OUT" && pwd)" = "$BENCH_DIR/results" ] && readme_args=(--readme "$BENCH_DIR/README.md")
+python3 "$BENCH_DIR/summarize.py" --raw "$RAW" --meta "$META" --out "$OUT" "${readme_args[@]}"
 for g in "$OUT"/*.gp; do
 	[ -e "$g" ] || continue
 	(cd "$OUT" && gnuplot "$(basename "$g")") || log "gnuplot failed on $g"
