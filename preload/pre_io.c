@@ -233,6 +233,203 @@ static int send_key_update(struct pre_conn *c, int fd, int request_peer)
 /* ------------------------------------------------------------ receive */
 
 enum rx_end { RX_MORE = 0, RX_AGAIN, RX_EOF };
+enum rx_rec { REC_DONE = 0, REC_CACHED = 1, REC_STOP = 2, REC_FAIL = -1 };
+
+/* Open one whole record (rec, rl bytes) and deliver its plaintext.
+ * REC_DONE: the caller may drop the record from the kernel; REC_CACHED: the
+ * plaintext did not fit (or MSG_PEEK) and waits in c->cache — the record's
+ * last `queued` bytes stay in the kernel until it drains; REC_STOP:
+ * close_notify; REC_FAIL: the connection failed. */
+static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, const uint8_t *rec,
+                     size_t rl, size_t queued, size_t *delivered)
+{
+	struct scratch *s = tls_scratch;
+	size_t used = 0, ptl = 0, room;
+	uint8_t *dst, *p = NULL, alert = 0;
+	ss_rec_event ev = 0;
+	ss_status st;
+
+	room = cur_room(k, &p);
+	/* Open in place when the caller's segment holds any plaintext this
+	 * record can carry (its length bounds the content). */
+	if (!peek && rl >= REC_MIN_LEN && room >= rl - REC_MIN_LEN) {
+		dst = p;
+		if (room > rl - REC_MIN_LEN + 1)
+			room = rl - REC_MIN_LEN + 1;
+	} else {
+		dst = s->pt;
+		room = sizeof s->pt;
+	}
+	st = ss_rec_read(c->rec, rec, rl, &used, &ev, dst, room, &ptl, &alert);
+	if (st != SS_OK) {
+		if (st == SS_PEER_ALERT)
+			pre_log(PRE_LOG_INFO, "fd %d: peer sent fatal alert %u", fd, alert);
+		fail_conn(c, fd, "record rejected:", st);
+		return REC_FAIL;
+	}
+	if (ev == SS_REC_EV_DATA) {
+		if (dst != s->pt) {
+			k->off += ptl;
+			*delivered += ptl;
+			return REC_DONE;
+		}
+		size_t m = cur_put(k, s->pt, ptl);
+		*delivered += m;
+		if (peek || m < ptl) {
+			/* Keep the rest; the record (or its tail) stays queued so
+			 * poll/epoll keep reporting readable until it is delivered. */
+			size_t keep = peek ? ptl : ptl - m;
+			if (keep && queued) {
+				c->cache = malloc(keep);
+				if (!c->cache) {
+					sodium_memzero(s->pt, ptl);
+					fail_conn(c, fd, "out of memory", 0);
+					return REC_FAIL;
+				}
+				memcpy(c->cache, s->pt + (peek ? 0 : m), keep);
+				c->cache_off = 0;
+				c->cache_len = (uint32_t)keep;
+				c->cache_rec = (uint32_t)queued;
+				sodium_memzero(s->pt, ptl);
+				return REC_CACHED;
+			}
+		}
+		sodium_memzero(s->pt, ptl);
+		return REC_DONE;
+	}
+	if (ev == SS_REC_EV_CLOSE) {
+		pre_log(PRE_LOG_DEBUG, "fd %d: close_notify received", fd);
+		return REC_STOP;
+	}
+	/* SS_REC_EV_HANDLED: KeyUpdate / ticket / user_canceled */
+	if (c->rs->flags & SS_REC_F_UPDATE_OWED) {
+		pthread_mutex_lock(&c->tx_lock);
+		if ((c->rs->flags & SS_REC_F_UPDATE_OWED) && send_key_update(c, fd, 0) < 0) {
+			pthread_mutex_unlock(&c->tx_lock);
+			fail_conn(c, fd, "KeyUpdate answer failed", 0);
+			return REC_FAIL;
+		}
+		pthread_mutex_unlock(&c->tx_lock);
+	}
+	return REC_DONE;
+}
+
+/* FIN or RST behind an incomplete record is truncation (RFC 8446 §6.1). */
+static int truncated(int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
+	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Move the head of the kernel queue (n bytes, already known to be there)
+ * into the partial-record buffer.  Why: an incomplete record left queued
+ * pins the memory of the skb it arrived in; with loopback's 64 KiB MSS that
+ * can close the receive window (free space < one MSS) while we wait for the
+ * rest of the record — a deadlock.  Out of the kernel, the window reopens,
+ * and SO_RCVLOWAT (the bytes still missing) keeps poll truthful. */
+static int partial_take(struct pre_conn *c, int fd, size_t n)
+{
+	ssize_t r;
+
+	if (!c->partial && !(c->partial = malloc(SS_REC_MAX_RECORD)))
+		return -1;
+	if (c->partial_len + n > SS_REC_MAX_RECORD) {
+		errno = EPROTO;
+		return -1;
+	}
+	do
+		r = REAL(recv)(fd, c->partial + c->partial_len, n, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r != (ssize_t)n) {
+		if (r >= 0)
+			errno = ECONNRESET;
+		return -1;
+	}
+	c->partial_len += (uint32_t)n;
+	return 0;
+}
+
+static void partial_drop(struct pre_conn *c)
+{
+	if (c->partial) {
+		sodium_memzero(c->partial, c->partial_len);
+		free(c->partial);
+	}
+	c->partial = NULL;
+	c->partial_len = 0;
+}
+
+/* Complete the record begun in c->partial.  Returns 1 when it was
+ * processed (*stop set if no further records should be read now), 0 when
+ * still incomplete (lowat set), -1 failure. */
+static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, size_t *delivered,
+                      int *end, int *stop)
+{
+	size_t rl = 0, have = c->partial_len, need;
+	ssize_t n;
+	ss_status st;
+
+	*stop = 0;
+	for (;;) {
+		st = ss_rec_frame_len(c->partial, have, &rl);
+		if (st != SS_OK && st != SS_INCOMPLETE_MESSAGE) {
+			fail_conn(c, fd, "bad record header", st);
+			return -1;
+		}
+		need = st == SS_OK ? rl - have : SS_REC_HEADER_LEN - have;
+		/* Peek (not consume) the rest: if the plaintext must be cached,
+		 * the record's tail stays queued and keeps poll readable. */
+		do
+			n = REAL(recv)(fd, c->partial + have, need, MSG_PEEK | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+			fail_conn(c, fd, n == 0 ? "peer closed inside a record (truncation)" : strerror(errno), 0);
+			errno = ECONNRESET;
+			return -1;
+		}
+		if (n < 0)
+			n = 0;
+		if ((size_t)n < need || st != SS_OK) {
+			if ((size_t)n == need && st != SS_OK) {
+				/* header complete now: take it, then size the record */
+				if (partial_take(c, fd, (size_t)n) < 0)
+					goto fail;
+				have = c->partial_len;
+				continue;
+			}
+			if (n > 0 && partial_take(c, fd, (size_t)n) < 0)
+				goto fail;
+			if (n == 0 && truncated(fd)) {
+				fail_conn(c, fd, "peer closed inside a record (truncation)", 0);
+				errno = ECONNRESET;
+				return -1;
+			}
+			pre_set_lowat(c, fd, (int)(need - (size_t)n));
+			*end = RX_AGAIN;
+			return 0;
+		}
+		break;
+	}
+	int rc = rx_record(c, fd, k, peek, c->partial, rl, need, delivered);
+	partial_drop(c);
+	if (rc == REC_FAIL)
+		return -1;
+	if (rc == REC_CACHED) {
+		pre_set_lowat(c, fd, 1);
+		*stop = 1;
+		return 1;
+	}
+	if (discard(fd, need) < 0)
+		goto fail;
+	if (rc == REC_STOP) {
+		*end = RX_EOF;
+		*stop = 1;
+	}
+	return 1;
+fail:
+	fail_conn(c, fd, "receive queue changed under us", 0);
+	return -1;
+}
 
 /* One non-blocking pass over what is queued.  Returns bytes delivered, or -1
  * (errno).  *end: RX_AGAIN when nothing more can be had without waiting,
@@ -242,8 +439,7 @@ static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, i
 	struct scratch *s = scratch();
 	size_t delivered = 0, off = 0, want, total, consume = 0;
 	ssize_t n;
-	int need = SS_REC_HEADER_LEN;
-	int incomplete = 0;
+	int need = SS_REC_HEADER_LEN, stop = 0;
 
 	*end = RX_MORE;
 	if (!s) {
@@ -276,8 +472,16 @@ static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, i
 		pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 		return (ssize_t)delivered;
 	}
+	/* 2. a record begun earlier */
+	if (c->partial_len) {
+		int r = rx_partial(c, fd, k, peek, &delivered, end, &stop);
+		if (r < 0)
+			return delivered ? (ssize_t)delivered : -1;
+		if (r == 0 || stop || cur_full(k) || (peek && delivered))
+			return (ssize_t)delivered;
+	}
 
-	/* 2. peek: enough for the caller's room in whole records, at least one */
+	/* 3. peek: enough for the caller's room in whole records, at least one */
 	total = 0;
 	for (int i = k->i; i < k->cnt; i++)
 		total += k->iov[i].iov_len;
@@ -309,11 +513,10 @@ repeek:
 		return -1;
 	}
 
-	/* 3. the complete records */
+	/* 4. the complete records */
+	size_t inc = 0;   /* bytes of an incomplete head record */
 	while (off < (size_t)n) {
-		size_t rl = 0, used = 0, ptl = 0, room;
-		uint8_t *dst, *p = NULL, alert = 0;
-		ss_rec_event ev = 0;
+		size_t rl = 0;
 		ss_status st = ss_rec_frame_len(s->rx + off, (size_t)n - off, &rl);
 
 		if (st == SS_INCOMPLETE_MESSAGE || (st == SS_OK && rl > (size_t)n - off)) {
@@ -322,7 +525,8 @@ repeek:
 				goto repeek;
 			}
 			need = st == SS_OK ? (int)rl : SS_REC_HEADER_LEN;
-			incomplete = 1;
+			if ((size_t)n < want)
+				inc = (size_t)n - off;   /* all that is queued of it */
 			break;
 		}
 		if (st != SS_OK) {
@@ -333,74 +537,21 @@ repeek:
 			need = (int)rl;
 			break;
 		}
-		room = cur_room(k, &p);
-		/* Open in place when the caller's segment holds any plaintext this
-		 * record can carry (its length bounds the content). */
-		if (!peek && rl >= REC_MIN_LEN && room >= rl - REC_MIN_LEN) {
-			dst = p;
-			room = rl - REC_MIN_LEN + 1;   /* pt_cap: content + nothing of the caller's beyond */
-			if (room > cur_room(k, &p))
-				room = cur_room(k, &p);
-		} else {
-			dst = s->pt;
-			room = sizeof s->pt;
-		}
-		st = ss_rec_read(c->rec, s->rx + off, rl, &used, &ev, dst, room, &ptl, &alert);
-		if (st != SS_OK) {
-			if (st == SS_PEER_ALERT)
-				pre_log(PRE_LOG_INFO, "fd %d: peer sent fatal alert %u", fd, alert);
-			fail_conn(c, fd, "record rejected:", st);
+		int rc = rx_record(c, fd, k, peek, s->rx + off, rl, rl, &delivered);
+		if (rc == REC_FAIL)
 			break;
-		}
-		if (ev == SS_REC_EV_DATA) {
-			if (dst != s->pt) {
-				k->off += ptl;
-				delivered += ptl;
-			} else {
-				size_t m = peek ? cur_put(k, s->pt, ptl) : cur_put(k, s->pt, ptl);
-				delivered += m;
-				if (peek || m < ptl) {
-					/* Keep the rest; the record stays queued (poll stays true). */
-					size_t keep = peek ? ptl : ptl - m;
-					if (keep) {
-						c->cache = malloc(keep);
-						if (!c->cache) {
-							sodium_memzero(s->pt, ptl);
-							fail_conn(c, fd, "out of memory", 0);
-							break;
-						}
-						memcpy(c->cache, s->pt + (peek ? 0 : m), keep);
-						c->cache_off = 0;
-						c->cache_len = (uint32_t)keep;
-						c->cache_rec = (uint32_t)rl;
-						sodium_memzero(s->pt, ptl);
-						need = 1;
-						break;
-					}
-				}
-				sodium_memzero(s->pt, ptl);
-			}
-			off += rl;
-			consume += rl;
-			if (peek && delivered)
-				break;
-			continue;
+		if (rc == REC_CACHED) {
+			need = 1;
+			break;
 		}
 		off += rl;
 		consume += rl;
-		if (ev == SS_REC_EV_CLOSE) {
+		if (rc == REC_STOP) {
 			*end = RX_EOF;
-			pre_log(PRE_LOG_DEBUG, "fd %d: close_notify received", fd);
 			break;
 		}
-		/* SS_REC_EV_HANDLED: KeyUpdate / ticket / user_canceled */
-		if (c->rs->flags & SS_REC_F_UPDATE_OWED) {
-			pthread_mutex_lock(&c->tx_lock);
-			if (c->rs->flags & SS_REC_F_UPDATE_OWED)
-				if (send_key_update(c, fd, 0) < 0)
-					fail_conn(c, fd, "KeyUpdate answer failed", 0);
-			pthread_mutex_unlock(&c->tx_lock);
-		}
+		if (peek && delivered)
+			break;
 	}
 	if (consume && discard(fd, consume) < 0) {
 		fail_conn(c, fd, "receive queue changed under us", 0);
@@ -416,20 +567,31 @@ repeek:
 	}
 	if (*end == RX_EOF)
 		return (ssize_t)delivered;
-	pre_set_lowat(c, fd, need);
-	if (incomplete && !delivered) {
-		/* A FIN behind an incomplete record is truncation; POLLRDHUP says
-		 * so without consuming anything. */
-		struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
-		if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+	if (inc) {
+		/* An incomplete record at the head: take it out of the kernel
+		 * (partial_take says why) and wait for the bytes still missing. */
+		if (truncated(fd)) {
+			if (delivered)
+				return (ssize_t)delivered;
 			fail_conn(c, fd, "peer closed inside a record (truncation)", 0);
 			errno = ECONNRESET;
 			return -1;
 		}
-		*end = RX_AGAIN;
-	} else if (!delivered && off == (size_t)n) {
-		*end = RX_AGAIN;   /* only control records were queued */
+		if (partial_take(c, fd, inc) < 0) {
+			fail_conn(c, fd, "receive queue changed under us", 0);
+			return delivered ? (ssize_t)delivered : -1;
+		}
+		need -= (int)inc;
+		if (need < 1)
+			need = 1;
+		pre_set_lowat(c, fd, need);
+		if (!delivered)
+			*end = RX_AGAIN;
+		return (ssize_t)delivered;
 	}
+	pre_set_lowat(c, fd, need);
+	if (!delivered && off == (size_t)n)
+		*end = RX_AGAIN;   /* only control records were queued */
 	return (ssize_t)delivered;
 }
 
@@ -486,10 +648,23 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			}
 			break;
 		}
-		/* Wait with no lock held: SO_RCVLOWAT makes poll wake for a whole
-		 * record (or FIN/RST), so this is not a busy loop. */
+		/* Wait with no lock held.  SO_RCVLOWAT alone is not enough here:
+		 * tcp_epollin_ready() also reports readable when the receive
+		 * window is below one MSS, which on loopback (MSS ~64 KiB) is
+		 * common, and a poll loop would spin.  A blocking peek with
+		 * MSG_WAITALL makes the kernel wait for the whole record (or
+		 * FIN/RST, or the program's SO_RCVTIMEO). */
+		int need = c->k_lowat;
+		struct scratch *s = scratch();
 		pthread_mutex_unlock(&c->rx_lock);
-		if (pre_io_wait(fd, POLLIN | POLLRDHUP, -1) < 0) {
+		if (need > 1 && s) {
+			ssize_t w = REAL(recv)(fd, s->rx, (size_t)need < sizeof s->rx ? (size_t)need : sizeof s->rx,
+			                       MSG_PEEK | MSG_WAITALL);
+			if (w < 0 && errno != EINTR)
+				w = 0;   /* the next pass reports the error itself */
+			if (w < 0)
+				return total ? (ssize_t)total : -1;
+		} else if (pre_io_wait(fd, POLLIN | POLLRDHUP, -1) < 0) {
 			if (total)
 				return (ssize_t)total;
 			return -1;
@@ -585,7 +760,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		} else {
 			size_t m = 0;
 			while (m < batch) {
-				uint8_t *q;
+				uint8_t *q = NULL;
 				size_t room = cur_room(&k, &q), t = batch - m < room ? batch - m : room;
 				memcpy(s->gather + m, q, t);
 				k.off += t;

@@ -74,6 +74,10 @@ void pre_conn_put(struct pre_conn *c)
 		sodium_memzero(c->cache, c->cache_len);
 		free(c->cache);
 	}
+	if (c->partial) {
+		sodium_memzero(c->partial, c->partial_len);
+		free(c->partial);
+	}
 	ss_rec_free(c->rec);
 	if (c->rs) {
 		ss_rec_state_wipe(c->rs);

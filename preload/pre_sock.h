@@ -75,6 +75,8 @@ struct pre_conn {
 	uint8_t *cache;           /* undelivered plaintext of the head record (heap, on demand) */
 	uint32_t cache_off, cache_len;
 	uint32_t cache_rec;       /* bytes of that record still queued in the kernel */
+	uint8_t *partial;         /* an incomplete record taken out of the kernel (pre_io.c) */
+	uint32_t partial_len;
 	int k_lowat;              /* SO_RCVLOWAT we set in the kernel */
 	int user_lowat;           /* the program's own SO_RCVLOWAT (virtualised) */
 	uint64_t tx_bytes;        /* sealed since the last KeyUpdate */
