@@ -113,7 +113,9 @@ make_certs
 
 meta mode "$([ "$QUICK" = 1 ] && echo "quick (bench/run.sh --quick)" || echo "full (bench/run.sh)")"
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
-meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
+	git -C "$ROOT" status --porcelain -- core policy preload 2>/dev/null | grep -q . &&
+		echo " + uncommitted changes in core/policy/preload")"
 meta cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 meta cores "$(nproc)"
 meta kernel "$(uname -r)"
