@@ -1,0 +1,204 @@
+/* cli_run.c — `secsock run [--policy FILE] [--log LEVEL] [--log-file PATH]
+ * -- PROGRAM ARGS...`: run a program with libsecsock.so preloaded.
+ *
+ * The library is found relative to this executable (build tree: next to
+ * it; installed: ../lib), so no LD_LIBRARY_PATH or absolute path is baked
+ * in.  Programs the preload cannot reach are named before they run
+ * (ARCHITECTURE.md "Preload semantics"): static binaries and Go binaries
+ * make their own system calls, and the loader drops LD_PRELOAD for setuid
+ * and setgid programs.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: secsock run [--policy FILE] [--log LEVEL] [--log-file PATH] -- PROGRAM [ARGS...]\n\n"
+	        "Run PROGRAM with its TCP connections secured under the policy.\n\n"
+	        "  --policy FILE     policy file (default: $SECSOCK_POLICY, /etc/secsock/policy.conf,\n"
+	        "                    else the embedded default; see secsock-policy(5))\n"
+	        "  --log LEVEL       error, warn, info or debug (default warn)\n"
+	        "  --log-file PATH   append log lines to PATH instead of syslog\n"
+	        "  --library PATH    use this libsecsock.so\n");
+}
+
+/* libsecsock.so next to us, or in ../lib, ../lib/secsock. */
+static int find_library(char *out, size_t len)
+{
+	static const char *const rel[] = { "libsecsock.so", "../lib/libsecsock.so",
+	                                   "../lib/secsock/libsecsock.so" };
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	slash[1] = '\0';
+	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		char cand[PATH_MAX + 64];
+		snprintf(cand, sizeof cand, "%s%s", self, rel[i]);
+		if (access(cand, R_OK) == 0 && realpath(cand, out) && strlen(out) < len)
+			return 0;
+	}
+	return -1;
+}
+
+/* PROGRAM as execvp would find it. */
+static int resolve(const char *prog, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(prog, '/'))
+		return realpath(prog, out) ? 0 : -1;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t l = strcspn(path, ":");
+		char cand[PATH_MAX];
+		snprintf(cand, sizeof cand, "%.*s/%s", (int)l, path, prog);
+		if (access(cand, X_OK) == 0 && realpath(cand, out) && strlen(out) < len)
+			return 0;
+		path += l;
+		if (*path == ':')
+			path++;
+	}
+	return -1;
+}
+
+/* Warn about programs LD_PRELOAD cannot reach.  Only advisory: run anyway. */
+static void check_program(const char *path)
+{
+	struct stat sb;
+	Elf64_Ehdr eh;
+	int fd, dynamic = 0, go = 0;
+
+	if (stat(path, &sb) == 0 && (sb.st_mode & (S_ISUID | S_ISGID)))
+		fprintf(stderr, "secsock run: warning: %s is setuid/setgid; the loader ignores LD_PRELOAD "
+		                "for it, so its connections are NOT secured\n", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (read(fd, &eh, sizeof eh) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
+		close(fd);   /* a script: its interpreter is what runs, and is checked by the loader */
+		return;
+	}
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) != (ssize_t)sizeof ph)
+			break;
+		if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
+			dynamic = 1;
+		if (ph.p_type == PT_NOTE && ph.p_filesz < 4096) {
+			/* Go binaries carry a "Go" ELF note (build ID). */
+			char note[4096];
+			if (pread(fd, note, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz &&
+			    memmem(note, ph.p_filesz, "Go\0\0", 4))
+				go = 1;
+		}
+	}
+	close(fd);
+	if (!dynamic)
+		fprintf(stderr, "secsock run: warning: %s is statically linked; LD_PRELOAD cannot reach it, "
+		                "so its connections are NOT secured\n", path);
+	else if (go)
+		fprintf(stderr, "secsock run: warning: %s looks like a Go program; Go makes its own system "
+		                "calls, so its connections are probably NOT secured\n", path);
+}
+
+int cli_run_main(int argc, char **argv)
+{
+	const char *policy = NULL, *level = NULL, *logfile = NULL, *lib_arg = NULL;
+	char lib[PATH_MAX], prog[PATH_MAX], abs_policy[PATH_MAX];
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (a[0] != '-')
+			break;   /* PROGRAM without "--" */
+		if (i + 1 >= argc) {
+			fprintf(stderr, "secsock run: %s needs a value\n", a);
+			return 2;
+		}
+		if (!strcmp(a, "--policy"))
+			policy = argv[++i];
+		else if (!strcmp(a, "--log"))
+			level = argv[++i];
+		else if (!strcmp(a, "--log-file"))
+			logfile = argv[++i];
+		else if (!strcmp(a, "--library"))
+			lib_arg = argv[++i];
+		else {
+			fprintf(stderr, "secsock run: unknown option %s\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (level && strcmp(level, "error") && strcmp(level, "warn") && strcmp(level, "info") &&
+	    strcmp(level, "debug")) {
+		fprintf(stderr, "secsock run: --log must be error, warn, info or debug\n");
+		return 2;
+	}
+	if (lib_arg) {
+		if (!realpath(lib_arg, lib)) {
+			fprintf(stderr, "secsock run: %s: %s\n", lib_arg, strerror(errno));
+			return 1;
+		}
+	} else if (find_library(lib, sizeof lib) < 0) {
+		fprintf(stderr, "secsock run: cannot find libsecsock.so next to this program or in ../lib\n");
+		return 1;
+	}
+	if (policy) {
+		/* Absolute, so a program that changes directory still finds it;
+		 * the library checks the file itself (fail closed). */
+		if (!realpath(policy, abs_policy)) {
+			fprintf(stderr, "secsock run: policy %s: %s\n", policy, strerror(errno));
+			return 1;
+		}
+		setenv("SECSOCK_POLICY", abs_policy, 1);
+	}
+	if (level)
+		setenv("SECSOCK_LOG", level, 1);
+	if (logfile)
+		setenv("SECSOCK_LOG_FILE", logfile, 1);
+	if (resolve(argv[i], prog, sizeof prog) == 0)
+		check_program(prog);
+
+	/* Prepend to any LD_PRELOAD already set. */
+	const char *old = getenv("LD_PRELOAD");
+	size_t n = strlen(lib) + (old ? strlen(old) + 1 : 0) + 1;
+	char *pre = malloc(n);
+	if (!pre)
+		return 1;
+	snprintf(pre, n, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+	setenv("LD_PRELOAD", pre, 1);
+	free(pre);
+
+	execvp(argv[i], argv + i);
+	fprintf(stderr, "secsock run: %s: %s\n", argv[i], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
