@@ -26,7 +26,7 @@ enum {
 	FDTAB_MAX = 1 << 20      /* 8 MiB of virtual space for pointers at most */
 };
 
-_Atomic(struct pre_conn *) *pre_fdtab;
+pre_slot *_Atomic pre_fdtab;
 unsigned pre_fdtab_size;
 static atomic_uint *fd_pins;
 static pthread_once_t fdtab_once = PTHREAD_ONCE_INIT;
@@ -59,7 +59,7 @@ static void fdtab_init_once(void)
 	}
 	fd_pins = q;
 	pre_fdtab_size = (unsigned)n;
-	atomic_store_explicit(&pre_fdtab, p, memory_order_release);
+	atomic_store_explicit(&pre_fdtab, (pre_slot *)p, memory_order_release);
 }
 
 void pre_fdtab_init(void)

@@ -6,6 +6,9 @@
  * the stream engine (pre_io.c) with a reference held for the call, so a
  * close() from another thread cannot free the state underneath.
  */
+/* This file defines the fortified entry points (__read_chk …) itself; the
+ * fortify wrappers from glibc's headers would declare them first. */
+#undef _FORTIFY_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -91,14 +91,15 @@ struct pre_conn {
 
 /* ------------------------------------------------------------ fd table */
 void pre_fdtab_init(void);
-extern _Atomic(struct pre_conn *) *pre_fdtab;
+typedef _Atomic(struct pre_conn *) pre_slot;
+extern pre_slot *_Atomic pre_fdtab;
 extern unsigned pre_fdtab_size;
 
 /* The fast path: NULL for every descriptor that is not ours.  No ref taken;
  * use only to decide whether to go slow. */
 static inline struct pre_conn *pre_fd_peek(int fd)
 {
-	_Atomic(struct pre_conn *) *t = pre_fdtab;
+	pre_slot *t = atomic_load_explicit(&pre_fdtab, memory_order_acquire);
 	if (__builtin_expect(!t || fd < 0 || (unsigned)fd >= pre_fdtab_size, 0))
 		return NULL;
 	return atomic_load_explicit(&t[fd], memory_order_acquire);
