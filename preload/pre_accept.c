@@ -111,7 +111,7 @@ static int start_handshake(struct pre_conn *c, int fd)
 }
 
 /* UNDECIDED: look at the client's first bytes. 1 decided, 0 need more, -1 failed. */
-static int classify(struct pre_conn *c, int fd, int *need)
+static int classify(struct pre_conn *c, int fd, int *need, ssize_t *peeked)
 {
 	uint8_t *buf = malloc(HELLO_PEEK);
 	ssize_t n;
@@ -134,8 +134,10 @@ static int classify(struct pre_conn *c, int fd, int *need)
 	if (n < 0) {
 		free(buf);
 		*need = 1;
+		*peeked = 0;
 		return 0;
 	}
+	*peeked = n;
 	v = ss_hello_classify(buf, (size_t)n);
 	if (v == SS_HELLO_NEED_MORE) {
 		size_t rl = 0;
@@ -162,18 +164,31 @@ int pre_accept_progress(struct pre_conn *c, int fd, int wait)
 		ss_status s = SS_OK;
 
 		if (st == PRE_UNDECIDED) {
-			int r = classify(c, fd, &need);
+			ssize_t peeked = 0;
+			int r = classify(c, fd, &need, &peeked);
 			if (r < 0)
 				return -1;
 			if (r > 0)
 				continue;
+			int64_t left = -1;
+			if (peeked > 0) {
+				/* Part of a ClientHello: the client has started, so the
+				 * handshake timeout runs; a FIN now means it never will. */
+				if (!c->deadline_ms)
+					c->deadline_ms = pre_now_ms() + hs_deadline(c);
+				if (pre_io_truncated(fd))
+					return inbound_fail(c, fd, "refused", "client closed inside its ClientHello");
+				left = c->deadline_ms - pre_now_ms();
+				if (left <= 0)
+					return inbound_fail(c, fd, "refused", "handshake timeout (incomplete ClientHello)");
+			}
 			pre_set_lowat(c, fd, need);
 			if (!wait) {
 				errno = EAGAIN;
 				return -1;
 			}
 			/* A client that has not spoken: block as a plain read would. */
-			if (wait_unlocked(c, fd, -1) < 0)
+			if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
 				return -1;
 			continue;
 		}
@@ -200,6 +215,8 @@ int pre_accept_progress(struct pre_conn *c, int fd, int wait)
 		int64_t left = c->deadline_ms - pre_now_ms();
 		if (left <= 0)
 			return inbound_fail(c, fd, "refused", "handshake timeout");
+		if (pre_io_truncated(fd))
+			return inbound_fail(c, fd, "refused", "handshake: client went away");
 		if (!wait) {
 			errno = EAGAIN;
 			return -1;
@@ -226,7 +243,8 @@ int pre_accept_before_write(struct pre_conn *c, int fd)
 			return inbound_clear(c, fd, "discovery cache: known clear peer");
 		int64_t until = pre_now_ms() + wait_ms;
 		for (;;) {
-			int r = classify(c, fd, &need);
+			ssize_t peeked = 0;
+			int r = classify(c, fd, &need, &peeked);
 			if (r < 0)
 				return -1;
 			if (r > 0)

@@ -245,6 +245,13 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 				snprintf(why, sizeof why, "handshake: %s", ss_status_name(st));
 			goto failed;
 		}
+		if (pre_io_truncated(fd)) {
+			/* FIN/RST with the server's flight incomplete (or absent). */
+			eof = 1;
+			st = SS_OK;
+			snprintf(why, sizeof why, "connection closed or reset by peer");
+			goto failed;
+		}
 		int64_t until = saw_reply ? deadline : first_deadline;
 		int64_t left = until - pre_now_ms();
 		int w = left > 0 ? pre_io_wait(fd, POLLIN | POLLRDHUP, left) : 0;

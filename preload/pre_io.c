@@ -315,7 +315,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 }
 
 /* FIN or RST behind an incomplete record is truncation (RFC 8446 §6.1). */
-static int truncated(int fd)
+int pre_io_truncated(int fd)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
 	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
@@ -399,7 +399,7 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 			}
 			if (n > 0 && partial_take(c, fd, (size_t)n) < 0)
 				goto fail;
-			if (n == 0 && truncated(fd)) {
+			if (n == 0 && pre_io_truncated(fd)) {
 				fail_conn(c, fd, "peer closed inside a record (truncation)", 0);
 				errno = ECONNRESET;
 				return -1;
@@ -419,12 +419,14 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 		*stop = 1;
 		return 1;
 	}
-	if (discard(fd, need) < 0)
-		goto fail;
 	if (rc == REC_STOP) {
+		/* the close_notify's tail stays queued (see rx_pass) */
 		*end = RX_EOF;
 		*stop = 1;
+		return 1;
 	}
+	if (discard(fd, need) < 0)
+		goto fail;
 	return 1;
 fail:
 	fail_conn(c, fd, "receive queue changed under us", 0);
@@ -544,12 +546,15 @@ repeek:
 			need = 1;
 			break;
 		}
-		off += rl;
-		consume += rl;
 		if (rc == REC_STOP) {
+			/* close_notify stays queued: like a FIN it keeps the socket
+			 * readable, so a program that got data in this same call
+			 * still sees poll/epoll report the EOF it has to read. */
 			*end = RX_EOF;
 			break;
 		}
+		off += rl;
+		consume += rl;
 		if (peek && delivered)
 			break;
 	}
@@ -570,7 +575,7 @@ repeek:
 	if (inc) {
 		/* An incomplete record at the head: take it out of the kernel
 		 * (partial_take says why) and wait for the bytes still missing. */
-		if (truncated(fd)) {
+		if (pre_io_truncated(fd)) {
 			if (delivered)
 				return (ssize_t)delivered;
 			fail_conn(c, fd, "peer closed inside a record (truncation)", 0);

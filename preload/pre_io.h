@@ -29,6 +29,9 @@ void pre_io_close_notify(struct pre_conn *c, int fd);
 /* Wait for fd readiness with no lock held; timeout_ms < 0 = forever.
  * Returns 1 ready, 0 timeout, -1 error (errno). */
 int pre_io_wait(int fd, short events, int64_t timeout_ms);
+/* 1 when the peer has sent FIN (or RST): bytes queued now are all there
+ * will ever be.  Non-blocking (poll POLLRDHUP, timeout 0). */
+int pre_io_truncated(int fd);
 /* Send all of buf (handshake flights, alerts) before deadline_ms (0 = none). */
 int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms);
 
