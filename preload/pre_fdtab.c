@@ -28,6 +28,7 @@ enum {
 
 pre_slot *_Atomic pre_fdtab;
 unsigned pre_fdtab_size;
+atomic_uint pre_fdtab_hi;   /* highest fd ever installed + 1: bounds exit-time scans */
 static atomic_uint *fd_pins;
 static pthread_once_t fdtab_once = PTHREAD_ONCE_INIT;
 
@@ -98,6 +99,10 @@ int pre_fd_install(int fd, struct pre_conn *c)
 		return -1;
 	pre_conn_ref(c);
 	atomic_fetch_add_explicit(&c->fd_refs, 1, memory_order_relaxed);
+	for (unsigned hi = atomic_load_explicit(&pre_fdtab_hi, memory_order_relaxed);
+	     (unsigned)fd >= hi &&
+	     !atomic_compare_exchange_weak(&pre_fdtab_hi, &hi, (unsigned)fd + 1);)
+		;
 	old = atomic_exchange_explicit(&pre_fdtab[fd], c, memory_order_acq_rel);
 	if (old) {
 		/* The kernel reused the number without our close seeing it (a

@@ -34,7 +34,7 @@ enum {
 	TX_BATCH = 8 * SS_REC_MAX_PLAINTEXT,          /* plaintext sealed per send */
 	TX_SCRATCH = TX_BATCH + 8 * (SS_REC_OVERHEAD + 256) + 512,
 	PT_BOUNCE = SS_REC_MAX_PLAINTEXT + 256,
-	CLOSE_NOTIFY_WAIT_MS = 200,                   /* close never blocks longer */
+	CLOSE_NOTIFY_WAIT_MS = 1000,                  /* close never blocks longer */
 	REC_MIN_LEN = SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN
 };
 
@@ -421,6 +421,7 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 	}
 	if (rc == REC_STOP) {
 		/* the close_notify's tail stays queued (see rx_pass) */
+		c->eof_queued = (uint32_t)need;
 		*end = RX_EOF;
 		*stop = 1;
 		return 1;
@@ -468,6 +469,8 @@ static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, i
 	}
 	if (c->rs->flags & SS_REC_F_CLOSE_RECEIVED) {
 		*end = RX_EOF;
+		if (!delivered && !peek && c->eof_queued && discard(fd, c->eof_queued) == 0)
+			c->eof_queued = 0;   /* EOF reported: the record has done its job */
 		return (ssize_t)delivered;
 	}
 	if (cur_full(k)) {
@@ -549,7 +552,10 @@ repeek:
 		if (rc == REC_STOP) {
 			/* close_notify stays queued: like a FIN it keeps the socket
 			 * readable, so a program that got data in this same call
-			 * still sees poll/epoll report the EOF it has to read. */
+			 * still sees poll/epoll report the EOF it has to read.
+			 * pre_io_close_notify() drops it before the real close (unread
+			 * bytes at close would make the kernel send RST). */
+			c->eof_queued = (uint32_t)rl;
 			*end = RX_EOF;
 			break;
 		}
@@ -864,6 +870,18 @@ ssize_t pre_io_send_blocking(struct pre_conn *c, int fd, const void *buf, size_t
 {
 	struct iovec v = { (void *)buf, len };
 	return tx_write(c, fd, &v, 1, MSG_NOSIGNAL, 1);
+}
+
+void pre_io_drop_eof(struct pre_conn *c, int fd)
+{
+	/* The peer's close_notify, left queued for poll's sake: read it now,
+	 * or closing with unread bytes would make the kernel reset the
+	 * connection and destroy data still in flight to the peer. */
+	if (c->eof_queued && pthread_mutex_trylock(&c->rx_lock) == 0) {
+		if (c->eof_queued && discard(fd, c->eof_queued) == 0)
+			c->eof_queued = 0;
+		pthread_mutex_unlock(&c->rx_lock);
+	}
 }
 
 void pre_io_close_notify(struct pre_conn *c, int fd)

@@ -24,6 +24,8 @@ ssize_t pre_io_send(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 ssize_t pre_io_send_blocking(struct pre_conn *c, int fd, const void *buf, size_t len);
 /* FIONREAD: plaintext a read can return now (upper bound for queued records). */
 int pre_io_pending(struct pre_conn *c, int fd, int *out);
+/* Last close: read the peer's close_notify the engine left queued. */
+void pre_io_drop_eof(struct pre_conn *c, int fd);
 /* Best-effort close_notify (last close / SHUT_WR); never blocks for long. */
 void pre_io_close_notify(struct pre_conn *c, int fd);
 /* Wait for fd readiness with no lock held; timeout_ms < 0 = forever.

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "secsock.h"
+#include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
@@ -27,6 +28,28 @@ __attribute__((constructor)) static void pre_init(void)
 	pre_log_init();
 	pre_fdtab_init();
 	atomic_store_explicit(&pre_ready, 1, memory_order_release);
+	errno = saved;
+}
+
+/* exit() without close(): the kernel would close our sockets with the
+ * peer's close_notify possibly unread (→ RST, data in flight lost) and
+ * without our close_notify (→ the peer sees truncation).  Say goodbye
+ * properly.  (_exit and fatal signals skip destructors; nothing to do.) */
+__attribute__((destructor)) static void pre_fini(void)
+{
+	int saved = errno;
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
+		struct pre_conn *c;
+		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
+			continue;
+		if (atomic_load(&c->state) == PRE_SECURED) {
+			pre_io_drop_eof(c, (int)fd);
+			pre_io_close_notify(c, (int)fd);
+		}
+		pre_conn_put(c);
+	}
 	errno = saved;
 }
 

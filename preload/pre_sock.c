@@ -95,8 +95,10 @@ void pre_conn_release_fd(struct pre_conn *c, int fd)
 	int saved = errno;
 
 	if (atomic_fetch_sub_explicit(&c->fd_refs, 1, memory_order_acq_rel) == 1 &&
-	    atomic_load(&c->state) == PRE_SECURED)
+	    atomic_load(&c->state) == PRE_SECURED) {
+		pre_io_drop_eof(c, fd);
 		pre_io_close_notify(c, fd);
+	}
 	pre_conn_put(c);
 	errno = saved;
 }

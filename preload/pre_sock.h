@@ -77,6 +77,7 @@ struct pre_conn {
 	uint32_t cache_rec;       /* bytes of that record still queued in the kernel */
 	uint8_t *partial;         /* an incomplete record taken out of the kernel (pre_io.c) */
 	uint32_t partial_len;
+	uint32_t eof_queued;      /* bytes of the peer's close_notify left queued */
 	int k_lowat;              /* SO_RCVLOWAT we set in the kernel */
 	int user_lowat;           /* the program's own SO_RCVLOWAT (virtualised) */
 	uint64_t tx_bytes;        /* sealed since the last KeyUpdate */
@@ -94,6 +95,7 @@ void pre_fdtab_init(void);
 typedef _Atomic(struct pre_conn *) pre_slot;
 extern pre_slot *_Atomic pre_fdtab;
 extern unsigned pre_fdtab_size;
+extern atomic_uint pre_fdtab_hi;
 
 /* The fast path: NULL for every descriptor that is not ours.  No ref taken;
  * use only to decide whether to go slow. */
