@@ -21,7 +21,11 @@
 #include "pre_sym.h"
 
 int pre_log_level = PRE_LOG_WARN;
-static const char *log_file;    /* points into the environment */
+/* A copy, not a pointer into the environment: programs rewrite that
+ * memory (nginx's setproctitle moves environ and writes the process title
+ * over the old strings). */
+static char log_file_buf[4096];
+static const char *log_file;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -37,8 +41,12 @@ void pre_log_init(void)
 			pre_log_level = PRE_LOG_WARN;
 	}
 	log_file = getenv("SECSOCK_LOG_FILE");
-	if (log_file && !*log_file)
+	if (log_file && (!*log_file || strlen(log_file) >= sizeof log_file_buf))
 		log_file = NULL;
+	if (log_file) {
+		strcpy(log_file_buf, log_file);
+		log_file = log_file_buf;
+	}
 }
 
 void pre_log_msg(int level, const char *fmt, ...)

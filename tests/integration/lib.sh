@@ -356,3 +356,15 @@ make_data() {
 ms_now() {
 	date +%s%3N
 }
+
+# need_pkg CMD PACKAGE: make sure CMD exists, installing PACKAGE with apt-get
+# (only when missing: dpkg-query first).
+need_pkg() {
+	local cmd=$1 pkg=$2
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >"$T/apt-$pkg.log" 2>&1 ||
+			bail "apt-get install $pkg failed" "$T/apt-$pkg.log"
+	fi
+	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || bail "$cmd not found after installing $pkg"
+}
