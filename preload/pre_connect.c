@@ -2,9 +2,17 @@
  * before connect returns, and negotiation discovery's clear fallback
  * (ARCHITECTURE.md "Negotiation discovery").
  *
- * A non-blocking connect still completes the handshake here and returns 0,
- * which POSIX allows ("connect may complete immediately"): the program's
- * later poll(POLLOUT)/SO_ERROR see a connected, secured socket.  The clear
+ * A non-blocking connect whose outcome cannot change the descriptor — a
+ * `require` rule, or a peer the discovery cache knows speaks secsock —
+ * returns EINPROGRESS like a plain one and handshakes in the background
+ * (issue 5 "Connect without stalling"): the engine thread (pre_engine.c) and
+ * the program's own reads drive pre_connect_bg_step(); writes made before it
+ * completes are held (pre_io.c) and sealed in order once it does; a failure
+ * is reported by getsockopt(SO_ERROR) as ECONNREFUSED (ETIMEDOUT on timeout)
+ * and by later reads and writes.  A first contact under `request` still
+ * completes the handshake here and returns 0, which POSIX allows ("connect
+ * may complete immediately"): a clear fallback may have to replace the
+ * socket, which cannot happen behind the program's back.  The clear
  * fallback replaces the probe socket with a fresh one carrying the
  * program's recorded options, bind address and flags (dup3 onto its fd
  * number), so the program never sees the probe.
@@ -19,6 +27,7 @@
 #include <unistd.h>
 #include "pre_creds.h"
 #include "pre_discovery.h"
+#include "pre_engine.h"
 #include "pre_handshake.h"
 #include "pre_io.h"
 #include "pre_log.h"
@@ -135,7 +144,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	pol_query q;
 	pol_decision d;
 	char l[80], r[80], why[160] = "";
-	int action, rc, eof = 0, saw_reply = 0;
+	int action, rc, eof = 0, saw_reply = 0, bg = 0;
 	int64_t t0, deadline, first_deadline;
 	ss_status st = SS_OK;
 	struct sockaddr_storage peer;
@@ -204,6 +213,11 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	c->rule = d.rule_name;
 	c->dir = POL_DIR_OUTBOUND;
 	c->action = (uint8_t)action;
+	{
+		int fl = REAL(fcntl)(fd, F_GETFL);
+		bg = fl >= 0 && (fl & O_NONBLOCK) &&
+		     (action == POL_REQUIRE || pre_discovery_is_secsock(&peer));
+	}
 
 	pthread_mutex_lock(&c->rx_lock);
 	pthread_mutex_lock(&c->tx_lock);
@@ -216,6 +230,20 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		first_deadline = t0 + (int64_t)d.settings->allow_clear_after_ms;
 
 	rc = REAL(connect)(fd, addr, len);
+	if (rc < 0 && errno == EINPROGRESS && bg) {
+		/* The handshake goes on without the program: EINPROGRESS. */
+		c->bg = 1;
+		c->deadline_ms = deadline;
+		if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
+			pthread_mutex_unlock(&c->tx_lock);
+			pthread_mutex_unlock(&c->rx_lock);
+			pre_log(PRE_LOG_DEBUG, "fd %d: handshake continues in the background", fd);
+			errno = EINPROGRESS;
+			return -1;
+		}
+		c->bg = 0;   /* no engine: handshake here, as for a first contact */
+		errno = EINPROGRESS;
+	}
 	if (rc < 0 && (errno == EINPROGRESS || errno == EINTR))
 		rc = finish_tcp_connect(fd, deadline);
 	if (rc < 0) {
@@ -277,6 +305,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	pre_conn_free_setup(c);
 	pthread_mutex_unlock(&c->tx_lock);
 	pthread_mutex_unlock(&c->rx_lock);
+	pre_discovery_note_secsock(&peer);
 	pre_log_secured(c, "outbound", "->", l, r);
 	return 0;
 
@@ -316,4 +345,119 @@ failed:;
 		return refuse(fd, l, r, d.rule_name, msg,
 		              st == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED);
 	}
+}
+
+/* ------------------------------------------------------------ background */
+
+static void bg_names(int fd, char *l, char *r, struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage a;
+	socklen_t la = sizeof a, lp = sizeof *peer;
+
+	memset(&a, 0, sizeof a);
+	memset(peer, 0, sizeof *peer);
+	getsockname(fd, (struct sockaddr *)&a, &la);
+	getpeername(fd, (struct sockaddr *)peer, &lp);
+	pre_log_addr(&a, l, 80);
+	pre_log_addr(peer, r, 80);
+}
+
+/* The background handshake failed: the program learns it from SO_ERROR
+ * (and from its next read or write), never by talking in clear. */
+static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
+{
+	char l[80], r[80];
+	struct sockaddr_storage peer;
+
+	bg_names(fd, l, r, &peer);
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	pre_io_drop_held(c);
+	pre_reset(fd);
+	c->so_error = err;
+	atomic_store(&c->state, PRE_FAILED);
+	pre_engine_detach(c);
+	if (peer.ss_family != AF_UNSPEC)
+		pre_discovery_forget(&peer, true);   /* not known secsock any more: probe next time */
+	pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"%s: %s\"", l, r,
+	        c->rule ? c->rule : "defaults", c->action == POL_REQUIRE ? "require" : "request", why);
+	return -1;
+}
+
+int pre_connect_bg_step(struct pre_conn *c, int fd)
+{
+	int st = atomic_load(&c->state);
+	ss_status s = SS_OK;
+	int eof = 0;
+
+	if (st != PRE_CONNECTING || !c->bg)
+		return st == PRE_FAILED ? -1 : 1;
+	if (atomic_load(&c->fd_refs) == 0) {
+		/* The program closed it mid-handshake: nothing was delivered, a
+		 * reset is the honest ending. */
+		ss_ctx_free(c->ctx);
+		c->ctx = NULL;
+		pre_io_drop_held(c);
+		pre_reset(fd);
+		atomic_store(&c->state, PRE_FAILED);
+		pre_engine_detach(c);
+		return -1;
+	}
+	if (pre_now_ms() >= c->deadline_ms)
+		return bg_fail(c, fd, ETIMEDOUT, "handshake timeout");
+	if (!c->ctx) {
+		/* TCP connect still in flight? */
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int err = 0;
+		socklen_t el = sizeof err;
+		if (poll(&p, 1, 0) == 0) {
+			pre_engine_arm(c, fd, EPOLLOUT);
+			return 0;
+		}
+		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			err = errno;
+		if (err) {
+			/* the kernel's own answer (ECONNREFUSED, ETIMEDOUT, ...) */
+			char why[120];
+			snprintf(why, sizeof why, "connect: %s", strerror(err));
+			return bg_fail(c, fd, err, why);
+		}
+	}
+	const char *target = c->target ? c->target
+	                     : (c->set && c->set->peer_name[0] ? c->set->peer_name : NULL);
+	int hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
+	if (hs == PRE_HS_FAIL) {
+		char why[160];
+		if (s == SS_OK)
+			snprintf(why, sizeof why, "%s", eof ? "connection closed or reset by peer" : strerror(errno));
+		else
+			snprintf(why, sizeof why, "handshake: %s", ss_status_name(s));
+		return bg_fail(c, fd, s == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, why);
+	}
+	if (hs == PRE_HS_MORE) {
+		if (pre_io_truncated(fd))
+			return bg_fail(c, fd, ECONNREFUSED, "connection closed or reset by peer");
+		if (pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP) < 0)
+			return bg_fail(c, fd, ECONNREFUSED, "engine unavailable");
+		return 0;
+	}
+	if (pre_conn_secure(c) < 0)
+		return bg_fail(c, fd, ECONNREFUSED, "cannot set up record protection");
+	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+	pre_conn_free_setup(c);
+	{
+		char l[80], r[80];
+		struct sockaddr_storage peer;
+		bg_names(fd, l, r, &peer);
+		pre_discovery_note_secsock(&peer);
+		pre_log_secured(c, "outbound", "->", l, r);
+	}
+	/* What the program wrote meanwhile, in order, before anything else. */
+	if (pre_io_flush_held(c, fd) < 0)
+		return -1;
+	if (!c->tail_len)
+		pre_engine_detach(c);
+	return 1;
 }

@@ -18,6 +18,7 @@ struct disc_key {
 	uint8_t addr[16];
 	uint16_t port;
 	uint8_t v6;
+	uint8_t secsock;     /* 0: known clear; 1: known to speak secsock */
 };
 struct disc_entry {
 	struct disc_key k;
@@ -58,14 +59,57 @@ static unsigned hash(const struct disc_key *k)
 	return h % DISC_SLOTS;
 }
 
+static void note(struct disc_key k);
+static void forget_key(const struct disc_key *k);
+static struct disc_entry *find(const struct disc_key *k, int64_t now);
+
 void pre_discovery_note_clear(const struct sockaddr_storage *peer, bool with_port)
 {
 	struct disc_key k;
-	int64_t now = pre_now_ms();
-	unsigned h, victim;
 
 	if (make_key(peer, with_port, &k) < 0)
 		return;
+	note(k);
+	if (with_port) {
+		k.secsock = 1;   /* it does not speak secsock (any more) */
+		pthread_mutex_lock(&disc_lock);
+		forget_key(&k);
+		pthread_mutex_unlock(&disc_lock);
+	}
+}
+
+void pre_discovery_note_secsock(const struct sockaddr_storage *peer)
+{
+	struct disc_key k;
+
+	if (make_key(peer, true, &k) < 0)
+		return;
+	pthread_mutex_lock(&disc_lock);
+	forget_key(&k);      /* no longer a clear peer */
+	pthread_mutex_unlock(&disc_lock);
+	k.secsock = 1;
+	note(k);
+}
+
+bool pre_discovery_is_secsock(const struct sockaddr_storage *peer)
+{
+	struct disc_key k;
+	bool hit;
+
+	if (make_key(peer, true, &k) < 0)
+		return false;
+	k.secsock = 1;
+	pthread_mutex_lock(&disc_lock);
+	hit = find(&k, pre_now_ms()) != NULL;
+	pthread_mutex_unlock(&disc_lock);
+	return hit;
+}
+
+static void note(struct disc_key k)
+{
+	int64_t now = pre_now_ms();
+	unsigned h, victim;
+
 	h = hash(&k);
 	victim = h;
 	pthread_mutex_lock(&disc_lock);
@@ -81,6 +125,13 @@ void pre_discovery_note_clear(const struct sockaddr_storage *peer, bool with_por
 	table[victim].k = k;
 	table[victim].expires = now + PRE_DISCOVERY_TTL_MS;
 	pthread_mutex_unlock(&disc_lock);
+}
+
+static void forget_key(const struct disc_key *k)
+{
+	struct disc_entry *e = find(k, pre_now_ms());
+	if (e)
+		e->expires = 0;
 }
 
 static struct disc_entry *find(const struct disc_key *k, int64_t now)

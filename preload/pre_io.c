@@ -11,9 +11,13 @@
  * and hand them to the kernel whole.  A non-blocking send the kernel refuses
  * outright rolls the sequence number back: those records never left the
  * process, so no (key, nonce) pair is ever observed twice.  A batch the
- * kernel took only part of is flushed to the end before returning — a
- * half-sent record must never be left behind (ARCHITECTURE.md); issue 5's
- * engine thread will take that wait off non-blocking callers.
+ * kernel took only part of must never be left half-sent (ARCHITECTURE.md):
+ * on a blocking socket it is flushed before returning; on a non-blocking one
+ * the rest goes to c->tail, the whole plaintext is reported written, and the
+ * engine thread (pre_engine.c) sends the tail when the socket drains.  While
+ * a tail is pending, a write first tries to push it out and answers EAGAIN
+ * when the kernel still will not take it — after a real send that hit the
+ * full buffer, so the kernel owes the program an EPOLLOUT edge.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +29,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sodium.h>
+#include "pre_engine.h"
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sym.h"
@@ -35,6 +40,7 @@ enum {
 	TX_SCRATCH = TX_BATCH + 8 * (SS_REC_OVERHEAD + 256) + 512,
 	PT_BOUNCE = SS_REC_MAX_PLAINTEXT + 256,
 	CLOSE_NOTIFY_WAIT_MS = 1000,                  /* close never blocks longer */
+	HOLD_MAX = 1024 * 1024,                       /* plaintext held during a background handshake */
 	REC_MIN_LEN = SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN
 };
 
@@ -185,11 +191,20 @@ static int would_block(int fd, int flags)
 	return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-/* Drop n bytes the engine already peeked and processed. */
+/* Drop n bytes the engine already peeked and processed.  MSG_TRUNC makes
+ * TCP drop them without copying (tcp(7)); the buffer is a real one anyway,
+ * so memory checkers (valgrind) see an addressable destination. */
 static int discard(int fd, size_t n)
 {
+	struct scratch *s = scratch();
+
+	if (!s) {
+		errno = ENOMEM;
+		return -1;
+	}
 	while (n > 0) {
-		ssize_t r = REAL(recv)(fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+		size_t m = n < sizeof s->rx ? n : sizeof s->rx;
+		ssize_t r = REAL(recv)(fd, s->rx, m, MSG_TRUNC | MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -214,6 +229,11 @@ static void fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
 	/* Tear the TCP connection down too: the peer must not keep talking
 	 * to a reader that will only ever answer ECONNRESET. */
 	pre_reset(fd);
+}
+
+static int failed_errno(struct pre_conn *c)
+{
+	return c->bg && c->so_error ? c->so_error : ECONNRESET;
 }
 
 /* Seal and send a KeyUpdate (RFC 8446 §4.6.3).  tx_lock held. */
@@ -625,8 +645,32 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			}
 			continue;
 		}
+		if (st == PRE_CONNECTING && c->bg) {
+			/* Background client handshake: drive it from here too (the
+			 * readiness the program saw may be the server's flight). */
+			pthread_mutex_lock(&c->tx_lock);
+			int b = pre_connect_bg_step(c, fd);
+			pthread_mutex_unlock(&c->tx_lock);
+			if (b != 0)
+				continue;
+			if (would_block(fd, flags)) {
+				errno = EAGAIN;
+				r = -1;
+				goto out;
+			}
+			int64_t left = c->deadline_ms - pre_now_ms();
+			pthread_mutex_unlock(&c->rx_lock);
+			pre_io_wait(fd, POLLIN | POLLRDHUP, left < 0 ? 0 : left < 100 ? left : 100);
+			pthread_mutex_lock(&c->rx_lock);
+			continue;
+		}
 		if (st == PRE_FAILED) {
-			errno = ECONNRESET;
+			errno = failed_errno(c);
+			r = -1;
+			goto out;
+		}
+		if (st == PRE_CONNECTING) {
+			errno = c->nonblock ? EAGAIN : ENOTCONN;
 			r = -1;
 			goto out;
 		}
@@ -735,9 +779,61 @@ static int rekey_due(struct pre_conn *c)
 	return 0;
 }
 
-/* tx_lock held.  Returns plaintext bytes committed, or -1. */
+static void tail_drop(struct pre_conn *c)
+{
+	free(c->tail);
+	c->tail = NULL;
+	c->tail_off = c->tail_len = 0;
+}
+
+/* Append sealed bytes to the tail (they are ciphertext: no wipe needed). */
+static int tail_keep(struct pre_conn *c, const uint8_t *p, size_t n)
+{
+	size_t have = c->tail_len - c->tail_off;
+	uint8_t *t = malloc(have + n);
+
+	if (!t || have + n > UINT32_MAX) {
+		free(t);
+		return -1;
+	}
+	if (have)
+		memcpy(t, c->tail + c->tail_off, have);
+	memcpy(t + have, p, n);
+	free(c->tail);
+	c->tail = t;
+	c->tail_off = 0;
+	c->tail_len = (uint32_t)(have + n);
+	return 0;
+}
+
+/* Push the tail out without waiting: 1 drained, 0 the kernel is full
+ * (EAGAIN seen), -1 error.  tx_lock held. */
+static int tail_flush(struct pre_conn *c, int fd)
+{
+	while (c->tail_off < c->tail_len) {
+		ssize_t r = REAL(send)(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
+		                       MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r > 0) {
+			c->tail_off += (uint32_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -1;
+	}
+	tail_drop(c);
+	return 1;
+}
+
+enum tx_mode { TX_AS_SOCKET = 0, TX_BLOCK, TX_NOWAIT };
+
+/* tx_lock held.  Returns plaintext bytes committed, or -1.  TX_NOWAIT (the
+ * held data of a background handshake): never wait and never refuse —
+ * whatever the kernel does not take goes to the tail. */
 static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt,
-                         int flags, int force_block)
+                         int flags, int mode)
 {
 	struct scratch *s = scratch();
 	struct cursor k = { iov, iovcnt, 0, 0 };
@@ -752,6 +848,23 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 	if (c->wr_shut) {
 		errno = EPIPE;
 		return -1;
+	}
+	if (c->tail_len && mode != TX_NOWAIT) {
+		int t = tail_flush(c, fd);
+		if (t < 0)
+			goto broken;
+		if (t == 0) {
+			if (mode == TX_AS_SOCKET && would_block(fd, flags)) {
+				if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
+					errno = EAGAIN;
+					return -1;
+				}
+			}
+			/* blocking socket (or no engine): finish the tail first */
+			if (pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, 0) < 0)
+				goto broken;
+			tail_drop(c);
+		}
 	}
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED && send_key_update(c, fd, 0) < 0)
 		goto broken;
@@ -794,11 +907,19 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 			fail_conn(c, fd, "seal failed:", st);
 			goto broken;
 		}
+		if (c->tail_len) {
+			/* TX_NOWAIT behind a tail: keep the order, queue behind it. */
+			if (tail_keep(c, s->tx, olen) < 0)
+				goto broken;
+			total += batch;
+			c->tx_bytes += batch;
+			continue;
+		}
 		r = REAL(send)(fd, s->tx, olen, sflags);
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 			if (nb < 0)
-				nb = !force_block && would_block(fd, flags);
-			if (nb && errno != EINTR) {
+				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && would_block(fd, flags));
+			if (nb && errno != EINTR && mode != TX_NOWAIT) {
 				/* Nothing of these records left the process: take the
 				 * sequence numbers back (same key epoch, never observed). */
 				c->rs->tx.seq = saved_seq;
@@ -813,10 +934,31 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		if (r < 0)
 			goto broken;
 		sent = (size_t)r;
-		if (sent < olen && pre_io_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
-			goto broken;
+		if (sent < olen) {
+			if (nb < 0)
+				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && would_block(fd, flags));
+			/* Non-blocking: the rest of this batch becomes the tail; the
+			 * program has written all of it (the engine sends the tail). */
+			if (nb && tail_keep(c, s->tx + sent, olen - sent) == 0) {
+				if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
+					total += batch;
+					c->tx_bytes += batch;
+					if (mode == TX_NOWAIT)
+						continue;
+					return (ssize_t)total;
+				}
+				tail_drop(c);
+			}
+			if (pre_io_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
+				goto broken;
+		}
 		total += batch;
 		c->tx_bytes += batch;
+	}
+	if (mode == TX_NOWAIT && c->tail_len && pre_engine_arm(c, fd, EPOLLOUT) < 0) {
+		if (pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, 0) < 0)
+			goto broken;
+		tail_drop(c);
 	}
 	return (ssize_t)total;
 broken:
@@ -829,11 +971,100 @@ broken:
 	return -1;
 }
 
+/* A write while the client handshake runs in the background: hold the
+ * plaintext (bounded), sealed and sent in order when the handshake
+ * completes.  1 held (*r set), 0 not in the background any more, -1 error. */
+static int hold_write(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, ssize_t *r)
+{
+	size_t n = iov_total(iov, iovcnt);
+
+	for (;;) {
+		pthread_mutex_lock(&c->tx_lock);
+		if (atomic_load(&c->state) != PRE_CONNECTING || !c->bg) {
+			pthread_mutex_unlock(&c->tx_lock);
+			return 0;
+		}
+		if (c->held_len + n <= HOLD_MAX || n == 0)
+			break;
+		pthread_mutex_unlock(&c->tx_lock);
+		/* Over the bound: wait for the handshake (bounded by its
+		 * timeout).  A refusal here would need an EPOLLOUT edge the
+		 * kernel never owes us (the socket is writable all along). */
+		if (pre_io_wait(fd, POLLIN | POLLRDHUP, 10) < 0 && errno != EINTR)
+			return -1;
+		pthread_mutex_lock(&c->rx_lock);
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
+			pthread_mutex_lock(&c->tx_lock);
+			pre_connect_bg_step(c, fd);
+			pthread_mutex_unlock(&c->tx_lock);
+		}
+		pthread_mutex_unlock(&c->rx_lock);
+	}
+	if (n) {
+		uint8_t *h = malloc(c->held_len + n);
+		if (!h) {
+			pthread_mutex_unlock(&c->tx_lock);
+			errno = ENOBUFS;
+			return -1;
+		}
+		if (c->held_len) {
+			memcpy(h, c->held, c->held_len);
+			sodium_memzero(c->held, c->held_len);
+			free(c->held);
+		}
+		struct cursor k = { iov, iovcnt, 0, 0 };
+		size_t m = 0;
+		while (m < n) {
+			uint8_t *q = NULL;
+			size_t room = cur_room(&k, &q), t = n - m < room ? n - m : room;
+			memcpy(h + c->held_len + m, q, t);
+			k.off += t;
+			m += t;
+		}
+		c->held = h;
+		c->held_len += (uint32_t)n;
+	}
+	pthread_mutex_unlock(&c->tx_lock);
+	*r = (ssize_t)n;
+	return 1;
+}
+
+void pre_io_drop_held(struct pre_conn *c)
+{
+	if (c->held) {
+		sodium_memzero(c->held, c->held_len);
+		free(c->held);
+	}
+	c->held = NULL;
+	c->held_len = 0;
+}
+
+int pre_io_flush_held(struct pre_conn *c, int fd)
+{
+	ssize_t r = 0;
+
+	if (c->held_len) {
+		struct iovec v = { c->held, c->held_len };
+		r = tx_locked(c, fd, &v, 1, MSG_NOSIGNAL, TX_NOWAIT);
+	}
+	pre_io_drop_held(c);
+	return r < 0 ? -1 : 0;
+}
+
 static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt,
                         int flags, int force_block)
 {
 	ssize_t r;
 	int st = atomic_load(&c->state);
+
+	if (st == PRE_CONNECTING && c->bg) {
+		int h = hold_write(c, fd, iov, iovcnt, &r);
+		if (h < 0)
+			return -1;
+		if (h > 0)
+			return r;
+		st = atomic_load(&c->state);
+	}
 
 	if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
 		pthread_mutex_lock(&c->rx_lock);
@@ -844,7 +1075,12 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 		st = atomic_load(&c->state);
 	}
 	if (st == PRE_FAILED) {
-		errno = ECONNRESET;
+		errno = failed_errno(c);
+		return -1;
+	}
+	if (st == PRE_CONNECTING) {
+		/* another thread is inside a synchronous connect */
+		errno = c->nonblock ? EAGAIN : ENOTCONN;
 		return -1;
 	}
 	if (st != PRE_SECURED) {
@@ -856,7 +1092,7 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 	if (iov_total(iov, iovcnt) == 0)
 		return 0;
 	pthread_mutex_lock(&c->tx_lock);
-	r = tx_locked(c, fd, iov, iovcnt, flags, force_block);
+	r = tx_locked(c, fd, iov, iovcnt, flags, force_block ? TX_BLOCK : TX_AS_SOCKET);
 	pthread_mutex_unlock(&c->tx_lock);
 	return r;
 }
@@ -900,11 +1136,75 @@ void pre_io_close_notify(struct pre_conn *c, int fd)
 	}
 	if (pthread_mutex_timedlock(&c->tx_lock, &until) != 0)
 		return;
+	/* The tail first: close_notify must follow the last whole record. */
+	if (c->tail_len && !(c->rs->flags & SS_REC_F_FAILED) &&
+	    pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
+	                    pre_now_ms() + CLOSE_NOTIFY_WAIT_MS) < 0)
+		c->wr_shut = 1;   /* the peer will see truncation; no close_notify after half a record */
+	tail_drop(c);
 	if (!c->wr_shut && c->rec && !(c->rs->flags & SS_REC_F_FAILED) &&
 	    ss_rec_alert(c->rec, 1, 0, buf, sizeof buf, &n) == SS_OK) {
 		c->wr_shut = 1;
 		pre_io_send_all(fd, buf, n, pre_now_ms() + CLOSE_NOTIFY_WAIT_MS);
 		pre_log(PRE_LOG_DEBUG, "fd %d: close_notify sent", fd);
+	}
+	/* The engine's duplicate must not keep the socket open after the
+	 * program's close (its FIN would never leave). */
+	pre_engine_detach(c);
+	pthread_mutex_unlock(&c->tx_lock);
+}
+
+int pre_io_so_error(struct pre_conn *c, int *out)
+{
+	int e = 0;
+
+	if (!c->bg)
+		return 0;
+	pthread_mutex_lock(&c->tx_lock);
+	if (c->so_error) {
+		e = c->so_error;
+		c->so_error = 0;   /* SO_ERROR reads and clears, as the kernel's does */
+	}
+	pthread_mutex_unlock(&c->tx_lock);
+	if (!e)
+		return 0;
+	*out = e;
+	return 1;
+}
+
+void pre_io_service(struct pre_conn *c)
+{
+	int efd;
+
+	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
+		pthread_mutex_lock(&c->rx_lock);
+		pthread_mutex_lock(&c->tx_lock);
+		efd = pre_engine_fd(c);
+		if (efd >= 0)
+			pre_connect_bg_step(c, efd);
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		return;
+	}
+	pthread_mutex_lock(&c->tx_lock);
+	efd = pre_engine_fd(c);
+	if (efd < 0) {
+		tail_drop(c);
+	} else if (c->tail_len) {
+		int t = atomic_load(&c->state) == PRE_SECURED ? tail_flush(c, efd) : -1;
+		if (t == 0 && pre_engine_arm(c, efd, EPOLLOUT) == 0) {
+			pthread_mutex_unlock(&c->tx_lock);
+			return;
+		}
+		if (t < 0) {
+			if (atomic_load(&c->state) == PRE_SECURED)
+				fail_conn(c, efd, "send failed (tail)", 0);
+			tail_drop(c);
+		}
+		pre_engine_detach(c);
+	} else {
+		/* nothing left: leave the engine until the next tail */
+		pre_engine_detach(c);
 	}
 	pthread_mutex_unlock(&c->tx_lock);
 }

@@ -46,4 +46,19 @@ int pre_accept_progress(struct pre_conn *c, int fd, int wait);
  * server-first-wait for the client's first bytes, then decide.  rx_lock held. */
 int pre_accept_before_write(struct pre_conn *c, int fd);
 
+/* Event loops (issue 5). */
+/* Seal and send the plaintext held during a background handshake (never
+ * waits: the rest becomes the tail).  rx_lock and tx_lock held. */
+int pre_io_flush_held(struct pre_conn *c, int fd);
+void pre_io_drop_held(struct pre_conn *c);      /* tx_lock held; wipes */
+/* getsockopt(SO_ERROR): 1 and *out when a background handshake failure is
+ * to be reported (once), else 0 (ask the kernel). */
+int pre_io_so_error(struct pre_conn *c, int *out);
+/* The engine thread's work for c (pre_engine.c). */
+void pre_io_service(struct pre_conn *c);
+/* One step of a background client handshake on fd (pre_connect.c).  rx_lock
+ * and tx_lock held.  1 secured, 0 in progress (the engine is armed), -1
+ * failed (state FAILED, c->so_error set). */
+int pre_connect_bg_step(struct pre_conn *c, int fd);
+
 #endif

@@ -308,6 +308,13 @@ SHIM int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		pre_conn_put(c);
 		return 0;
 	}
+	/* issue 5: a background handshake's failure (pre_io.c) */
+	if (level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= sizeof(int) &&
+	    pre_io_so_error(c, val)) {
+		*len = sizeof(int);
+		pre_conn_put(c);
+		return 0;
+	}
 	pre_conn_put(c);
 	return REAL(getsockopt)(fd, level, name, val, len);
 }

@@ -88,6 +88,18 @@ struct pre_conn {
 	uint8_t auth, mode, mutual;
 	uint64_t hs_usec;
 	char *peer;
+
+	/* Event loops (pre_engine.c, issue 5).  tail/held/so_error under tx_lock. */
+	uint8_t *tail;            /* sealed bytes of a batch the kernel did not take */
+	uint32_t tail_off, tail_len;
+	uint8_t *held;            /* plaintext written before a background handshake completed */
+	uint32_t held_len;
+	uint8_t bg;               /* client handshake runs in the background (connect → EINPROGRESS) */
+	uint8_t eng_listed;       /* on the engine's list (the list holds a ref) */
+	int so_error;             /* what getsockopt(SO_ERROR) reports (once) */
+	int eng_fd;               /* the engine's CLOEXEC dup of the socket, + 1 (0 = none) */
+	uint64_t eng_dev, eng_ino;/* its identity: the program may close or dup2 over that number */
+	struct pre_conn *eng_next;/* the engine's list (engine lock) */
 };
 
 /* ------------------------------------------------------------ fd table */

@@ -1,0 +1,448 @@
+/* pre_engine.c — the engine thread (see pre_engine.h for what and why).
+ *
+ * Lifetime of a connection in the engine: pre_engine_arm() makes a CLOEXEC
+ * duplicate of the socket, adds it to the engine's epoll (one-shot) and puts
+ * the connection on the list with a reference; the engine serves it on each
+ * event (pre_io_service) and re-arms while there is work; when the work is
+ * done, or the program closes its last descriptor, the duplicate is closed
+ * (pre_engine_detach) and the next sweep of the list drops the reference.
+ *
+ * Descriptors the program can break: our epoll, wake and duplicate
+ * descriptors are ordinary numbers in its table, and a program may close
+ * them (closefrom, close_range) or dup2 something else over them.  Each one's
+ * identity (st_dev, st_ino) is recorded when made and checked before use; an
+ * epoll instance that went away (EBADF/EINVAL, or another file under its
+ * number) is re-created with every listed connection re-added, and a
+ * duplicate that is no longer ours is forgotten (never closed: the number
+ * belongs to the program now).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include "pre_engine.h"
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sym.h"
+
+enum {
+	ENG_EVENTS = 64,
+	ENG_TICK_MS = 100,    /* background handshakes: deadline and close checks */
+	ENG_BATCH = 64        /* connections served per timer pass */
+};
+
+struct ident {
+	uint64_t dev, ino;
+};
+
+static struct {
+	pthread_mutex_t lk;       /* list, epoll/wake set-up, start */
+	pthread_mutex_t work;     /* held by the engine while it serves (fork brackets it) */
+	atomic_int ep;            /* epoll fd + 1 (0 = none) */
+	int wake;                 /* eventfd + 1 */
+	struct ident ep_id, wake_id;
+	pid_t pid;                /* process the thread runs in */
+	atomic_int running;
+	struct pre_conn *list;
+} E = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 0, 0, { 0, 0 }, { 0, 0 }, 0, 0, NULL };
+
+static __thread int prep_depth, prep_locked;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(pre_engine_atfork_prepare, pre_engine_atfork_parent, pre_engine_atfork_child);
+}
+
+static int ident_of(int fd, struct ident *id)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	id->dev = (uint64_t)st.st_dev;
+	id->ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+static int is_ours(int fd, const struct ident *id)
+{
+	struct ident now;
+	return fd >= 0 && ident_of(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
+}
+
+/* (Re)create the epoll instance and the wake eventfd; re-add every listed
+ * connection.  E.lk held. */
+static int ep_setup(void)
+{
+	int ep = atomic_load(&E.ep) - 1, wk = E.wake - 1;
+	struct epoll_event ev;
+
+	if (ep >= 0 && is_ours(ep, &E.ep_id))
+		REAL(close)(ep);
+	if (wk >= 0 && is_ours(wk, &E.wake_id))
+		REAL(close)(wk);
+	atomic_store(&E.ep, 0);
+	E.wake = 0;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -1;
+	wk = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (wk < 0 || ident_of(ep, &E.ep_id) < 0 || ident_of(wk, &E.wake_id) < 0) {
+		REAL(close)(ep);
+		if (wk >= 0)
+			REAL(close)(wk);
+		return -1;
+	}
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	epoll_ctl(ep, EPOLL_CTL_ADD, wk, &ev);
+	for (struct pre_conn *c = E.list; c; c = c->eng_next) {
+		int d = c->eng_fd - 1;
+		if (d < 0)
+			continue;
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLONESHOT;   /* serve once: it re-arms what it needs */
+		ev.data.ptr = c;
+		epoll_ctl(ep, EPOLL_CTL_ADD, d, &ev);
+	}
+	E.wake = wk + 1;
+	atomic_store(&E.ep, ep + 1);
+	return 0;
+}
+
+static void wake_engine(void)
+{
+	uint64_t one = 1;
+	int wk = E.wake - 1;
+	if (wk >= 0 && is_ours(wk, &E.wake_id)) {
+		ssize_t r = REAL(write)(wk, &one, sizeof one);
+		(void)r;
+	}
+}
+
+/* Drop list entries whose duplicate is gone; next wait's timeout.  E.lk
+ * held; the dropped connections are returned (to be put without the lock). */
+static struct pre_conn *sweep(int *timeout)
+{
+	struct pre_conn **pp = &E.list, *dead = NULL;
+	int64_t now = pre_now_ms();
+
+	*timeout = -1;
+	while (*pp) {
+		struct pre_conn *c = *pp;
+		if (!c->eng_fd) {
+			*pp = c->eng_next;
+			c->eng_listed = 0;
+			c->eng_next = dead;
+			dead = c;
+			continue;
+		}
+		int64_t dl = pre_connect_bg_deadline(c);
+		if (dl) {
+			int64_t t = dl - now;
+			if (t > ENG_TICK_MS)
+				t = ENG_TICK_MS;
+			if (t < 0)
+				t = 0;
+			if (*timeout < 0 || t < *timeout)
+				*timeout = (int)t;
+		}
+		pp = &c->eng_next;
+	}
+	return dead;
+}
+
+/* Background handshakes: deadlines and closed descriptors are checked
+ * even without an event. */
+static void timer_pass(void)
+{
+	struct pre_conn *due[ENG_BATCH];
+	int n = 0;
+
+	pthread_mutex_lock(&E.lk);
+	for (struct pre_conn *c = E.list; c && n < ENG_BATCH; c = c->eng_next)
+		if (c->eng_fd && pre_connect_bg_deadline(c))
+			due[n++] = pre_conn_ref(c);
+	pthread_mutex_unlock(&E.lk);
+	for (int i = 0; i < n; i++) {
+		pre_io_service(due[i]);
+		pre_conn_put(due[i]);
+	}
+}
+
+static void *engine_main(void *arg)
+{
+	struct epoll_event ev[ENG_EVENTS];
+	(void)arg;
+
+	for (;;) {
+		int timeout, ep, n;
+		struct pre_conn *dead;
+
+		pthread_mutex_lock(&E.lk);
+		dead = sweep(&timeout);
+		ep = atomic_load(&E.ep) - 1;
+		if (ep < 0 || !is_ours(ep, &E.ep_id)) {
+			ep_setup();
+			ep = atomic_load(&E.ep) - 1;
+		}
+		pthread_mutex_unlock(&E.lk);
+		while (dead) {
+			struct pre_conn *next = dead->eng_next;
+			dead->eng_next = NULL;
+			pre_conn_put(dead);
+			dead = next;
+		}
+		if (ep < 0) {
+			/* out of descriptors: try again shortly */
+			struct timespec ts = { 0, ENG_TICK_MS * 1000000L };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		n = epoll_wait(ep, ev, ENG_EVENTS, timeout);
+		if (n < 0) {
+			if (errno != EINTR) {
+				/* EBADF/EINVAL: the program closed our epoll fd or put
+				 * something else under its number */
+				pthread_mutex_lock(&E.lk);
+				ep_setup();
+				pthread_mutex_unlock(&E.lk);
+			}
+			continue;
+		}
+		pthread_mutex_lock(&E.work);
+		for (int i = 0; i < n; i++) {
+			struct pre_conn *c = ev[i].data.ptr;
+			if (!c) {
+				uint64_t v;
+				int wk = E.wake - 1;
+				if (wk >= 0 && is_ours(wk, &E.wake_id)) {
+					ssize_t r = REAL(read)(wk, &v, sizeof v);
+					(void)r;
+				}
+				continue;
+			}
+			/* Listed connections hold a reference until a sweep, and only
+			 * this thread sweeps: c is alive. */
+			pre_io_service(c);
+		}
+		if (timeout >= 0)
+			timer_pass();
+		pthread_mutex_unlock(&E.work);
+	}
+	return NULL;
+}
+
+/* The inherited engine of a parent process: forget it (child side). */
+static void forget_inherited(void)
+{
+	struct pre_conn *c, *next;
+	int ep = atomic_load(&E.ep) - 1, wk = E.wake - 1;
+
+	pthread_mutex_init(&E.lk, NULL);
+	pthread_mutex_init(&E.work, NULL);
+	if (ep >= 0 && is_ours(ep, &E.ep_id))
+		REAL(close)(ep);
+	if (wk >= 0 && is_ours(wk, &E.wake_id))
+		REAL(close)(wk);
+	atomic_store(&E.ep, 0);
+	E.wake = 0;
+	for (c = E.list; c; c = next) {
+		struct ident id = { c->eng_dev, c->eng_ino };
+		next = c->eng_next;
+		if (c->eng_fd && is_ours(c->eng_fd - 1, &id))
+			REAL(close)(c->eng_fd - 1);
+		c->eng_fd = 0;
+		c->eng_listed = 0;
+		c->eng_next = NULL;
+		/* The tail and a background handshake belong to the parent, whose
+		 * engine carries on with them; the child's copies are stale. */
+		free(c->tail);
+		c->tail = NULL;
+		c->tail_off = c->tail_len = 0;
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
+			pre_io_drop_held(c);
+			c->so_error = ECONNRESET;
+			atomic_store(&c->state, PRE_FAILED);
+		}
+		pre_conn_put(c);
+	}
+	E.list = NULL;
+	E.running = 0;
+	E.pid = getpid();
+}
+
+static int engine_start(void)
+{
+	pid_t me = getpid();
+	pthread_attr_t at;
+	pthread_t th;
+	sigset_t all, old;
+	int r;
+
+	if (__builtin_expect(E.running && E.pid == me, 1))
+		return 0;
+	if (E.pid && E.pid != me)
+		forget_inherited();   /* a fork our handler did not see (raw clone) */
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&E.lk);
+	if (E.running) {
+		pthread_mutex_unlock(&E.lk);
+		return 0;
+	}
+	if (ep_setup() < 0) {
+		pthread_mutex_unlock(&E.lk);
+		return -1;
+	}
+	/* The program's signals are not ours to take: block them all in the
+	 * engine thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	r = pthread_create(&th, &at, engine_main, NULL);
+	pthread_attr_destroy(&at);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		pthread_mutex_unlock(&E.lk);
+		return -1;
+	}
+	pthread_setname_np(th, "secsock-engine");
+	E.running = 1;
+	E.pid = me;
+	pthread_mutex_unlock(&E.lk);
+	pre_log(PRE_LOG_DEBUG, "engine thread started");
+	return 0;
+}
+
+int pre_engine_fd(struct pre_conn *c)
+{
+	struct ident id = { c->eng_dev, c->eng_ino };
+	int d = c->eng_fd - 1;
+
+	if (d < 0)
+		return -1;
+	if (!is_ours(d, &id)) {
+		/* closed or replaced by the program: the number is not ours */
+		c->eng_fd = 0;
+		return -1;
+	}
+	return d;
+}
+
+int pre_engine_arm(struct pre_conn *c, int fd, uint32_t events)
+{
+	struct epoll_event ev;
+	int saved = errno, ep, d, fresh = 0, r;
+
+	if (engine_start() < 0)
+		goto fail;
+	memset(&ev, 0, sizeof ev);
+	ev.events = events | EPOLLONESHOT;
+	ev.data.ptr = c;
+	d = pre_engine_fd(c);
+	if (d < 0) {
+		struct ident id;
+		d = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
+		if (d < 0)
+			goto fail;
+		if (ident_of(d, &id) < 0) {
+			REAL(close)(d);
+			goto fail;
+		}
+		c->eng_dev = id.dev;
+		c->eng_ino = id.ino;
+		c->eng_fd = d + 1;
+		fresh = 1;
+	}
+	pthread_mutex_lock(&E.lk);
+	ep = atomic_load(&E.ep) - 1;
+	if (ep < 0 || !is_ours(ep, &E.ep_id)) {
+		pthread_mutex_unlock(&E.lk);
+		goto undo;
+	}
+	if (!c->eng_listed) {
+		pre_conn_ref(c);
+		c->eng_next = E.list;
+		E.list = c;
+		c->eng_listed = 1;
+	}
+	r = epoll_ctl(ep, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, d, &ev);
+	if (r < 0 && errno == ENOENT)
+		r = epoll_ctl(ep, EPOLL_CTL_ADD, d, &ev);
+	else if (r < 0 && errno == EEXIST)
+		r = epoll_ctl(ep, EPOLL_CTL_MOD, d, &ev);
+	if (r == 0 && fresh && c->bg)
+		wake_engine();   /* a new deadline to watch */
+	pthread_mutex_unlock(&E.lk);
+	if (r < 0)
+		goto undo;
+	errno = saved;
+	return 0;
+undo:
+	if (fresh) {
+		REAL(close)(d);
+		c->eng_fd = 0;
+	}
+fail:
+	errno = saved;
+	return -1;
+}
+
+void pre_engine_detach(struct pre_conn *c)
+{
+	int d = pre_engine_fd(c);
+
+	if (d < 0)
+		return;
+	/* Closing the duplicate removes it from the epoll set (no other
+	 * descriptor of ours refers to the same file in that set). */
+	REAL(close)(d);
+	c->eng_fd = 0;
+	if (atomic_load(&E.ep) && E.pid == getpid()) {
+		pthread_mutex_lock(&E.lk);
+		wake_engine();   /* the sweep drops our reference */
+		pthread_mutex_unlock(&E.lk);
+	}
+}
+
+int64_t pre_connect_bg_deadline(struct pre_conn *c)
+{
+	return c->bg && atomic_load(&c->state) == PRE_CONNECTING ? (c->deadline_ms ? c->deadline_ms : 1) : 0;
+}
+
+/* Nested calls (our own pthread_atfork registration plus a caller's
+ * handler) count depth: the locks are taken once. */
+void pre_engine_atfork_prepare(void)
+{
+	if (prep_depth++ || !E.running || E.pid != getpid())
+		return;
+	pthread_mutex_lock(&E.work);
+	pthread_mutex_lock(&E.lk);
+	prep_locked = 1;
+}
+
+void pre_engine_atfork_parent(void)
+{
+	if (prep_depth > 0 && --prep_depth > 0)
+		return;
+	if (prep_locked) {
+		prep_locked = 0;
+		pthread_mutex_unlock(&E.lk);
+		pthread_mutex_unlock(&E.work);
+	}
+}
+
+void pre_engine_atfork_child(void)
+{
+	prep_depth = 0;
+	prep_locked = 0;
+	if (E.pid && E.pid != getpid())
+		forget_inherited();   /* re-initialises the locks prepare took */
+}
