@@ -133,3 +133,15 @@ void pre_fd_forget(int fd)
 	if (c)
 		pre_conn_release_fd(c, fd);
 }
+
+/* fork child: the threads that had slots pinned in the parent do not exist
+ * here; their pins would make every later close wait forever. */
+void pre_fdtab_atfork_child(void)
+{
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+
+	if (!fd_pins)
+		return;
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++)
+		atomic_store_explicit(&fd_pins[fd], 0, memory_order_relaxed);
+}

@@ -27,7 +27,10 @@ __attribute__((constructor)) static void pre_init(void)
 	pre_sym_bind();
 	pre_log_init();
 	pre_fdtab_init();
+	pre_exec_init();
 	atomic_store_explicit(&pre_ready, 1, memory_order_release);
+	/* A secured descriptor handed over by the image that exec'd us. */
+	pre_exec_import();
 	errno = saved;
 }
 
@@ -44,7 +47,9 @@ __attribute__((destructor)) static void pre_fini(void)
 		struct pre_conn *c;
 		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
 			continue;
-		if (atomic_load(&c->state) == PRE_SECURED) {
+		/* Only the last process holding the socket says goodbye: a forked
+		 * child exiting must not end its parent's stream. */
+		if (atomic_load(&c->state) == PRE_SECURED && pre_arena_sole_holder(c)) {
 			pre_io_drop_eof(c, (int)fd);
 			pre_io_close_notify(c, (int)fd);
 		}

@@ -39,8 +39,7 @@ struct pre_conn *pre_conn_new(int domain, int type, int protocol)
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->fd_refs, 0);
 	atomic_init(&c->state, PRE_NEW);
-	pthread_mutex_init(&c->rx_lock, NULL);
-	pthread_mutex_init(&c->tx_lock, NULL);
+	pre_arena_attach(c);   /* locks: process-shared when a slot was had */
 	c->domain = domain;
 	c->type = type;
 	c->protocol = protocol;
@@ -79,14 +78,15 @@ void pre_conn_put(struct pre_conn *c)
 		free(c->partial);
 	}
 	ss_rec_free(c->rec);
-	if (c->rs) {
+	if (c->rs && !c->sh) {
 		ss_rec_state_wipe(c->rs);
 		sodium_free(c->rs);
 	}
 	ss_ctx_free(c->ctx);
 	ss_cred_free(c->cred);
-	pthread_mutex_destroy(&c->rx_lock);
-	pthread_mutex_destroy(&c->tx_lock);
+	/* A shared record state is wiped with its slot, when the last process
+	 * that holds the connection lets go. */
+	pre_arena_detach(c);
 	free(c);
 }
 
@@ -94,8 +94,10 @@ void pre_conn_release_fd(struct pre_conn *c, int fd)
 {
 	int saved = errno;
 
+	/* close_notify only from the last holder: after fork the other process
+	 * may still be writing on this socket (pre_arena.c). */
 	if (atomic_fetch_sub_explicit(&c->fd_refs, 1, memory_order_acq_rel) == 1 &&
-	    atomic_load(&c->state) == PRE_SECURED) {
+	    pre_arena_fds_gone(c) && atomic_load(&c->state) == PRE_SECURED) {
 		pre_io_drop_eof(c, fd);
 		pre_io_close_notify(c, fd);
 	}
@@ -150,10 +152,9 @@ int pre_conn_secure(struct pre_conn *c)
 	memset(&info, 0, sizeof info);
 	if (ss_ctx_query(c->ctx, &info) != SS_OK)
 		return -1;
-	c->rs = sodium_malloc(sizeof *c->rs);
+	c->rs = pre_arena_rs(c);   /* in the shared slot: fork children seal with it */
 	if (!c->rs)
 		return -1;
-	memset(c->rs, 0, sizeof *c->rs);
 	st = ss_ctx_export(c->ctx, c->rs);
 	if (st == SS_OK)
 		st = ss_rec_new(c->rs, &c->rec);

@@ -10,6 +10,15 @@
  * serialises sealing + sending.  Order: rx_lock before tx_lock.  No lock is
  * held while waiting for the peer (we wait in poll() with no lock), and there
  * is no process-wide lock on the data path.
+ *
+ * Process life (pre_arena.c): the two locks and the record state live in a
+ * MAP_SHARED slot, so that a parent and a forked child holding the same
+ * socket serialise on the same process-shared robust mutexes and seal with
+ * one sequence number per direction.  The rest of struct pre_conn is private
+ * to each process (a fork copies it, pointers and all).  rx_lock/tx_lock are
+ * pre_lock_t: a pointer to the shared mutex (or to `own` when no slot could
+ * be had); the pthread_mutex_* macros below route them through pre_lock_*
+ * so callers keep writing pthread_mutex_lock(&c->rx_lock).
  */
 #ifndef PRE_SOCK_H
 #define PRE_SOCK_H
@@ -17,10 +26,30 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include "pol.h"
 #include "ss_ctx.h"
 #include "ss_rec.h"
+
+typedef struct pre_lock {
+	pthread_mutex_t *m;       /* the slot's process-shared mutex, or &own */
+	pthread_mutex_t own;      /* fallback when no shared slot exists */
+} pre_lock_t;
+int pre_lock_acquire(pre_lock_t *l);
+int pre_lock_try(pre_lock_t *l);
+int pre_lock_timed(pre_lock_t *l, const struct timespec *abs);
+int pre_lock_release(pre_lock_t *l);
+/* pthread_mutex_lock(&c->rx_lock) etc. on a pre_lock_t go to pre_lock_*; on
+ * a plain pthread_mutex_t they are the libc calls. */
+#define pthread_mutex_lock(m) _Generic((m), pre_lock_t *: pre_lock_acquire, default: pthread_mutex_lock)(m)
+#define pthread_mutex_trylock(m) _Generic((m), pre_lock_t *: pre_lock_try, default: pthread_mutex_trylock)(m)
+#define pthread_mutex_unlock(m) _Generic((m), pre_lock_t *: pre_lock_release, default: pthread_mutex_unlock)(m)
+#define pthread_mutex_timedlock(m, t) \
+	_Generic((m), pre_lock_t *: pre_lock_timed, default: pthread_mutex_timedlock)((m), (t))
+
+struct pre_slot;   /* pre_arena.c: the shared part of a connection */
 
 enum pre_state {
 	PRE_NEW = 0,      /* socket() seen, not connected: we record options and bind */
@@ -46,13 +75,15 @@ struct pre_conn {
 	atomic_int refs;          /* fd slots + calls in flight */
 	atomic_int fd_refs;       /* fd slots only: 0 → last close */
 	atomic_int state;         /* enum pre_state */
-	pthread_mutex_t rx_lock, tx_lock;
+	pre_lock_t rx_lock, tx_lock;  /* see "Process life" above */
+	struct pre_slot *sh;        /* shared slot (locks, record state, holders); NULL = private */
 
 	uint8_t dir;              /* POL_DIR_INBOUND / POL_DIR_OUTBOUND */
 	uint8_t action;           /* enum pol_action that applied */
 	uint8_t nonblock;         /* O_NONBLOCK as last seen (hint only) */
 	uint8_t app_require;      /* secsock_set_security(SECSOCK_REQUIRE) */
 	uint8_t wr_shut;          /* SHUT_WR done (close_notify sent) */
+	uint8_t fork_mark;        /* pre_fork.c: already locked for this fork */
 	int domain, type, protocol;
 
 	const pol_settings *set;  /* owned by the process policy (immutable) */
@@ -143,6 +174,32 @@ void pre_conn_free_setup(struct pre_conn *c);      /* opts, bound: not needed on
 
 /* Move an established context into the record state; c->ctx freed. */
 int pre_conn_secure(struct pre_conn *c);
+
+/* ------------------------------------------------------------ process life
+ * pre_arena.c: shared slots.  pre_fork.c: fork/vfork.  pre_exec.c: exec. */
+/* Attach c to a fresh shared slot (locks initialised either way). */
+void pre_arena_attach(struct pre_conn *c);
+/* The record state's home: inside the slot, or sodium_malloc'd. */
+ss_rec_state *pre_arena_rs(struct pre_conn *c);
+/* c's last descriptor in this process is going away: leave the slot's holder
+ * list; 1 when no other live process holds the socket (say close_notify). */
+int pre_arena_fds_gone(struct pre_conn *c);
+/* Would this process be the last holder?  (exit-time close_notify) */
+int pre_arena_sole_holder(struct pre_conn *c);
+/* Last private reference: detach (the slot is freed with its last process). */
+void pre_arena_detach(struct pre_conn *c);
+/* exec: the state leaves with the exec'd image; returns the number of other
+ * holders (which can no longer use it).  unmove: the exec failed. */
+int pre_arena_move(struct pre_conn *c);
+void pre_arena_unmove(struct pre_conn *c);
+/* fork bookkeeping (pre_fork.c). */
+void pre_arena_fork_prepare(void);
+void pre_arena_fork_parent(pid_t child);
+void pre_arena_fork_child(void);
+void pre_fdtab_atfork_child(void);
+/* exec handoff (pre_exec.c); the constructor imports. */
+void pre_exec_import(void);
+void pre_exec_init(void);
 
 /* ------------------------------------------------------------ misc */
 int64_t pre_now_ms(void);

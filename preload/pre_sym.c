@@ -69,6 +69,10 @@ static void sym_bind_once(void)
 	BIND(read_chk, "__read_chk");
 	BIND(recv_chk, "__recv_chk");
 	BIND(recvfrom_chk, "__recvfrom_chk");
+	BIND(fork, "fork");
+	BIND(execve, "execve");
+	BIND(execvpe, "execvpe");
+	BIND(fexecve, "fexecve");
 	if (!pre_real.close_range)
 		pre_real.close_range = fallback_close_range;
 	if (!pre_real.fcntl64)

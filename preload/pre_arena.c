@@ -1,0 +1,495 @@
+/* pre_arena.c — the shared part of each connection (issue 5 "Process life").
+ *
+ * Why: after fork() parent and child hold the same socket.  If each kept a
+ * private copy of the record state, both could seal a record under the same
+ * key and sequence number — a nonce reuse that breaks AES-GCM and ChaCha20-
+ * Poly1305 outright (RFC 8446 §5.3 requires a unique nonce per record).  So
+ * the record state (ss_rec_state has no pointers for this reason, see
+ * core/ss_rec.h) and the two locks that serialise sealing+sending and
+ * reading live in a MAP_SHARED slot; the per-process ss_rec caches re-key
+ * when the state's epoch moves.
+ *
+ * The arena is a list of chunks, each MAP_SHARED|MAP_ANONYMOUS, so a fork
+ * inherits every chunk at the same address.  A chunk starts with an atomic
+ * bitmap of used slots (allocation is a CAS on it, safe across processes
+ * that share the chunk); chunks mapped after a fork are simply not seen by
+ * the other side.  Chunks are excluded from core dumps and, when the limit
+ * allows, locked in RAM (sodium_mlock); a freed slot is wiped.
+ *
+ * Who may say close_notify: the slot lists the pids that hold descriptors
+ * of the socket.  A process whose last descriptor goes away leaves the
+ * list; if nobody else (alive) is on it, it is the last holder and says
+ * close_notify.  A holder that died without closing (_exit, a signal,
+ * a zombie not yet reaped) is pruned by the liveness check, so _exit needs
+ * no wrapper: its descriptors die with it, the kernel sends FIN, and the
+ * survivor's own close later says close_notify — or, if it was the last
+ * holder, the peer sees a truncation (RFC 8446 §6.1), which is honest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sodium.h>
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+enum {
+	SLOT_PIDS = 14,
+	CHUNK_SLOTS = 128,
+	MAX_CHUNKS = 8192,        /* 1M connections */
+	SLOT_MOVED = 1u << 0,     /* the state was handed to an exec'd image */
+	SLOT_MOVE_FAILED = 1u << 1 /* ...and we failed it for the other holders */
+};
+
+struct pre_slot {
+	pthread_mutex_t rx, tx, meta;   /* PTHREAD_PROCESS_SHARED + ROBUST */
+	ss_rec_state rs;
+	int procs;                      /* processes with a private conn here (meta) */
+	int forking;                    /* forks in flight: a holder not yet listed */
+	int overflow;                   /* holders that did not fit in pids[] */
+	uint32_t flags;
+	int npids;
+	pid_t pids[SLOT_PIDS];
+};
+
+struct chunk {
+	_Atomic uint64_t used[CHUNK_SLOTS / 64];
+	struct pre_slot slot[CHUNK_SLOTS];
+};
+
+static struct chunk *chunks[MAX_CHUNKS];
+static atomic_uint nchunks;
+static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ------------------------------------------------------------ locks */
+
+static struct pre_slot *slot_of_mutex(pre_lock_t *l, pthread_mutex_t *m)
+{
+	if (m == &l->own)
+		return NULL;
+	/* rx or tx of a slot */
+	struct pre_slot *a = (struct pre_slot *)((char *)m - offsetof(struct pre_slot, rx));
+	struct pre_slot *b = (struct pre_slot *)((char *)m - offsetof(struct pre_slot, tx));
+	return &a->rx == m ? a : b;
+}
+
+/* EOWNERDEAD: a process died holding the lock, perhaps between sealing a
+ * record and sending it — the sequence numbers may no longer match what the
+ * peer saw.  Take the lock, but fail the connection. */
+static int owner_dead(pre_lock_t *l, pthread_mutex_t *m)
+{
+	struct pre_slot *s = slot_of_mutex(l, m);
+	pthread_mutex_consistent(m);
+	if (s)
+		s->rs.flags |= SS_REC_F_FAILED;
+	return 0;
+}
+
+int pre_lock_acquire(pre_lock_t *l)
+{
+	int r = pthread_mutex_lock(l->m);
+	return r == EOWNERDEAD ? owner_dead(l, l->m) : r;
+}
+
+int pre_lock_try(pre_lock_t *l)
+{
+	int r = pthread_mutex_trylock(l->m);
+	return r == EOWNERDEAD ? owner_dead(l, l->m) : r;
+}
+
+int pre_lock_timed(pre_lock_t *l, const struct timespec *abs)
+{
+	int r = pthread_mutex_timedlock(l->m, abs);
+	return r == EOWNERDEAD ? owner_dead(l, l->m) : r;
+}
+
+int pre_lock_release(pre_lock_t *l)
+{
+	return pthread_mutex_unlock(l->m);
+}
+
+static int meta_lock(struct pre_slot *s)
+{
+	int r = pthread_mutex_lock(&s->meta);
+	if (r == EOWNERDEAD) {
+		pthread_mutex_consistent(&s->meta);
+		r = 0;
+	}
+	return r;
+}
+
+static void shared_mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+/* ------------------------------------------------------------ slots */
+
+static struct chunk *chunk_new(void)
+{
+	struct chunk *ch = mmap(NULL, sizeof *ch, PROT_READ | PROT_WRITE,
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ch == MAP_FAILED)
+		return NULL;
+	madvise(ch, sizeof *ch, MADV_DONTDUMP);
+	(void)sodium_mlock(ch, sizeof *ch);   /* best effort: RLIMIT_MEMLOCK */
+	return ch;
+}
+
+static struct pre_slot *slot_alloc(void)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+		for (unsigned i = 0; i < n; i++) {
+			struct chunk *ch = chunks[i];
+			for (unsigned w = 0; w < CHUNK_SLOTS / 64; w++) {
+				uint64_t u = atomic_load_explicit(&ch->used[w], memory_order_relaxed);
+				while (u != UINT64_MAX) {
+					unsigned b = (unsigned)__builtin_ctzll(~u);
+					if (atomic_compare_exchange_weak(&ch->used[w], &u, u | (1ull << b)))
+						return &ch->slot[w * 64 + b];
+				}
+			}
+		}
+		if (pass)
+			break;
+		pthread_mutex_lock(&grow_lock);
+		if (atomic_load(&nchunks) == n && n < MAX_CHUNKS) {
+			struct chunk *ch = chunk_new();
+			if (ch) {
+				chunks[n] = ch;
+				atomic_store_explicit(&nchunks, n + 1, memory_order_release);
+			}
+		}
+		pthread_mutex_unlock(&grow_lock);
+	}
+	return NULL;
+}
+
+static void slot_free(struct pre_slot *s)
+{
+	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+
+	pthread_mutex_destroy(&s->rx);
+	pthread_mutex_destroy(&s->tx);
+	pthread_mutex_destroy(&s->meta);
+	sodium_memzero(s, sizeof *s);
+	for (unsigned i = 0; i < n; i++) {
+		struct chunk *ch = chunks[i];
+		if (s >= ch->slot && s < ch->slot + CHUNK_SLOTS) {
+			unsigned k = (unsigned)(s - ch->slot);
+			atomic_fetch_and(&ch->used[k / 64], ~(1ull << (k % 64)));
+			return;
+		}
+	}
+}
+
+void pre_arena_attach(struct pre_conn *c)
+{
+	struct pre_slot *s = slot_alloc();
+
+	if (!s) {
+		/* No shared memory: the connection still works in this process;
+		 * a fork child will find it failed (pre_arena_fork_child). */
+		pthread_mutex_init(&c->rx_lock.own, NULL);
+		pthread_mutex_init(&c->tx_lock.own, NULL);
+		c->rx_lock.m = &c->rx_lock.own;
+		c->tx_lock.m = &c->tx_lock.own;
+		return;
+	}
+	memset(s, 0, sizeof *s);
+	shared_mutex_init(&s->rx);
+	shared_mutex_init(&s->tx);
+	shared_mutex_init(&s->meta);
+	s->procs = 1;
+	s->npids = 1;
+	s->pids[0] = getpid();
+	c->sh = s;
+	c->rx_lock.m = &s->rx;
+	c->tx_lock.m = &s->tx;
+}
+
+ss_rec_state *pre_arena_rs(struct pre_conn *c)
+{
+	ss_rec_state *rs = c->sh ? &c->sh->rs : sodium_malloc(sizeof *rs);
+	if (rs)
+		memset(rs, 0, sizeof *rs);
+	return rs;
+}
+
+/* 1 when pid is a live process (a zombie is dead: its descriptors are gone). */
+static int alive(pid_t pid)
+{
+	char path[48], buf[256];
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	n = REAL(read)(fd, buf, sizeof buf - 1);
+	REAL(close)(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+/* meta held.  Remove pid (if listed); prune holders that died. */
+static void holders_update(struct pre_slot *s, pid_t drop)
+{
+	for (int i = 0; i < s->npids;) {
+		pid_t p = s->pids[i];
+		int gone = p == drop;
+		if (!gone && !alive(p)) {
+			gone = 1;
+			s->procs--;   /* it will never detach itself */
+		}
+		if (gone)
+			s->pids[i] = s->pids[--s->npids];
+		else
+			i++;
+	}
+}
+
+static void holders_add(struct pre_slot *s, pid_t pid)
+{
+	for (int i = 0; i < s->npids; i++)
+		if (s->pids[i] == pid)
+			return;
+	if (s->npids < SLOT_PIDS)
+		s->pids[s->npids++] = pid;
+	else
+		s->overflow++;   /* conservative: we can never prove we are last */
+}
+
+int pre_arena_fds_gone(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+	int last;
+
+	if (!s)
+		return 1;
+	if (meta_lock(s) != 0)
+		return 0;
+	holders_update(s, getpid());
+	last = s->npids == 0 && s->forking == 0 && s->overflow == 0 && !(s->flags & SLOT_MOVED);
+	pthread_mutex_unlock(&s->meta);
+	return last;
+}
+
+int pre_arena_sole_holder(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+	pid_t me = getpid();
+	int others = 0;
+
+	if (!s)
+		return 1;
+	if (meta_lock(s) != 0)
+		return 0;
+	holders_update(s, -1);
+	for (int i = 0; i < s->npids; i++)
+		others += s->pids[i] != me;
+	others += s->forking + s->overflow + ((s->flags & SLOT_MOVED) != 0);
+	pthread_mutex_unlock(&s->meta);
+	return others == 0;
+}
+
+void pre_arena_detach(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+	int left = 1;
+
+	if (!s) {
+		pthread_mutex_destroy(&c->rx_lock.own);
+		pthread_mutex_destroy(&c->tx_lock.own);
+		return;
+	}
+	c->sh = NULL;
+	if (meta_lock(s) == 0) {
+		holders_update(s, getpid());
+		left = --s->procs;
+		pthread_mutex_unlock(&s->meta);
+	}
+	if (left <= 0)
+		slot_free(s);
+}
+
+/* ------------------------------------------------------------ exec */
+
+/* The state of c goes to an exec'd image (pre_exec.c): this process leaves
+ * the holder list, and every other holder must stop using its copy — two
+ * independent copies of one record state would reuse nonces.  Undone by
+ * pre_arena_unmove when the exec fails. */
+int pre_arena_move(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+	int others = 0;
+
+	if (!s || meta_lock(s) != 0)
+		return 0;
+	holders_update(s, getpid());
+	others = s->npids + s->forking + s->overflow;
+	s->flags |= SLOT_MOVED;
+	if (others && !(s->rs.flags & SS_REC_F_FAILED)) {
+		s->rs.flags |= SS_REC_F_FAILED;
+		s->flags |= SLOT_MOVE_FAILED;
+	}
+	pthread_mutex_unlock(&s->meta);
+	return others;
+}
+
+void pre_arena_unmove(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+
+	if (!s || meta_lock(s) != 0)
+		return;
+	if (s->flags & SLOT_MOVE_FAILED)
+		s->rs.flags &= ~(uint32_t)SS_REC_F_FAILED;
+	s->flags &= ~(uint32_t)(SLOT_MOVED | SLOT_MOVE_FAILED);
+	holders_add(s, getpid());
+	pthread_mutex_unlock(&s->meta);
+}
+
+/* ------------------------------------------------------------ fork */
+
+/* The connections this process holds, locked for the fork (see pre_fork.c). */
+static struct pre_conn **fork_set;
+static size_t fork_n;
+
+static void fork_collect(void)
+{
+	unsigned hi = atomic_load(&pre_fdtab_hi), cap = 0;
+
+	fork_set = NULL;
+	fork_n = 0;
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
+		struct pre_conn *c;
+		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
+			continue;
+		if (c->fork_mark) {
+			pre_conn_put(c);
+			continue;
+		}
+		if (fork_n == cap) {
+			unsigned ncap = cap ? cap * 2 : 16;
+			struct pre_conn **n = realloc(fork_set, ncap * sizeof *n);
+			if (!n) {
+				pre_conn_put(c);
+				break;
+			}
+			fork_set = n;
+			cap = ncap;
+		}
+		c->fork_mark = 1;
+		fork_set[fork_n++] = c;
+	}
+}
+
+void pre_arena_fork_prepare(void)
+{
+	struct timespec until;
+
+	pthread_mutex_lock(&grow_lock);
+	fork_collect();
+	/* Every connection's locks, in fd order, with one overall deadline: a
+	 * thread blocked in a send to a peer that does not read must not hang
+	 * fork() forever.  What we lock is consistent in the child (its private
+	 * ss_rec and receive bookkeeping are copied mid-operation otherwise);
+	 * what we could not lock is failed in the child. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	for (size_t i = 0; i < fork_n; i++) {
+		struct pre_conn *c = fork_set[i];
+		c->fork_mark = 1;
+		if (pthread_mutex_timedlock(&c->rx_lock, &until) == 0) {
+			if (pthread_mutex_timedlock(&c->tx_lock, &until) == 0)
+				c->fork_mark = 3;
+			else
+				c->fork_mark = 2;
+		}
+		if (c->sh && meta_lock(c->sh) == 0) {
+			c->sh->forking++;
+			c->sh->procs++;
+			pthread_mutex_unlock(&c->sh->meta);
+		}
+	}
+}
+
+static void fork_unlock(struct pre_conn *c)
+{
+	if (c->fork_mark >= 3)
+		pthread_mutex_unlock(&c->tx_lock);
+	if (c->fork_mark >= 2)
+		pthread_mutex_unlock(&c->rx_lock);
+}
+
+void pre_arena_fork_parent(pid_t child)
+{
+	for (size_t i = 0; i < fork_n; i++) {
+		struct pre_conn *c = fork_set[i];
+		if (c->sh && meta_lock(c->sh) == 0) {
+			if (child > 0)
+				holders_add(c->sh, child);
+			else
+				c->sh->procs--;
+			c->sh->forking--;
+			pthread_mutex_unlock(&c->sh->meta);
+		}
+		fork_unlock(c);
+		c->fork_mark = 0;
+		pre_conn_put(c);
+	}
+	free(fork_set);
+	fork_set = NULL;
+	fork_n = 0;
+	pthread_mutex_unlock(&grow_lock);
+}
+
+void pre_arena_fork_child(void)
+{
+	/* Single-threaded now.  Shared mutexes stay as they are: the parent's
+	 * thread owns them and unlocks them in the parent.  Private things are
+	 * re-made: the grow lock, fallback mutexes, reference counts (threads
+	 * that held references in the parent do not exist here). */
+	pthread_mutex_init(&grow_lock, NULL);
+	for (size_t i = 0; i < fork_n; i++) {
+		struct pre_conn *c = fork_set[i];
+		int locked = c->fork_mark >= 3;
+		if (!c->sh) {
+			pthread_mutex_init(&c->rx_lock.own, NULL);
+			pthread_mutex_init(&c->tx_lock.own, NULL);
+			c->rx_lock.m = &c->rx_lock.own;
+			c->tx_lock.m = &c->tx_lock.own;
+			/* The record state was not shareable: the child must not
+			 * seal with a copy of it. */
+			if (atomic_load(&c->state) == PRE_SECURED)
+				atomic_store(&c->state, PRE_FAILED);
+		} else if (!locked && atomic_load(&c->state) == PRE_SECURED) {
+			/* Copied while another thread was in the middle of it. */
+			atomic_store(&c->state, PRE_FAILED);
+		}
+		c->fork_mark = 0;
+		atomic_store(&c->refs, atomic_load(&c->fd_refs) + 1);
+		pre_conn_put(c);
+	}
+	free(fork_set);
+	fork_set = NULL;
+	fork_n = 0;
+}

@@ -1,0 +1,636 @@
+/* pre_exec.c — the exec family (issue 5 "Process life").
+ *
+ * A secured descriptor without FD_CLOEXEC survives exec; our state does
+ * not.  Before the real exec we write, for every such descriptor, its
+ * record state and bookkeeping into a memfd (sealed against resizing,
+ * inherited: the only descriptor whose FD_CLOEXEC we clear) and name it in
+ * SECSOCK_INHERIT=FD.  The new image's constructor (preloaded too, since we
+ * keep LD_PRELOAD in the environment) reads it, matches each entry to a
+ * descriptor by SO_COOKIE — the socket's identity, so a stale or forged
+ * entry cannot attach keys to another socket — imports it, wipes the memfd
+ * and closes it.
+ *
+ * The exec'd image takes the state over: one record state must never be
+ * advanced by two processes independently (nonce reuse), so the slot is
+ * marked moved and any other process still holding the socket (a parent
+ * that has not closed its copy yet) finds it failed (pre_arena_move).  The
+ * connection locks are held from the export to the exec: nothing is sealed
+ * between the snapshot and the new image.  If exec fails, all of it is
+ * undone.
+ *
+ * Where the state cannot follow — the target is static or setuid/setgid,
+ * so LD_PRELOAD cannot reach it (the same test `secsock run` makes) — the
+ * secured descriptors are shut down (SHUT_RDWR) before the exec: the new
+ * program sees a dead socket, never a clear one.  An accepted connection
+ * still undecided goes along as undecided (the new image classifies it);
+ * under `require` and an unreachable target it is shut down too.
+ *
+ * Not covered: posix_spawn / system / popen (glibc execs internally there;
+ * descriptors they inherit are not exported — see docs/design.md).
+ */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include "pre_io.h"
+#include "pre_log.h"
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+#define SHIM __attribute__((visibility("default")))
+
+extern char **environ;
+
+enum { INH_VERSION = 1, INH_MAX = 4096, INH_PT_MAX = SS_REC_MAX_PLAINTEXT + 256, FDS_MAX = 65536 };
+
+struct inh_hdr {
+	char magic[8];            /* "SSINHv1\0" */
+	uint32_t version, count, entry_size, pad;
+};
+
+struct inh_entry {
+	int32_t fd, state;
+	uint64_t cookie;
+	ss_rec_state rs;
+	uint16_t suite, group;
+	uint8_t dir, action, auth, mode, mutual, wr_shut, nonblock, pad;
+	uint64_t hs_usec;
+	uint32_t partial_len, cache_len, cache_rec, eof_queued;
+	int32_t k_lowat, user_lowat;
+	char peer[256];
+	uint8_t partial[SS_REC_MAX_RECORD];
+	uint8_t cache[INH_PT_MAX];
+};
+
+static char saved_preload[PATH_MAX * 2];
+
+void pre_exec_init(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+	if (p && strlen(p) < sizeof saved_preload)
+		strcpy(saved_preload, p);
+}
+
+/* ------------------------------------------------------------ target check */
+
+/* 1 when LD_PRELOAD reaches the program at path: dynamic ELF (or a script,
+ * whose interpreter the loader runs), not setuid/setgid to someone else. */
+static int preloadable(const char *path, int fd_in)
+{
+	struct stat sb;
+	Elf64_Ehdr eh;
+	int fd, dynamic = 0;
+
+	if ((fd_in >= 0 ? fstat(fd_in, &sb) : stat(path, &sb)) != 0)
+		return 1;   /* exec will fail by itself */
+	if (((sb.st_mode & S_ISUID) && sb.st_uid != geteuid()) ||
+	    ((sb.st_mode & S_ISGID) && sb.st_gid != getegid()))
+		return 0;   /* the loader runs it in secure mode and drops LD_PRELOAD */
+	if (getuid() != geteuid() || getgid() != getegid())
+		return 0;   /* we are setuid ourselves: AT_SECURE for the child too */
+	fd = fd_in >= 0 ? fd_in : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
+		dynamic = 1;   /* a script: its interpreter runs (and is checked by its own exec) */
+	} else {
+		for (unsigned i = 0; i < eh.e_phnum && !dynamic; i++) {
+			Elf64_Phdr ph;
+			if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) !=
+			    (ssize_t)sizeof ph)
+				break;
+			dynamic = ph.p_type == PT_INTERP;
+		}
+	}
+	if (fd != fd_in)
+		REAL(close)(fd);
+	return dynamic;
+}
+
+/* execvp's search, enough to find the file the kernel will run. */
+static const char *search_path(const char *file, char *buf, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(file, '/'))
+		return file;
+	if (!path)
+		path = "/bin:/usr/bin";
+	while (*path) {
+		const char *e = strchr(path, ':');
+		size_t n = e ? (size_t)(e - path) : strlen(path);
+		if (snprintf(buf, len, "%.*s/%s", (int)n, n ? path : ".", file) < (int)len &&
+		    access(buf, X_OK) == 0)
+			return buf;
+		path += n + (e != NULL);
+	}
+	return file;
+}
+
+/* ------------------------------------------------------------ export */
+
+struct exec_ctx {
+	struct pre_conn **conns;
+	size_t n;
+	int memfd;
+	char **env;
+	char inherit[32];
+};
+
+static uint64_t cookie_of(int fd)
+{
+	uint64_t ck = 0;
+	socklen_t l = sizeof ck;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_COOKIE, &ck, &l) != 0)
+		return 0;
+	return ck;
+}
+
+static void fill_entry(struct inh_entry *e, struct pre_conn *c, int fd)
+{
+	memset(e, 0, sizeof *e);
+	e->fd = fd;
+	e->cookie = cookie_of(fd);
+	e->state = atomic_load(&c->state);
+	e->dir = c->dir;
+	e->action = c->action;
+	e->nonblock = c->nonblock;
+	e->user_lowat = c->user_lowat;
+	e->k_lowat = c->k_lowat;
+	if (e->state != PRE_SECURED)
+		return;
+	e->rs = *c->rs;
+	e->suite = c->suite;
+	e->group = c->group;
+	e->auth = c->auth;
+	e->mode = c->mode;
+	e->mutual = c->mutual;
+	e->wr_shut = c->wr_shut;
+	e->hs_usec = c->hs_usec;
+	snprintf(e->peer, sizeof e->peer, "%s", c->peer ? c->peer : "anonymous");
+	e->eof_queued = c->eof_queued;
+	if (c->partial && c->partial_len <= sizeof e->partial) {
+		memcpy(e->partial, c->partial, c->partial_len);
+		e->partial_len = c->partial_len;
+	}
+	if (c->cache && c->cache_len - c->cache_off <= sizeof e->cache) {
+		e->cache_len = c->cache_len - c->cache_off;
+		memcpy(e->cache, c->cache + c->cache_off, e->cache_len);
+		e->cache_rec = c->cache_rec;
+	}
+}
+
+static void exec_undo(struct exec_ctx *x)
+{
+	if (x->memfd >= 0) {
+		/* wipe what we wrote (size is sealed; the content is not) */
+		static const uint8_t zero[4096];
+		struct stat sb;
+		if (fstat(x->memfd, &sb) == 0)
+			for (off_t o = 0; o < sb.st_size; o += (off_t)sizeof zero)
+				(void)!pwrite(x->memfd, zero, sizeof zero, o);
+		REAL(close)(x->memfd);
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		struct pre_conn *c = x->conns[i];
+		pre_arena_unmove(c);
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		c->fork_mark = 0;
+		pre_conn_put(c);
+	}
+	free(x->conns);
+	free(x->env);
+	memset(x, 0, sizeof *x);
+	x->memfd = -1;
+}
+
+/* Build the environment for the new image: envp without a stale
+ * SECSOCK_INHERIT, with SECSOCK_INHERIT when we export, and with our
+ * LD_PRELOAD when envp dropped it (a program that cleans its environment
+ * would otherwise run its children unprotected). */
+static int build_env(struct exec_ctx *x, char *const envp[])
+{
+	size_t n = 0, k = 0;
+	int has_preload = 0;
+
+	for (; envp && envp[n]; n++)
+		;
+	x->env = malloc((n + 3) * sizeof *x->env);
+	if (!x->env)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(envp[i], "SECSOCK_INHERIT=", 16))
+			continue;
+		if (!strncmp(envp[i], "LD_PRELOAD=", 11))
+			has_preload = 1;
+		x->env[k++] = envp[i];
+	}
+	if (!has_preload && saved_preload[0]) {
+		static char buf[sizeof saved_preload + 16];
+		snprintf(buf, sizeof buf, "LD_PRELOAD=%s", saved_preload);
+		x->env[k++] = buf;
+	}
+	if (x->memfd >= 0) {
+		snprintf(x->inherit, sizeof x->inherit, "SECSOCK_INHERIT=%d", x->memfd);
+		x->env[k++] = x->inherit;
+	}
+	x->env[k] = NULL;
+	return 0;
+}
+
+static int exec_prepare(struct exec_ctx *x, const char *path, int path_fd, char *const envp[])
+{
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+	int reach = preloadable(path, path_fd), saved = errno;
+	struct inh_entry *e = NULL;
+	struct inh_hdr h;
+	size_t cap = 0, exported = 0;
+
+	memset(x, 0, sizeof *x);
+	x->memfd = -1;
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
+		struct pre_conn *c;
+		int fl, st;
+
+		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
+			continue;
+		fl = REAL(fcntl)((int)fd, F_GETFD);
+		st = atomic_load(&c->state);
+		if (fl < 0 || (fl & FD_CLOEXEC) || c->fork_mark ||
+		    (st != PRE_SECURED && st != PRE_UNDECIDED && st != PRE_HANDSHAKE)) {
+			pre_conn_put(c);
+			continue;
+		}
+		if (!reach || st == PRE_HANDSHAKE) {
+			if (st != PRE_UNDECIDED || c->action == POL_REQUIRE) {
+				/* Never clear: the new program cannot carry the state. */
+				REAL(shutdown)((int)fd, SHUT_RDWR);
+				pre_log(PRE_LOG_WARN, "fd %d: exec of %s: %s; secured connection shut down", fd,
+				        path ? path : "(fd)", !reach ? "LD_PRELOAD cannot reach it (static or setuid)"
+				                                     : "handshake in progress");
+			}
+			pre_conn_put(c);
+			continue;
+		}
+		if (x->n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			struct pre_conn **nc = realloc(x->conns, ncap * sizeof *nc);
+			if (!nc) {
+				pre_conn_put(c);
+				goto fail;
+			}
+			x->conns = nc;
+			cap = ncap;
+		}
+		/* Hold both locks through the exec: nothing may be sealed after
+		 * the snapshot.  (A dup of the same connection is exported by
+		 * cookie once; the importer finds every descriptor of it.) */
+		c->fork_mark = 1;
+		pthread_mutex_lock(&c->rx_lock);
+		pthread_mutex_lock(&c->tx_lock);
+		x->conns[x->n++] = c;
+	}
+	if (!x->n)
+		goto env;
+	if (x->n > INH_MAX)
+		goto fail;
+	x->memfd = memfd_create("secsock-inherit", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (pre_crypto_init() == 0)   /* sodium_malloc needs sodium_init */
+		e = sodium_malloc(sizeof *e);
+	if (x->memfd < 0 || !e)
+		goto fail;
+	memset(&h, 0, sizeof h);
+	memcpy(h.magic, "SSINHv1", 8);
+	h.version = INH_VERSION;
+	h.count = (uint32_t)x->n;
+	h.entry_size = sizeof *e;
+	if (ftruncate(x->memfd, (off_t)(sizeof h + x->n * sizeof *e)) != 0 ||
+	    pwrite(x->memfd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+		goto fail;
+	for (size_t i = 0; i < x->n; i++) {
+		struct pre_conn *c = x->conns[i];
+		int fd = -1;
+		for (unsigned f = 0; f < hi && f < pre_fdtab_size && fd < 0; f++)
+			if (pre_fd_peek((int)f) == c)
+				fd = (int)f;
+		fill_entry(e, c, fd);
+		if (pwrite(x->memfd, e, sizeof *e, (off_t)(sizeof h + i * sizeof *e)) != (ssize_t)sizeof *e)
+			goto fail;
+		exported++;
+	}
+	sodium_free(e);
+	e = NULL;
+	if (fcntl(x->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
+	    REAL(fcntl)(x->memfd, F_SETFD, 0) != 0)
+		goto fail;
+	for (size_t i = 0; i < x->n; i++)
+		if (atomic_load(&x->conns[i]->state) == PRE_SECURED)
+			pre_arena_move(x->conns[i]);
+	pre_log(PRE_LOG_DEBUG, "exec of %s: %zu connection(s) handed over", path ? path : "(fd)", exported);
+env:
+	if (build_env(x, envp) < 0)
+		goto fail;
+	errno = saved;
+	return 0;
+fail:
+	if (e)
+		sodium_free(e);
+	/* Could not hand the state over: the connections must not reach the new
+	 * image usable in clear. */
+	for (size_t i = 0; i < x->n; i++)
+		if (atomic_load(&x->conns[i]->state) == PRE_SECURED) {
+			for (unsigned f = 0; f < hi && f < pre_fdtab_size; f++)
+				if (pre_fd_peek((int)f) == x->conns[i])
+					REAL(shutdown)((int)f, SHUT_RDWR);
+		}
+	pre_log(PRE_LOG_ERROR, "exec of %s: cannot hand secured connections over; shut down",
+	        path ? path : "(fd)");
+	exec_undo(x);
+	if (build_env(x, envp) < 0)
+		return -1;
+	errno = saved;
+	return 0;
+}
+
+/* ------------------------------------------------------------ import */
+
+/* The open descriptors of this image (from /proc/self/fd: an exec'd image
+ * has few, and probing every number up to the limit would cost 10^5+ calls). */
+static int open_fds(int *out, int cap)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) && n < cap) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && !*end && v != dirfd(d))
+			out[n++] = (int)v;
+	}
+	closedir(d);
+	return n;
+}
+
+static int find_fd(const struct inh_entry *e, const int *fds, int nfds)
+{
+	if (e->fd >= 0 && cookie_of(e->fd) == e->cookie)
+		return e->fd;
+	for (int i = 0; i < nfds; i++)
+		if (cookie_of(fds[i]) == e->cookie)
+			return fds[i];
+	return -1;
+}
+
+static void settings_for(struct pre_conn *c, int fd)
+{
+	const pol_policy *pol = pre_policy();
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof local, pl;
+	pol_query q;
+	pol_decision d;
+
+	if (!pol)
+		return;
+	memset(&q, 0, sizeof q);
+	memset(&local, 0, sizeof local);
+	pl = sizeof q.remote;
+	getsockname(fd, (struct sockaddr *)&local, &ll);
+	getpeername(fd, (struct sockaddr *)&q.remote, &pl);
+	q.protocol = POL_PROTO_TCP;
+	q.direction = c->dir;
+	const struct sockaddr_storage *pa = c->dir == POL_DIR_INBOUND ? &local : &q.remote;
+	q.port = ntohs(pa->ss_family == AF_INET ? ((const struct sockaddr_in *)pa)->sin_port
+	                                        : ((const struct sockaddr_in6 *)pa)->sin6_port);
+	q.program = pre_program();
+	pol_decide(pol, &q, &d);
+	c->set = d.settings;
+	c->rule = d.rule_name;
+}
+
+static void import_one(const struct inh_entry *e, const int *fds, int nfds)
+{
+	struct pre_conn *c;
+	int fd = find_fd(e, fds, nfds), dom = 0;
+	socklen_t l = sizeof dom;
+
+	if (fd < 0 || !e->cookie) {
+		pre_log(PRE_LOG_WARN, "inherited state for fd %d: no such socket here; ignored", e->fd);
+		return;
+	}
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0)
+		return;
+	c = pre_conn_new(dom, SOCK_STREAM, IPPROTO_TCP);
+	if (!c)
+		goto fail;
+	c->dir = e->dir;
+	c->action = e->action;
+	c->nonblock = e->nonblock;
+	c->user_lowat = e->user_lowat;
+	c->k_lowat = e->k_lowat;
+	settings_for(c, fd);
+	if (e->state == PRE_UNDECIDED) {
+		atomic_store(&c->state, PRE_UNDECIDED);
+	} else {
+		c->rs = pre_arena_rs(c);
+		if (!c->rs)
+			goto fail;
+		*c->rs = e->rs;
+		if (ss_rec_new(c->rs, &c->rec) != SS_OK)
+			goto fail;
+		c->suite = e->suite;
+		c->group = e->group;
+		c->auth = e->auth;
+		c->mode = e->mode;
+		c->mutual = e->mutual;
+		c->wr_shut = e->wr_shut;
+		c->hs_usec = e->hs_usec;
+		c->peer = strndup(e->peer, sizeof e->peer - 1);
+		c->eof_queued = e->eof_queued;
+		c->tx_epoch_ms = pre_now_ms();
+		if (e->partial_len && e->partial_len <= sizeof e->partial) {
+			if (!(c->partial = malloc(SS_REC_MAX_RECORD)))
+				goto fail;
+			memcpy(c->partial, e->partial, e->partial_len);
+			c->partial_len = e->partial_len;
+		}
+		if (e->cache_len && e->cache_len <= sizeof e->cache) {
+			if (!(c->cache = malloc(e->cache_len)))
+				goto fail;
+			memcpy(c->cache, e->cache, e->cache_len);
+			c->cache_len = e->cache_len;
+			c->cache_rec = e->cache_rec;
+		}
+		atomic_store(&c->state, PRE_SECURED);
+	}
+	/* Every descriptor of this socket in the new image shares the state. */
+	pre_fd_install(fd, c);
+	for (int i = 0; i < nfds; i++)
+		if (fds[i] != fd && cookie_of(fds[i]) == e->cookie)
+			pre_fd_install(fds[i], c);
+	pre_log(PRE_LOG_INFO, "inherited %s connection on fd %d rule=%s", pre_state_name(e->state), fd,
+	        c->rule ? c->rule : "?");
+	pre_conn_put(c);
+	return;
+fail:
+	pre_conn_put(c);
+	REAL(shutdown)(fd, SHUT_RDWR);
+	pre_log(PRE_LOG_ERROR, "inherited secured fd %d: cannot import its state; shut down", fd);
+}
+
+void pre_exec_import(void)
+{
+	const char *v = getenv("SECSOCK_INHERIT");
+	struct inh_entry *e = NULL;
+	struct inh_hdr h;
+	int *fds = NULL, nfds = 0;
+	char link[64], target[128];
+	ssize_t n;
+	char *end;
+	long mfd;
+
+	if (!v)
+		return;
+	mfd = strtol(v, &end, 10);
+	unsetenv("SECSOCK_INHERIT");
+	if (*end || mfd < 0 || mfd > INT_MAX)
+		return;
+	/* Only a memfd of ours: never read keys from an arbitrary descriptor. */
+	snprintf(link, sizeof link, "/proc/self/fd/%ld", mfd);
+	n = readlink(link, target, sizeof target - 1);
+	if (n <= 0)
+		return;
+	target[n] = '\0';
+	if (strncmp(target, "/memfd:secsock-inherit", 22) != 0)
+		return;
+	REAL(fcntl)((int)mfd, F_SETFD, FD_CLOEXEC);
+	if (pre_crypto_init() != 0)
+		goto out;
+	if (pread((int)mfd, &h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h.magic, "SSINHv1", 8) ||
+	    h.version != INH_VERSION || h.entry_size != sizeof *e || h.count > INH_MAX)
+		goto out;
+	e = sodium_malloc(sizeof *e);
+	fds = malloc(FDS_MAX * sizeof *fds);
+	if (!e || !fds || (nfds = open_fds(fds, FDS_MAX)) < 0)
+		goto out;
+	for (uint32_t i = 0; i < h.count; i++) {
+		off_t off = (off_t)(sizeof h + (size_t)i * sizeof *e);
+		if (pread((int)mfd, e, sizeof *e, off) != (ssize_t)sizeof *e)
+			break;
+		import_one(e, fds, nfds);
+		sodium_memzero(e, sizeof *e);
+		/* wipe the entry in the memfd too (the parent's copy is gone) */
+		(void)!pwrite((int)mfd, e, sizeof *e, off);
+	}
+out:
+	if (e)
+		sodium_free(e);
+	free(fds);
+	REAL(close)((int)mfd);
+}
+
+/* ------------------------------------------------------------ wrappers */
+
+SHIM int execve(const char *path, char *const argv[], char *const envp[])
+{
+	struct exec_ctx x;
+	int r, e;
+
+	if (exec_prepare(&x, path, -1, envp) < 0)
+		return REAL(execve)(path, argv, envp);
+	r = REAL(execve)(path, argv, x.env);
+	e = errno;
+	exec_undo(&x);
+	errno = e;
+	return r;
+}
+
+SHIM int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+SHIM int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	char buf[PATH_MAX];
+	struct exec_ctx x;
+	int r, e;
+
+	if (exec_prepare(&x, search_path(file, buf, sizeof buf), -1, envp) < 0)
+		return REAL(execvpe)(file, argv, envp);
+	r = REAL(execvpe)(file, argv, x.env);
+	e = errno;
+	exec_undo(&x);
+	errno = e;
+	return r;
+}
+
+SHIM int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+SHIM int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	struct exec_ctx x;
+	int r, e;
+
+	if (exec_prepare(&x, NULL, fd, envp) < 0)
+		return REAL(fexecve)(fd, argv, envp);
+	r = REAL(fexecve)(fd, argv, x.env);
+	e = errno;
+	exec_undo(&x);
+	errno = e;
+	return r;
+}
+
+/* execl*: collect the variadic arguments, then the v-forms above. */
+#define COLLECT_ARGS(arg0, ap, argv, extra) \
+	size_t argc_ = 1; \
+	va_start(ap, arg0); \
+	while (va_arg(ap, const char *)) \
+		argc_++; \
+	va_end(ap); \
+	const char *argv[argc_ + 1]; \
+	argv[0] = arg0; \
+	va_start(ap, arg0); \
+	for (size_t i_ = 1; i_ <= argc_; i_++) \
+		argv[i_] = va_arg(ap, const char *); \
+	extra; \
+	va_end(ap)
+
+SHIM int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv, (void)0);
+	return execve(path, (char *const *)argv, environ);
+}
+
+SHIM int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv, (void)0);
+	return execvpe(file, (char *const *)argv, environ);
+}
+
+SHIM int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char *const *envp;
+	COLLECT_ARGS(arg, ap, argv, envp = va_arg(ap, char *const *));
+	return execve(path, (char *const *)argv, envp);
+}

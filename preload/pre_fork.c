@@ -1,0 +1,66 @@
+/* pre_fork.c — fork and vfork (issue 5 "Process life").
+ *
+ * fork is wrapped (not only pthread_atfork) because the parent must learn
+ * the child's pid to list it as a holder of every connection it inherits
+ * (pre_arena.c): until then the slot counts a fork "in flight", so a close
+ * racing with the fork on another thread cannot wrongly decide that it is
+ * the last holder and send close_notify under the child's feet.
+ *
+ * Order around the real fork: the engine first (so its thread is outside
+ * every connection lock), then every connection's locks in fd order; the
+ * parent releases in reverse; the child re-makes what is private and calls
+ * the engine's child handler.  glibc's own atfork handlers (malloc, stdio)
+ * run inside the real fork, after ours.
+ *
+ * vfork is served by fork: a vfork child shares our memory, so anything we
+ * do in it (an exec wrapper building an environment, a close saying
+ * close_notify) would change the parent's state behind its back.  POSIX
+ * allows vfork to be fork; only speed differs.
+ */
+#include <errno.h>
+#include <unistd.h>
+#include <sys/types.h>
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+#define SHIM __attribute__((visibility("default")))
+
+/* pre_engine.c (the other half of issue 5); weak so that this file links
+ * whether or not the engine is built in. */
+__attribute__((weak)) void pre_engine_atfork_prepare(void);
+__attribute__((weak)) void pre_engine_atfork_parent(void);
+__attribute__((weak)) void pre_engine_atfork_child(void);
+
+extern atomic_int pre_ready;
+
+SHIM pid_t fork(void)
+{
+	pid_t (*real)(void) = REAL(fork);
+	pid_t pid;
+	int saved;
+
+	if (!atomic_load_explicit(&pre_ready, memory_order_acquire))
+		return real();
+	if (pre_engine_atfork_prepare)
+		pre_engine_atfork_prepare();
+	pre_arena_fork_prepare();
+	pid = real();
+	saved = errno;
+	if (pid == 0) {
+		pre_fdtab_atfork_child();
+		pre_arena_fork_child();
+		if (pre_engine_atfork_child)
+			pre_engine_atfork_child();
+	} else {
+		pre_arena_fork_parent(pid);
+		if (pre_engine_atfork_parent)
+			pre_engine_atfork_parent();
+	}
+	errno = saved;
+	return pid;
+}
+
+SHIM pid_t vfork(void)
+{
+	return fork();
+}
