@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,24 @@ static int build_env(struct exec_ctx *x, char *const envp[])
 	return 0;
 }
 
+/* An undecided accepted connection going to a program we cannot reach:
+ * may it go on in clear?  Only if the client is not asking for security —
+ * its first bytes are not a ClientHello, or it sent nothing within
+ * server-first-wait (the rule a speaking-first server follows anyway). */
+static int clear_client(int fd, const struct pre_conn *c)
+{
+	uint8_t buf[512];
+	int64_t wait = c->set && c->set->server_first_wait_ms ? (int64_t)c->set->server_first_wait_ms : 300;
+	ssize_t n;
+
+	if (pre_io_wait(fd, POLLIN, wait) <= 0)
+		return 1;
+	n = REAL(recv)(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return n == 0;
+	return ss_hello_classify(buf, (size_t)n) == SS_HELLO_OTHER;
+}
+
 static int exec_prepare(struct exec_ctx *x, const char *path, int path_fd, char *const envp[])
 {
 	unsigned hi = atomic_load(&pre_fdtab_hi);
@@ -274,7 +293,7 @@ static int exec_prepare(struct exec_ctx *x, const char *path, int path_fd, char 
 			continue;
 		}
 		if (!reach || st == PRE_HANDSHAKE) {
-			if (st != PRE_UNDECIDED || c->action == POL_REQUIRE) {
+			if (st != PRE_UNDECIDED || c->action == POL_REQUIRE || !clear_client((int)fd, c)) {
 				/* Never clear: the new program cannot carry the state. */
 				REAL(shutdown)((int)fd, SHUT_RDWR);
 				pre_log(PRE_LOG_WARN, "fd %d: exec of %s: %s; secured connection shut down", fd,

@@ -15,6 +15,8 @@
  *                                       EOF, check every line; prints per-writer counts
  *   life_peer inetd PORT N PROG ARGS..  accept N; fork; child: socket on 0 and 1,
  *                                       exec PROG; parent closes and reaps
+ *                                       (LIFE_READ_FIRST=1: echo one line first, so
+ *                                       the connection is secured before the exec)
  *   life_peer thrsrv PORT               thread per connection: echo lines to EOF
  *   life_peer thrcli PORT THREADS CONNS each thread makes CONNS connections, one
  *                                       checked line each; prints ok/bad counts
@@ -238,6 +240,14 @@ static int inetd(int port, int n, char **argv)
 		pid_t pid;
 		if (fd < 0)
 			die("accept");
+		if (getenv("LIFE_READ_FIRST")) {
+			/* secure the connection before the handoff: the exec'd image
+			 * must continue the record state (sequence numbers) */
+			char l[256];
+			ssize_t got = read_line(fd, l, sizeof l);
+			if (got <= 0 || write_all(fd, l, (size_t)got) < 0)
+				die("first line");
+		}
 		pid = fork();
 		if (pid == 0) {
 			close(lfd);
