@@ -20,7 +20,7 @@ if ! make -C "$REPO" -j"$(nproc)" BUILD="$ABUILD" \
 	CFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer" "$ABUILD/libsecsock.so" >"$T/make.log" 2>&1; then
 	bail "ASan build of libsecsock.so failed" "$T/make.log"
 fi
-if nm -D "$ABUILD/libsecsock.so" | grep -q ' U __asan_'; then
+if nm -D "$ABUILD/libsecsock.so" | grep ' U __asan_' >/dev/null; then
 	pass "ASan build of libsecsock.so (instrumented: imports __asan_*)"
 else
 	bail "$ABUILD/libsecsock.so is not instrumented"
