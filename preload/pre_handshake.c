@@ -1,5 +1,7 @@
 /* pre_handshake.c — see pre_handshake.h. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -9,6 +11,42 @@
 #include "pre_sym.h"
 
 enum { HS_PEEK = 64 * 1024 };   /* a handshake flight with a certificate chain fits */
+
+/* Nagle (RFC 896) meets delayed ACK (RFC 1122 §4.2.3.2) at the end of every
+ * handshake: the client's Finished is its last unacknowledged segment, so the
+ * program's first write right behind it is held by Nagle until the server
+ * ACKs the Finished — and the server, with nothing to say yet, delays that
+ * ACK (40 ms on Linux).  Measured before this: 23 connect→echo→close per
+ * second.  So a client sends with TCP_NODELAY until its first data write has
+ * gone out (then the program's own setting is back, pre_hs_nagle_restore),
+ * and a server pushes the pending ACK at once (TCP_QUICKACK), which also
+ * helps a client that is not secsock's. */
+static void hs_done_nagle(struct pre_conn *c, int fd, int server)
+{
+	int one = 1, on = 0;
+	socklen_t len = sizeof on;
+	int e = errno;
+
+	if (server) {
+		(void)REAL(setsockopt)(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+	} else if (REAL(getsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && !on &&
+	           REAL(setsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) {
+		c->nagle_off = 1;
+	}
+	errno = e;
+}
+
+void pre_hs_nagle_restore(struct pre_conn *c, int fd)
+{
+	int zero = 0;
+	int e = errno;
+
+	if (!c->nagle_off)
+		return;
+	c->nagle_off = 0;
+	(void)REAL(setsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &zero, sizeof zero);
+	errno = e;
+}
 
 /* buf: HS_PEEK bytes to name as the destination (MSG_TRUNC copies nothing;
  * a real buffer keeps memory checkers quiet). */
@@ -89,6 +127,7 @@ int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
 		if (*st == SS_OK) {
 			if (off && hs_discard(fd, off, buf) < 0)
 				goto out;
+			hs_done_nagle(c, fd, server);
 			rc = PRE_HS_DONE;
 			goto out;
 		}

@@ -25,4 +25,8 @@ enum pre_hs_result {
 int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
                 int64_t deadline_ms, ss_status *st, int *eof);
 
+/* Put the program's Nagle setting back after the first data write (see
+ * hs_done_nagle in pre_handshake.c).  Call under tx_lock. */
+void pre_hs_nagle_restore(struct pre_conn *c, int fd);
+
 #endif

@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sodium.h>
+#include "pre_handshake.h"
 #include "pre_engine.h"
 #include "pre_io.h"
 #include "pre_log.h"
@@ -1093,6 +1094,8 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 		return 0;
 	pthread_mutex_lock(&c->tx_lock);
 	r = tx_locked(c, fd, iov, iovcnt, flags, force_block ? TX_BLOCK : TX_AS_SOCKET);
+	if (r > 0 && c->nagle_off)
+		pre_hs_nagle_restore(c, fd);
 	pthread_mutex_unlock(&c->tx_lock);
 	return r;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <linux/close_range.h>
 #include "pre_io.h"
@@ -283,6 +284,8 @@ SHIM int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	}
 	r = REAL(setsockopt)(fd, level, name, val, len);
 	e = errno;
+	if (r == 0 && level == IPPROTO_TCP && name == TCP_NODELAY)
+		c->nagle_off = 0;   /* the program's own choice now stands (pre_handshake.c) */
 	if (r == 0 && st == PRE_NEW) {
 		pthread_mutex_lock(&c->rx_lock);
 		pre_conn_record_opt(c, level, name, val, len);

@@ -83,6 +83,7 @@ struct pre_conn {
 	uint8_t nonblock;         /* O_NONBLOCK as last seen (hint only) */
 	uint8_t app_require;      /* secsock_set_security(SECSOCK_REQUIRE) */
 	uint8_t wr_shut;          /* SHUT_WR done (close_notify sent) */
+	uint8_t nagle_off;        /* TCP_NODELAY set by us until the first data write (pre_handshake.c) */
 	uint8_t fork_mark;        /* pre_fork.c: already locked for this fork */
 	int domain, type, protocol;
 
