@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include "pre_stdio.h"
 #include "pre_sock.h"
 
 enum {
@@ -112,6 +113,11 @@ int pre_fd_install(int fd, struct pre_conn *c)
 		atomic_fetch_sub_explicit(&old->fd_refs, 1, memory_order_relaxed);
 		pre_conn_put(old);
 	}
+	/* stdin/stdout/stderr over a governed socket (accept or socket after
+	 * close(0..2), dup2, exec handoff): glibc's stdio would write it in
+	 * clear through __write; give the program a stream through our shims. */
+	if (fd <= 2)
+		pre_stdio_adopt(fd);
 	return 0;
 }
 

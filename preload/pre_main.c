@@ -15,6 +15,7 @@
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sock.h"
+#include "pre_stdio.h"
 #include "pre_sym.h"
 
 #define API __attribute__((visibility("default")))
@@ -30,7 +31,7 @@ __attribute__((constructor)) static void pre_init(void)
 	pre_exec_init();
 	atomic_store_explicit(&pre_ready, 1, memory_order_release);
 	/* A secured descriptor handed over by the image that exec'd us. */
-	pre_exec_import();
+	pre_exec_import();   /* installs → pre_stdio_adopt for fds 0..2 */
 	errno = saved;
 }
 
@@ -42,6 +43,10 @@ __attribute__((destructor)) static void pre_fini(void)
 {
 	int saved = errno;
 	unsigned hi = atomic_load(&pre_fdtab_hi);
+
+	/* glibc flushes stdio only after the destructors ran; a stream over a
+	 * secured socket must go out before our close_notify. */
+	pre_stdio_flush_all();
 
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
 		struct pre_conn *c;
