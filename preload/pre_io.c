@@ -342,6 +342,24 @@ int pre_io_truncated(int fd)
 	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Why not pre_io_truncated() alone after a peek: peek and poll are two
+ * looks at a moving queue.  A fast peer's last bytes and its FIN can land
+ * between them (socat sending a whole file then SHUT_WR; the client's
+ * Finished + data + FIN right behind our flight), and the poll then reports
+ * RDHUP for a queue that is complete.  Order matters here: FIN first, then
+ * the queue length — after a FIN no byte can arrive, so a queue longer than
+ * the caller's peek means data came in meanwhile: look again. */
+int pre_io_fin_after(int fd, size_t seen)
+{
+	int q = 0;
+
+	if (!pre_io_truncated(fd))
+		return 0;
+	if (REAL(ioctl)(fd, FIONREAD, &q) < 0)   /* TCP: bytes queued (SIOCINQ) */
+		return 1;
+	return (size_t)q <= seen;
+}
+
 /* Move the head of the kernel queue (n bytes, already known to be there)
  * into the partial-record buffer.  Why: an incomplete record left queued
  * pins the memory of the skb it arrived in; with loopback's 64 KiB MSS that
@@ -420,7 +438,7 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 			}
 			if (n > 0 && partial_take(c, fd, (size_t)n) < 0)
 				goto fail;
-			if (n == 0 && pre_io_truncated(fd)) {
+			if (n == 0 && pre_io_fin_after(fd, 0)) {
 				fail_conn(c, fd, "peer closed inside a record (truncation)", 0);
 				errno = ECONNRESET;
 				return -1;
@@ -602,7 +620,7 @@ repeek:
 	if (inc) {
 		/* An incomplete record at the head: take it out of the kernel
 		 * (partial_take says why) and wait for the bytes still missing. */
-		if (pre_io_truncated(fd)) {
+		if (pre_io_fin_after(fd, inc)) {
 			if (delivered)
 				return (ssize_t)delivered;
 			fail_conn(c, fd, "peer closed inside a record (truncation)", 0);

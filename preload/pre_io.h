@@ -34,6 +34,11 @@ int pre_io_wait(int fd, short events, int64_t timeout_ms);
 /* 1 when the peer has sent FIN (or RST): bytes queued now are all there
  * will ever be.  Non-blocking (poll POLLRDHUP, timeout 0). */
 int pre_io_truncated(int fd);
+/* pre_io_truncated() for a caller that peeked `seen` bytes (still queued)
+ * before asking: 1 only when FIN/RST is in AND no byte came in since that
+ * peek.  A FIN that arrives together with the rest of a record (or flight)
+ * after the peek is not truncation: the caller must look again. */
+int pre_io_fin_after(int fd, size_t seen);
 /* Send all of buf (handshake flights, alerts) before deadline_ms (0 = none). */
 int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms);
 
