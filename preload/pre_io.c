@@ -232,6 +232,17 @@ static void fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
 	pre_reset(fd);
 }
 
+/* A reader that finds the stream bad answers ECONNRESET (preload contract:
+ * tampered or truncated secured stream).  fail_conn() keeps errno, and some
+ * paths returned -1 with whatever an earlier MSG_DONTWAIT peek left there:
+ * a blocking read() on a tampered record reported EAGAIN when the record
+ * had come in pieces (through the partial buffer) — 33-faults, 1 run in 3. */
+static void rx_fail(struct pre_conn *c, int fd, const char *why, ss_status st)
+{
+	fail_conn(c, fd, why, st);
+	errno = ECONNRESET;
+}
+
 static int failed_errno(struct pre_conn *c)
 {
 	return c->bg && c->so_error ? c->so_error : ECONNRESET;
@@ -285,7 +296,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 	if (st != SS_OK) {
 		if (st == SS_PEER_ALERT)
 			pre_log(PRE_LOG_INFO, "fd %d: peer sent fatal alert %u", fd, alert);
-		fail_conn(c, fd, "record rejected:", st);
+		rx_fail(c, fd, "record rejected:", st);
 		return REC_FAIL;
 	}
 	if (ev == SS_REC_EV_DATA) {
@@ -304,7 +315,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 				c->cache = malloc(keep);
 				if (!c->cache) {
 					sodium_memzero(s->pt, ptl);
-					fail_conn(c, fd, "out of memory", 0);
+					rx_fail(c, fd, "out of memory", 0);
 					return REC_FAIL;
 				}
 				memcpy(c->cache, s->pt + (peek ? 0 : m), keep);
@@ -327,7 +338,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 		pthread_mutex_lock(&c->tx_lock);
 		if ((c->rs->flags & SS_REC_F_UPDATE_OWED) && send_key_update(c, fd, 0) < 0) {
 			pthread_mutex_unlock(&c->tx_lock);
-			fail_conn(c, fd, "KeyUpdate answer failed", 0);
+			rx_fail(c, fd, "KeyUpdate answer failed", 0);
 			return REC_FAIL;
 		}
 		pthread_mutex_unlock(&c->tx_lock);
@@ -412,7 +423,7 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 	for (;;) {
 		st = ss_rec_frame_len(c->partial, have, &rl);
 		if (st != SS_OK && st != SS_INCOMPLETE_MESSAGE) {
-			fail_conn(c, fd, "bad record header", st);
+			rx_fail(c, fd, "bad record header", st);
 			return -1;
 		}
 		need = st == SS_OK ? rl - have : SS_REC_HEADER_LEN - have;
@@ -439,7 +450,7 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 			if (n > 0 && partial_take(c, fd, (size_t)n) < 0)
 				goto fail;
 			if (n == 0 && pre_io_fin_after(fd, 0)) {
-				fail_conn(c, fd, "peer closed inside a record (truncation)", 0);
+				rx_fail(c, fd, "peer closed inside a record (truncation)", 0);
 				errno = ECONNRESET;
 				return -1;
 			}
@@ -469,7 +480,7 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 		goto fail;
 	return 1;
 fail:
-	fail_conn(c, fd, "receive queue changed under us", 0);
+	rx_fail(c, fd, "receive queue changed under us", 0);
 	return -1;
 }
 
@@ -498,7 +509,7 @@ static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, i
 		if (c->cache_off < c->cache_len)
 			return (ssize_t)delivered;
 		if (discard(fd, c->cache_rec) < 0) {
-			fail_conn(c, fd, "receive queue changed under us", 0);
+			rx_fail(c, fd, "receive queue changed under us", 0);
 			return -1;
 		}
 		sodium_memzero(c->cache, c->cache_len);
@@ -552,7 +563,7 @@ repeek:
 		/* FIN with no close_notify: truncation (RFC 8446 §6.1), an error. */
 		if (delivered)
 			return (ssize_t)delivered;
-		fail_conn(c, fd, "peer closed without close_notify (truncation)", 0);
+		rx_fail(c, fd, "peer closed without close_notify (truncation)", 0);
 		errno = ECONNRESET;
 		return -1;
 	}
@@ -574,7 +585,7 @@ repeek:
 			break;
 		}
 		if (st != SS_OK) {
-			fail_conn(c, fd, "bad record header", st);
+			rx_fail(c, fd, "bad record header", st);
 			break;
 		}
 		if (cur_full(k)) {
@@ -604,7 +615,7 @@ repeek:
 			break;
 	}
 	if (consume && discard(fd, consume) < 0) {
-		fail_conn(c, fd, "receive queue changed under us", 0);
+		rx_fail(c, fd, "receive queue changed under us", 0);
 		return delivered ? (ssize_t)delivered : -1;
 	}
 	if (atomic_load(&c->state) == PRE_FAILED) {
@@ -623,12 +634,12 @@ repeek:
 		if (pre_io_fin_after(fd, inc)) {
 			if (delivered)
 				return (ssize_t)delivered;
-			fail_conn(c, fd, "peer closed inside a record (truncation)", 0);
+			rx_fail(c, fd, "peer closed inside a record (truncation)", 0);
 			errno = ECONNRESET;
 			return -1;
 		}
 		if (partial_take(c, fd, inc) < 0) {
-			fail_conn(c, fd, "receive queue changed under us", 0);
+			rx_fail(c, fd, "receive queue changed under us", 0);
 			return delivered ? (ssize_t)delivered : -1;
 		}
 		need -= (int)inc;
