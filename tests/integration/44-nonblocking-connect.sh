@@ -49,21 +49,26 @@ def echo(s, msg):
     try:
         # keep what it returns: after a handshake done inside connect the
         # echo can already be here, and dropping it lost the round (flaky)
-        got = s.recv(100); print("early-recv data")
+        # (say what it returned: "data" alone once read as an EOF)
+        got = s.recv(100)
+        print("early-recv", "data %d" % len(got) if got else "EOF")
     except BlockingIOError:
         print("early-recv EAGAIN")
     ep = select.poll(); ep.register(s, select.POLLIN)
-    deadline = time.monotonic() + 10
-    while len(got) < len(msg) and time.monotonic() < deadline:
+    t0 = time.monotonic(); deadline = t0 + 10; why = "done"
+    while len(got) < len(msg):
+        if time.monotonic() >= deadline:
+            why = "timeout"; break
         if ep.poll(1000):
             try:
                 b = s.recv(65536)
             except BlockingIOError:
                 continue
             if not b:
-                break
+                why = "EOF"; break
             got += b
-    print("echo", "ok" if got == msg else "BAD %r" % got[:40])
+    print("echo", "ok" if got == msg else "BAD %r (%s after %.0f ms)"
+          % (got[:40], why, (time.monotonic() - t0) * 1000))
     print("so_error", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
 if mode == "ok":
     s, rc, ms = nb_connect()
@@ -144,7 +149,7 @@ unset POLICY
 TMO=30 preload "$T/c.log" "$PY" "$T/nbc.py" twice "$PORT" >"$T/c.out" 2>"$T/c.err"
 assert_grep "^connect1 0$" "$T/c.out" "c: first contact under request completes inside connect" "$T/c.err"
 assert_grep "^connect2 EINPROGRESS$" "$T/c.out" "c: known secsock peer: second connect returns EINPROGRESS"
-assert_eq "$(grep -c '^echo ok$' "$T/c.out")" 2 "c: both echoes intact"
+assert_eq "$(grep -c '^echo ok$' "$T/c.out")" 2 "c: both echoes intact" "$T/c.out" "$T/c.err" "$T/c.log" "$T/server.log"
 assert_count "secured outbound" "$T/c.log" 2 "c: both connections secured"
 
 # d. valgrind (must-show 8): a preloaded asyncio client, memcheck clean
