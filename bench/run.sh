@@ -169,7 +169,8 @@ meta elapsed "$(($(date +%s) - t_start)) s"
 cp "$RAW" "$OUT/latest.tsv"
 # The README shows the committed results, so only a run into bench/results updates it.
 readme_args=()
-[ "$(cd "$OUT" && pwd)" = "$BENCH_DIR/results" ] && readme_args=(--readme "$BENCH_DIR/README.md")
+[ "$(cd "$OUT" && pwd)" = "$BENCH_DIR/results" ] &&
+	readme_args=(--readme "$BENCH_DIR/README.md" --readme "$BENCH_DIR/../README.md")
 python3 "$BENCH_DIR/summarize.py" --raw "$RAW" --meta "$META" --out "$OUT" "${readme_args[@]}"
 for g in "$OUT"/*.gp; do
 	[ -e "$g" ] || continue

@@ -506,9 +506,13 @@ def render(data, meta, images):
     return "\n".join(out) + "\n"
 
 
-def update_readme(readme, data, meta, images):
+def update_readme(readme, data, meta, images, out):
+    """Replace the results block of one README; links are made relative to
+    that README, so bench/README.md and the top-level README can both carry
+    the latest targets table and throughput plot."""
     if not os.path.exists(readme):
         return
+    rel = os.path.relpath(os.path.abspath(out), os.path.dirname(os.path.abspath(readme)))
     text = open(readme, encoding="utf-8").read()
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     if start not in text or end not in text:
@@ -517,13 +521,13 @@ def update_readme(readme, data, meta, images):
              f"Latest run: {meta.get('mode', '?')}, {meta.get('date', '?')}, commit {meta.get('commit', '?')}, "
              f"{meta.get('cpu', '?')} × {meta.get('cores', '?')} cores, load average "
              f"{meta.get('load_start', '?')} → {meta.get('load_end', '?')}. Full tables: "
-             "[results/latest.md](results/latest.md).", "",
+             f"[{rel}/latest.md]({rel}/latest.md).", "",
              "| target | measured | verdict |", "|---|---|---|"]
     for t, m, v in targets(data):
         block.append(f"| {t} | {m} | {v} |")
     block.append("")
     if "bulk.png" in images:
-        block += ["![bulk throughput](results/bulk.png)", ""]
+        block += [f"![bulk throughput]({rel}/bulk.png)", ""]
     block += section_table(data, "bulk")
     block.append(end)
     text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: "\n".join(block), text,
@@ -537,7 +541,8 @@ def main():
     ap.add_argument("--raw", required=True)
     ap.add_argument("--meta", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--readme")
+    ap.add_argument("--readme", action="append", default=[],
+                    help="README with a results block to update (repeatable)")
     a = ap.parse_args()
     data = load_raw(a.raw)
     meta = load_meta(a.meta)
@@ -545,8 +550,8 @@ def main():
     images = plots(data, meta, a.out)
     with open(os.path.join(a.out, "latest.md"), "w", encoding="utf-8") as f:
         f.write(render(data, meta, images))
-    if a.readme:
-        update_readme(a.readme, data, meta, images)
+    for readme in a.readme:
+        update_readme(readme, data, meta, images, a.out)
 
 
 if __name__ == "__main__":
