@@ -689,21 +689,19 @@ out:
 	return SS_OK;
 }
 
-/* Check a record header (RFC 8446 §5.1) from what has arrived so far.
- * SS_INCOMPLETE_MESSAGE when fewer than 5 bytes but consistent so far.  The
- * very first record a client gets decides whether the peer speaks TLS at
- * all: anything but a handshake or alert record of a 3.x version is not TLS
- * (negotiation discovery: the peer is a clear server → SS_NOT_SECSOCK). */
-static ss_status check_header(const ss_ctx *ctx, const uint8_t *h, size_t avail, size_t *rec_len)
+/* Frame a record header (RFC 8446 §5.1) from what has arrived so far.
+ * SS_INCOMPLETE_MESSAGE when fewer than 5 bytes but consistent so far.
+ * first: this is the first record from the peer, which must be a handshake
+ * or alert record; not_tls: what a record that is not TLS at all gets. */
+static ss_status frame_header(const uint8_t *h, size_t avail, int first, ss_status not_tls,
+                              size_t *rec_len)
 {
 	ss_cur c = ss_cur_make(h, avail);
-	int discovery = !ctx->server && !ctx->seen_record;
-	ss_status not_tls = discovery ? SS_NOT_SECSOCK : SS_INVALID_TOKEN;
 	uint32_t type, major, minor, len;
 
 	if (!ss_cur_uint(&c, 1, &type))
 		return SS_INCOMPLETE_MESSAGE;
-	if (!ctx->seen_record && type != SS_CT_HANDSHAKE && type != SS_CT_ALERT)
+	if (first && type != SS_CT_HANDSHAKE && type != SS_CT_ALERT)
 		return not_tls;
 	if (type < SS_CT_CHANGE_CIPHER_SPEC || type > SS_CT_APPLICATION_DATA)
 		return SS_INVALID_TOKEN;
@@ -721,6 +719,25 @@ static ss_status check_header(const ss_ctx *ctx, const uint8_t *h, size_t avail,
 		return SS_INVALID_TOKEN;
 	*rec_len = SS_REC_HEADER_LEN + len;
 	return SS_OK;
+}
+
+/* The very first record a client gets decides whether the peer speaks TLS
+ * at all: anything but a handshake or alert record of a 3.x version is not
+ * TLS (negotiation discovery: the peer is a clear server → SS_NOT_SECSOCK). */
+static ss_status check_header(const ss_ctx *ctx, const uint8_t *h, size_t avail, size_t *rec_len)
+{
+	int discovery = !ctx->server && !ctx->seen_record;
+
+	return frame_header(h, avail, !ctx->seen_record,
+	                    discovery ? SS_NOT_SECSOCK : SS_INVALID_TOKEN, rec_len);
+}
+
+ss_status ss_hs_frame_len(const uint8_t *in, size_t n, size_t *rec_len)
+{
+	if (!rec_len || (n && !in))
+		return SS_INVALID_HANDLE;
+	*rec_len = 0;
+	return frame_header(in, n, 0, SS_INVALID_TOKEN, rec_len);
 }
 
 /* The handshake is complete: check what only the end can check, and record

@@ -92,6 +92,13 @@ typedef enum ss_hello_verdict {
 } ss_hello_verdict;
 ss_hello_verdict ss_hello_classify(const uint8_t *in, size_t n);
 
+/* Framing during the handshake, without side effects: the total length of
+ * the first TLS record in a prefix (any content type, legacy version 3.x,
+ * RFC 8446 §5.1) — e.g. a ClientHello (0x0301) or a server flight.
+ * SS_INCOMPLETE_MESSAGE below 5 bytes; SS_INVALID_TOKEN for a header no TLS
+ * peer sends.  ss_rec_frame_len is the stricter form for protected records. */
+ss_status ss_hs_frame_len(const uint8_t *in, size_t n, size_t *rec_len);
+
 #define SS_ALPN "secsock/1"
 
 #endif

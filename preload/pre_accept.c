@@ -142,7 +142,7 @@ static int classify(struct pre_conn *c, int fd, int *need, ssize_t *peeked)
 	if (v == SS_HELLO_NEED_MORE) {
 		size_t rl = 0;
 		*need = (int)n + 1;
-		if (ss_rec_frame_len(buf, (size_t)n, &rl) == SS_OK && rl > (size_t)n)
+		if (ss_hs_frame_len(buf, (size_t)n, &rl) == SS_OK && rl > (size_t)n)
 			*need = (int)rl;
 		rc = 0;
 	} else if (v == SS_HELLO_SECSOCK ||

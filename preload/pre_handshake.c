@@ -135,7 +135,7 @@ int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
 			goto out;
 		/* More complete records already queued?  Feed them now. */
 		size_t rl = 0;
-		if (off < n && ss_rec_frame_len(buf + off, n - off, &rl) == SS_OK && rl <= n - off &&
+		if (off < n && ss_hs_frame_len(buf + off, n - off, &rl) == SS_OK && rl <= n - off &&
 		    used > 0)
 			continue;
 		if (rl && off < n)

@@ -218,3 +218,32 @@ Test(hello, broken_extensions)
 			m[i + 8] = '2';
 	cr_assert_eq(ss_hello_classify(m, n), SS_HELLO_TLS);
 }
+
+/* Handshake-phase framing (ss_hs_frame_len): a real ClientHello record
+ * (legacy version 0x0301, which the protected-record framer refuses) frames
+ * to its full length from any prefix of 5 bytes or more; shorter prefixes
+ * are incomplete; non-TLS bytes and impossible lengths are refused. */
+Test(hello, hs_frame_len)
+{
+	uint8_t buf[4096];
+	size_t n = core_hello(SS_MODE_SECSOCK, buf, sizeof buf), rl = 0;
+
+	cr_assert_gt(n, 5);
+	size_t want = 5 + ((size_t)buf[3] << 8 | buf[4]);
+	cr_assert_eq(ss_rec_frame_len(buf, n, &rl), SS_UNEXPECTED_MESSAGE,
+	             "the protected-record framer is not for handshake records");
+	for (size_t k = 0; k < 5; k++)
+		cr_assert_eq(ss_hs_frame_len(buf, k, &rl), SS_INCOMPLETE_MESSAGE, "prefix %zu", k);
+	for (size_t k = 5; k <= n; k++) {
+		rl = 0;
+		cr_assert_eq(ss_hs_frame_len(buf, k, &rl), SS_OK, "prefix %zu", k);
+		cr_assert_eq(rl, want, "prefix %zu: %zu != %zu", k, rl, want);
+	}
+	static const uint8_t http[] = "GET / HTTP/1.1\r\n";
+	cr_assert_eq(ss_hs_frame_len(http, sizeof http - 1, &rl), SS_INVALID_TOKEN);
+	const uint8_t zero_len[] = { 22, 3, 3, 0, 0 };
+	cr_assert_eq(ss_hs_frame_len(zero_len, sizeof zero_len, &rl), SS_INVALID_TOKEN);
+	const uint8_t too_long[] = { 22, 3, 3, 0x41, 0x01 };   /* 2^14 + 257 */
+	cr_assert_eq(ss_hs_frame_len(too_long, sizeof too_long, &rl), SS_INVALID_TOKEN);
+	cr_assert_eq(ss_hs_frame_len(NULL, 0, NULL), SS_INVALID_HANDLE);
+}
