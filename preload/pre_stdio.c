@@ -161,11 +161,9 @@ void pre_stdio_flush_all(void)
 	fflush(NULL);
 }
 
-/* A raw glibc file stream has a non-cookie jump table; we cannot see the
- * table, but a cookie stream made by us has _fileno set while glibc marks
- * its own unused cookie streams -2.  Raw = the standard streams glibc made
- * at start-up (the only raw streams that can sit on one of our descriptors:
- * fdopen is ours). */
+/* The only raw glibc streams that can sit on one of our descriptors are the
+ * three standard streams glibc made at start-up (every later fdopen of a
+ * governed socket is ours), so "raw" is "one of those three". */
 int pre_stdio_is_raw(FILE *f)
 {
 	extern FILE _IO_2_1_stdin_, _IO_2_1_stdout_, _IO_2_1_stderr_;
