@@ -144,7 +144,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	pol_query q;
 	pol_decision d;
 	char l[80], r[80], why[160] = "";
-	int action, rc, eof = 0, saw_reply = 0, bg = 0;
+	int action, rc, eof = 0, saw_reply = 0, bg = 0, fin_seen = 0;
 	int64_t t0, deadline, first_deadline;
 	ss_status st = SS_OK;
 	struct sockaddr_storage peer;
@@ -274,7 +274,15 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 			goto failed;
 		}
 		if (pre_io_truncated(fd)) {
-			/* FIN/RST with the server's flight incomplete (or absent). */
+			/* FIN/RST with the server's flight incomplete (or absent) —
+			 * unless the rest of the flight landed with the FIN after
+			 * pre_hs_step peeked (the race 4fc10d9 fixed on the accept
+			 * side): one more step, peeking after the FIN, sees all
+			 * there will ever be. */
+			if (!fin_seen) {
+				fin_seen = 1;
+				continue;
+			}
 			eof = 1;
 			st = SS_OK;
 			snprintf(why, sizeof why, "connection closed or reset by peer");
@@ -428,6 +436,13 @@ int pre_connect_bg_step(struct pre_conn *c, int fd)
 	const char *target = c->target ? c->target
 	                     : (c->set && c->set->peer_name[0] ? c->set->peer_name : NULL);
 	int hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
+	/* Truncated only if a step that peeked after the FIN still needs more
+	 * (see the blocking path above). */
+	if (hs == PRE_HS_MORE && pre_io_truncated(fd)) {
+		hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
+		if (hs == PRE_HS_MORE)
+			return bg_fail(c, fd, ECONNREFUSED, "connection closed or reset by peer");
+	}
 	if (hs == PRE_HS_FAIL) {
 		char why[160];
 		if (s == SS_OK)
@@ -437,8 +452,6 @@ int pre_connect_bg_step(struct pre_conn *c, int fd)
 		return bg_fail(c, fd, s == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, why);
 	}
 	if (hs == PRE_HS_MORE) {
-		if (pre_io_truncated(fd))
-			return bg_fail(c, fd, ECONNREFUSED, "connection closed or reset by peer");
 		if (pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP) < 0)
 			return bg_fail(c, fd, ECONNREFUSED, "engine unavailable");
 		return 0;
