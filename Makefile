@@ -1,7 +1,11 @@
 # secsock — build, test, fuzz, install.
 #
 # Sources are found by folder: core/*.c and policy/*.c form the static core
-# library; preload/*.c joins them in libsecsock.so; cli/*.c makes `secsock`;
+# library (linked into `secsock`, `secsock-kds` and the tests); preload/*.c
+# with policy/*.c and the pure part of core/ (no OpenSSL) make libsecsock.so;
+# core/ with core/ss_engine.c makes libsecsock-engine.so, which libsecsock.so
+# dlopens from its own directory on the first governed connection
+# (docs/design.md, "Two libraries"); cli/*.c makes `secsock`;
 # kds/*.c makes `secsock-kds`.  Tests: tests/<component>/test_*.c are
 # Criterion binaries; tests/cli/*.sh and tests/integration/*.sh are scripts
 # that drive the real binaries; tests/fuzz/fuzz_*.c are libFuzzer targets.
@@ -25,8 +29,16 @@ ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
              $(WARN) $(CFLAGS) -Iinclude -Icore -Ipolicy -Ipreload \
              -DSECSOCK_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -ldl
+# libsecsock.so must not pull libssl/libcrypto in (start-up cost, issue 6);
+# the engine gets them.
+SO_LIBS     := $(shell pkg-config --libs libsodium inih 2>/dev/null) -lpthread -ldl
+ENGINE_LIBS := $(shell pkg-config --libs openssl libsodium 2>/dev/null) -lpthread
 
-CORE_SRC    := $(wildcard core/*.c) $(wildcard policy/*.c)
+ENGINE_SRC  := core/ss_engine.c
+CORE_SRC    := $(filter-out $(ENGINE_SRC),$(wildcard core/*.c)) $(wildcard policy/*.c)
+# core/ files without OpenSSL: linked into libsecsock.so itself, so names in
+# log lines, policy parsing and ClientHello classification never load the engine.
+PURE_CORE_SRC := core/ss_status.c core/ss_names.c core/ss_hello.c
 PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 KDS_SRC     := $(wildcard kds/*.c)
@@ -35,6 +47,8 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ    := $(call obj,$(CORE_SRC))
+ENGINE_OBJ  := $(call obj,$(ENGINE_SRC))
+SO_OBJ      := $(call obj,$(wildcard preload/*.c) $(wildcard policy/*.c) $(PURE_CORE_SRC))
 PRELOAD_OBJ := $(call obj,$(PRELOAD_SRC))
 CLI_OBJ     := $(call obj,$(CLI_SRC))
 KDS_OBJ     := $(call obj,$(KDS_SRC))
@@ -46,10 +60,11 @@ TOOL_BIN    := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 CORE_LIB    := $(BUILD)/libsecsock-core.a
 SO          := $(BUILD)/libsecsock.so
+ENGINE      := $(BUILD)/libsecsock-engine.so
 CLI         := $(BUILD)/secsock
 KDS         := $(BUILD)/secsock-kds
 
-TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO)) $(if $(CLI_SRC),$(CLI)) \
+TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE)) $(if $(CLI_SRC),$(CLI)) \
            $(if $(KDS_SRC),$(KDS)) $(BUILD)/secsock.pc
 
 .PHONY: all check unit check-valgrind check-cli check-integration check-clang \
@@ -68,10 +83,18 @@ $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # Only the interposed libc names and secsock_* are exported (preload/libsecsock.map).
-$(SO): $(PRELOAD_OBJ) $(CORE_LIB)
-	$(CC) -shared -o $@ $(PRELOAD_OBJ) $(CORE_LIB) \
+# Built together with the engine: the preload is useless without it.
+$(SO): $(SO_OBJ) $(ENGINE)
+	$(CC) -shared -o $@ $(SO_OBJ) \
 	  -Wl,--version-script=preload/libsecsock.map -Wl,-z,nodelete -Wl,-z,now \
-	  $(LDLIBS)
+	  -Wl,--as-needed $(SO_LIBS)
+
+# The engine exports secsock_engine_v1 only (core/ss_engine.map); nodelete
+# because connections keep pointers into it for the life of the process.
+$(ENGINE): $(ENGINE_OBJ) $(CORE_LIB) core/ss_engine.map
+	$(CC) -shared -o $@ $(ENGINE_OBJ) $(CORE_LIB) \
+	  -Wl,--version-script=core/ss_engine.map -Wl,-z,nodelete -Wl,-z,now \
+	  $(ENGINE_LIBS)
 
 $(CLI): $(CLI_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
@@ -119,7 +142,7 @@ check-valgrind: $(UNIT_BIN)
 	    --suppressions=tests/valgrind.supp $$t --jobs 1 || exit 1; done
 
 check-exports: all
-	@if [ -f $(SO) ]; then scripts/check-exports.sh $(SO); fi
+	@if [ -f $(SO) ]; then scripts/check-exports.sh $(SO) $(ENGINE); fi
 
 check-cli: all
 	@set -e; for s in $(wildcard tests/cli/*.sh); do echo "== $$s"; \
@@ -167,7 +190,7 @@ soak: deps all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
-	[ ! -f $(SO) ] || install -m 0755 $(SO) $(DESTDIR)$(PREFIX)/lib/
+	[ ! -f $(SO) ] || install -m 0755 $(SO) $(ENGINE) $(DESTDIR)$(PREFIX)/lib/
 	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	[ ! -f $(KDS) ] || install -m 0755 $(KDS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 include/secsock.h $(DESTDIR)$(PREFIX)/include/
@@ -176,7 +199,7 @@ install: all
 	for m in $(wildcard docs/man/*.5); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libsecsock.so $(DESTDIR)$(PREFIX)/bin/secsock \
+	rm -f $(DESTDIR)$(PREFIX)/lib/libsecsock.so $(DESTDIR)$(PREFIX)/lib/libsecsock-engine.so $(DESTDIR)$(PREFIX)/bin/secsock \
 	  $(DESTDIR)$(PREFIX)/bin/secsock-kds $(DESTDIR)$(PREFIX)/include/secsock.h \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/secsock.pc
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "pre_core.h"
 #include "pre_creds.h"
 #include "pre_log.h"
 #include "pre_sym.h"
@@ -194,6 +195,12 @@ ss_cred *pre_creds_get(const pol_settings *s, unsigned use, char *why, size_t wh
 	ss_cred *c = NULL;
 	int i, free_slot = -1;
 
+	/* Load the engine before taking cache_lock, not inside dlopen's reach
+	 * (pre_core.h); without it no credential exists: refuse, never clear. */
+	if (pre_core_load() < 0) {
+		snprintf(why, why_len, "%s", pre_core_error());
+		return NULL;
+	}
 	pthread_mutex_lock(&cache_lock);
 	for (i = 0; i < CRED_CACHE; i++) {
 		if (cache[i].cred && cache[i].set == s && cache[i].use == use) {

@@ -1,0 +1,315 @@
+/* pre_core.c — trampolines into libsecsock-engine.so (see pre_core.h).
+ *
+ * Loading: the first trampoline that needs the engine dlopens
+ * "libsecsock-engine.so" from the directory libsecsock.so itself was
+ * loaded from (dladdr on a local symbol), under pthread_once, with
+ * RTLD_NOW | RTLD_LOCAL: its OpenSSL stays out of the program's global
+ * symbol scope (a program with its own OpenSSL keeps binding to the copy it
+ * linked), and every relocation is resolved before a connection depends on
+ * it.  Never a search path or an environment variable: a preloaded library
+ * must not let the environment choose which code gets the keys.
+ *
+ * Failure (missing file, dlopen error, no secsock_engine_v1, or a table of
+ * another abi/size/version) is logged once and is permanent for the
+ * process; every trampoline that needs the engine then returns
+ * SS_INTERNAL_ERROR, so credentials cannot be acquired and every governed
+ * connection is refused (request and require alike: a broken installation
+ * must not silently turn 'request' into plaintext), and an inherited
+ * secured socket cannot be imported and is shut down (pre_exec.c).
+ *
+ * Freeing and wiping never force a load: an object to free can only exist
+ * if the engine was loaded, and a record state imported from exec (which
+ * may never have reached the engine) is wiped here with sodium_memzero.
+ *
+ * The table pointer is published with release/acquire so a thread that
+ * sees it also sees the table; after the first load the cost per call is
+ * one load and an indirect call.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+#include "ss_engine.h"
+#include "pre_core.h"
+#include "pre_log.h"
+
+static _Atomic(const ss_engine *) engine;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static char engine_error[PATH_MAX + 160];
+
+/* "<dir of libsecsock.so>/libsecsock-engine.so" into buf; -1 if unknown. */
+static int engine_path(char *buf, size_t len)
+{
+	Dl_info di;
+	const char *slash;
+	size_t dir;
+
+	if (!dladdr((const void *)&engine_path, &di) || !di.dli_fname)
+		return -1;
+	slash = strrchr(di.dli_fname, '/');
+	dir = slash ? (size_t)(slash - di.dli_fname) + 1 : 0;
+	if (dir + sizeof SS_ENGINE_FILE > len)
+		return -1;
+	memcpy(buf, di.dli_fname, dir);
+	memcpy(buf + dir, SS_ENGINE_FILE, sizeof SS_ENGINE_FILE);
+	return 0;
+}
+
+static void engine_fail(const char *path, const char *why)
+{
+	snprintf(engine_error, sizeof engine_error, "engine %s: %s", path, why);
+	pre_log(PRE_LOG_ERROR, "%s; governed connections are refused", engine_error);
+}
+
+static void engine_load(void)
+{
+	char path[PATH_MAX], why[128];
+	const ss_engine *t;
+	ss_engine_fn fn;
+	void *h;
+
+	if (engine_path(path, sizeof path) < 0) {
+		engine_fail(SS_ENGINE_FILE, "cannot locate libsecsock.so (dladdr)");
+		return;
+	}
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *e = dlerror();
+		engine_fail(path, e ? e : "dlopen failed");
+		return;
+	}
+	*(void **)&fn = dlsym(h, SS_ENGINE_SYMBOL);
+	t = fn ? fn() : NULL;
+	if (!t) {
+		engine_fail(path, "no " SS_ENGINE_SYMBOL " table");
+		dlclose(h);
+		return;
+	}
+	if (t->abi != SS_ENGINE_ABI || t->size != sizeof(ss_engine) || !t->version ||
+	    strcmp(t->version, SECSOCK_VERSION) != 0) {
+		snprintf(why, sizeof why, "mismatched build (engine abi %u size %u version %.20s, "
+		         "preload abi %u size %zu version %s)", t->abi, t->size,
+		         t->version ? t->version : "?", (unsigned)SS_ENGINE_ABI, sizeof(ss_engine),
+		         SECSOCK_VERSION);
+		engine_fail(path, why);
+		dlclose(h);
+		return;
+	}
+	pre_log(PRE_LOG_DEBUG, "engine %s loaded", path);
+	atomic_store_explicit(&engine, t, memory_order_release);
+}
+
+/* The table if loaded, without loading. */
+static const ss_engine *loaded(void)
+{
+	return atomic_load_explicit(&engine, memory_order_acquire);
+}
+
+/* The table, loading it on first need; NULL when it cannot be used. */
+static const ss_engine *need(void)
+{
+	const ss_engine *t = loaded();
+	int saved;
+
+	if (t)
+		return t;
+	saved = errno;
+	pthread_once(&engine_once, engine_load);
+	errno = saved;
+	return loaded();
+}
+
+int pre_core_load(void)
+{
+	return need() ? 0 : -1;
+}
+
+const char *pre_core_error(void)
+{
+	return engine_error;
+}
+
+/* ---------------------------------------------------------------- trampolines */
+
+ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
+{
+	const ss_engine *t = need();
+
+	if (!t) {
+		if (out)
+			*out = NULL;
+		return SS_INTERNAL_ERROR;
+	}
+	return t->cred_acquire(p, out);
+}
+
+ss_cred *ss_cred_ref(ss_cred *c)
+{
+	const ss_engine *t = loaded();
+
+	return c && t ? t->cred_ref(c) : c;
+}
+
+void ss_cred_free(ss_cred *c)
+{
+	const ss_engine *t = loaded();
+
+	if (c && t)
+		t->cred_free(c);
+}
+
+ss_status ss_ctx_initialize(ss_cred *cred, ss_ctx **ctx, const char *target,
+                            unsigned req, const uint8_t *in, size_t in_len,
+                            size_t *in_used, ss_buf *out, unsigned *attrs,
+                            int64_t *expiry)
+{
+	const ss_engine *t = need();
+
+	if (!t)
+		return SS_INTERNAL_ERROR;
+	return t->ctx_initialize(cred, ctx, target, req, in, in_len, in_used, out, attrs, expiry);
+}
+
+ss_status ss_ctx_accept(ss_cred *cred, ss_ctx **ctx, unsigned req,
+                        const uint8_t *in, size_t in_len, size_t *in_used,
+                        ss_buf *out, unsigned *attrs, int64_t *expiry)
+{
+	const ss_engine *t = need();
+
+	if (!t)
+		return SS_INTERNAL_ERROR;
+	return t->ctx_accept(cred, ctx, req, in, in_len, in_used, out, attrs, expiry);
+}
+
+ss_status ss_ctx_query(const ss_ctx *ctx, ss_ctx_info *info)
+{
+	const ss_engine *t = loaded();
+
+	return ctx && t ? t->ctx_query(ctx, info) : SS_INVALID_HANDLE;
+}
+
+ss_status ss_ctx_export(ss_ctx *ctx, ss_rec_state *st)
+{
+	const ss_engine *t = loaded();
+
+	return ctx && t ? t->ctx_export(ctx, st) : SS_INVALID_HANDLE;
+}
+
+void ss_ctx_free(ss_ctx *ctx)
+{
+	const ss_engine *t = loaded();
+
+	if (ctx && t)
+		t->ctx_free(ctx);
+}
+
+/* Output tokens are only ever filled by the engine's context calls. */
+void ss_buf_free(ss_buf *b)
+{
+	const ss_engine *t = loaded();
+
+	if (b && t)
+		t->buf_free(b);
+}
+
+ss_status ss_hs_frame_len(const uint8_t *in, size_t n, size_t *rec_len)
+{
+	const ss_engine *t = need();
+
+	if (!t) {
+		if (rec_len)
+			*rec_len = 0;
+		return SS_INTERNAL_ERROR;
+	}
+	return t->hs_frame_len(in, n, rec_len);
+}
+
+void ss_rec_state_wipe(ss_rec_state *st)
+{
+	const ss_engine *t = loaded();
+
+	if (!st)
+		return;
+	if (t)
+		t->rec_state_wipe(st);
+	else
+		sodium_memzero(st, sizeof *st);
+}
+
+ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
+{
+	const ss_engine *t = need();
+
+	if (!t) {
+		if (out)
+			*out = NULL;
+		return SS_INTERNAL_ERROR;
+	}
+	return t->rec_new(st, out);
+}
+
+void ss_rec_free(ss_rec *r)
+{
+	const ss_engine *t = loaded();
+
+	if (r && t)
+		t->rec_free(r);
+}
+
+ss_status ss_rec_frame_len(const uint8_t *in, size_t n, size_t *rec_len)
+{
+	const ss_engine *t = need();
+
+	if (!t) {
+		if (rec_len)
+			*rec_len = 0;
+		return SS_INTERNAL_ERROR;
+	}
+	return t->rec_frame_len(in, n, rec_len);
+}
+
+/* The data-path calls below take an ss_rec, which only the engine makes. */
+ss_status ss_rec_seal_stream(ss_rec *r, const uint8_t *pt, size_t pt_len, size_t max_frag,
+                             uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	const ss_engine *t = loaded();
+
+	if (!t)
+		return SS_INVALID_HANDLE;
+	return t->rec_seal_stream(r, pt, pt_len, max_frag, out, out_cap, out_len);
+}
+
+ss_status ss_rec_read(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consumed,
+                      ss_rec_event *ev, uint8_t *pt, size_t pt_cap, size_t *pt_len,
+                      uint8_t *alert)
+{
+	const ss_engine *t = loaded();
+
+	if (!t)
+		return SS_INVALID_HANDLE;
+	return t->rec_read(r, in, in_len, consumed, ev, pt, pt_cap, pt_len, alert);
+}
+
+ss_status ss_rec_key_update(ss_rec *r, int request_peer,
+                            uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	const ss_engine *t = loaded();
+
+	if (!t)
+		return SS_INVALID_HANDLE;
+	return t->rec_key_update(r, request_peer, out, out_cap, out_len);
+}
+
+ss_status ss_rec_alert(ss_rec *r, uint8_t level, uint8_t desc,
+                       uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	const ss_engine *t = loaded();
+
+	if (!t)
+		return SS_INVALID_HANDLE;
+	return t->rec_alert(r, level, desc, out, out_cap, out_len);
+}
