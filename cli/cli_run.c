@@ -3,7 +3,11 @@
  *
  * The library is found relative to this executable (build tree: next to
  * it; installed: ../lib), so no LD_LIBRARY_PATH or absolute path is baked
- * in.  Programs the preload cannot reach are named before they run
+ * in.  libsecsock.so loads its engine (libsecsock-engine.so, OpenSSL) from
+ * its own directory on the first governed connection, and refuses governed
+ * connections when it is not there; so a candidate counts only with the
+ * engine beside it, and --library is checked the same way before the
+ * program runs rather than failing its connections later.  Programs the preload cannot reach are named before they run
  * (ARCHITECTURE.md "Preload semantics"): static binaries and Go binaries
  * make their own system calls, and the loader drops LD_PRELOAD for setuid
  * and setgid programs.
@@ -31,7 +35,18 @@ static void usage(FILE *f)
 	        "  --library PATH    use this libsecsock.so\n");
 }
 
-/* libsecsock.so next to us, or in ../lib, ../lib/secsock. */
+/* The engine next to the library at lib (as the preload looks for it). */
+static int engine_beside(const char *lib)
+{
+	char eng[PATH_MAX + 64];
+	const char *slash = strrchr(lib, '/');
+	int dir = slash ? (int)(slash - lib) + 1 : 0;
+
+	snprintf(eng, sizeof eng, "%.*slibsecsock-engine.so", dir, lib);
+	return access(eng, R_OK) == 0;
+}
+
+/* libsecsock.so (with its engine) next to us, or in ../lib, ../lib/secsock. */
 static int find_library(char *out, size_t len)
 {
 	static const char *const rel[] = { "libsecsock.so", "../lib/libsecsock.so",
@@ -49,7 +64,8 @@ static int find_library(char *out, size_t len)
 	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
 		char cand[PATH_MAX + 64];
 		snprintf(cand, sizeof cand, "%s%s", self, rel[i]);
-		if (access(cand, R_OK) == 0 && realpath(cand, out) && strlen(out) < len)
+		if (access(cand, R_OK) == 0 && realpath(cand, out) && strlen(out) < len &&
+		    engine_beside(out))
 			return 0;
 	}
 	return -1;
@@ -169,7 +185,13 @@ int cli_run_main(int argc, char **argv)
 			return 1;
 		}
 	} else if (find_library(lib, sizeof lib) < 0) {
-		fprintf(stderr, "secsock run: cannot find libsecsock.so next to this program or in ../lib\n");
+		fprintf(stderr, "secsock run: cannot find libsecsock.so with libsecsock-engine.so beside it "
+		        "next to this program or in ../lib\n");
+		return 1;
+	}
+	if (!engine_beside(lib)) {
+		fprintf(stderr, "secsock run: no libsecsock-engine.so beside %s: "
+		        "every governed connection would be refused\n", lib);
 		return 1;
 	}
 	if (policy) {

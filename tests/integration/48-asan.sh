@@ -4,8 +4,10 @@
 # (built once into $BUILD/asan, incremental afterwards): many threads
 # opening/closing secured connections, close while another thread reads,
 # parent and child writing one socket.  Any ASan report (use after free,
-# overflow, double free) fails the test.  Leak checking is off: servers are
-# stopped by signal, and per-thread buffers live until thread exit.
+# overflow, double free) fails the test.  libsecsock-engine.so (core/,
+# loaded by the preload on the first secured connection) is built with ASan
+# too.  Leak checking is off: servers are stopped by signal, and per-thread
+# buffers live until thread exit.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools life_peer
@@ -17,14 +19,19 @@ LIBASAN=$(gcc -print-file-name=libasan.so)
 [ -e "$LIBASAN" ] || bail "libasan.so not found (gcc's AddressSanitizer runtime)"
 ABUILD=$BUILD/asan
 if ! make -C "$REPO" -j"$(nproc)" BUILD="$ABUILD" \
-	CFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer" "$ABUILD/libsecsock.so" >"$T/make.log" 2>&1; then
-	bail "ASan build of libsecsock.so failed" "$T/make.log"
+	CFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer" \
+	"$ABUILD/libsecsock.so" "$ABUILD/libsecsock-engine.so" >"$T/make.log" 2>&1; then
+	bail "ASan build of libsecsock.so and libsecsock-engine.so failed" "$T/make.log"
 fi
-if nm -D "$ABUILD/libsecsock.so" | grep ' U __asan_' >/dev/null; then
-	pass "ASan build of libsecsock.so (instrumented: imports __asan_*)"
-else
-	bail "$ABUILD/libsecsock.so is not instrumented"
-fi
+# The engine is dlopened from libsecsock.so's own directory, so the ASan
+# preload runs the ASan engine (core/ instrumented too).
+for lib in libsecsock.so libsecsock-engine.so; do
+	if nm -D "$ABUILD/$lib" | grep ' U __asan_' >/dev/null; then
+		pass "ASan build of $lib (instrumented: imports __asan_*)"
+	else
+		bail "$ABUILD/$lib is not instrumented"
+	fi
+done
 SO="$LIBASAN $ABUILD/libsecsock.so"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=99:log_path=$T/asan"
 
