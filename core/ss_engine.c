@@ -31,6 +31,9 @@ static const ss_engine table = {
 	.rec_read = ss_rec_read,
 	.rec_key_update = ss_rec_key_update,
 	.rec_alert = ss_rec_alert,
+	.rec_trim = ss_rec_trim,
+	.rec_ctx_count = ss_rec_ctx_count,
+	.rec_set_ctx_hook = ss_rec_set_ctx_hook,
 };
 
 const ss_engine *secsock_engine_v1(void)

@@ -69,6 +69,10 @@ typedef struct ss_engine {
 	                            uint8_t *out, size_t out_cap, size_t *out_len);
 	ss_status (*rec_alert)(ss_rec *r, uint8_t level, uint8_t desc,
 	                       uint8_t *out, size_t out_cap, size_t *out_len);
+	/* idle connections (ss_rec.h, pre_engine.c) */
+	void (*rec_trim)(ss_rec *r);
+	unsigned (*rec_ctx_count)(const ss_rec *r);
+	void (*rec_set_ctx_hook)(void (*fn)(void));
 } ss_engine;
 
 /* The engine's one export (default visibility; everything else is hidden). */

@@ -9,6 +9,11 @@
  *   cached epoch with the state's, so a KeyUpdate done by another process
  *   re-keys our context here.  Per record only the nonce is set, which is what
  *   keeps the overhead over the bare AEAD small.
+ * - The contexts are made on a direction's first record and freed by
+ *   ss_rec_trim (idle connections, ss_rec.h); a missing context is just one
+ *   more reason for cache_sync to key, like an epoch change.  The EVP_CIPHER
+ *   is fetched once in ss_rec_new, not in cache_sync: the two directions run
+ *   under different locks and must not both write r->cipher.
  * - Opening decrypts straight into the caller's buffer (no extra copy on the
  *   hot path), and the tag is checked before any length is reported; on any
  *   failure every byte written is wiped, so no partial plaintext escapes.
@@ -30,6 +35,7 @@
  */
 #include "ss_rec_int.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,29 +72,39 @@ enum {
 #define SEQ_LAST_CTRL (UINT64_MAX - 1)
 
 typedef struct ss_rec_cache {
-	EVP_CIPHER_CTX *ctx;
+	EVP_CIPHER_CTX *ctx;  /* NULL until first use and after ss_rec_trim */
 	uint32_t epoch;       /* epoch of the key the ctx holds */
-	uint16_t suite;       /* suite of that key */
-	uint8_t keyed;        /* 0 until the first key was set */
+	uint8_t keyed;        /* 0 until a key was set (again after a trim) */
 } ss_rec_cache;
+
+enum {
+	HELD_TX = 1u << 0,
+	HELD_RX = 1u << 1
+};
 
 struct ss_rec {
 	ss_rec_state *st;     /* borrowed */
-	EVP_CIPHER *cipher;   /* fetched for cipher_suite */
+	EVP_CIPHER *cipher;   /* fetched for cipher_suite in ss_rec_new */
 	uint16_t cipher_suite;
+	atomic_uint held;     /* HELD_TX/HELD_RX: which contexts exist (ss_rec_ctx_count) */
 	ss_rec_cache tx, rx;
 };
+
+/* ss_rec_set_ctx_hook */
+static void (*_Atomic ctx_hook)(void);
 
 /* ------------------------------------------------------------- object */
 
 ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
 {
+	const ss_suite_info *si;
 	ss_rec *r;
 
 	if (!st || !out)
 		return SS_INVALID_HANDLE;
 	*out = NULL;
-	if (!ss_suite_lookup(st->suite))
+	si = ss_suite_lookup(st->suite);
+	if (!si || si->key_len != st->key_len)
 		return SS_INVALID_HANDLE;
 	/* sodium_malloc (the rare large scratch in ss_rec_open) needs it;
 	 * idempotent and thread-safe. */
@@ -98,25 +114,61 @@ ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
 	if (!r)
 		return SS_INSUFFICIENT_MEMORY;
 	r->st = st;
-	r->tx.ctx = EVP_CIPHER_CTX_new();
-	r->rx.ctx = EVP_CIPHER_CTX_new();
-	if (!r->tx.ctx || !r->rx.ctx) {
-		ss_rec_free(r);
-		return SS_INSUFFICIENT_MEMORY;
+	atomic_init(&r->held, 0);
+	/* No contexts yet (a connection that stays idle never needs one); the
+	 * fetched cipher is a reference to OpenSSL's method store, not a copy. */
+	r->cipher = EVP_CIPHER_fetch(NULL, si->cipher, NULL);
+	if (!r->cipher) {
+		free(r);
+		return SS_INTERNAL_ERROR;
 	}
+	r->cipher_suite = st->suite;
 	*out = r;
 	return SS_OK;
+}
+
+/* Free one cached context.  EVP_CIPHER_CTX_free resets the context, and the
+ * providers' freectx (aes_gcm_freectx, chacha20_poly1305_freectx in OpenSSL
+ * 3.0) release the key schedule with OPENSSL_clear_free. */
+static void cache_drop(ss_rec_cache *c)
+{
+	EVP_CIPHER_CTX_free(c->ctx);
+	c->ctx = NULL;
+	c->keyed = 0;
 }
 
 void ss_rec_free(ss_rec *r)
 {
 	if (!r)
 		return;
-	/* EVP_CIPHER_CTX_free cleanses the key schedule. */
-	EVP_CIPHER_CTX_free(r->tx.ctx);
-	EVP_CIPHER_CTX_free(r->rx.ctx);
+	cache_drop(&r->tx);
+	cache_drop(&r->rx);
 	EVP_CIPHER_free(r->cipher);
 	free(r);
+}
+
+void ss_rec_trim(ss_rec *r)
+{
+	if (!r)
+		return;
+	cache_drop(&r->tx);
+	cache_drop(&r->rx);
+	atomic_store(&r->held, 0);
+}
+
+unsigned ss_rec_ctx_count(const ss_rec *r)
+{
+	unsigned h;
+
+	if (!r)
+		return 0;
+	h = atomic_load_explicit(&r->held, memory_order_relaxed);
+	return (h & HELD_TX ? 1u : 0u) + (h & HELD_RX ? 1u : 0u);
+}
+
+void ss_rec_set_ctx_hook(void (*fn)(void))
+{
+	atomic_store(&ctx_hook, fn);
 }
 
 ss_rec_state *ss_rec_get_state(ss_rec *r)
@@ -131,25 +183,34 @@ size_t ss_rec_sealed_len(size_t pt_len)
 
 /* ------------------------------------------------------------- keys */
 
-/* Make c->ctx hold dir's key for encryption (enc=1) or decryption (enc=0),
- * re-keying only when the state moved on (epoch or suite) since last time. */
+/* Make c->ctx exist and hold dir's key for encryption (enc=1) or decryption
+ * (enc=0), re-keying only when the state moved on (epoch) or the context was
+ * trimmed since last time.  The one key-setting path for a fresh, a trimmed
+ * and a KeyUpdated direction. */
 static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, int enc)
 {
 	const ss_rec_state *st = r->st;
 
-	if (c->keyed && c->epoch == dir->epoch && c->suite == st->suite)
+	if (c->keyed && c->epoch == dir->epoch)
 		return SS_OK;
-	if (!r->cipher || r->cipher_suite != st->suite) {
-		const ss_suite_info *si = ss_suite_lookup(st->suite);
-		if (!si || si->key_len != st->key_len)
-			return SS_INVALID_HANDLE;
-		EVP_CIPHER_free(r->cipher);
-		r->cipher = EVP_CIPHER_fetch(NULL, si->cipher, NULL);
-		if (!r->cipher)
-			return SS_INTERNAL_ERROR;
-		r->cipher_suite = st->suite;
-	}
+	/* The suite is fixed for a state's life; a different one means the
+	 * state was wiped or re-used under us. */
+	if (r->cipher_suite != st->suite)
+		return SS_INVALID_HANDLE;
 	c->keyed = 0;
+	if (!c->ctx) {
+		void (*hook)(void);
+		c->ctx = EVP_CIPHER_CTX_new();
+		if (!c->ctx)
+			return SS_INSUFFICIENT_MEMORY;
+		/* seq_cst, paired with the trimmer clearing its "armed" flag before
+		 * it looks at ss_rec_ctx_count: either it sees this context or the
+		 * hook sees it disarmed (pre_engine.c). */
+		atomic_fetch_or(&r->held, c == &r->tx ? HELD_TX : HELD_RX);
+		hook = atomic_load(&ctx_hook);
+		if (hook)
+			hook();
+	}
 	/* All three AEADs default to a 12-byte IV (= iv_length, §5.3); the
 	 * per-record calls below pass only the nonce. */
 	if (EVP_CipherInit_ex2(c->ctx, r->cipher, dir->key, NULL, enc, NULL) != 1)
@@ -157,7 +218,6 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 	if (EVP_CIPHER_CTX_get_iv_length(c->ctx) != SS_REC_IV_LEN)
 		return SS_INTERNAL_ERROR;
 	c->epoch = dir->epoch;
-	c->suite = st->suite;
 	c->keyed = 1;
 	return SS_OK;
 }
@@ -178,7 +238,7 @@ static void make_nonce(const ss_rec_dir *dir, uint8_t nonce[SS_REC_IV_LEN])
 static ss_status seal_one(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_len, uint8_t *out)
 {
 	ss_rec_dir *dir = &r->st->tx;
-	EVP_CIPHER_CTX *ctx = r->tx.ctx;
+	EVP_CIPHER_CTX *ctx;
 	size_t body = pt_len + 1 + SS_REC_TAG_LEN;
 	uint8_t nonce[SS_REC_IV_LEN];
 	uint8_t *p = out + SS_REC_HEADER_LEN;
@@ -188,6 +248,7 @@ static ss_status seal_one(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_le
 	st = cache_sync(r, &r->tx, dir, 1);
 	if (st != SS_OK)
 		return st;
+	ctx = r->tx.ctx;
 
 	/* opaque_type = application_data, legacy_record_version = 0x0303 */
 	out[0] = SS_CT_APPLICATION_DATA;
@@ -347,16 +408,13 @@ static ss_status aead_open(ss_rec *r, const uint8_t *rec, size_t inner,
                            uint8_t *pt, size_t head, uint8_t *tail)
 {
 	ss_rec_dir *dir = &r->st->rx;
-	EVP_CIPHER_CTX *ctx = r->rx.ctx;
+	EVP_CIPHER_CTX *ctx = r->rx.ctx;   /* keyed by the caller (cache_sync) */
 	const uint8_t *c = rec + SS_REC_HEADER_LEN;
 	uint8_t nonce[SS_REC_IV_LEN];
 	uint8_t tag[SS_REC_TAG_LEN];
 	int n;
 	ss_status st;
 
-	st = cache_sync(r, &r->rx, dir, 0);
-	if (st != SS_OK)
-		return st;
 	make_nonce(dir, nonce);
 	memcpy(tag, c + inner, SS_REC_TAG_LEN);
 	st = SS_INTERNAL_ERROR;
@@ -432,6 +490,15 @@ ss_status ss_rec_open(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consu
 	/* §5.3: never wrap; the peer had to rekey before this. */
 	if (r->st->rx.seq > SEQ_LAST_CTRL)
 		return rx_fail(r, SS_SEQUENCE_EXHAUSTED);
+
+	/* Key (or re-create after a trim) before anything is decrypted: running
+	 * out of memory here is not the peer's fault, so it consumes nothing and
+	 * does not fail the connection. */
+	st = cache_sync(r, &r->rx, &r->st->rx, 0);
+	if (st == SS_INSUFFICIENT_MEMORY)
+		return st;
+	if (st != SS_OK)
+		return rx_fail(r, st);
 
 	head = inner < pt_cap ? inner : pt_cap;
 	tail_len = inner - head;

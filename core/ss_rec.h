@@ -5,7 +5,9 @@
  * (ss_rec_state) so it can live in locked memory, or in a MAP_SHARED arena so
  * that a parent and a forked child share one sequence number per direction
  * (ARCHITECTURE.md "Preload semantics").  The EVP cipher contexts are a
- * per-process cache (ss_rec) re-keyed whenever the state's epoch moves on.
+ * per-process cache (ss_rec) re-keyed whenever the state's epoch moves on,
+ * made on first use and droppable at any time (ss_rec_trim): the key in the
+ * state is all that is needed to make them again.
  *
  * Nothing here does I/O or locking: callers serialise access per connection.
  */
@@ -80,6 +82,29 @@ typedef struct ss_rec ss_rec;
 ss_status ss_rec_new(ss_rec_state *st, ss_rec **out);  /* st is borrowed, not owned */
 void ss_rec_free(ss_rec *r);                            /* NULL is fine */
 ss_rec_state *ss_rec_get_state(ss_rec *r);
+
+/* Idle connections (issue 6: <= 1 KiB heap each).  An EVP_CIPHER_CTX with
+ * its provider context is ~1.1 KiB for AES-GCM, and an idle connection does
+ * not need one: ss_rec_new makes none, the first seal/open of a direction
+ * makes that direction's, and ss_rec_trim frees both (OpenSSL's providers
+ * free their key schedule with OPENSSL_clear_free, so no key material is
+ * left in freed heap).  The secrets, keys and IVs stay in ss_rec_state, so
+ * the next record re-creates and re-keys the context through the same path
+ * a KeyUpdate's epoch change takes; nothing else about the connection
+ * changes.  The caller must hold whatever serialises both directions (in the
+ * preload: rx_lock and tx_lock).  NULL is fine. */
+void ss_rec_trim(ss_rec *r);
+/* How many EVP contexts r holds now (0, 1 or 2); 0 after ss_rec_trim and
+ * for a fresh ss_rec.  Safe to call without the caller's locks (an atomic
+ * read): the answer is then a hint that may already be stale. */
+unsigned ss_rec_ctx_count(const ss_rec *r);
+/* fn is called (by the thread sealing or opening, with the caller's locks
+ * held) each time an ss_rec makes an EVP context, i.e. a fresh or trimmed
+ * connection becomes something that could be trimmed again.  Whoever trims
+ * idle connections uses it to wake up only when there is something to
+ * watch.  fn must be cheap and must not call into this ss_rec.  One hook per
+ * process; NULL removes it. */
+void ss_rec_set_ctx_hook(void (*fn)(void));
 
 /* Size of the record that seal() produces for pt_len plaintext bytes
  * (pt_len <= SS_REC_MAX_PLAINTEXT), no padding. */

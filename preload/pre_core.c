@@ -2,7 +2,7 @@
  *
  * Loading: the first trampoline that needs the engine dlopens
  * "libsecsock-engine.so" from the directory libsecsock.so itself was
- * loaded from (dladdr on a local symbol), under pthread_once, with
+ * loaded from (dladdr on a local symbol), once, under engine_lock, with
  * RTLD_NOW | RTLD_LOCAL: its OpenSSL stays out of the program's global
  * symbol scope (a program with its own OpenSSL keeps binding to the copy it
  * linked), and every relocation is resolved before a connection depends on
@@ -24,6 +24,17 @@
  * The table pointer is published with release/acquire so a thread that
  * sees it also sees the table; after the first load the cost per call is
  * one load and an indirect call.
+ *
+ * fork: a mutex, not pthread_once, because a fork while another thread is
+ * inside dlopen would leave the child's once-control "in progress" forever.
+ * The first caller registers atfork handlers that hold engine_lock across
+ * fork, so a child never starts in the middle of a load; processes that
+ * never need the engine register nothing.  A child that inherited a loaded
+ * engine keeps it (same mappings); one that did not loads it itself, which
+ * is safe after fork since no lock of ours is held then.  OpenSSL's
+ * initialisers run inside dlopen under the loader's lock, so the first call
+ * should not come with a lock held that they could need: pre_creds_get
+ * loads before taking its cache lock.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,7 +49,10 @@
 #include "pre_log.h"
 
 static _Atomic(const ss_engine *) engine;
-static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+/* ss_rec_set_ctx_hook before the engine is loaded: handed over by engine_load. */
+static void (*_Atomic rec_ctx_hook)(void);
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static int engine_tried;   /* under engine_lock: loaded, or failed for good */
 static char engine_error[PATH_MAX + 160];
 
 /* "<dir of libsecsock.so>/libsecsock-engine.so" into buf; -1 if unknown. */
@@ -100,6 +114,8 @@ static void engine_load(void)
 		return;
 	}
 	pre_log(PRE_LOG_DEBUG, "engine %s loaded", path);
+	/* before publishing: no ss_rec exists until a caller sees the table */
+	t->rec_set_ctx_hook(atomic_load(&rec_ctx_hook));
 	atomic_store_explicit(&engine, t, memory_order_release);
 }
 
@@ -109,16 +125,34 @@ static const ss_engine *loaded(void)
 	return atomic_load_explicit(&engine, memory_order_acquire);
 }
 
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&engine_lock);
+}
+
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&engine_lock);
+}
+
 /* The table, loading it on first need; NULL when it cannot be used. */
 static const ss_engine *need(void)
 {
+	static atomic_int atfork_done;
 	const ss_engine *t = loaded();
 	int saved;
 
 	if (t)
 		return t;
 	saved = errno;
-	pthread_once(&engine_once, engine_load);
+	if (!atomic_exchange(&atfork_done, 1))
+		(void)pthread_atfork(fork_prepare, fork_release, fork_release);
+	pthread_mutex_lock(&engine_lock);
+	if (!engine_tried) {
+		engine_tried = 1;
+		engine_load();
+	}
+	pthread_mutex_unlock(&engine_lock);
 	errno = saved;
 	return loaded();
 }
@@ -312,4 +346,30 @@ ss_status ss_rec_alert(ss_rec *r, uint8_t level, uint8_t desc,
 	if (!t)
 		return SS_INVALID_HANDLE;
 	return t->rec_alert(r, level, desc, out, out_cap, out_len);
+}
+
+void ss_rec_trim(ss_rec *r)
+{
+	const ss_engine *t = loaded();
+
+	if (r && t)
+		t->rec_trim(r);
+}
+
+unsigned ss_rec_ctx_count(const ss_rec *r)
+{
+	const ss_engine *t = loaded();
+
+	return r && t ? t->rec_ctx_count(r) : 0;
+}
+
+/* Never loads the engine (pre_engine.c sets it from a constructor): kept
+ * here and handed over when the engine loads. */
+void ss_rec_set_ctx_hook(void (*fn)(void))
+{
+	const ss_engine *t = loaded();
+
+	atomic_store(&rec_ctx_hook, fn);
+	if (t)
+		t->rec_set_ctx_hook(fn);
 }

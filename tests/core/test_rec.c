@@ -8,7 +8,9 @@
  */
 #include <criterion/criterion.h>
 
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -230,6 +232,25 @@ static void kat_seal(vec_file *vf, ss_rec *r, ss_rec_state *st, uint8_t ct,
 	free(rec);
 }
 
+/* Client and server application-traffic states from the vectors, with a rec each. */
+static void kat_open_pair(vec_file *vf, ss_rec_state *cst, ss_rec_state *sst, ss_rec **c, ss_rec **s)
+{
+	kat_load(vf);
+	kat_state(vf, 0, 0, cst);
+	kat_state(vf, 1, 0, sst);
+	cr_assert_eq(ss_rec_new(cst, c), SS_OK);
+	cr_assert_eq(ss_rec_new(sst, s), SS_OK);
+}
+
+static void kat_close_pair(vec_file *vf, ss_rec_state *cst, ss_rec_state *sst, ss_rec *c, ss_rec *s)
+{
+	ss_rec_free(c);
+	ss_rec_free(s);
+	ss_rec_state_wipe(cst);
+	ss_rec_state_wipe(sst);
+	vec_free(vf);
+}
+
 Test(rec_kat, seal_gives_published_records)
 {
 	vec_file vf;
@@ -238,11 +259,7 @@ Test(rec_kat, seal_gives_published_records)
 	size_t rl, out_len;
 	uint8_t *rec;
 
-	kat_load(&vf);
-	kat_state(&vf, 0, 0, &cst);
-	kat_state(&vf, 1, 0, &sst);
-	cr_assert_eq(ss_rec_new(&cst, &c), SS_OK);
-	cr_assert_eq(ss_rec_new(&sst, &s), SS_OK);
+	kat_open_pair(&vf, &cst, &sst, &c, &s);
 
 	kat_seal(&vf, c, &cst, SS_CT_APPLICATION_DATA,
 	         "client_application_data_payload", "client_application_data_record");
@@ -266,11 +283,7 @@ Test(rec_kat, seal_gives_published_records)
 	cr_assert(memcmp(bigbuf_rec, rec, rl) == 0);
 	free(rec);
 
-	ss_rec_free(c);
-	ss_rec_free(s);
-	ss_rec_state_wipe(&cst);
-	ss_rec_state_wipe(&sst);
-	vec_free(&vf);
+	kat_close_pair(&vf, &cst, &sst, c, s);
 }
 
 Test(rec_kat, client_reads_server_stream)
@@ -1097,4 +1110,210 @@ Test(rec_api, arguments_and_init)
 	cr_assert_eq(ss_rec_frame_len(NULL, 0, &rl), SS_INCOMPLETE_MESSAGE);
 	cr_assert_eq(ss_rec_sealed_len(0), 22);
 	cr_assert_eq(ss_rec_sealed_len(SS_REC_MAX_PLAINTEXT), SS_REC_MAX_PLAINTEXT + SS_REC_OVERHEAD);
+}
+
+/* ------------------------------------------------------------ trim (idle connections)
+ *
+ * ss_rec_trim frees the EVP contexts; the next record re-creates them from
+ * the keys in ss_rec_state (ss_rec.h).  Nothing observable on the wire may
+ * change: the RFC 8448 records stay byte-exact and round trips, KeyUpdates
+ * and shared states behave as without a trim. */
+
+Test(rec_trim, fresh_rec_holds_nothing_and_trim_is_idempotent)
+{
+	pair p;
+
+	pair_init(&p, SS_SUITE_AES_128_GCM_SHA256);
+	cr_assert_eq(ss_rec_ctx_count(p.c), 0, "a fresh rec makes no context");
+	ss_rec_trim(p.c);                       /* trim a fresh rec */
+	ss_rec_trim(p.c);                       /* and again */
+	cr_assert_eq(ss_rec_ctx_count(p.c), 0);
+	ss_rec_trim(NULL);
+	cr_assert_eq(ss_rec_ctx_count(NULL), 0);
+	send_data(p.c, p.s, "after trimming a fresh rec");
+	cr_assert_eq(ss_rec_ctx_count(p.c), 1, "sealing makes the tx context only");
+	cr_assert_eq(ss_rec_ctx_count(p.s), 1, "opening makes the rx context only");
+	send_data(p.s, p.c, "reply");
+	cr_assert_eq(ss_rec_ctx_count(p.c), 2);
+	cr_assert_eq(ss_rec_ctx_count(p.s), 2);
+	ss_rec_trim(p.c);
+	cr_assert_eq(ss_rec_ctx_count(p.c), 0, "a trimmed rec holds no EVP context");
+	ss_rec_trim(p.c);                       /* trim twice */
+	cr_assert_eq(ss_rec_ctx_count(p.c), 0);
+	send_data(p.c, p.s, "after a double trim");
+	send_data(p.s, p.c, "both ways");
+	pair_free(&p);
+}
+
+Test(rec_trim, between_records_both_directions_all_suites)
+{
+	for (size_t si = 0; si < NSUITES; si++) {
+		pair p;
+		char msg[64];
+
+		pair_init(&p, all_suites[si]);
+		for (int i = 0; i < 6; i++) {
+			snprintf(msg, sizeof msg, "record %d, suite %04x", i, all_suites[si]);
+			/* every combination of who was trimmed before the record */
+			if (i & 1)
+				ss_rec_trim(p.c);
+			if (i & 2)
+				ss_rec_trim(p.s);
+			send_data(p.c, p.s, msg);
+			if (i & 4) {
+				ss_rec_trim(p.c);
+				ss_rec_trim(p.s);
+				cr_assert_eq(ss_rec_ctx_count(p.c) + ss_rec_ctx_count(p.s), 0);
+			}
+			send_data(p.s, p.c, msg);
+		}
+		cr_assert_eq(p.cs.tx.seq, 6);
+		cr_assert_eq(p.cs.rx.seq, 6);
+		/* a big batch after a trim: every record under the re-created key */
+		ss_rec_trim(p.c);
+		ss_rec_trim(p.s);
+		{
+			static uint8_t pt[3 * SS_REC_MAX_PLAINTEXT + 7];
+			static uint8_t out[sizeof pt + 4 * SS_REC_OVERHEAD];
+			size_t olen = 0, off = 0, used, n;
+			ss_rec_event ev;
+			uint8_t alert;
+
+			randombytes_buf(pt, sizeof pt);
+			cr_assert_eq(ss_rec_seal_stream(p.c, pt, sizeof pt, 0, out, sizeof out, &olen), SS_OK);
+			for (size_t got = 0; got < sizeof pt; off += used, got += n) {
+				cr_assert_eq(ss_rec_read(p.s, out + off, olen - off, &used, &ev,
+				                         bigbuf_pt, sizeof bigbuf_pt, &n, &alert), SS_OK);
+				cr_assert_eq(ev, SS_REC_EV_DATA);
+				cr_assert(memcmp(bigbuf_pt, pt + got, n) == 0);
+				ss_rec_trim(p.s);   /* between every record of the stream */
+			}
+			cr_assert_eq(off, olen);
+		}
+		pair_free(&p);
+	}
+}
+
+Test(rec_trim, across_key_update)
+{
+	for (size_t si = 0; si < NSUITES; si++) {
+		pair p;
+		uint8_t ku[64], alert;
+		size_t kl = 0, used;
+		ss_rec_event ev;
+
+		pair_init(&p, all_suites[si]);
+		send_data(p.c, p.s, "epoch 0");
+		send_data(p.s, p.c, "epoch 0 back");
+		/* KeyUpdate sealed by a trimmed rec, opened by a trimmed rec */
+		ss_rec_trim(p.c);
+		ss_rec_trim(p.s);
+		cr_assert_eq(ss_rec_key_update(p.c, 1, ku, sizeof ku, &kl), SS_OK);
+		cr_assert_eq(p.cs.tx.epoch, 1);
+		ss_rec_trim(p.c);   /* between the KeyUpdate and the first record under the new key */
+		cr_assert_eq(read_one(p.s, ku, kl, &ev, &used, &alert), SS_OK);
+		cr_assert_eq(ev, SS_REC_EV_HANDLED);
+		cr_assert(p.ss.flags & SS_REC_F_UPDATE_OWED);
+		ss_rec_trim(p.s);
+		send_data(p.c, p.s, "epoch 1 after two trims");
+		/* the owed update, trimmed on both ends in between */
+		cr_assert_eq(ss_rec_key_update(p.s, 0, ku, sizeof ku, &kl), SS_OK);
+		ss_rec_trim(p.s);
+		ss_rec_trim(p.c);
+		cr_assert_eq(read_one(p.c, ku, kl, &ev, &used, &alert), SS_OK);
+		ss_rec_trim(p.c);
+		send_data(p.s, p.c, "server epoch 1");
+		send_data(p.c, p.s, "client epoch 1");
+		cr_assert_eq(p.cs.rx.epoch, 1);
+		cr_assert_eq(p.ss.rx.epoch, 1);
+		pair_free(&p);
+	}
+}
+
+/* Two recs over one state (two processes after fork): one trims, the other
+ * KeyUpdates; the trimmed one re-creates its context at the new epoch. */
+Test(rec_trim, shared_state_trim_then_epoch_change)
+{
+	pair p;
+	ss_rec *c2;
+	uint8_t ku[64], alert;
+	size_t kl, used;
+	ss_rec_event ev;
+
+	pair_init(&p, SS_SUITE_CHACHA20_POLY1305_SHA256);
+	cr_assert_eq(ss_rec_new(&p.cs, &c2), SS_OK);
+	send_data(c2, p.s, "c2 warm");
+	send_data(p.c, p.s, "c warm");
+	ss_rec_trim(c2);
+	cr_assert_eq(ss_rec_key_update(p.c, 0, ku, sizeof ku, &kl), SS_OK);
+	cr_assert_eq(read_one(p.s, ku, kl, &ev, &used, &alert), SS_OK);
+	send_data(c2, p.s, "trimmed c2 seals under epoch 1");
+	cr_assert_eq(p.cs.tx.epoch, 1);
+	ss_rec_free(c2);
+	pair_free(&p);
+}
+
+Test(rec_trim, rfc8448_records_byte_exact_after_trim)
+{
+	vec_file vf;
+	ss_rec_state cst, sst;
+	ss_rec *c, *s;
+	size_t l, pl;
+	uint8_t *rec, *payload;
+
+	kat_open_pair(&vf, &cst, &sst, &c, &s);
+
+	/* seal, trim, seal the same record again: identical bytes */
+	kat_seal(&vf, c, &cst, SS_CT_APPLICATION_DATA,
+	         "client_application_data_payload", "client_application_data_record");
+	ss_rec_trim(c);
+	cr_assert_eq(ss_rec_ctx_count(c), 0);
+	kat_seal(&vf, c, &cst, SS_CT_APPLICATION_DATA,
+	         "client_application_data_payload", "client_application_data_record");
+	kat_seal(&vf, s, &sst, SS_CT_HANDSHAKE,
+	         "new_session_ticket_message", "new_session_ticket_record");
+	ss_rec_trim(s);
+	kat_seal(&vf, s, &sst, SS_CT_APPLICATION_DATA,
+	         "server_application_data_payload", "server_application_data_record");
+
+	/* open the published server record with a trimmed client rec */
+	rec = need_hex(&vf, "server_application_data_record", &l);
+	payload = need_hex(&vf, "server_application_data_payload", &pl);
+	cst.rx.seq = (uint64_t)vec_int(&vf, "sequence_numbers", "server_application_data_record");
+	expect_data(c, rec, l, payload, pl);
+	ss_rec_trim(c);
+	cst.rx.seq--;
+	expect_data(c, rec, l, payload, pl);
+	free(rec);
+	free(payload);
+
+	kat_close_pair(&vf, &cst, &sst, c, s);
+}
+
+static atomic_int hook_calls;
+static void count_hook(void)
+{
+	atomic_fetch_add(&hook_calls, 1);
+}
+
+Test(rec_trim, ctx_hook_fires_once_per_context_made)
+{
+	pair p;
+
+	atomic_store(&hook_calls, 0);
+	ss_rec_set_ctx_hook(count_hook);
+	pair_init(&p, SS_SUITE_AES_256_GCM_SHA384);
+	cr_assert_eq(atomic_load(&hook_calls), 0, "ss_rec_new makes no context");
+	send_data(p.c, p.s, "one");
+	cr_assert_eq(atomic_load(&hook_calls), 2, "c's tx and s's rx");
+	send_data(p.c, p.s, "two");
+	cr_assert_eq(atomic_load(&hook_calls), 2, "no new context, no call");
+	ss_rec_trim(p.s);
+	send_data(p.c, p.s, "three");
+	cr_assert_eq(atomic_load(&hook_calls), 3, "s's rx re-created");
+	ss_rec_set_ctx_hook(NULL);
+	ss_rec_trim(p.s);
+	send_data(p.c, p.s, "four");
+	cr_assert_eq(atomic_load(&hook_calls), 3, "hook removed");
+	pair_free(&p);
 }
