@@ -49,6 +49,8 @@
 #include "pre_log.h"
 
 static _Atomic(const ss_engine *) engine;
+/* ss_rec_set_ctx_hook before the engine is loaded: handed over by engine_load. */
+static void (*_Atomic rec_ctx_hook)(void);
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static int engine_tried;   /* under engine_lock: loaded, or failed for good */
 static char engine_error[PATH_MAX + 160];
@@ -112,6 +114,8 @@ static void engine_load(void)
 		return;
 	}
 	pre_log(PRE_LOG_DEBUG, "engine %s loaded", path);
+	/* before publishing: no ss_rec exists until a caller sees the table */
+	t->rec_set_ctx_hook(atomic_load(&rec_ctx_hook));
 	atomic_store_explicit(&engine, t, memory_order_release);
 }
 
@@ -342,4 +346,30 @@ ss_status ss_rec_alert(ss_rec *r, uint8_t level, uint8_t desc,
 	if (!t)
 		return SS_INVALID_HANDLE;
 	return t->rec_alert(r, level, desc, out, out_cap, out_len);
+}
+
+void ss_rec_trim(ss_rec *r)
+{
+	const ss_engine *t = loaded();
+
+	if (r && t)
+		t->rec_trim(r);
+}
+
+unsigned ss_rec_ctx_count(const ss_rec *r)
+{
+	const ss_engine *t = loaded();
+
+	return r && t ? t->rec_ctx_count(r) : 0;
+}
+
+/* Never loads the engine (pre_engine.c sets it from a constructor): kept
+ * here and handed over when the engine loads. */
+void ss_rec_set_ctx_hook(void (*fn)(void))
+{
+	const ss_engine *t = loaded();
+
+	atomic_store(&rec_ctx_hook, fn);
+	if (t)
+		t->rec_set_ctx_hook(fn);
 }
