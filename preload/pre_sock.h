@@ -132,6 +132,7 @@ struct pre_conn {
 	int eng_fd;               /* the engine's CLOEXEC dup of the socket, + 1 (0 = none) */
 	uint64_t eng_dev, eng_ino;/* its identity: the program may close or dup2 over that number */
 	struct pre_conn *eng_next;/* the engine's list (engine lock) */
+	uint64_t idle_mark;       /* pre_engine.c idle trim: record counters at its last look (0 = none) */
 };
 
 /* ------------------------------------------------------------ fd table */
