@@ -1,9 +1,9 @@
 /* idleconn — memory held per idle connection, on each end.
  *
- *   idleconn server PORTFILE N REPORT   accept 16+N connections, echo one byte
- *                                       on each, keep them open, report
- *   idleconn client PORT N REPORT       open 16+N connections, 1-byte echo
- *                                       on each, keep them open, report
+ *   idleconn server PORTFILE N REPORT [SETTLE_S]   accept 16+N connections, echo
+ *                                       one byte on each, keep them open, report
+ *   idleconn client PORT N REPORT [SETTLE_S]       open 16+N connections, 1-byte
+ *                                       echo on each, keep them open, report
  *
  * The first 16 connections (one per worker thread) are a warm-up: they pay
  * for one-time set-up (OpenSSL and policy loading, the per-process key,
@@ -12,6 +12,13 @@
  * (final - baseline) / N is the cost of one more established, idle
  * connection.  The echo makes sure the handshake has
  * finished on both sides before anything is counted.
+ *
+ * SETTLE_S (default 0): seconds to sit idle before each snapshot, so that
+ * what the preload does to connections that stay idle (it frees their
+ * cipher contexts after SECSOCK_IDLE_TRIM_MS, 1 s by default) is over when
+ * memory is counted — "idle" is then measured, not "just finished its
+ * echo".  Both snapshots wait, so the warm-up connections are settled in
+ * the baseline too.  The wait is printed on stderr.
  *
  * REPORT gets one line: "n rss_before_kib rss_after_kib heap_before heap_after"
  * where heap is malloc's bytes in use (mallinfo2: uordblks + hblkhd) — the
@@ -122,6 +129,17 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static unsigned settle_s;
+
+static void settle(const char *what)
+{
+	if (settle_s == 0)
+		return;
+	fprintf(stderr, "idleconn: %s: waiting %u s idle before the snapshot\n", what, settle_s);
+	for (unsigned left = settle_s; left;)
+		left = sleep(left);
+}
+
 static int run(struct work *w, const char *out)
 {
 	pthread_t t[THREADS];
@@ -135,9 +153,11 @@ static int run(struct work *w, const char *out)
 		if (pthread_create(&t[i], NULL, worker, w) != 0)
 			bn_die("pthread_create");
 	pthread_barrier_wait(&w->warm);
+	settle(w->is_server ? "server baseline" : "client baseline");
 	struct snap before = snap_take();
 	pthread_barrier_wait(&w->go);
 	pthread_barrier_wait(&w->done);
+	settle(w->is_server ? "server final" : "client final");
 	report(out, w->n, before, snap_take());
 	if (w->is_server)
 		for (;;)
@@ -148,6 +168,10 @@ static int run(struct work *w, const char *out)
 int main(int argc, char **argv)
 {
 	static struct work w;
+	if (argc == 6) {
+		settle_s = (unsigned)atoi(argv[5]);
+		argc = 5;
+	}
 	if (argc == 5 && strcmp(argv[1], "server") == 0) {
 		w.is_server = 1;
 		w.n = atol(argv[3]);
@@ -159,6 +183,6 @@ int main(int argc, char **argv)
 		w.n = atol(argv[3]);
 		return run(&w, argv[4]);
 	}
-	fprintf(stderr, "usage: idleconn server PORTFILE N REPORT | client PORT N REPORT\n");
+	fprintf(stderr, "usage: idleconn server PORTFILE N REPORT [SETTLE_S] | client PORT N REPORT [SETTLE_S]\n");
 	return 2;
 }
