@@ -42,6 +42,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 #include "ss_engine.h"
@@ -55,20 +56,38 @@ static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static int engine_tried;   /* under engine_lock: loaded, or failed for good */
 static char engine_error[PATH_MAX + 160];
 
+/* libsecsock.so's path when the loader knows it only relative to the
+ * start-up directory (LD_PRELOAD=./libsecsock.so): made absolute before
+ * main, because programs chdir (daemons to /) before their first
+ * connection.  Absolute paths, the usual case, cost nothing here. */
+static char self_abs[PATH_MAX];
+
+__attribute__((constructor)) static void pre_core_self_path(void)
+{
+	Dl_info di;
+
+	if (dladdr((const void *)&pre_core_self_path, &di) && di.dli_fname &&
+	    di.dli_fname[0] != '/' && !realpath(di.dli_fname, self_abs))
+		self_abs[0] = '\0';
+}
+
 /* "<dir of libsecsock.so>/libsecsock-engine.so" into buf; -1 if unknown. */
 static int engine_path(char *buf, size_t len)
 {
 	Dl_info di;
-	const char *slash;
+	const char *self = self_abs, *slash;
 	size_t dir;
 
-	if (!dladdr((const void *)&engine_path, &di) || !di.dli_fname)
-		return -1;
-	slash = strrchr(di.dli_fname, '/');
-	dir = slash ? (size_t)(slash - di.dli_fname) + 1 : 0;
+	if (!self[0]) {
+		if (!dladdr((const void *)&engine_path, &di) || !di.dli_fname)
+			return -1;
+		self = di.dli_fname;
+	}
+	slash = strrchr(self, '/');
+	dir = slash ? (size_t)(slash - self) + 1 : 0;
 	if (dir + sizeof SS_ENGINE_FILE > len)
 		return -1;
-	memcpy(buf, di.dli_fname, dir);
+	memcpy(buf, self, dir);
 	memcpy(buf + dir, SS_ENGINE_FILE, sizeof SS_ENGINE_FILE);
 	return 0;
 }

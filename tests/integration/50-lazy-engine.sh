@@ -25,7 +25,9 @@ ENGINE=$BUILD/libsecsock-engine.so
 # module does not load OpenSSL (only ssl/hashlib do), so whatever libcrypto
 # shows up came from the preload.
 cat >"$T/client.py" <<'EOF'
-import socket, sys
+import os, socket, sys
+if len(sys.argv) > 2 and sys.argv[2] == "chdir":
+    os.chdir("/")   # as daemons do, before their first connection
 try:
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
     f = s.makefile("rb")
@@ -108,6 +110,14 @@ preload "$T/gov.log" "$PY" "$T/client.py" "$sport" >"$T/gov.out" 2>&1
 assert_grep '^answer: 250 lazy$' "$T/gov.out" "governed connection works" "$T/gov.log"
 assert_grep 'secured outbound' "$T/gov.log" "governed connection is secured"
 maps_are "$T/gov.out" mapped "governed connection"
+
+# LD_PRELOAD relative to the start-up directory, and the program changes
+# directory before connecting: the engine is still found beside the library.
+(cd "$BUILD" && SO=./libsecsock.so preload "$T/rel.log" "$PY" "$T/client.py" "$sport" chdir) \
+	>"$T/rel.out" 2>&1
+assert_grep '^answer: 250 lazy$' "$T/rel.out" "relative LD_PRELOAD, chdir before connect: secured connection works" \
+	"$T/rel.log"
+assert_grep 'secured outbound' "$T/rel.log" "relative LD_PRELOAD, chdir before connect: secured"
 
 # ---------------------------------------------------------------- broken engines
 # A copy of libsecsock.so alone in a directory: the engine is looked for
