@@ -1,11 +1,15 @@
 /* pre_io.c — the stream engine (see pre_io.h for the invariants).
  *
- * Receive: peek what is queued into a per-thread scratch buffer, walk the
- * complete records (ss_rec_frame_len), open each straight into the caller's
- * buffer when it has room, else into a per-thread bounce buffer; plaintext
- * that does not fit goes to c->cache (exact size, freed when drained) and its
- * record stays queued.  Consumed records are then discarded from the kernel
- * with recv(MSG_TRUNC), which drops bytes without copying them (tcp(7)).
+ * Receive: read at most as many bytes as can carry no more plaintext than
+ * the caller has room for (rx_take: one recv per read), walk the complete
+ * records (ss_rec_frame_len) and open each straight into the caller's
+ * buffer when it has room, else into a per-thread bounce buffer; the start
+ * of an incomplete record goes to the partial buffer.  For MSG_PEEK and
+ * small buffers: peek what is queued into a per-thread scratch buffer
+ * instead; plaintext that does not fit goes to c->cache (exact size, freed
+ * when drained) and its record stays queued; consumed records are then
+ * discarded with recv(MSG_TRUNC), which drops bytes without copying them
+ * (tcp(7)).
  *
  * Send: seal batches of records from the caller's buffer (ss_rec_seal_stream)
  * and hand them to the kernel whole.  A non-blocking send the kernel refuses
@@ -42,7 +46,11 @@ enum {
 	PT_BOUNCE = SS_REC_MAX_PLAINTEXT + 256,
 	CLOSE_NOTIFY_WAIT_MS = 1000,                  /* close never blocks longer */
 	HOLD_MAX = 1024 * 1024,                       /* plaintext held during a background handshake */
-	REC_MIN_LEN = SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN
+	REC_MIN_LEN = SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN,
+	/* Reads with less room than this peek first (rx_take): a record
+	 * bigger than the buffer would otherwise go through the partial
+	 * buffer and cost a system call more than the peek path. */
+	TAKE_MIN = 256
 };
 
 /* ------------------------------------------------------------ scratch */
@@ -184,12 +192,51 @@ int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
 	return 0;
 }
 
-static int would_block(int fd, int flags)
+/* Does a call on c wait, or answer EAGAIN?  O_NONBLOCK lives on the open
+ * file description, which every descriptor of the connection in this
+ * process shares (dup, dup2, dup3, F_DUPFD) — and so does c.  The shims see
+ * every way this process sets it: socket(SOCK_NONBLOCK), fcntl(F_SETFL),
+ * ioctl(FIONBIO) (pre_life.c), and the exec handoff carries it; so
+ * c->nonblock is kept instead of asking the kernel (fcntl(F_GETFL)) on every
+ * read that finds nothing queued and every send the kernel refuses — one
+ * system call per event-loop round for a program that reads until EAGAIN.
+ * Values: NB_ASK (0: not known yet — an accepted socket, a socket made
+ * before our constructor, or a program that just set blocking mode: ask
+ * the kernel once), NB_YES (1), NB_NO (2, asked).  The answer is installed
+ * with a compare-and-swap so that an F_SETFL racing with our first look
+ * from another thread (fcntl_common stores after its system call) wins.
+ *
+ * The one change the shims cannot see: another process sharing the
+ * description (a fork child or parent, a descriptor passed with
+ * SCM_RIGHTS, a posix_spawn child) toggling O_NONBLOCK on it.  We then
+ * behave as this program last set the mode itself — a program that asked
+ * for non-blocking I/O still gets EAGAIN instead of a wait it never asked
+ * for, and a program that never did is never handed an EAGAIN it has no
+ * reason to expect.  That is the safe side: a program's own choice is
+ * what its code was written for; flipping the mode of a shared socket
+ * under another process is already a bug in plain TCP programs. */
+enum { NB_ASK = 0, NB_YES = 1, NB_NO = 2 };
+
+static int conn_nonblock(struct pre_conn *c, int fd)
+{
+	uint8_t v = __atomic_load_n(&c->nonblock, __ATOMIC_RELAXED), ask = NB_ASK;
+
+	if (__builtin_expect(v != NB_ASK, 1))
+		return v == NB_YES;
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	if (fl < 0)
+		return 0;   /* EBADF and the like: the call itself will say so */
+	v = (fl & O_NONBLOCK) ? NB_YES : NB_NO;
+	if (!__atomic_compare_exchange_n(&c->nonblock, &ask, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		v = ask;   /* the program set it meanwhile: its value wins */
+	return v == NB_YES;
+}
+
+static int would_block(struct pre_conn *c, int fd, int flags)
 {
 	if (flags & MSG_DONTWAIT)
 		return 1;
-	int fl = REAL(fcntl)(fd, F_GETFL);
-	return fl >= 0 && (fl & O_NONBLOCK);
+	return conn_nonblock(c, fd);
 }
 
 /* Drop n bytes the engine already peeked and processed.  MSG_TRUNC makes
@@ -324,6 +371,14 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 				c->cache_rec = (uint32_t)queued;
 				sodium_memzero(s->pt, ptl);
 				return REC_CACHED;
+			}
+			if (keep) {
+				/* Taken out of the kernel (rx_take) yet not delivered:
+				 * rx_take's read bound makes this impossible; never drop
+				 * authenticated plaintext silently. */
+				sodium_memzero(s->pt, ptl);
+				rx_fail(c, fd, "plaintext larger than the read (internal)", 0);
+				return REC_FAIL;
 			}
 		}
 		sodium_memzero(s->pt, ptl);
@@ -484,6 +539,122 @@ fail:
 	return -1;
 }
 
+/* A pass whose look at the queue (peek or read, n <= 0, not EINTR) found
+ * nothing: EAGAIN, FIN or an error.  Returns what the pass returns. */
+static ssize_t rx_nothing(struct pre_conn *c, int fd, ssize_t n, size_t delivered, int *end)
+{
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		*end = RX_AGAIN;
+		pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+		return (ssize_t)delivered;
+	}
+	if (delivered)
+		return (ssize_t)delivered;
+	if (n < 0)
+		fail_conn(c, fd, strerror(errno), 0);
+	else   /* FIN with no close_notify: truncation (RFC 8446 §6.1), an error. */
+		rx_fail(c, fd, "peer closed without close_notify (truncation)", 0);
+	return -1;
+}
+
+/* Take mode: a plain read (recv without MSG_PEEK) of at most room +
+ * REC_MIN_LEN bytes, instead of a peek followed by recv(MSG_TRUNC) — one
+ * system call per read instead of two (issue 6: redis, where every request
+ * is one small record, made two recvfrom per read on both sides).
+ *
+ * Why this keeps the receive invariants (pre_io.h, docs/design.md):
+ * - Plaintext is never taken out of the kernel without being delivered.
+ *   A record of rl bytes carries at most rl - REC_MIN_LEN bytes of content
+ *   (header, content type, tag: RFC 8446 §5.2), so the k ≥ 1 complete
+ *   records in n ≤ room + REC_MIN_LEN bytes carry at most
+ *   n - k * REC_MIN_LEN ≤ room: all of it fits the caller's buffer, and
+ *   c->cache is never needed (rx_record fails loudly if it would be).
+ * - An incomplete record at the end is exactly what the partial buffer is
+ *   for (partial_take says why it must leave the kernel anyway): its bytes
+ *   go to c->partial, SO_RCVLOWAT waits for the rest, and rx_partial peeks
+ *   that rest, so a record too big for the caller still keeps its tail
+ *   queued while its plaintext is cached.
+ * - close_notify no longer stays queued to keep EOF visible: the read side
+ *   is shut down instead (shutdown(SHUT_RD) sends nothing to the peer, and
+ *   tcp_poll reports a RCV_SHUTDOWN socket readable — EPOLLIN|EPOLLRDHUP —
+ *   with a wake-up for edge-triggered epoll).  Records behind a
+ *   close_notify are ignored, as RFC 8446 §6.1 requires, and nothing is
+ *   left queued for close() to turn into a RST.
+ * - EAGAIN (no plaintext, *end = RX_AGAIN) only when the read came back
+ *   short: the kernel queue is then empty or holds the start of the next
+ *   record, whose completion is a new kernel event.
+ * Program MSG_PEEK and small buffers (< TAKE_MIN) keep the peek path.
+ * rx_lock held; `delivered` is what this pass delivered before. */
+static ssize_t rx_take(struct pre_conn *c, int fd, struct cursor *k, size_t room, size_t delivered,
+                       int *end)
+{
+	struct scratch *s = tls_scratch;
+	size_t want = room + REC_MIN_LEN, off, rl, inc, need;
+	ssize_t n;
+	ss_status st;
+
+	if (want > RX_SCRATCH)
+		want = RX_SCRATCH;
+again:
+	do
+		n = REAL(recv)(fd, s->rx, want, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return rx_nothing(c, fd, n, delivered, end);
+	for (off = 0; off < (size_t)n; off += rl) {
+		st = ss_rec_frame_len(s->rx + off, (size_t)n - off, &rl);
+		if (st == SS_INCOMPLETE_MESSAGE || (st == SS_OK && rl > (size_t)n - off))
+			break;
+		if (st != SS_OK) {
+			rx_fail(c, fd, "bad record header", st);
+			return delivered ? (ssize_t)delivered : -1;
+		}
+		int rc = rx_record(c, fd, k, 0, s->rx + off, rl, 0, &delivered);
+		if (rc == REC_FAIL)
+			return delivered ? (ssize_t)delivered : -1;
+		if (rc == REC_STOP) {
+			/* EOF stays visible without a queued record: see above. */
+			REAL(shutdown)(fd, SHUT_RD);
+			*end = RX_EOF;
+			return (ssize_t)delivered;
+		}
+	}
+	inc = (size_t)n - off;
+	if (!inc) {
+		pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+		if (!delivered) {
+			if ((size_t)n == want)
+				goto again;   /* only control records so far; more are queued */
+			*end = RX_AGAIN;
+		}
+		return (ssize_t)delivered;
+	}
+	/* The start of a record: into the partial buffer (empty: rx_pass
+	 * finished any earlier one before coming here). */
+	if (!c->partial && !(c->partial = malloc(SS_REC_MAX_RECORD))) {
+		rx_fail(c, fd, "out of memory", 0);
+		return delivered ? (ssize_t)delivered : -1;
+	}
+	memcpy(c->partial, s->rx + off, inc);
+	c->partial_len = (uint32_t)inc;
+	if (!delivered) {
+		/* Nothing to give yet; the rest may already be queued (a record
+		 * bigger than the read, or one cut by the read's bound). */
+		int stop, r = rx_partial(c, fd, k, 0, &delivered, end, &stop);
+		if (r < 0)
+			return delivered ? (ssize_t)delivered : -1;
+		if (r > 0 && !stop && !delivered)
+			goto again;   /* it was a control record: look behind it */
+		return (ssize_t)delivered;
+	}
+	/* Plaintext delivered: the next read completes the record (rx_pass
+	 * step 2).  Wake poll/epoll only once all of it can be there. */
+	st = ss_rec_frame_len(c->partial, inc, &rl);
+	need = st == SS_OK ? rl - inc : SS_REC_HEADER_LEN - inc;
+	pre_set_lowat(c, fd, (int)need);
+	return (ssize_t)delivered;
+}
+
 /* One non-blocking pass over what is queued.  Returns bytes delivered, or -1
  * (errno).  *end: RX_AGAIN when nothing more can be had without waiting,
  * RX_EOF after close_notify.  rx_lock held. */
@@ -541,32 +712,17 @@ static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, i
 	for (int i = k->i; i < k->cnt; i++)
 		total += k->iov[i].iov_len;
 	total -= k->off;
+	if (!peek && total >= TAKE_MIN)
+		return rx_take(c, fd, k, total, delivered, end);
 	want = total + (total / SS_REC_MAX_PLAINTEXT + 1) * SS_REC_OVERHEAD + SS_REC_HEADER_LEN;
 	if (want > RX_SCRATCH)
 		want = RX_SCRATCH;
 repeek:
 	n = REAL(recv)(fd, s->rx, want, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			*end = RX_AGAIN;
-			pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
-			return (ssize_t)delivered;
-		}
-		if (errno == EINTR)
-			goto repeek;
-		if (delivered)
-			return (ssize_t)delivered;
-		fail_conn(c, fd, strerror(errno), 0);
-		return -1;
-	}
-	if (n == 0) {
-		/* FIN with no close_notify: truncation (RFC 8446 §6.1), an error. */
-		if (delivered)
-			return (ssize_t)delivered;
-		rx_fail(c, fd, "peer closed without close_notify (truncation)", 0);
-		errno = ECONNRESET;
-		return -1;
-	}
+	if (n < 0 && errno == EINTR)
+		goto repeek;
+	if (n <= 0)
+		return rx_nothing(c, fd, n, delivered, end);
 
 	/* 4. the complete records */
 	size_t inc = 0;   /* bytes of an incomplete head record */
@@ -669,7 +825,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 	for (;;) {
 		st = atomic_load(&c->state);
 		if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
-			if (pre_accept_progress(c, fd, !would_block(fd, flags)) < 0) {
+			if (pre_accept_progress(c, fd, !would_block(c, fd, flags)) < 0) {
 				r = -1;
 				goto out;
 			}
@@ -683,7 +839,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			pthread_mutex_unlock(&c->tx_lock);
 			if (b != 0)
 				continue;
-			if (would_block(fd, flags)) {
+			if (would_block(c, fd, flags)) {
 				errno = EAGAIN;
 				r = -1;
 				goto out;
@@ -700,7 +856,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			goto out;
 		}
 		if (st == PRE_CONNECTING) {
-			errno = c->nonblock ? EAGAIN : ENOTCONN;
+			errno = conn_nonblock(c, fd) ? EAGAIN : ENOTCONN;
 			r = -1;
 			goto out;
 		}
@@ -725,7 +881,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			break;
 		if (end == RX_MORE && r > 0)
 			continue;
-		if (would_block(fd, flags)) {
+		if (would_block(c, fd, flags)) {
 			if (!total) {
 				errno = EAGAIN;
 				r = -1;
@@ -884,7 +1040,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		if (t < 0)
 			goto broken;
 		if (t == 0) {
-			if (mode == TX_AS_SOCKET && would_block(fd, flags)) {
+			if (mode == TX_AS_SOCKET && would_block(c, fd, flags)) {
 				if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
 					errno = EAGAIN;
 					return -1;
@@ -948,7 +1104,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		r = REAL(send)(fd, s->tx, olen, sflags);
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 			if (nb < 0)
-				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && would_block(fd, flags));
+				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && would_block(c, fd, flags));
 			if (nb && errno != EINTR && mode != TX_NOWAIT) {
 				/* Nothing of these records left the process: take the
 				 * sequence numbers back (same key epoch, never observed). */
@@ -966,7 +1122,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		sent = (size_t)r;
 		if (sent < olen) {
 			if (nb < 0)
-				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && would_block(fd, flags));
+				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && would_block(c, fd, flags));
 			/* Non-blocking: the rest of this batch becomes the tail; the
 			 * program has written all of it (the engine sends the tail). */
 			if (nb && tail_keep(c, s->tx + sent, olen - sent) == 0) {
@@ -1110,7 +1266,7 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 	}
 	if (st == PRE_CONNECTING) {
 		/* another thread is inside a synchronous connect */
-		errno = c->nonblock ? EAGAIN : ENOTCONN;
+		errno = conn_nonblock(c, fd) ? EAGAIN : ENOTCONN;
 		return -1;
 	}
 	if (st != PRE_SECURED) {

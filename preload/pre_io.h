@@ -1,11 +1,14 @@
 /* pre_io.h — the stream engine: records in, plaintext out, and back.
  *
- * The kernel receive queue of a secured socket always starts at a record
- * boundary (ARCHITECTURE.md "Preload semantics"): reads peek whole records,
- * decrypt, and consume a record only once its plaintext has been delivered
- * in full; partly delivered plaintext waits in c->cache while its record
- * stays queued, so poll/epoll keep telling the truth.  While the head record
- * is incomplete SO_RCVLOWAT is raised to its size.
+ * Readiness stays true without wrapping poll/epoll (ARCHITECTURE.md
+ * "Preload semantics"): no plaintext is ever taken out of the kernel
+ * without being delivered — reads consume only as many bytes as the
+ * caller's buffer can take the plaintext of, or peek; partly delivered
+ * plaintext waits in c->cache while its record (or the record's tail) stays
+ * queued.  The start of an incomplete record waits in c->partial with
+ * SO_RCVLOWAT raised to the bytes still missing; a close_notify read
+ * together with data shuts the read side (SHUT_RD) so the EOF stays
+ * readable.  The program's O_NONBLOCK is tracked, not asked for per call.
  *
  * Return values follow libc: >= 0 bytes, or -1 with errno set.
  */
