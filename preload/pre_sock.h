@@ -80,7 +80,7 @@ struct pre_conn {
 
 	uint8_t dir;              /* POL_DIR_INBOUND / POL_DIR_OUTBOUND */
 	uint8_t action;           /* enum pol_action that applied */
-	uint8_t nonblock;         /* O_NONBLOCK as last seen (hint only) */
+	uint8_t nonblock;         /* O_NONBLOCK as the program set it (pre_io.c conn_nonblock) */
 	uint8_t app_require;      /* secsock_set_security(SECSOCK_REQUIRE) */
 	uint8_t wr_shut;          /* SHUT_WR done (close_notify sent) */
 	uint8_t nagle_off;        /* TCP_NODELAY set by us until the first data write (pre_handshake.c) */
