@@ -104,6 +104,15 @@ void pol_free(pol_policy *p);
 /* First matching rule wins; no rule → defaults.  Never fails for a valid policy. */
 void pol_decide(const pol_policy *p, const pol_query *q, pol_decision *out);
 
+/* Is the decision for (protocol, direction, program) the same whatever the
+ * remote address and port?  True (and *out filled as pol_decide would) when
+ * the first rule that can match this protocol, direction and program has
+ * neither a port nor a remote key, or when no rule can match at all.  Lets
+ * the preload skip getsockname/getpeername/SO_PROTOCOL per connection under
+ * a policy that bypasses everything. */
+bool pol_decide_fixed(const pol_policy *p, pol_protocol protocol, pol_direction direction,
+                      const char *program, pol_decision *out);
+
 /* For explain: origin of a setting by key name ("ciphers", "idle-timeout" …). */
 pol_origin pol_setting_origin(const pol_policy *p, const pol_rule *r, const char *key);
 

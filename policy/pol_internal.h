@@ -80,18 +80,50 @@ struct pol_rule {
 	pol_settings eff;              /* built-in < defaults < own */
 };
 
-/* Port index, so a lookup does not try every rule: the port space cut at
- * every range edge into intervals; for each interval the (ascending) indices
- * of the rules whose port list covers it, plus one list of rules without a
- * port key.  A lookup merges the two lists in rule order, so first-match
- * semantics are unchanged. */
-struct pol_index {
-	int k;                 /* number of intervals */
+/* Indexes, so a lookup does not try every rule.  Each one gives, for a
+ * query, a superset of the rules that can match it, in ascending rule
+ * order: the candidates of the interval holding the query's port (or
+ * address) merged with the rules that match any port (address).  A lookup
+ * takes the shorter of the port and the address candidate lists and tries
+ * rule_matches() on each in order, so the first candidate that matches is
+ * the first rule that matches — first-match semantics are unchanged, and
+ * direction, protocol and program are still checked by rule_matches().
+ *
+ * Port index: the port space cut at every range edge into intervals; for
+ * each interval the indices of the rules whose port list covers it, plus one
+ * list of rules without a port key. */
+struct pol_pindex {
+	int k;                 /* number of intervals; 0 = no port index */
 	uint16_t *start;       /* start[i]: first port of interval i; start[0] = 0 */
 	uint32_t *off;         /* ids[off[i] .. off[i+1]) belong to interval i */
 	uint32_t *ids;
 	uint32_t *wild;        /* rules with no port key */
 	uint32_t n_wild;
+};
+
+/* An address as a 128-bit number (IPv4: hi = 0, lo = the address). */
+struct pol_a128 {
+	uint64_t hi, lo;
+};
+
+/* Address index, one per family: the family's address space cut at every
+ * prefix edge (first address, last address + 1) into intervals; for each
+ * interval the indices of the rules with a prefix of this family covering
+ * it, plus `wild`: rules that match every address of the family (no remote
+ * key or "any", or a /0 prefix of the family).  A rule with only prefixes
+ * of the other family is in neither: it cannot match. */
+struct pol_aindex {
+	int k;                 /* number of intervals; 0 = no index for this family */
+	struct pol_a128 *start;
+	uint32_t *off;
+	uint32_t *ids;
+	uint32_t *wild;
+	uint32_t n_wild;
+};
+
+struct pol_index {
+	struct pol_pindex port;
+	struct pol_aindex v4, v6;
 };
 
 struct pol_policy {
@@ -125,7 +157,8 @@ void pol_diag_add(pol_diags *d, bool warning, const char *fmt, ...)
 void pol_finish(pol_policy *p, pol_diags *d);
 void pol_check_rules(pol_policy *p, pol_diags *d);
 
-/* Build / free p->index (no index when memory is short: lookups scan). */
+/* Build / free p->index (no index when memory is short or an index would be
+ * larger than it is worth: lookups scan).  Each part may be missing. */
 void pol_index_build(pol_policy *p);
 void pol_index_free(struct pol_index *ix);
 
