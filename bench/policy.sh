@@ -1,6 +1,7 @@
-# bench/policy.sh — ns per policy decision at 10/100/1,000 rules
-# (sourced by run.sh).  pollookup links libsecsock-core.a and calls
-# pol_load_string once and pol_decide in a loop; see src/pollookup.c.
+# bench/policy.sh — ns per policy decision at 10/100/1,000 rules, for rules
+# on address + port and rules on address only (sourced by run.sh).
+# pollookup links libsecsock-core.a and calls pol_load_string once and
+# pol_decide in a loop; see src/pollookup.c.
 
 bench_policy() {
 	local r why
@@ -20,18 +21,24 @@ bench_policy() {
 		done
 		return 0
 	fi
-	local rep out miss last iters
+	# Two rule shapes: address + port (the port index narrows them down)
+	# and address only (the address index does).
+	local rep out miss last iters shape label
 	for rep in $(seq "$REPS"); do
 		for r in $(in_order "$rep" 10 100 1000); do
-			iters=$((POL_ITERS * 10 / r))
-			[ "$iters" -lt 2000 ] && iters=2000
-			if ! out=$(timeout -k 5 300 "$BIN/pollookup" "$r" "$iters" 2>"$LOGS/pollookup.err"); then
-				record policy "decide (no rule matches)" "$r rules" ns "NA:$(head -c 160 "$LOGS/pollookup.err")"
-				continue
-			fi
-			read -r miss last _ <<<"$out"
-			record policy "decide (no rule matches)" "$r rules" ns "$miss"
-			record policy "decide (last rule matches)" "$r rules" ns "$last"
+			for shape in port remote; do
+				label=""
+				[ "$shape" = remote ] && label=", rules on address only"
+				iters=$((POL_ITERS * 10 / r))
+				[ "$iters" -lt 2000 ] && iters=2000
+				if ! out=$(timeout -k 5 300 "$BIN/pollookup" "$r" "$iters" "$shape" 2>"$LOGS/pollookup.err"); then
+					record policy "decide$label (no rule matches)" "$r rules" ns "NA:$(head -c 160 "$LOGS/pollookup.err")"
+					continue
+				fi
+				read -r miss last _ <<<"$out"
+				record policy "decide$label (no rule matches)" "$r rules" ns "$miss"
+				record policy "decide$label (last rule matches)" "$r rules" ns "$last"
+			done
 		done
 	done
 }

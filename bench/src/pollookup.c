@@ -1,14 +1,18 @@
 /* pollookup — nanoseconds per policy decision with R rules.
  *
- *   pollookup RULES ITERATIONS    prints "ns_nomatch ns_lastrule rules"
+ *   pollookup RULES ITERATIONS [port|remote]
+ *                                 prints "ns_nomatch ns_lastrule rules"
  *
- * Builds a policy of RULES distinct outbound rules (one port and /24 each),
- * compiles it with pol_load_string, and times pol_decide for two queries:
- * one that matches nothing (every rule is tried, then the defaults) and one
- * that matches only the last rule.  Both are the worst case for a
- * first-match list.  Linked against libsecsock-core.a.
+ * Builds a policy of RULES distinct outbound rules — "port" (default): one
+ * port and one /24 each; "remote": one /24 and one IPv6 /48 each, no port
+ * (the rules only the address index can narrow down) — compiles it with
+ * pol_load_string, and times pol_decide for two queries: one that matches
+ * nothing (every rule is tried, then the defaults) and one that matches
+ * only the last rule.  Both are the worst case for a first-match list.
+ * Linked against libsecsock-core.a.
  */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +61,14 @@ static double time_decide(const pol_policy *p, const pol_query *q, long iters, c
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: pollookup RULES ITERATIONS\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: pollookup RULES ITERATIONS [port|remote]\n");
 		return 2;
 	}
 	int rules = atoi(argv[1]);
 	long iters = atol(argv[2]);
-	if (rules < 1 || rules > 60000 || iters < 1)
+	bool by_port = argc == 3 || strcmp(argv[3], "port") == 0;
+	if (rules < 1 || rules > 60000 || iters < 1 || (!by_port && strcmp(argv[3], "remote") != 0))
 		return 2;
 	size_t cap = (size_t)rules * 160 + 256;
 	char *text = malloc(cap);
@@ -71,10 +76,16 @@ int main(int argc, char **argv)
 		return 2;
 	size_t off = (size_t)snprintf(text, cap, "[defaults]\nciphers = aes-128-gcm\n");
 	for (int i = 0; i < rules; i++)
-		off += (size_t)snprintf(text + off, cap - off,
-					"\n[rule r%d]\ndirection = outbound\nremote = 10.%d.%d.0/24\n"
-					"port = %d\naction = bypass\n",
-					i, (i >> 8) & 255, i & 255, 1000 + i);
+		if (by_port)
+			off += (size_t)snprintf(text + off, cap - off,
+						"\n[rule r%d]\ndirection = outbound\nremote = 10.%d.%d.0/24\n"
+						"port = %d\naction = bypass\n",
+						i, (i >> 8) & 255, i & 255, 1000 + i);
+		else
+			off += (size_t)snprintf(text + off, cap - off,
+						"\n[rule r%d]\ndirection = outbound\n"
+						"remote = 10.%d.%d.0/24, 2001:db8:%x::/48\naction = bypass\n",
+						i, (i >> 8) & 255, i & 255, i);
 	pol_diags diags;
 	memset(&diags, 0, sizeof diags);
 	pol_policy *p = pol_load_string(text, "bench", &diags);
