@@ -80,7 +80,7 @@ static struct {
 	pthread_mutex_t lk;       /* list, epoll/wake set-up, start */
 	pthread_mutex_t work;     /* held by the engine while it serves (fork brackets it) */
 	atomic_int ep;            /* epoll fd + 1 (0 = none) */
-	int wake;                 /* eventfd + 1 */
+	atomic_int wake;          /* eventfd + 1; atomic: ctx_hook wakes without E.lk */
 	struct ident ep_id, wake_id;
 	pid_t pid;                /* process the thread runs in */
 	atomic_int running;
@@ -286,9 +286,13 @@ static void ctx_hook(void)
 		atomic_store(&idle_armed, 0);   /* no engine: contexts stay, as before trimming existed */
 		return;
 	}
-	pthread_mutex_lock(&E.lk);
-	wake_engine();   /* recompute the timeout: a scan is now due */
-	pthread_mutex_unlock(&E.lk);
+	/* Recompute the timeout: a scan is now due.  Without E.lk: we hold a
+	 * connection lock, and fork() takes E.lk before every connection's
+	 * locks (pre_fork.c), so waiting for E.lk here could deadlock.  The
+	 * wake descriptor is checked by identity as always; the only race left
+	 * is with ep_setup re-making it, which costs one lost wake-up while
+	 * the engine re-creates its epoll set and re-reads idle_armed. */
+	wake_engine();
 }
 
 __attribute__((constructor)) static void idle_init(void)
