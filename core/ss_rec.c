@@ -87,11 +87,15 @@ struct ss_rec {
 	EVP_CIPHER *cipher;   /* fetched for cipher_suite in ss_rec_new */
 	uint16_t cipher_suite;
 	atomic_uint held;     /* HELD_TX/HELD_RX: which contexts exist (ss_rec_ctx_count) */
+	atomic_uint hook_seen;/* hook_gen when this rec last called the hook */
 	ss_rec_cache tx, rx;
 };
 
-/* ss_rec_set_ctx_hook */
+/* ss_rec_set_ctx_hook; hook_gen counts its calls, so that a rec holding
+ * contexts made before the latest call (a fork child's inherited ones)
+ * reports them at its next record. */
 static void (*_Atomic ctx_hook)(void);
+static atomic_uint hook_gen;
 
 /* ------------------------------------------------------------- object */
 
@@ -115,6 +119,7 @@ ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
 		return SS_INSUFFICIENT_MEMORY;
 	r->st = st;
 	atomic_init(&r->held, 0);
+	atomic_init(&r->hook_seen, atomic_load(&hook_gen));
 	/* No contexts yet (a connection that stays idle never needs one); the
 	 * fetched cipher is a reference to OpenSSL's method store, not a copy. */
 	r->cipher = EVP_CIPHER_fetch(NULL, si->cipher, NULL);
@@ -169,6 +174,19 @@ unsigned ss_rec_ctx_count(const ss_rec *r)
 void ss_rec_set_ctx_hook(void (*fn)(void))
 {
 	atomic_store(&ctx_hook, fn);
+	atomic_fetch_add(&hook_gen, 1);
+}
+
+/* Tell the hook that r holds a context (made now, or before the hook was
+ * last set).  Either lock of r may be held, not both: hook_seen is atomic
+ * and a second call is harmless. */
+static void call_hook(ss_rec *r)
+{
+	void (*hook)(void) = atomic_load(&ctx_hook);
+
+	atomic_store_explicit(&r->hook_seen, atomic_load(&hook_gen), memory_order_relaxed);
+	if (hook)
+		hook();
 }
 
 ss_rec_state *ss_rec_get_state(ss_rec *r)
@@ -191,15 +209,20 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 {
 	const ss_rec_state *st = r->st;
 
-	if (c->keyed && c->epoch == dir->epoch)
+	if (c->keyed && c->epoch == dir->epoch) {
+		/* one relaxed load per record: the hook was set again since
+		 * this rec last reported (ss_rec_set_ctx_hook) */
+		if (__builtin_expect(atomic_load_explicit(&r->hook_seen, memory_order_relaxed) !=
+		                     atomic_load_explicit(&hook_gen, memory_order_relaxed), 0))
+			call_hook(r);
 		return SS_OK;
+	}
 	/* The suite is fixed for a state's life; a different one means the
 	 * state was wiped or re-used under us. */
 	if (r->cipher_suite != st->suite)
 		return SS_INVALID_HANDLE;
 	c->keyed = 0;
 	if (!c->ctx) {
-		void (*hook)(void);
 		c->ctx = EVP_CIPHER_CTX_new();
 		if (!c->ctx)
 			return SS_INSUFFICIENT_MEMORY;
@@ -207,9 +230,7 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 		 * it looks at ss_rec_ctx_count: either it sees this context or the
 		 * hook sees it disarmed (pre_engine.c). */
 		atomic_fetch_or(&r->held, c == &r->tx ? HELD_TX : HELD_RX);
-		hook = atomic_load(&ctx_hook);
-		if (hook)
-			hook();
+		call_hook(r);
 	}
 	/* All three AEADs default to a 12-byte IV (= iv_length, §5.3); the
 	 * per-record calls below pass only the nonce. */
@@ -219,6 +240,9 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 		return SS_INTERNAL_ERROR;
 	c->epoch = dir->epoch;
 	c->keyed = 1;
+	if (atomic_load_explicit(&r->hook_seen, memory_order_relaxed) !=
+	    atomic_load_explicit(&hook_gen, memory_order_relaxed))
+		call_hook(r);   /* re-keyed an inherited context (see the fast path) */
 	return SS_OK;
 }
 

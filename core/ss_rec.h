@@ -103,7 +103,10 @@ unsigned ss_rec_ctx_count(const ss_rec *r);
  * connection becomes something that could be trimmed again.  Whoever trims
  * idle connections uses it to wake up only when there is something to
  * watch.  fn must be cheap and must not call into this ss_rec.  One hook per
- * process; NULL removes it. */
+ * process; NULL removes it.  Each call also makes every existing ss_rec
+ * that already holds a context call fn once at its next record: a fork
+ * child sets the hook again to learn about the contexts it inherited,
+ * which made no call in the child. */
 void ss_rec_set_ctx_hook(void (*fn)(void));
 
 /* Size of the record that seal() produces for pt_len plaintext bytes

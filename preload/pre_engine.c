@@ -49,8 +49,10 @@
  *  - fork: trimming is per process (the contexts are private heap).  The
  *    child starts disarmed; contexts it inherited are copy-on-write pages it
  *    shares with the parent, so leaving them until the child uses the
- *    connection (which re-arms) costs no extra memory, where freeing them
- *    would dirty those pages.
+ *    connection costs no extra memory, where freeing them would dirty those
+ *    pages.  The child sets the hook again, which makes a rec holding an
+ *    inherited context call it at its next record (ss_rec.h): a connection
+ *    the child uses re-arms the child's engine and is trimmed there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -610,6 +612,12 @@ void pre_engine_atfork_child(void)
 	prep_locked = 0;
 	atomic_store(&idle_armed, 0);   /* even if the parent's engine never ran */
 	idle_next_ms = 0;
+	/* Contexts inherited from the parent made no hook call here: setting
+	 * the hook again makes each rec holding one call it at its next record
+	 * (ss_rec.h), so a connection the child uses gets trimmed in the child.
+	 * Never loads the engine; no-op when no rec exists. */
+	if (idle_period_ms > 0)
+		ss_rec_set_ctx_hook(ctx_hook);
 	if (E.pid && E.pid != getpid())
 		forget_inherited();   /* re-initialises the locks prepare took */
 }

@@ -1311,9 +1311,28 @@ Test(rec_trim, ctx_hook_fires_once_per_context_made)
 	ss_rec_trim(p.s);
 	send_data(p.c, p.s, "three");
 	cr_assert_eq(atomic_load(&hook_calls), 3, "s's rx re-created");
+	/* Setting the hook again (a fork child does) makes each rec that holds
+	 * a context call it once more at its next record, made or not. */
+	ss_rec_set_ctx_hook(count_hook);
+	send_data(p.c, p.s, "four");
+	cr_assert_eq(atomic_load(&hook_calls), 5, "c and s report their inherited contexts");
+	send_data(p.c, p.s, "five");
+	cr_assert_eq(atomic_load(&hook_calls), 5, "once only");
+	ss_rec_set_ctx_hook(count_hook);
+	{
+		uint8_t ku[64], alert;
+		size_t kl, used;
+		ss_rec_event ev;
+		/* the KeyUpdate is sealed under the existing context and reports
+		 * it; s re-keys its rx context on reading it, and reports too */
+		cr_assert_eq(ss_rec_key_update(p.c, 0, ku, sizeof ku, &kl), SS_OK);
+		cr_assert_eq(atomic_load(&hook_calls), 6);
+		cr_assert_eq(read_one(p.s, ku, kl, &ev, &used, &alert), SS_OK);
+		cr_assert_eq(atomic_load(&hook_calls), 7);
+	}
 	ss_rec_set_ctx_hook(NULL);
 	ss_rec_trim(p.s);
-	send_data(p.c, p.s, "four");
-	cr_assert_eq(atomic_load(&hook_calls), 3, "hook removed");
+	send_data(p.c, p.s, "six");
+	cr_assert_eq(atomic_load(&hook_calls), 7, "hook removed");
 	pair_free(&p);
 }

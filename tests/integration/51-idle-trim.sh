@@ -12,7 +12,10 @@
 #   c. rekey-after = 300ms on both ends: the first write after each silence
 #      sends a KeyUpdate (update_requested) from a trimmed connection, the
 #      server answers with its own from a trimmed connection, and the data
-#      around both stays byte-exact.
+#      around both stays byte-exact;
+#   d. fork: the server forks after the first round and the child serves the
+#      rest on the inherited connection (its contexts came from the parent):
+#      the child trims it too, and the rounds stay intact.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -44,10 +47,19 @@ if sys.argv[1] == "server":
         f.write(str(ls.getsockname()[1]))
     os.rename(sys.argv[2] + ".tmp", sys.argv[2])
     s, _ = ls.accept()
-    for n in SIZES:
+    for i, n in enumerate(SIZES):
         msg = recv_exact(s, n)
         s.sendall(reply_of(msg))
         print("served", n, flush=True)
+        if i == 0 and len(sys.argv) > 4:      # fork PIDFILE: the child goes on
+            pid = os.fork()
+            if pid:
+                s.close()
+                ls.close()
+                _, st = os.waitpid(pid, 0)
+                sys.exit(os.waitstatus_to_exitcode(st))
+            with open(sys.argv[4], "w") as f:
+                f.write(str(os.getpid()))
     # stay connected and idle until the client says bye
     assert recv_exact(s, 3) == b"bye"
     s.close()
@@ -84,9 +96,10 @@ engine_switches() {
 	echo none
 }
 
-run_pair() {   # NAME: one server + one client, logs $T/NAME-{s,c}.log
+run_pair() {   # NAME [fork PIDFILE]: one server + one client, logs $T/NAME-{s,c}.log
 	local name=$1 spid
-	start_bg "$name-s" preload "$T/$name-s.log" "$PY" "$T/peer.py" server "$T/$name.port"
+	shift
+	start_bg "$name-s" preload "$T/$name-s.log" "$PY" "$T/peer.py" server "$T/$name.port" "$@"
 	spid=$BG_PID
 	wait_file "$T/$name.port" 10 || bail "$name: server did not start" "$T/$name-s.err"
 	TMO=60 preload "$T/$name-c.log" "$PY" "$T/peer.py" client "$(cat "$T/$name.port")" 0.7 \
@@ -110,6 +123,7 @@ run_pair() {   # NAME: one server + one client, logs $T/NAME-{s,c}.log
 	assert_count '^round [0-9] ok$' "$T/$name-c.out" 4 "$name: 4 rounds, each byte-exact both ways" "$T/$name-c.err"
 	assert_grep '^server done$' "$T/$name-s.out" "$name: server saw every round and the goodbye" "$T/$name-s.err"
 	assert_grep 'secured outbound' "$T/$name-c.log" "$name: client connection secured"
+	[ "$name" = fork ] && return 0   # the server's trims are checked per process below
 	for side in s c; do
 		local n
 		n=$(grep -c 'idle trim: 1 of 1 ' "$T/$name-$side.log" || true)
@@ -138,4 +152,11 @@ for side in c s; do
 	order=$(grep -o 'idle trim\|KeyUpdate sent' "$T/rekey-$side.log" | head -1)
 	assert_eq "$order" "idle trim" "rekey-$side: a trim happened before the first KeyUpdate"
 done
+
+# d: the child serves rounds 1-3 after two pauses (and idles at the end)
+unset POLICY
+run_pair fork fork "$T/fork.child"
+child=$(cat "$T/fork.child" 2>/dev/null || echo none)
+n=$(grep -c "secsock\[$child\]: debug: idle trim: 1 of 1 " "$T/fork-s.log" || true)
+assert_between "$n" 2 20 "fork: the child (pid $child) trimmed the connection it inherited"
 finish
