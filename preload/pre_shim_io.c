@@ -27,14 +27,17 @@ SHIM int connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 enum { SPLICE_CHUNK = 64 * 1024 };
 
-/* A governed descriptor whose bytes the engine owns, with a ref; else NULL. */
-static struct pre_conn *governed(int fd)
+/* A governed descriptor whose bytes the engine owns, with a ref; else NULL.
+ * Split so that only the slot peek is inlined into the shims: with the rest
+ * (and do_recv/do_send, whose iovec would pull in a stack canary) out of
+ * line, a descriptor that is not ours costs the peek and a tail call to
+ * libc — no frame, no canary (callgrind on redis-server: 39 → 20
+ * instructions per read/write of a bypassed socket). */
+__attribute__((noinline)) static struct pre_conn *governed_slow(int fd)
 {
 	struct pre_conn *c;
 	int st;
 
-	if (__builtin_expect(pre_fd_peek(fd) == NULL, 1))
-		return NULL;
 	c = pre_fd_get(fd);
 	if (!c)
 		return NULL;
@@ -46,7 +49,14 @@ static struct pre_conn *governed(int fd)
 	return c;
 }
 
-static ssize_t do_recv(struct pre_conn *c, int fd, void *buf, size_t len, int flags)
+static inline __attribute__((always_inline)) struct pre_conn *governed(int fd)
+{
+	if (__builtin_expect(pre_fd_peek(fd) == NULL, 1))
+		return NULL;
+	return governed_slow(fd);
+}
+
+__attribute__((noinline)) static ssize_t do_recv(struct pre_conn *c, int fd, void *buf, size_t len, int flags)
 {
 	struct iovec v = { buf, len };
 	ssize_t r = pre_io_recv(c, fd, &v, 1, flags);
@@ -56,7 +66,7 @@ static ssize_t do_recv(struct pre_conn *c, int fd, void *buf, size_t len, int fl
 	return r;
 }
 
-static ssize_t do_send(struct pre_conn *c, int fd, const void *buf, size_t len, int flags)
+__attribute__((noinline)) static ssize_t do_send(struct pre_conn *c, int fd, const void *buf, size_t len, int flags)
 {
 	struct iovec v = { (void *)buf, len };
 	ssize_t r = pre_io_send(c, fd, &v, 1, flags);

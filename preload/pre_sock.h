@@ -147,7 +147,8 @@ extern atomic_uint pre_fdtab_hi;
 static inline struct pre_conn *pre_fd_peek(int fd)
 {
 	pre_slot *t = atomic_load_explicit(&pre_fdtab, memory_order_acquire);
-	if (__builtin_expect(!t || fd < 0 || (unsigned)fd >= pre_fdtab_size, 0))
+	/* (unsigned)fd also sends negative descriptors to the slow branch */
+	if (__builtin_expect(!t || (unsigned)fd >= pre_fdtab_size, 0))
 		return NULL;
 	return atomic_load_explicit(&t[fd], memory_order_acquire);
 }
