@@ -278,26 +278,31 @@ int pre_accept_before_write(struct pre_conn *c, int fd)
 	return 0;
 }
 
-/* After the kernel's accept: decide.  Returns fd, or -1 with *retry set when
- * the connection was refused and the caller should accept the next one. */
-static int decide_inbound(int fd, int *retry)
+/* After the kernel's accept: decide.  peer is the address accept returned
+ * (no getpeername).  Returns fd, or -1 with *retry set when the connection
+ * was refused and the caller should accept the next one. */
+static int decide_inbound(int fd, const struct sockaddr_storage *peer, int *retry)
 {
 	const pol_policy *pol;
 	pol_query q;
 	pol_decision d;
 	struct sockaddr_storage local;
-	socklen_t ll = sizeof local, pl = sizeof q.remote;
+	socklen_t ll = sizeof local;
 	struct pre_conn *c;
 	char l[80], r[80];
 	int dom = 0;
 
 	*retry = 0;
+	/* Bypassed whatever the address (and not logged): the kernel's socket
+	 * is the program's, with no further system call (issue 6). */
+	if (pre_quiet_bypass(POL_DIR_INBOUND))
+		return fd;
 	if (!pre_is_tcp(fd, &dom))
 		return fd;
 	memset(&q, 0, sizeof q);
 	memset(&local, 0, sizeof local);
 	getsockname(fd, (struct sockaddr *)&local, &ll);
-	getpeername(fd, (struct sockaddr *)&q.remote, &pl);
+	q.remote = *peer;
 	pol = pre_policy();
 	if (!pol) {
 		pre_log_addr(&local, l, sizeof l);
@@ -352,23 +357,39 @@ drop:
 	return -1;
 }
 
+/* The kernel writes the peer's address into our buffer (the policy needs it;
+ * asking again with getpeername would cost a system call per connection);
+ * the program gets it as accept(2) gives it: at most *alen bytes, *alen set
+ * to the full length.  A NULL alen with an address, or a negative length,
+ * goes to the kernel as given so the program sees its EFAULT/EINVAL. */
 static int accept_common(int lfd, struct sockaddr *addr, socklen_t *alen, int flags, int is4)
 {
-	for (;;) {
-		socklen_t keep = alen ? *alen : 0;
+	if (addr && (!alen || (int)*alen < 0)) {
 		int fd = is4 ? REAL(accept4)(lfd, addr, alen, flags) : REAL(accept)(lfd, addr, alen);
-		int retry, saved;
+		if (fd >= 0)
+			REAL(close)(fd);   /* unreachable: the kernel refused the arguments */
+		return fd < 0 ? fd : -1;
+	}
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof peer;
+		int fd, retry, saved;
 
+		memset(&peer, 0, sizeof peer);
+		fd = is4 ? REAL(accept4)(lfd, (struct sockaddr *)&peer, &pl, flags)
+		         : REAL(accept)(lfd, (struct sockaddr *)&peer, &pl);
 		if (fd < 0)
 			return fd;
 		saved = errno;
-		fd = decide_inbound(fd, &retry);
+		fd = decide_inbound(fd, &peer, &retry);
 		if (fd >= 0) {
+			if (addr) {
+				memcpy(addr, &peer, pl < *alen ? pl : *alen);
+				*alen = pl;
+			}
 			errno = saved;
 			return fd;
 		}
-		if (alen)
-			*alen = keep;
 		if (!retry)
 			return -1;
 		/* Refused: take the next connection, as if this one never came

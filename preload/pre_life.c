@@ -42,6 +42,11 @@ SHIM int socket(int domain, int type, int protocol)
 	 * recognise such a socket by SO_PROTOCOL instead. */
 	if (!atomic_load_explicit(&pre_ready, memory_order_acquire))
 		return fd;
+	/* Nothing to record for a connection the policy bypasses anyway. */
+	if (pre_quiet_bypass(POL_DIR_OUTBOUND)) {
+		errno = saved;
+		return fd;
+	}
 	c = pre_conn_new(domain, SOCK_STREAM, IPPROTO_TCP);
 	if (c) {
 		c->nonblock = (type & SOCK_NONBLOCK) != 0;
@@ -89,7 +94,7 @@ SHIM int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (!c) {
 		/* A descriptor we did not see created (inherited, made before the
 		 * constructor, or forgotten after an earlier connect failed). */
-		if (!pre_is_tcp(fd, &dom)) {
+		if (pre_quiet_bypass(POL_DIR_OUTBOUND) || !pre_is_tcp(fd, &dom)) {
 			errno = saved;
 			return REAL(connect)(fd, addr, len);
 		}

@@ -18,6 +18,8 @@
 #include "pre_stdio.h"
 #include "pre_sym.h"
 
+int pre_is_tcp(int fd, int *domain);   /* pre_connect.c */
+
 #define API __attribute__((visibility("default")))
 
 atomic_int pre_ready;
@@ -152,6 +154,27 @@ static struct pre_conn *unconnected(int fd)
 	return c;
 }
 
+/* No tracked connection: under a policy that bypasses every outbound
+ * connection socket() does not track TCP sockets (pre_quiet_bypass), and a
+ * bypass rule is not overridden by these calls anyway (docs/api.md), so on
+ * an unconnected TCP socket they succeed and change nothing, as they did
+ * when the socket was tracked. */
+static int untracked_ok(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int dom, saved = errno;
+
+	if (saved != ENOTSOCK || !pre_quiet_bypass(POL_DIR_OUTBOUND) || !pre_is_tcp(fd, &dom))
+		return -1;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		errno = EISCONN;
+		return -1;
+	}
+	errno = saved;
+	return 0;
+}
+
 API int secsock_set_security(int fd, unsigned flags)
 {
 	struct pre_conn *c;
@@ -161,7 +184,7 @@ API int secsock_set_security(int fd, unsigned flags)
 		return -1;
 	}
 	if (!(c = unconnected(fd)))
-		return -1;
+		return untracked_ok(fd);
 	c->app_require = (flags & SECSOCK_REQUIRE) != 0;
 	pthread_mutex_unlock(&c->rx_lock);
 	pre_conn_put(c);
@@ -178,7 +201,7 @@ API int secsock_set_peer_target_name(int fd, const char *name)
 		return -1;
 	}
 	if (!(c = unconnected(fd)))
-		return -1;
+		return untracked_ok(fd);
 	copy = strdup(name);
 	if (!copy) {
 		pthread_mutex_unlock(&c->rx_lock);

@@ -244,6 +244,24 @@ const pol_policy *pre_policy(void)
 	return policy;
 }
 
+/* Per direction: 0 not known yet, 1 quiet bypass, 2 not.  The policy, the
+ * program and the log level never change in a process image, so the answer
+ * is computed once (a race computes the same value twice). */
+static atomic_int quiet_bypass[3];
+
+int pre_quiet_bypass(pol_direction dir)
+{
+	int v = atomic_load_explicit(&quiet_bypass[dir], memory_order_relaxed);
+	if (__builtin_expect(v != 0, 1))
+		return v == 1;
+	const pol_policy *pol = pre_policy();
+	pol_decision d;
+	v = pol && pre_log_level < PRE_LOG_INFO &&
+	    pol_decide_fixed(pol, POL_PROTO_TCP, dir, pre_program(), &d) && d.action == POL_BYPASS ? 1 : 2;
+	atomic_store_explicit(&quiet_bypass[dir], v, memory_order_relaxed);
+	return v == 1;
+}
+
 static int crypto_ok = -1;
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 

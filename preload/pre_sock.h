@@ -214,6 +214,12 @@ void pre_reset(int fd);
 const char *pre_program(void);
 /* The policy, loaded lazily; NULL when the file failed (logged once). */
 const pol_policy *pre_policy(void);
+/* 1 when TCP connections in this direction are bypassed whatever their
+ * addresses and ports, and the log level has no line for them: the shims
+ * then leave them alone without asking the kernel anything (no
+ * getsockname/getpeername/SO_PROTOCOL, no tracking from socket()), so a
+ * bypassed socket makes the same system calls as without the preload. */
+int pre_quiet_bypass(pol_direction dir);
 /* Lazy initialisation of OpenSSL-side state (sodium_init).  0 ok. */
 int pre_crypto_init(void);
 
