@@ -1,7 +1,7 @@
 /* pre_io.c — the stream engine (see pre_io.h for the invariants).
  *
  * Receive: read at most as many bytes as can carry no more plaintext than
- * the caller has room for (rx_take: one recv per read), walk the complete
+ * the caller has room for (rx_take, take_len: one recv per read), walk the complete
  * records (ss_rec_frame_len) and open each straight into the caller's
  * buffer when it has room, else into a per-thread bounce buffer; the start
  * of an incomplete record goes to the partial buffer.  For MSG_PEEK and
@@ -533,6 +533,10 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 	}
 	if (discard(fd, need) < 0)
 		goto fail;
+	/* The record SO_RCVLOWAT was raised for is done: back to a header's
+	 * worth, or a short record arriving next would not wake poll/epoll
+	 * (the read that got here may return before rx_pass sets it again). */
+	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 	return 1;
 fail:
 	rx_fail(c, fd, "receive queue changed under us", 0);
@@ -557,18 +561,16 @@ static ssize_t rx_nothing(struct pre_conn *c, int fd, ssize_t n, size_t delivere
 	return -1;
 }
 
-/* Take mode: a plain read (recv without MSG_PEEK) of at most room +
- * REC_MIN_LEN bytes, instead of a peek followed by recv(MSG_TRUNC) — one
- * system call per read instead of two (issue 6: redis, where every request
- * is one small record, made two recvfrom per read on both sides).
+/* Take mode: a plain read (recv without MSG_PEEK) of at most take_len(room)
+ * bytes, instead of a peek followed by recv(MSG_TRUNC) — one system call
+ * per read instead of two (issue 6: redis, where every request is one
+ * small record, made two recvfrom per read on both sides).
  *
  * Why this keeps the receive invariants (pre_io.h, docs/design.md):
- * - Plaintext is never taken out of the kernel without being delivered.
- *   A record of rl bytes carries at most rl - REC_MIN_LEN bytes of content
- *   (header, content type, tag: RFC 8446 §5.2), so the k ≥ 1 complete
- *   records in n ≤ room + REC_MIN_LEN bytes carry at most
- *   n - k * REC_MIN_LEN ≤ room: all of it fits the caller's buffer, and
- *   c->cache is never needed (rx_record fails loudly if it would be).
+ * - Plaintext is never taken out of the kernel without being delivered:
+ *   take_len() bounds the read so that the complete records in it carry no
+ *   more plaintext than the caller has room for, and c->cache is never
+ *   needed (rx_record fails loudly if it would be).
  * - An incomplete record at the end is exactly what the partial buffer is
  *   for (partial_take says why it must leave the kernel anyway): its bytes
  *   go to c->partial, SO_RCVLOWAT waits for the rest, and rx_partial peeks
@@ -585,16 +587,34 @@ static ssize_t rx_nothing(struct pre_conn *c, int fd, ssize_t n, size_t delivere
  *   record, whose completion is a new kernel event.
  * Program MSG_PEEK and small buffers (< TAKE_MIN) keep the peek path.
  * rx_lock held; `delivered` is what this pass delivered before. */
+/* How many bytes a taking read may consume for a caller with `room` bytes.
+ * A record carries at most min(rl - REC_MIN_LEN, 2^14) bytes of content
+ * (header, content type and tag around it; ss_rec_read enforces 2^14,
+ * RFC 8446 §5.1, §5.4).  With m = room / 2^14 + 1 and n ≤ room + m *
+ * REC_MIN_LEN bytes read, k complete records carry at most
+ * n - k * REC_MIN_LEN ≤ room when k ≥ m, and at most k * 2^14 ≤ room when
+ * k < m: all of it fits.  Rounded down to whole maximum-size records when
+ * that leaves at least one, so that a bulk sender's full records are read
+ * whole (iperf3's 128 KiB reads: 8 records exactly, not 8 and the first
+ * bytes of a ninth, which would cost a peek and a discard to finish). */
+static size_t take_len(size_t room)
+{
+	size_t want = room + (room / SS_REC_MAX_PLAINTEXT + 1) * REC_MIN_LEN;
+	size_t full = SS_REC_MAX_PLAINTEXT + REC_MIN_LEN;
+
+	if (want >= full)
+		want -= want % full;
+	return want < RX_SCRATCH ? want : RX_SCRATCH;
+}
+
 static ssize_t rx_take(struct pre_conn *c, int fd, struct cursor *k, size_t room, size_t delivered,
                        int *end)
 {
 	struct scratch *s = tls_scratch;
-	size_t want = room + REC_MIN_LEN, off, rl, inc, need;
+	size_t want = take_len(room), off, rl, inc, need;
 	ssize_t n;
 	ss_status st;
 
-	if (want > RX_SCRATCH)
-		want = RX_SCRATCH;
 again:
 	do
 		n = REAL(recv)(fd, s->rx, want, MSG_DONTWAIT);
