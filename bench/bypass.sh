@@ -9,7 +9,7 @@
 #
 # Three figures (bench/README.md "Bypass overhead"):
 #   wall clock    server pinned to CPU 0 and benchmark to CPU 1 (taskset),
-#                 BYPASS_REPS alternated repetitions, median (min–max) req/s;
+#                 BYPASS_REPS (2 × REPS) alternated repetitions, median (min–max) req/s;
 #                 on this shared 2-core machine single runs swing ±10–30%.
 #   instructions  redis-server under callgrind serving one fixed
 #                 redis-benchmark run (-n BYPASS_CG_N per test), both
@@ -132,11 +132,11 @@ bypass_check() {
 
 bench_bypass() {
 	local contenders="no-preload" p_plain p_by pol why pin_s="" pin_c=""
-	local reps=${BYPASS_REPS:-$((REPS * 3))}
+	local reps=${BYPASS_REPS:-$((REPS * 2))}
 	BYPASS_CG_N=${BYPASS_CG_N:-$([ "$QUICK" = 1 ] && echo 2000 || echo 10000)}
 	BYPASS_CG_CASE="redis-server instructions (callgrind, -n $BYPASS_CG_N)"
 	BYPASS_CG_SEQ=0
-	local cg_reps=${BYPASS_CG_REPS:-$([ "$QUICK" = 1 ] && echo 1 || echo 3)}
+	local cg_reps=${BYPASS_CG_REPS:-$([ "$QUICK" = 1 ] && echo 1 || echo 2)}
 	# Server and benchmark on separate CPUs: no run measures the two
 	# competing for one core while the other idles.
 	if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
