@@ -561,6 +561,26 @@ static ssize_t rx_nothing(struct pre_conn *c, int fd, ssize_t n, size_t delivere
 	return -1;
 }
 
+/* How many bytes a taking read may consume for a caller with `room` bytes.
+ * A record carries at most min(rl - REC_MIN_LEN, 2^14) bytes of content
+ * (header, content type and tag around it; ss_rec_read enforces 2^14,
+ * RFC 8446 §5.1, §5.4).  With m = room / 2^14 + 1 and n ≤ room + m *
+ * REC_MIN_LEN bytes read, k complete records carry at most
+ * n - k * REC_MIN_LEN ≤ room when k ≥ m, and at most k * 2^14 ≤ room when
+ * k < m: all of it fits.  Rounded down to whole maximum-size records when
+ * that leaves at least one, so that a bulk sender's full records are read
+ * whole (iperf3's 128 KiB reads: 8 records exactly, not 8 and the first
+ * bytes of a ninth, which would cost a peek and a discard to finish). */
+static size_t take_len(size_t room)
+{
+	size_t want = room + (room / SS_REC_MAX_PLAINTEXT + 1) * REC_MIN_LEN;
+	size_t full = SS_REC_MAX_PLAINTEXT + REC_MIN_LEN;
+
+	if (want >= full)
+		want -= want % full;
+	return want < RX_SCRATCH ? want : RX_SCRATCH;
+}
+
 /* Take mode: a plain read (recv without MSG_PEEK) of at most take_len(room)
  * bytes, instead of a peek followed by recv(MSG_TRUNC) — one system call
  * per read instead of two (issue 6: redis, where every request is one
@@ -587,26 +607,6 @@ static ssize_t rx_nothing(struct pre_conn *c, int fd, ssize_t n, size_t delivere
  *   record, whose completion is a new kernel event.
  * Program MSG_PEEK and small buffers (< TAKE_MIN) keep the peek path.
  * rx_lock held; `delivered` is what this pass delivered before. */
-/* How many bytes a taking read may consume for a caller with `room` bytes.
- * A record carries at most min(rl - REC_MIN_LEN, 2^14) bytes of content
- * (header, content type and tag around it; ss_rec_read enforces 2^14,
- * RFC 8446 §5.1, §5.4).  With m = room / 2^14 + 1 and n ≤ room + m *
- * REC_MIN_LEN bytes read, k complete records carry at most
- * n - k * REC_MIN_LEN ≤ room when k ≥ m, and at most k * 2^14 ≤ room when
- * k < m: all of it fits.  Rounded down to whole maximum-size records when
- * that leaves at least one, so that a bulk sender's full records are read
- * whole (iperf3's 128 KiB reads: 8 records exactly, not 8 and the first
- * bytes of a ninth, which would cost a peek and a discard to finish). */
-static size_t take_len(size_t room)
-{
-	size_t want = room + (room / SS_REC_MAX_PLAINTEXT + 1) * REC_MIN_LEN;
-	size_t full = SS_REC_MAX_PLAINTEXT + REC_MIN_LEN;
-
-	if (want >= full)
-		want -= want % full;
-	return want < RX_SCRATCH ? want : RX_SCRATCH;
-}
-
 static ssize_t rx_take(struct pre_conn *c, int fd, struct cursor *k, size_t room, size_t delivered,
                        int *end)
 {
