@@ -47,7 +47,9 @@ SECTIONS = OrderedDict([
     ("memory", ("Memory per idle connection",
                 "Bytes per established idle connection, (after − before)/N; 16 worker "
                 "threads per side open them, each after one warm-up connection of its own "
-                "(one-time and per-thread costs are not counted). heap = malloc in use (mallinfo2 uordblks+hblkhd); "
+                "(one-time and per-thread costs are not counted). Both ends sit idle for IDLE_SETTLE_S "
+                "(3 s) before each snapshot, past the preload's idle trim (SECSOCK_IDLE_TRIM_MS, 1 s), "
+                "which frees an idle connection's cipher contexts. heap = malloc in use (mallinfo2 uordblks+hblkhd); "
                 "RSS also counts pages mapped outside malloc (e.g. sodium_malloc).",
                 OrderedDict([("heap_server_B", ("heap B, server", "lower")),
                              ("heap_client_B", ("heap B, client", "lower")),
