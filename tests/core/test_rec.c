@@ -455,6 +455,41 @@ Test(rec_rt, sizes_all_suites)
 	}
 }
 
+/* seal_one copies small contents next to the type byte and encrypts in
+ * place, larger ones in two updates (ss_rec.c MERGE_MAX): both forms, and
+ * the sizes at the edge, must give exactly the record the independent
+ * sealer makes for content || type, for every suite and inner type. */
+Test(rec_rt, seal_matches_independent_sealer_across_merge_edge)
+{
+	static const size_t sizes[] = { 0, 1, 15, 16, 17, 30, 2047, 2048, 2049, 4096, 16384 };
+	static const uint8_t types[] = { SS_CT_APPLICATION_DATA, SS_CT_HANDSHAKE, SS_CT_ALERT };
+	static uint8_t pt[SS_REC_MAX_PLAINTEXT + 1], want[SS_REC_MAX_RECORD];
+
+	for (size_t si = 0; si < NSUITES; si++) {
+		pair p;
+		pair_init(&p, all_suites[si]);
+		ss_rec_dir mirror = p.cs.tx;
+		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+			for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+				size_t n = sizes[k], out_len = 0, want_len;
+				randombytes_buf(pt, n);
+				memset(bigbuf_rec, 0xa5, SS_REC_MAX_RECORD);
+				cr_assert_eq(ss_rec_seal(p.c, types[t], pt, n, bigbuf_rec,
+				                         n + SS_REC_OVERHEAD, &out_len), SS_OK);
+				pt[n] = types[t];
+				want_len = raw_seal(all_suites[si], &mirror, pt, n + 1, want);
+				cr_assert_eq(out_len, want_len);
+				cr_assert(memcmp(bigbuf_rec, want, want_len) == 0,
+				          "suite %04x size %zu type %u differs", all_suites[si], n,
+				          types[t]);
+				cr_assert_eq(bigbuf_rec[want_len], 0xa5, "wrote past the record");
+			}
+		}
+		cr_assert_eq(p.cs.tx.seq, mirror.seq);
+		pair_free(&p);
+	}
+}
+
 /* Walk a buffer of records with ss_rec_frame_len + ss_rec_read. */
 static size_t drain(ss_rec *r, const uint8_t *buf, size_t len, uint8_t *out, size_t max_frag,
                     size_t *nrec)
