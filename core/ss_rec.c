@@ -5,15 +5,25 @@
  * - ss_rec_state (ss_rec.h) is the truth: secrets, keys, IVs, sequence
  *   numbers, flags.  It may sit in MAP_SHARED memory that several processes
  *   use in turn (callers serialise).  ss_rec is this process's cache of two
- *   EVP_CIPHER_CTX, keyed once per epoch; before every record we compare the
+ *   AEAD contexts, keyed once per epoch; before every record we compare the
  *   cached epoch with the state's, so a KeyUpdate done by another process
  *   re-keys our context here.  Per record only the nonce is set, which is what
  *   keeps the overhead over the bare AEAD small.
+ * - The contexts are the provider's own AEAD contexts, driven through the
+ *   cipher's provider functions (OSSL_FUNC_cipher_*, found once per suite and
+ *   provider: aead_ops), not EVP_CIPHER_CTX.  OpenSSL 3.0's EVP layer costs
+ *   more per record than the AEAD itself on small records: every
+ *   EVP_CipherInit_ex2 that sets a nonce asks the provider for the IV length
+ *   through OSSL_PARAM (~630 of its ~820 instructions), and every EVP update
+ *   or final adds its own checks.  The provider functions are the public
+ *   provider ABI (openssl/core_dispatch.h) that EVP itself calls, with the
+ *   same arguments EVP passes (output size = input size: all three AEADs have
+ *   a block size of 1); the AEAD arithmetic is OpenSSL's, unchanged.
  * - The contexts are made on a direction's first record and freed by
  *   ss_rec_trim (idle connections, ss_rec.h); a missing context is just one
- *   more reason for cache_sync to key, like an epoch change.  The EVP_CIPHER
- *   is fetched once in ss_rec_new, not in cache_sync: the two directions run
- *   under different locks and must not both write r->cipher.
+ *   more reason for cache_sync to key, like an epoch change.  The AEAD's
+ *   functions are found once in ss_rec_new, not in cache_sync: the two
+ *   directions run under different locks and must not both write r->ops.
  * - Opening decrypts straight into the caller's buffer (no extra copy on the
  *   hot path), and the tag is checked before any length is reported; on any
  *   failure every byte written is wiped, so no partial plaintext escapes.
@@ -39,10 +49,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <pthread.h>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/provider.h>
 #include <sodium.h>
 
 enum {
@@ -76,8 +92,27 @@ enum {
 #define SEQ_LAST_DATA (UINT64_MAX - 2)
 #define SEQ_LAST_CTRL (UINT64_MAX - 1)
 
+/* One suite's AEAD as implemented by one provider: the functions EVP would
+ * call.  Made once per (suite, provider) by aead_ops() and never freed; the
+ * cipher reference it holds keeps the provider loaded, so the functions and
+ * provctx stay valid (and the provider address cannot be reused by another). */
+typedef struct ss_aead_ops {
+	struct ss_aead_ops *next;
+	uint16_t suite;
+	const OSSL_PROVIDER *prov;
+	EVP_CIPHER *cipher;
+	void *provctx;
+	OSSL_FUNC_cipher_newctx_fn *newctx;
+	OSSL_FUNC_cipher_freectx_fn *freectx;
+	OSSL_FUNC_cipher_encrypt_init_fn *einit;
+	OSSL_FUNC_cipher_decrypt_init_fn *dinit;
+	OSSL_FUNC_cipher_update_fn *update;
+	OSSL_FUNC_cipher_final_fn *final;
+	OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params;
+} ss_aead_ops;
+
 typedef struct ss_rec_cache {
-	EVP_CIPHER_CTX *ctx;  /* NULL until first use and after ss_rec_trim */
+	void *ctx;            /* provider AEAD context; NULL until first use and after ss_rec_trim */
 	uint32_t epoch;       /* epoch of the key the ctx holds */
 	uint8_t keyed;        /* 0 until a key was set (again after a trim) */
 } ss_rec_cache;
@@ -89,7 +124,7 @@ enum {
 
 struct ss_rec {
 	ss_rec_state *st;     /* borrowed */
-	EVP_CIPHER *cipher;   /* fetched for cipher_suite in ss_rec_new */
+	const ss_aead_ops *ops; /* cipher_suite's AEAD, found in ss_rec_new */
 	uint16_t cipher_suite;
 	atomic_uint held;     /* HELD_TX/HELD_RX: which contexts exist (ss_rec_ctx_count) */
 	atomic_uint hook_seen;/* hook_gen when this rec last called the hook */
@@ -101,6 +136,103 @@ struct ss_rec {
  * reports them at its next record. */
 static void (*_Atomic ctx_hook)(void);
 static atomic_uint hook_gen;
+
+/* ------------------------------------------------------------- AEAD */
+
+/* Every (suite, provider) resolved so far; entries are immutable once
+ * published and never freed, so readers walk the list without a lock. */
+static _Atomic(ss_aead_ops *) ops_list;
+static pthread_mutex_t ops_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Does the ':'-separated name list of an OSSL_ALGORITHM contain name? */
+static int names_have(const char *names, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = names; p && *p;) {
+		const char *e = strchr(p, ':');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n == len && strncasecmp(p, name, len) == 0)
+			return 1;
+		p = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+/* Fill o's functions from the provider's cipher implementation named
+ * si->cipher (the one EVP_CIPHER_fetch took from the same provider). */
+static int ops_resolve(ss_aead_ops *o, const ss_suite_info *si)
+{
+	int no_cache = 0, found = 0;
+	const OSSL_ALGORITHM *algs = OSSL_PROVIDER_query_operation(o->prov, OSSL_OP_CIPHER, &no_cache);
+
+	for (const OSSL_ALGORITHM *a = algs; a && a->algorithm_names && !found; a++) {
+		if (!names_have(a->algorithm_names, si->cipher))
+			continue;
+		found = 1;
+		for (const OSSL_DISPATCH *f = a->implementation; f->function_id; f++) {
+			switch (f->function_id) {
+			case OSSL_FUNC_CIPHER_NEWCTX: o->newctx = OSSL_FUNC_cipher_newctx(f); break;
+			case OSSL_FUNC_CIPHER_FREECTX: o->freectx = OSSL_FUNC_cipher_freectx(f); break;
+			case OSSL_FUNC_CIPHER_ENCRYPT_INIT: o->einit = OSSL_FUNC_cipher_encrypt_init(f); break;
+			case OSSL_FUNC_CIPHER_DECRYPT_INIT: o->dinit = OSSL_FUNC_cipher_decrypt_init(f); break;
+			case OSSL_FUNC_CIPHER_UPDATE: o->update = OSSL_FUNC_cipher_update(f); break;
+			case OSSL_FUNC_CIPHER_FINAL: o->final = OSSL_FUNC_cipher_final(f); break;
+			case OSSL_FUNC_CIPHER_GET_CTX_PARAMS:
+				o->get_ctx_params = OSSL_FUNC_cipher_get_ctx_params(f);
+				break;
+			default: break;
+			}
+		}
+	}
+	if (algs)
+		OSSL_PROVIDER_unquery_operation(o->prov, OSSL_OP_CIPHER, algs);
+	return found && o->newctx && o->freectx && o->einit && o->dinit && o->update &&
+	       o->final && o->get_ctx_params;
+}
+
+static const ss_aead_ops *ops_find(uint16_t suite, const OSSL_PROVIDER *prov)
+{
+	for (const ss_aead_ops *o = atomic_load_explicit(&ops_list, memory_order_acquire); o;
+	     o = o->next)
+		if (o->suite == suite && o->prov == prov)
+			return o;
+	return NULL;
+}
+
+/* The AEAD functions for cipher (fetched for si) — resolved on the first
+ * connection of a suite, then a short list walk per ss_rec_new. */
+static const ss_aead_ops *aead_ops(const ss_suite_info *si, EVP_CIPHER *cipher)
+{
+	const OSSL_PROVIDER *prov = EVP_CIPHER_get0_provider(cipher);
+	const ss_aead_ops *found;
+	ss_aead_ops *o;
+
+	if (!prov)
+		return NULL;
+	found = ops_find(si->suite, prov);
+	if (found)
+		return found;
+	pthread_mutex_lock(&ops_lock);
+	found = ops_find(si->suite, prov);
+	if (found || !(o = calloc(1, sizeof *o)))
+		goto out;
+	o->suite = si->suite;
+	o->prov = prov;
+	o->provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
+	if (!ops_resolve(o, si) || !EVP_CIPHER_up_ref(cipher)) {
+		free(o);
+		goto out;
+	}
+	o->cipher = cipher;
+	o->next = atomic_load_explicit(&ops_list, memory_order_relaxed);
+	atomic_store_explicit(&ops_list, o, memory_order_release);
+	found = o;
+out:
+	pthread_mutex_unlock(&ops_lock);
+	return found;
+}
 
 /* ------------------------------------------------------------- object */
 
@@ -125,10 +257,16 @@ ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
 	r->st = st;
 	atomic_init(&r->held, 0);
 	atomic_init(&r->hook_seen, atomic_load(&hook_gen));
-	/* No contexts yet (a connection that stays idle never needs one); the
-	 * fetched cipher is a reference to OpenSSL's method store, not a copy. */
-	r->cipher = EVP_CIPHER_fetch(NULL, si->cipher, NULL);
-	if (!r->cipher) {
+	/* No contexts yet (a connection that stays idle never needs one).  The
+	 * fetch picks the provider as EVP would (configuration, properties);
+	 * its reference is dropped again at once, aead_ops keeps its own. */
+	{
+		EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, si->cipher, NULL);
+
+		r->ops = cipher ? aead_ops(si, cipher) : NULL;
+		EVP_CIPHER_free(cipher);
+	}
+	if (!r->ops) {
 		free(r);
 		return SS_INTERNAL_ERROR;
 	}
@@ -137,12 +275,13 @@ ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
 	return SS_OK;
 }
 
-/* Free one cached context.  EVP_CIPHER_CTX_free resets the context, and the
- * providers' freectx (aes_gcm_freectx, chacha20_poly1305_freectx in OpenSSL
- * 3.0) release the key schedule with OPENSSL_clear_free. */
-static void cache_drop(ss_rec_cache *c)
+/* Free one cached context.  The providers' freectx (aes_gcm_freectx,
+ * chacha20_poly1305_freectx in OpenSSL 3.0) release the whole context, key
+ * schedule included, with OPENSSL_clear_free. */
+static void cache_drop(const ss_aead_ops *ops, ss_rec_cache *c)
 {
-	EVP_CIPHER_CTX_free(c->ctx);
+	if (c->ctx)
+		ops->freectx(c->ctx);
 	c->ctx = NULL;
 	c->keyed = 0;
 }
@@ -151,9 +290,8 @@ void ss_rec_free(ss_rec *r)
 {
 	if (!r)
 		return;
-	cache_drop(&r->tx);
-	cache_drop(&r->rx);
-	EVP_CIPHER_free(r->cipher);
+	cache_drop(r->ops, &r->tx);
+	cache_drop(r->ops, &r->rx);
 	free(r);
 }
 
@@ -161,8 +299,8 @@ void ss_rec_trim(ss_rec *r)
 {
 	if (!r)
 		return;
-	cache_drop(&r->tx);
-	cache_drop(&r->rx);
+	cache_drop(r->ops, &r->tx);
+	cache_drop(r->ops, &r->rx);
 	atomic_store(&r->held, 0);
 }
 
@@ -213,6 +351,9 @@ size_t ss_rec_sealed_len(size_t pt_len)
 static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, int enc)
 {
 	const ss_rec_state *st = r->st;
+	const ss_aead_ops *ops = r->ops;
+	size_t ivlen = 0;
+	OSSL_PARAM ivp[] = { OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, &ivlen), OSSL_PARAM_END };
 
 	if (c->keyed && c->epoch == dir->epoch) {
 		/* one relaxed load per record: the hook was set again since
@@ -228,7 +369,7 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 		return SS_INVALID_HANDLE;
 	c->keyed = 0;
 	if (!c->ctx) {
-		c->ctx = EVP_CIPHER_CTX_new();
+		c->ctx = ops->newctx(ops->provctx);
 		if (!c->ctx)
 			return SS_INSUFFICIENT_MEMORY;
 		/* seq_cst, paired with the trimmer clearing its "armed" flag before
@@ -239,9 +380,9 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 	}
 	/* All three AEADs default to a 12-byte IV (= iv_length, §5.3); the
 	 * per-record calls below pass only the nonce. */
-	if (EVP_CipherInit_ex2(c->ctx, r->cipher, dir->key, NULL, enc, NULL) != 1)
+	if ((enc ? ops->einit : ops->dinit)(c->ctx, dir->key, st->key_len, NULL, 0, NULL) != 1)
 		return SS_INTERNAL_ERROR;
-	if (EVP_CIPHER_CTX_get_iv_length(c->ctx) != SS_REC_IV_LEN)
+	if (ops->get_ctx_params(c->ctx, ivp) != 1 || ivlen != SS_REC_IV_LEN)
 		return SS_INTERNAL_ERROR;
 	c->epoch = dir->epoch;
 	c->keyed = 1;
@@ -263,10 +404,10 @@ static void make_nonce(const ss_rec_dir *dir, uint8_t nonce[SS_REC_IV_LEN])
 	memcpy(nonce + SS_REC_IV_LEN - 8, &low, 8);
 }
 
-/* The AEAD tag as an OSSL_PARAM, laid out directly (no construct call): the
- * tag goes through EVP_CIPHER_CTX_get_params for sealing and the nonce init's
- * params for opening, not EVP_CIPHER_CTX_ctrl, whose AEAD_GET_TAG/SET_TAG
- * only translate to the same parameter before calling the provider. */
+/* The AEAD tag as an OSSL_PARAM, laid out directly (no construct call): read
+ * with the provider's get_ctx_params after sealing, passed with the nonce to
+ * the decrypt init when opening (what EVP_CIPHER_CTX_ctrl AEAD_GET_TAG and
+ * SET_TAG translate to, without the translation). */
 #define TAG_PARAMS(buf) \
 	{ { OSSL_CIPHER_PARAM_AEAD_TAG, OSSL_PARAM_OCTET_STRING, (buf), SS_REC_TAG_LEN, \
 	    OSSL_PARAM_UNMODIFIED }, OSSL_PARAM_END }
@@ -284,11 +425,12 @@ static void make_nonce(const ss_rec_dir *dir, uint8_t nonce[SS_REC_IV_LEN])
 static ss_status seal_one(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_len, uint8_t *out)
 {
 	ss_rec_dir *dir = &r->st->tx;
-	EVP_CIPHER_CTX *ctx;
+	const ss_aead_ops *ops = r->ops;
+	void *ctx;
 	size_t body = pt_len + 1 + SS_REC_TAG_LEN;
 	uint8_t nonce[SS_REC_IV_LEN];
 	uint8_t *p = out + SS_REC_HEADER_LEN;
-	int n;
+	size_t n;
 	ss_status st;
 
 	st = cache_sync(r, &r->tx, dir, 1);
@@ -305,34 +447,35 @@ static ss_status seal_one(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_le
 
 	make_nonce(dir, nonce);
 	st = SS_INTERNAL_ERROR;
-	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, 1, NULL) != 1)
+	/* key NULL: only the nonce changes (gcm_init, chacha20_poly1305_einit) */
+	if (ops->einit(ctx, NULL, 0, nonce, SS_REC_IV_LEN, NULL) != 1)
 		goto out;
-	if (EVP_EncryptUpdate(ctx, NULL, &n, out, SS_REC_HEADER_LEN) != 1)
+	if (ops->update(ctx, NULL, &n, SS_REC_HEADER_LEN, out, SS_REC_HEADER_LEN) != 1)
 		goto out;
 	if (pt_len <= MERGE_MAX) {
 		/* TLSInnerPlaintext = content || type, then encrypted in place */
 		if (pt_len)
 			memcpy(p, pt, pt_len);
 		p[pt_len] = ct;
-		if (EVP_EncryptUpdate(ctx, p, &n, p, (int)pt_len + 1) != 1 || (size_t)n != pt_len + 1)
+		if (ops->update(ctx, p, &n, pt_len + 1, p, pt_len + 1) != 1 || n != pt_len + 1)
 			goto out;
 		p += pt_len + 1;
 	} else {
-		if (EVP_EncryptUpdate(ctx, p, &n, pt, (int)pt_len) != 1 || (size_t)n != pt_len)
+		if (ops->update(ctx, p, &n, pt_len, pt, pt_len) != 1 || n != pt_len)
 			goto out;
 		p += pt_len;
-		if (EVP_EncryptUpdate(ctx, p, &n, &ct, 1) != 1 || n != 1)
+		if (ops->update(ctx, p, &n, 1, &ct, 1) != 1 || n != 1)
 			goto out;
 		p += 1;
 	}
-	if (EVP_EncryptFinal_ex(ctx, p, &n) != 1 || n != 0)
+	if (ops->final(ctx, p, &n, 0) != 1 || n != 0)
 		goto out;
 	{
 		/* (chacha20_poly1305_get_ctx_params copies the tag without
 		 * setting return_size: success is the return value alone) */
 		OSSL_PARAM tagp[] = TAG_PARAMS(p);
 
-		if (EVP_CIPHER_CTX_get_params(ctx, tagp) != 1)
+		if (ops->get_ctx_params(ctx, tagp) != 1)
 			goto out;
 	}
 	dir->seq++;
@@ -469,12 +612,13 @@ static ss_status aead_open(ss_rec *r, const uint8_t *rec, size_t inner,
                            uint8_t *pt, size_t head, uint8_t *tail)
 {
 	ss_rec_dir *dir = &r->st->rx;
-	EVP_CIPHER_CTX *ctx = r->rx.ctx;   /* keyed by the caller (cache_sync) */
+	const ss_aead_ops *ops = r->ops;
+	void *ctx = r->rx.ctx;   /* keyed by the caller (cache_sync) */
 	const uint8_t *c = rec + SS_REC_HEADER_LEN;
 	uint8_t nonce[SS_REC_IV_LEN];
 	uint8_t tag[SS_REC_TAG_LEN];
 	OSSL_PARAM tagp[] = TAG_PARAMS(tag);
-	int n;
+	size_t n;
 	ss_status st;
 
 	make_nonce(dir, nonce);
@@ -482,19 +626,19 @@ static ss_status aead_open(ss_rec *r, const uint8_t *rec, size_t inner,
 	st = SS_INTERNAL_ERROR;
 	/* The expected tag goes with the nonce: both providers' decrypt init
 	 * applies its params after the IV (gcm_init, chacha20_poly1305_dinit). */
-	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, 0, tagp) != 1)
+	if (ops->dinit(ctx, NULL, 0, nonce, SS_REC_IV_LEN, tagp) != 1)
 		goto out;
-	if (EVP_DecryptUpdate(ctx, NULL, &n, rec, SS_REC_HEADER_LEN) != 1)
+	if (ops->update(ctx, NULL, &n, SS_REC_HEADER_LEN, rec, SS_REC_HEADER_LEN) != 1)
 		goto out;
-	if (head && (EVP_DecryptUpdate(ctx, pt, &n, c, (int)head) != 1 || (size_t)n != head))
+	if (head && (ops->update(ctx, pt, &n, head, c, head) != 1 || n != head))
 		goto out;
 	if (inner > head &&
-	    (EVP_DecryptUpdate(ctx, tail, &n, c + head, (int)(inner - head)) != 1 ||
-	     (size_t)n != inner - head))
+	    (ops->update(ctx, tail, &n, inner - head, c + head, inner - head) != 1 ||
+	     n != inner - head))
 		goto out;
 	/* §5.2: decryption failure → bad_record_mac. */
 	st = SS_BAD_RECORD_MAC;
-	if (EVP_DecryptFinal_ex(ctx, tail + (inner - head), &n) != 1)
+	if (ops->final(ctx, tail + (inner - head), &n, 0) != 1)
 		goto out;
 	st = SS_OK;
 out:

@@ -4,12 +4,14 @@
  * key, IV and sequence number.  The state is a plain struct with no pointers
  * (ss_rec_state) so it can live in locked memory, or in a MAP_SHARED arena so
  * that a parent and a forked child share one sequence number per direction
- * (ARCHITECTURE.md "Preload semantics").  The EVP cipher contexts are a
- * per-process cache (ss_rec) re-keyed whenever the state's epoch moves on,
+ * (ARCHITECTURE.md "Preload semantics").  The AEAD contexts (OpenSSL
+ * provider contexts, core/ss_rec.c) are a per-process cache (ss_rec) re-keyed whenever the state's epoch moves on,
  * made on first use and droppable at any time (ss_rec_trim): the key in the
  * state is all that is needed to make them again.
  *
  * Nothing here does I/O or locking: callers serialise access per connection.
+ * (The one exception: ss_rec_new takes a process-wide mutex the first time a
+ * suite is used, to look up its AEAD functions once.)
  */
 #ifndef SS_REC_H
 #define SS_REC_H
@@ -83,8 +85,8 @@ ss_status ss_rec_new(ss_rec_state *st, ss_rec **out);  /* st is borrowed, not ow
 void ss_rec_free(ss_rec *r);                            /* NULL is fine */
 ss_rec_state *ss_rec_get_state(ss_rec *r);
 
-/* Idle connections (issue 6: <= 1 KiB heap each).  An EVP_CIPHER_CTX with
- * its provider context is ~1.1 KiB for AES-GCM, and an idle connection does
+/* Idle connections (issue 6: <= 1 KiB heap each).  An AEAD context is
+ * ~0.96 KiB of OpenSSL heap for AES-GCM, and an idle connection does
  * not need one: ss_rec_new makes none, the first seal/open of a direction
  * makes that direction's, and ss_rec_trim frees both (OpenSSL's providers
  * free their key schedule with OPENSSL_clear_free, so no key material is
@@ -94,12 +96,12 @@ ss_rec_state *ss_rec_get_state(ss_rec *r);
  * changes.  The caller must hold whatever serialises both directions (in the
  * preload: rx_lock and tx_lock).  NULL is fine. */
 void ss_rec_trim(ss_rec *r);
-/* How many EVP contexts r holds now (0, 1 or 2); 0 after ss_rec_trim and
+/* How many AEAD contexts r holds now (0, 1 or 2); 0 after ss_rec_trim and
  * for a fresh ss_rec.  Safe to call without the caller's locks (an atomic
  * read): the answer is then a hint that may already be stale. */
 unsigned ss_rec_ctx_count(const ss_rec *r);
 /* fn is called (by the thread sealing or opening, with the caller's locks
- * held) each time an ss_rec makes an EVP context, i.e. a fresh or trimmed
+ * held) each time an ss_rec makes an AEAD context, i.e. a fresh or trimmed
  * connection becomes something that could be trimmed again.  Whoever trims
  * idle connections uses it to wake up only when there is something to
  * watch.  fn must be cheap and must not call into this ss_rec.  One hook per
