@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1147,9 +1148,64 @@ Test(rec_api, arguments_and_init)
 	cr_assert_eq(ss_rec_sealed_len(SS_REC_MAX_PLAINTEXT), SS_REC_MAX_PLAINTEXT + SS_REC_OVERHEAD);
 }
 
+/* ss_rec_new looks a suite's AEAD functions up on the process's first use
+ * (ss_rec.c aead_ops, under a mutex, published to lock-free readers): many
+ * threads making their first connections at once, over all suites, must
+ * each get working contexts.  Each criterion test runs in a fresh process,
+ * so this is the first use here.  No cr_assert off the main thread: each
+ * thread returns what failed. */
+enum { FIRST_USE_THREADS = 12 };
+static atomic_int first_use_go;
+
+static void *first_use_thread(void *arg)
+{
+	uint16_t suite = all_suites[(uintptr_t)arg % NSUITES];
+	size_t sl = secret_len_of(suite), used, got, l;
+	uint8_t secret[48], msg[100], rec[100 + SS_REC_OVERHEAD], back[100], ct;
+	ss_rec_state a, b;
+	ss_rec *w = NULL, *r = NULL;
+	const char *fail = NULL;
+
+	randombytes_buf(secret, sizeof secret);
+	randombytes_buf(msg, sizeof msg);
+	while (!atomic_load(&first_use_go))
+		;
+	if (ss_rec_state_init(&a, suite, secret, secret, sl) != SS_OK ||
+	    ss_rec_state_init(&b, suite, secret, secret, sl) != SS_OK)
+		return (void *)"state_init";
+	if (ss_rec_new(&a, &w) != SS_OK || ss_rec_new(&b, &r) != SS_OK)
+		fail = "ss_rec_new";
+	for (int i = 0; !fail && i < 50; i++) {
+		if (ss_rec_seal(w, SS_CT_APPLICATION_DATA, msg, sizeof msg, rec, sizeof rec, &l) != SS_OK)
+			fail = "seal";
+		else if (ss_rec_open(r, rec, l, &used, &ct, back, sizeof back, &got) != SS_OK ||
+		         got != sizeof msg || memcmp(back, msg, got) != 0)
+			fail = "open";
+	}
+	ss_rec_free(w);
+	ss_rec_free(r);
+	ss_rec_state_wipe(&a);
+	ss_rec_state_wipe(&b);
+	return (void *)fail;
+}
+
+Test(rec_api, first_use_from_many_threads_all_suites)
+{
+	pthread_t t[FIRST_USE_THREADS];
+
+	for (uintptr_t i = 0; i < FIRST_USE_THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, first_use_thread, (void *)i), 0);
+	atomic_store(&first_use_go, 1);
+	for (int i = 0; i < FIRST_USE_THREADS; i++) {
+		void *fail = NULL;
+		cr_assert_eq(pthread_join(t[i], &fail), 0);
+		cr_assert_null(fail, "thread %d: %s", i, fail ? (const char *)fail : "");
+	}
+}
+
 /* ------------------------------------------------------------ trim (idle connections)
  *
- * ss_rec_trim frees the EVP contexts; the next record re-creates them from
+ * ss_rec_trim frees the AEAD contexts; the next record re-creates them from
  * the keys in ss_rec_state (ss_rec.h).  Nothing observable on the wire may
  * change: the RFC 8448 records stay byte-exact and round trips, KeyUpdates
  * and shared states behave as without a trim. */
