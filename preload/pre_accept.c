@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "pre_core.h"
 #include "pre_creds.h"
 #include "pre_discovery.h"
 #include "pre_handshake.h"
@@ -24,7 +25,6 @@
 #include "pre_sock.h"
 #include "pre_sym.h"
 
-int pre_is_tcp(int fd, int *domain);
 void pre_log_secured(struct pre_conn *c, const char *dir, const char *arrow,
                      const char *local, const char *remote);
 
@@ -330,7 +330,13 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, int *retr
 		}
 		return fd;
 	}
-	/* request, require, respond (= accept security when offered) */
+	/* request, require, respond (= accept security when offered).  The
+	 * engine is loaded here, with no lock of ours held (pre_core.h), not in
+	 * the first read that finds a ClientHello: that runs under rx_lock.  A
+	 * server whose clients all stay in clear pays the load once anyway;
+	 * failure is logged by pre_core and refuses the handshake later
+	 * (pre_creds_get), never turns it into clear. */
+	(void)pre_core_load();
 	c = pre_conn_new(dom, SOCK_STREAM, IPPROTO_TCP);
 	if (!c) {
 		if (d.action != POL_REQUIRE)

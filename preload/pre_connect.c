@@ -34,14 +34,13 @@
 #include "pre_sock.h"
 #include "pre_sym.h"
 
-/* Is fd a TCP socket over IPv4/IPv6?  Used for descriptors we did not see
- * being created (inherited, created before the constructor). */
 int pre_is_tcp(int fd, int *domain)
 {
 	int v = 0;
 	socklen_t l = sizeof v;
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != IPPROTO_TCP)
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v == 0 ||
+	    !pre_proto_is_tcp(v))
 		return 0;
 	l = sizeof v;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || (v != AF_INET && v != AF_INET6))

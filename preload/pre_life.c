@@ -27,7 +27,6 @@
 #define SHIM __attribute__((visibility("default")))
 
 int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen_t len);
-int pre_is_tcp(int fd, int *domain);
 extern atomic_int pre_ready;
 
 SHIM int socket(int domain, int type, int protocol)
@@ -36,7 +35,7 @@ SHIM int socket(int domain, int type, int protocol)
 	struct pre_conn *c;
 
 	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
-	    (type & 0xf) != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP))
+	    (type & 0xf) != SOCK_STREAM || !pre_proto_is_tcp(protocol))
 		return fd;
 	/* Nothing is allocated before the constructor ran; connect() will
 	 * recognise such a socket by SO_PROTOCOL instead. */

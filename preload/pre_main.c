@@ -18,7 +18,6 @@
 #include "pre_stdio.h"
 #include "pre_sym.h"
 
-int pre_is_tcp(int fd, int *domain);   /* pre_connect.c */
 
 #define API __attribute__((visibility("default")))
 

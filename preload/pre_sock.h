@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/types.h>
 #include "pol.h"
 #include "ss_ctx.h"
@@ -133,6 +134,7 @@ struct pre_conn {
 	uint64_t eng_dev, eng_ino;/* its identity: the program may close or dup2 over that number */
 	struct pre_conn *eng_next;/* the engine's list (engine lock) */
 	uint64_t idle_mark;       /* pre_engine.c idle trim: record counters at its last look (0 = none) */
+	uint32_t idle_seen;       /* pre_engine.c idle trim: the scan that last looked (engine thread only) */
 };
 
 /* ------------------------------------------------------------ fd table */
@@ -220,6 +222,18 @@ const pol_policy *pre_policy(void);
  * getsockname/getpeername/SO_PROTOCOL, no tracking from socket()), so a
  * bypassed socket makes the same system calls as without the preload. */
 int pre_quiet_bypass(pol_direction dir);
+/* Stream protocols secsock governs: TCP, and Multipath TCP, which a program
+ * (or mptcpize, curl --mptcp) asks for with IPPROTO_MPTCP and which carries
+ * the same byte stream — left out, it would connect in clear under
+ * 'require'.  Protocol 0 on SOCK_STREAM means TCP. */
+static inline int pre_proto_is_tcp(int protocol)
+{
+	return protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
+}
+/* Is fd a TCP (or MPTCP) socket over IPv4/IPv6?  For descriptors we did
+ * not see being created (inherited, created before the constructor,
+ * accepted).  *domain gets AF_INET or AF_INET6.  pre_connect.c */
+int pre_is_tcp(int fd, int *domain);
 /* Lazy initialisation of OpenSSL-side state (sodium_init).  0 ok. */
 int pre_crypto_init(void);
 
