@@ -232,11 +232,26 @@ static int conn_nonblock(struct pre_conn *c, int fd)
 	return v == NB_YES;
 }
 
+/* Called only where the answer decides between EAGAIN and a wait.  A cached
+ * "blocking" is confirmed with the kernel before we sleep on it: the shims
+ * see every O_NONBLOCK change made through libc, but not one made by a raw
+ * syscall(SYS_fcntl, ...) or by another process sharing the open file
+ * description, and sleeping where the program expects EAGAIN would stall
+ * its event loop.  One fcntl before a wait costs nothing next to the wait;
+ * the non-blocking answer, the hot one, stays a memory load. */
 static int would_block(struct pre_conn *c, int fd, int flags)
 {
+	int fl;
+
 	if (flags & MSG_DONTWAIT)
 		return 1;
-	return conn_nonblock(c, fd);
+	if (conn_nonblock(c, fd))
+		return 1;
+	fl = REAL(fcntl)(fd, F_GETFL);
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return 0;
+	__atomic_store_n(&c->nonblock, NB_YES, __ATOMIC_RELAXED);
+	return 1;
 }
 
 /* Drop n bytes the engine already peeked and processed.  MSG_TRUNC makes
@@ -938,6 +953,29 @@ out:
 	return r;
 }
 
+/* FIONREAD's view of the record whose head sits in c->partial: how many of
+ * the peeked bytes q[0..n) belong to it (its rest; n+1 when that has not
+ * all arrived, so the caller counts nothing more), adding its plaintext to
+ * *sum once it is complete.  The header may itself be split between the
+ * two. */
+static size_t partial_rest(const struct pre_conn *c, const uint8_t *q, size_t n, size_t *sum)
+{
+	uint8_t h[SS_REC_HEADER_LEN];
+	size_t have = c->partial_len < sizeof h ? c->partial_len : sizeof h, rl = 0;
+
+	memcpy(h, c->partial, have);
+	if (have < sizeof h) {
+		if (n < sizeof h - have)
+			return n + 1;
+		memcpy(h + have, q, sizeof h - have);
+	}
+	if (ss_rec_frame_len(h, sizeof h, &rl) != SS_OK || rl < REC_MIN_LEN ||
+	    rl < c->partial_len || rl - c->partial_len > n)
+		return n + 1;
+	*sum += rl - REC_MIN_LEN;
+	return rl - c->partial_len;
+}
+
 int pre_io_pending(struct pre_conn *c, int fd, int *out)
 {
 	struct scratch *s = scratch();
@@ -956,6 +994,10 @@ int pre_io_pending(struct pre_conn *c, int fd, int *out)
 		sum = c->cache_len - c->cache_off;
 	} else {
 		n = REAL(recv)(fd, s->rx, RX_SCRATCH, MSG_PEEK | MSG_DONTWAIT);
+		/* A record begun in c->partial: the queue starts in its middle,
+		 * with the rest of it (rx_take and partial_take leave it so). */
+		if (n > 0 && c->partial_len)
+			off = partial_rest(c, s->rx, (size_t)n, &sum);
 		while (n > 0 && off < (size_t)n) {
 			size_t rl;
 			if (ss_rec_frame_len(s->rx + off, (size_t)n - off, &rl) != SS_OK ||
