@@ -215,11 +215,17 @@ static uint64_t idle_mark_of(const ss_rec_state *rs)
 }
 
 /* One connection: trim it when its counters did not move since the last
- * look.  1 when it still holds a context (look again next period). */
-static int idle_try(struct pre_conn *c)
+ * look.  1 when it still holds a context (look again next period).  A
+ * connection is looked at once per scan however many descriptors it has
+ * (dup, dup2): a second look in the same scan would find the counters it
+ * just recorded and trim a connection that is busy. */
+static int idle_try(struct pre_conn *c, uint32_t scan)
 {
 	int left = 0;
 
+	if (c->idle_seen == scan)
+		return 1;
+	c->idle_seen = scan;
 	if (pthread_mutex_trylock(&c->rx_lock) != 0)
 		return 1;   /* busy (or its holder died: the data path recovers it) */
 	if (pthread_mutex_trylock(&c->tx_lock) != 0) {
@@ -245,7 +251,9 @@ static int idle_try(struct pre_conn *c)
  * thread, E.work held (fork never copies us inside a connection's lock). */
 static void idle_scan(void)
 {
+	static uint32_t scans;    /* engine thread only */
 	unsigned hi = atomic_load(&pre_fdtab_hi), trimmed = 0, held = 0;
+	uint32_t scan = ++scans ? scans : ++scans;   /* never 0, the field's initial value */
 	int left = 0;
 
 	/* Disarm first: a context made from here on either shows in the loads
@@ -258,7 +266,7 @@ static void idle_scan(void)
 			continue;
 		if (atomic_load(&c->state) == PRE_SECURED && ss_rec_ctx_count(c->rec)) {
 			held++;
-			if (idle_try(c))
+			if (idle_try(c, scan))
 				left = 1;
 			else
 				trimmed++;
