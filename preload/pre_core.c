@@ -27,14 +27,15 @@
  *
  * fork: a mutex, not pthread_once, because a fork while another thread is
  * inside dlopen would leave the child's once-control "in progress" forever.
- * The first caller registers atfork handlers that hold engine_lock across
- * fork, so a child never starts in the middle of a load; processes that
- * never need the engine register nothing.  A child that inherited a loaded
+ * Atfork handlers, registered by a constructor, hold engine_lock across
+ * fork, so a child never starts in the middle of a load.  A child that inherited a loaded
  * engine keeps it (same mappings); one that did not loads it itself, which
  * is safe after fork since no lock of ours is held then.  OpenSSL's
  * initialisers run inside dlopen under the loader's lock, so the first call
- * should not come with a lock held that they could need: pre_creds_get
- * loads before taking its cache lock.
+ * should not come with a lock held that they could need: connect loads
+ * (pre_creds_get) before it takes the connection's locks and the creds
+ * cache lock, accept loads as soon as the policy lets the connection be
+ * secured, before the first read takes rx_lock.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -154,18 +155,25 @@ static void fork_release(void)
 	pthread_mutex_unlock(&engine_lock);
 }
 
+/* Registered before main, before any thread can take engine_lock: handlers
+ * registered by the first loader instead left a window in which another
+ * thread was already inside dlopen without them, and a fork then gave the
+ * child a held engine_lock forever.  The cost to a process that never loads
+ * the engine is an uncontended lock and unlock per fork. */
+__attribute__((constructor)) static void pre_core_atfork(void)
+{
+	(void)pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 /* The table, loading it on first need; NULL when it cannot be used. */
 static const ss_engine *need(void)
 {
-	static atomic_int atfork_done;
 	const ss_engine *t = loaded();
 	int saved;
 
 	if (t)
 		return t;
 	saved = errno;
-	if (!atomic_exchange(&atfork_done, 1))
-		(void)pthread_atfork(fork_prepare, fork_release, fork_release);
 	pthread_mutex_lock(&engine_lock);
 	if (!engine_tried) {
 		engine_tried = 1;
