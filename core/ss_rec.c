@@ -699,7 +699,9 @@ ss_status ss_rec_open(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consu
 
 	/* Key (or re-create after a trim) before anything is decrypted: running
 	 * out of memory here is not the peer's fault, so it consumes nothing and
-	 * does not fail the connection. */
+	 * does not mark the record layer failed; what it costs the connection
+	 * is the caller's call (the preload, which may already have taken the
+	 * record out of the kernel, fails it). */
 	st = cache_sync(r, &r->rx, &r->st->rx, 0);
 	if (st == SS_INSUFFICIENT_MEMORY)
 		return st;
