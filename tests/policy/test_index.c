@@ -297,3 +297,83 @@ Test(index, decide_fixed)
 	cr_expect_eq(d.action, POL_BYPASS);
 	pol_free(p);
 }
+
+/* pol_decide_fixed against pol_decide on random policies: whenever it says
+ * "fixed", every address and port must get that same rule and action (the
+ * preload's quiet bypass rests on this: a wrong "fixed bypass" would leave a
+ * governed socket alone).  Rules mix remote (v4, v6, v4-mapped, /0, any),
+ * port (one, any, the full range), direction, program globs and udp. */
+Test(index, decide_fixed_agrees_with_decide)
+{
+	static const char *remotes[] = { "10.0.0.0/8", "10.1.2.3", "0.0.0.0/0", "::ffff:10.1.0.0/112",
+	                                 "192.0.2.0/25", "::/0", "::1", "2001:db8::/32", "any" };
+	static const char *ports[] = { "443", "any", "1-65535" };
+	static const char *dirs[] = { "inbound", "outbound", "any" };
+	static const char *progs[] = { "ssh", "/usr/bin/*", "py*", "/usr/bin/curl" };
+	static const char *acts[] = { "bypass", "block", "require", "request" };
+	static const char *exe[] = { NULL, "/usr/bin/python3", "/usr/bin/ssh", "/usr/bin/curl" };
+	long fixed = 0;
+
+	rnd_state = 777;
+	for (int round = 0; round < 1500; round++) {
+		char text[8192];
+		int n = 0, nr = 1 + (int)(rnd() % 12);
+		pol_policy *p;
+
+		for (int i = 0; i < nr; i++) {
+			int udp = rnd() % 5 == 0;
+			n += snprintf(text + n, sizeof text - (size_t)n, "[rule r%d]\n", i);
+			if (rnd() % 3 == 0)
+				n += snprintf(text + n, sizeof text - (size_t)n, "remote = %s\n", remotes[rnd() % 9]);
+			if (rnd() % 4 == 0)
+				n += snprintf(text + n, sizeof text - (size_t)n, "port = %s\n", ports[rnd() % 3]);
+			if (rnd() % 2)
+				n += snprintf(text + n, sizeof text - (size_t)n, "direction = %s\n", dirs[rnd() % 3]);
+			if (rnd() % 3 == 0)
+				n += snprintf(text + n, sizeof text - (size_t)n, "program = %s\n", progs[rnd() % 4]);
+			if (udp)
+				n += snprintf(text + n, sizeof text - (size_t)n, "protocol = udp\n");
+			n += snprintf(text + n, sizeof text - (size_t)n, "action = %s\n", udp ? "bypass" : acts[rnd() % 4]);
+		}
+		if (rnd() % 2)
+			n += snprintf(text + n, sizeof text - (size_t)n, "[defaults]\naction = %s\n", acts[rnd() % 4]);
+		p = pol_load_string(text, "t", NULL);
+		if (!p)
+			continue;
+		for (int pi = 0; pi < 4; pi++) {
+			for (int dir = POL_DIR_INBOUND; dir <= POL_DIR_OUTBOUND; dir++) {
+				pol_decision f;
+				if (!pol_decide_fixed(p, POL_PROTO_TCP, (pol_direction)dir, exe[pi], &f))
+					continue;
+				fixed++;
+				for (int k = 0; k < 100; k++) {
+					pol_query q;
+					pol_decision x;
+					memset(&q, 0, sizeof q);
+					q.protocol = POL_PROTO_TCP;
+					q.direction = (pol_direction)dir;
+					q.program = exe[pi];
+					q.port = (uint16_t)(k % 3 == 0 ? 443 : rnd());
+					if (k % 2) {
+						struct sockaddr_in *s = (struct sockaddr_in *)&q.remote;
+						s->sin_family = AF_INET;
+						s->sin_addr.s_addr = htonl(k % 4 == 1 ? 0x0a010203u : rnd() << 8 | rnd() % 256);
+					} else {
+						struct sockaddr_in6 *s = (struct sockaddr_in6 *)&q.remote;
+						static const uint8_t db8[4] = { 0x20, 0x01, 0x0d, 0xb8 };
+						s->sin6_family = AF_INET6;
+						if (k % 4)
+							memcpy(s->sin6_addr.s6_addr, db8, sizeof db8);
+						s->sin6_addr.s6_addr[15] = 1;
+					}
+					pol_decide(p, &q, &x);
+					cr_assert(x.action == f.action && strcmp(x.rule_name, f.rule_name) == 0,
+					          "fixed said %s/%d, decide says %s/%d (port %u)\n%s", f.rule_name,
+					          f.action, x.rule_name, x.action, q.port, text);
+				}
+			}
+		}
+		pol_free(p);
+	}
+	cr_expect_gt(fixed, 1000, "only %ld fixed answers: the generator stopped exercising it", fixed);
+}
