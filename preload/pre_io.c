@@ -195,63 +195,50 @@ int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
 /* Does a call on c wait, or answer EAGAIN?  O_NONBLOCK lives on the open
  * file description, which every descriptor of the connection in this
  * process shares (dup, dup2, dup3, F_DUPFD) — and so does c.  The shims see
- * every way this process sets it: socket(SOCK_NONBLOCK), fcntl(F_SETFL),
- * ioctl(FIONBIO) (pre_life.c), and the exec handoff carries it; so
- * c->nonblock is kept instead of asking the kernel (fcntl(F_GETFL)) on every
- * read that finds nothing queued and every send the kernel refuses — one
- * system call per event-loop round for a program that reads until EAGAIN.
+ * every way this process sets it through libc: socket(SOCK_NONBLOCK),
+ * fcntl(F_SETFL), ioctl(FIONBIO) (pre_life.c), and the exec handoff carries
+ * it; so a non-blocking answer is kept in c->nonblock instead of asking the
+ * kernel (fcntl(F_GETFL)) on every read that finds nothing queued and every
+ * send the kernel refuses — one system call per event-loop round for a
+ * program that reads until EAGAIN.
  * Values: NB_ASK (0: not known yet — an accepted socket, a socket made
- * before our constructor, or a program that just set blocking mode: ask
- * the kernel once), NB_YES (1), NB_NO (2, asked).  The answer is installed
- * with a compare-and-swap so that an F_SETFL racing with our first look
- * from another thread (fcntl_common stores after its system call) wins.
- *
- * The one change the shims cannot see: another process sharing the
- * description (a fork child or parent, a descriptor passed with
- * SCM_RIGHTS, a posix_spawn child) toggling O_NONBLOCK on it.  We then
- * behave as this program last set the mode itself — a program that asked
- * for non-blocking I/O still gets EAGAIN instead of a wait it never asked
- * for, and a program that never did is never handed an EAGAIN it has no
- * reason to expect.  That is the safe side: a program's own choice is
- * what its code was written for; flipping the mode of a shared socket
- * under another process is already a bug in plain TCP programs. */
+ * before our constructor), NB_YES (1), NB_NO (2).  Anything but NB_YES is
+ * confirmed with the kernel: the callers ask just before they wait (or
+ * pick an errno), where one fcntl costs nothing next to the wait, and a
+ * mode the shims cannot see — set by a raw syscall(SYS_fcntl, ...), or by
+ * another process sharing the description (a fork child or parent, a
+ * descriptor passed with SCM_RIGHTS, a posix_spawn child) — must not turn
+ * an EAGAIN the kernel would give into a sleep that stalls an event loop.
+ * The answer is installed with a compare-and-swap from the value seen, so
+ * an F_SETFL racing with our look from another thread (fcntl_common stores
+ * after its system call) wins.
+ * The one direction not followed: a cached NB_YES that another process
+ * cleared.  We keep answering EAGAIN, as the program asked for — the safe
+ * side for code written for non-blocking I/O; flipping the mode of a
+ * shared socket under another process is already a bug in plain TCP
+ * programs. */
 enum { NB_ASK = 0, NB_YES = 1, NB_NO = 2 };
 
 static int conn_nonblock(struct pre_conn *c, int fd)
 {
-	uint8_t v = __atomic_load_n(&c->nonblock, __ATOMIC_RELAXED), ask = NB_ASK;
+	uint8_t seen = __atomic_load_n(&c->nonblock, __ATOMIC_RELAXED), v;
+	int fl;
 
-	if (__builtin_expect(v != NB_ASK, 1))
-		return v == NB_YES;
-	int fl = REAL(fcntl)(fd, F_GETFL);
+	if (__builtin_expect(seen == NB_YES, 1))
+		return 1;
+	fl = REAL(fcntl)(fd, F_GETFL);
 	if (fl < 0)
 		return 0;   /* EBADF and the like: the call itself will say so */
 	v = (fl & O_NONBLOCK) ? NB_YES : NB_NO;
-	if (!__atomic_compare_exchange_n(&c->nonblock, &ask, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		v = ask;   /* the program set it meanwhile: its value wins */
+	if (!__atomic_compare_exchange_n(&c->nonblock, &seen, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		v = seen;   /* the program set it meanwhile: its value wins */
 	return v == NB_YES;
 }
 
-/* Called only where the answer decides between EAGAIN and a wait.  A cached
- * "blocking" is confirmed with the kernel before we sleep on it: the shims
- * see every O_NONBLOCK change made through libc, but not one made by a raw
- * syscall(SYS_fcntl, ...) or by another process sharing the open file
- * description, and sleeping where the program expects EAGAIN would stall
- * its event loop.  One fcntl before a wait costs nothing next to the wait;
- * the non-blocking answer, the hot one, stays a memory load. */
+/* Called only where the answer decides between EAGAIN and a wait. */
 static int would_block(struct pre_conn *c, int fd, int flags)
 {
-	int fl;
-
-	if (flags & MSG_DONTWAIT)
-		return 1;
-	if (conn_nonblock(c, fd))
-		return 1;
-	fl = REAL(fcntl)(fd, F_GETFL);
-	if (fl < 0 || !(fl & O_NONBLOCK))
-		return 0;
-	__atomic_store_n(&c->nonblock, NB_YES, __ATOMIC_RELAXED);
-	return 1;
+	return (flags & MSG_DONTWAIT) || conn_nonblock(c, fd);
 }
 
 /* Drop n bytes the engine already peeked and processed.  MSG_TRUNC makes
