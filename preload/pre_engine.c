@@ -119,12 +119,12 @@ static int is_ours(int fd, const struct ident *id)
 	return fd >= 0 && ident_of(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
 }
 
-/* (Re)create the epoll instance and the wake eventfd; re-add every listed
- * connection.  E.lk held. */
-static int ep_setup(void)
+/* Close the epoll instance and the wake eventfd — each only if the number
+ * still holds what we made (the program may have closed it, or dup2'd its
+ * own file over it) — and forget them. */
+static void ep_close(void)
 {
 	int ep = atomic_load(&E.ep) - 1, wk = E.wake - 1;
-	struct epoll_event ev;
 
 	if (ep >= 0 && is_ours(ep, &E.ep_id))
 		REAL(close)(ep);
@@ -132,6 +132,16 @@ static int ep_setup(void)
 		REAL(close)(wk);
 	atomic_store(&E.ep, 0);
 	E.wake = 0;
+}
+
+/* (Re)create the epoll instance and the wake eventfd; re-add every listed
+ * connection.  E.lk held. */
+static int ep_setup(void)
+{
+	int ep, wk;
+	struct epoll_event ev;
+
+	ep_close();
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		return -1;
@@ -414,16 +424,10 @@ static void *engine_main(void *arg)
 static void forget_inherited(void)
 {
 	struct pre_conn *c, *next;
-	int ep = atomic_load(&E.ep) - 1, wk = E.wake - 1;
 
 	pthread_mutex_init(&E.lk, NULL);
 	pthread_mutex_init(&E.work, NULL);
-	if (ep >= 0 && is_ours(ep, &E.ep_id))
-		REAL(close)(ep);
-	if (wk >= 0 && is_ours(wk, &E.wake_id))
-		REAL(close)(wk);
-	atomic_store(&E.ep, 0);
-	E.wake = 0;
+	ep_close();
 	for (c = E.list; c; c = next) {
 		struct ident id = { c->eng_dev, c->eng_ino };
 		next = c->eng_next;
