@@ -208,10 +208,7 @@ int pre_accept_progress(struct pre_conn *c, int fd, int wait)
 		}
 		if (hs == PRE_HS_FAIL) {
 			char why[160];
-			if (s == SS_OK)
-				snprintf(why, sizeof why, "handshake: %s", eof ? "client went away" : strerror(errno));
-			else
-				snprintf(why, sizeof why, "handshake: %s", ss_status_name(s));
+			pre_hs_why(why, sizeof why, s, eof, "handshake: ", "client went away");
 			return inbound_fail(c, fd, "refused", why);
 		}
 		int64_t left = c->deadline_ms - pre_now_ms();

@@ -34,6 +34,9 @@
 #include "pre_sock.h"
 #include "pre_sym.h"
 
+/* The log's reason when the server closed or reset mid-handshake. */
+#define PEER_GONE "connection closed or reset by peer"
+
 int pre_is_tcp(int fd, int *domain)
 {
 	int v = 0;
@@ -265,11 +268,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		if (hs == PRE_HS_DONE)
 			break;
 		if (hs == PRE_HS_FAIL) {
-			if (st == SS_OK)
-				snprintf(why, sizeof why, "%s", eof ? "connection closed or reset by peer"
-				                                    : strerror(errno));
-			else
-				snprintf(why, sizeof why, "handshake: %s", ss_status_name(st));
+			pre_hs_why(why, sizeof why, st, eof, "", PEER_GONE);
 			goto failed;
 		}
 		if (pre_io_truncated(fd)) {
@@ -284,7 +283,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 			}
 			eof = 1;
 			st = SS_OK;
-			snprintf(why, sizeof why, "connection closed or reset by peer");
+			snprintf(why, sizeof why, "%s", PEER_GONE);
 			goto failed;
 		}
 		int64_t until = saw_reply ? deadline : first_deadline;
@@ -440,14 +439,11 @@ int pre_connect_bg_step(struct pre_conn *c, int fd)
 	if (hs == PRE_HS_MORE && pre_io_truncated(fd)) {
 		hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
 		if (hs == PRE_HS_MORE)
-			return bg_fail(c, fd, ECONNREFUSED, "connection closed or reset by peer");
+			return bg_fail(c, fd, ECONNREFUSED, PEER_GONE);
 	}
 	if (hs == PRE_HS_FAIL) {
 		char why[160];
-		if (s == SS_OK)
-			snprintf(why, sizeof why, "%s", eof ? "connection closed or reset by peer" : strerror(errno));
-		else
-			snprintf(why, sizeof why, "handshake: %s", ss_status_name(s));
+		pre_hs_why(why, sizeof why, s, eof, "", PEER_GONE);
 		return bg_fail(c, fd, s == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, why);
 	}
 	if (hs == PRE_HS_MORE) {

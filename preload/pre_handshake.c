@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sodium.h>
 #include "pre_handshake.h"
@@ -157,4 +158,13 @@ out:
 		free(buf);
 	}
 	return rc;
+}
+
+void pre_hs_why(char *why, size_t len, ss_status st, int eof, const char *io_prefix,
+                const char *gone)
+{
+	if (st == SS_OK)
+		snprintf(why, len, "%s%s", io_prefix, eof ? gone : strerror(errno));
+	else
+		snprintf(why, len, "handshake: %s", ss_status_name(st));
 }

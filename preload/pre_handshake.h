@@ -25,6 +25,13 @@ enum pre_hs_result {
 int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
                 int64_t deadline_ms, ss_status *st, int *eof);
 
+/* Why a step failed (PRE_HS_FAIL), for the log line: "handshake: <status>",
+ * or for an I/O failure (*st == SS_OK) io_prefix followed by gone when the
+ * peer closed or reset (eof), errno's text otherwise.  Reads errno: call it
+ * right after pre_hs_step. */
+void pre_hs_why(char *why, size_t len, ss_status st, int eof, const char *io_prefix,
+                const char *gone);
+
 /* Put the program's Nagle setting back after the first data write (see
  * hs_done_nagle in pre_handshake.c).  Call under tx_lock. */
 void pre_hs_nagle_restore(struct pre_conn *c, int fd);
