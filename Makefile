@@ -68,7 +68,7 @@ TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE)) $(if $(CLI_SRC),$(CL
            $(if $(KDS_SRC),$(KDS)) $(BUILD)/secsock.pc
 
 .PHONY: all check unit check-valgrind check-cli check-integration check-clang \
-        check-exports check-bench fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
+        check-exports check-security check-bench fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
 
 all: $(TARGETS) $(TOOL_BIN)
 
@@ -125,6 +125,7 @@ check: deps
 	$(MAKE) check-exports
 	$(MAKE) check-cli
 	$(MAKE) check-integration
+	$(MAKE) check-security
 	$(MAKE) check-bench
 	$(MAKE) check-clang
 	@echo "make check: all tiers passed"
@@ -151,6 +152,12 @@ check-cli: all
 
 check-integration: all
 	@set -e; for s in $(wildcard tests/integration/*.sh); do echo "== $$s"; \
+	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
+
+# Regression tests for the attacks of issue 10 (tests/security/README.md):
+# each script is the attack, made by our own tools, against the built library.
+check-security: all
+	@set -e; for s in $(wildcard tests/security/*.sh); do echo "== $$s"; \
 	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
 
 check-clang:
