@@ -29,7 +29,8 @@ set -o pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$PWD/build}
 case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-SO=$BUILD/libsecsock.so
+# SECSOCK_SO: another build's library (e.g. the unfixed one, to show a test fails before its fix).
+SO=${SECSOCK_SO:-$BUILD/libsecsock.so}
 TOOLS=$BUILD/tools
 SECSOCK=$BUILD/secsock
 WIRECHECK=$REPO/tests/tools/tls_wire_check.py
