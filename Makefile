@@ -132,14 +132,14 @@ check: deps
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
-	  SECSOCK_SHARED=$(CURDIR)/../shared $$t --jobs 2 || exit 1; done
+	  SECSOCK_VECTORS=$(CURDIR)/tests/vectors $$t --jobs 2 || exit 1; done
 
 # The core and policy unit tests once more under valgrind (leaks and invalid
 # accesses fail the run).  Criterion forks workers; --trace-children follows.
 check-valgrind: $(UNIT_BIN)
 	@set -e; for t in $(filter $(BUILD)/tests/core/% $(BUILD)/tests/policy/%,$(UNIT_BIN)); do \
 	  echo "== valgrind $$t"; \
-	  SECSOCK_SHARED=$(CURDIR)/../shared valgrind -q --error-exitcode=99 --leak-check=full \
+	  SECSOCK_VECTORS=$(CURDIR)/tests/vectors valgrind -q --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite --trace-children=yes \
 	    --suppressions=tests/valgrind.supp $$t --jobs 1 || exit 1; done
 

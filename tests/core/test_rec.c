@@ -161,7 +161,7 @@ static uint8_t *need_hex(vec_file *vf, const char *key, size_t *len)
 static void kat_load(vec_file *vf)
 {
 	cr_assert_eq(vec_load(vf, "rfc8448-simple-1rtt.json"), 0,
-	             "cannot read rfc8448-simple-1rtt.json (SECSOCK_SHARED?)");
+	             "cannot read rfc8448-simple-1rtt.json (SECSOCK_VECTORS?)");
 }
 
 /* A state for one end: which=0 client (tx = client secret), 1 server. */

@@ -1,5 +1,7 @@
 /* vectors.h — test-only reader for the flat JSON vector files in
- * $SECSOCK_SHARED/vectors (fallback ../shared/vectors).
+ * tests/vectors (RFC 8448 values, copied into the repository so a plain
+ * clone tests itself); $SECSOCK_VECTORS names the directory, default
+ * tests/vectors relative to the repository root the tests run from.
  *
  * The files are one object of "name": "hex" pairs plus one nested object of
  * integers ("sequence_numbers").  This is deliberately not a JSON parser: it
@@ -20,18 +22,18 @@ typedef struct vec_file {
 	size_t len;
 } vec_file;
 
-/* Read $SECSOCK_SHARED/vectors/<name> (or ../shared/vectors/<name>). */
+/* Read $SECSOCK_VECTORS/<name> (or tests/vectors/<name>). */
 static inline int vec_load(vec_file *vf, const char *name)
 {
-	const char *root = getenv("SECSOCK_SHARED");
+	const char *root = getenv("SECSOCK_VECTORS");
 	char path[4096];
 	FILE *f;
 	long n;
 
 	memset(vf, 0, sizeof *vf);
 	if (!root || !*root)
-		root = "../shared";
-	snprintf(path, sizeof path, "%s/vectors/%s", root, name);
+		root = "tests/vectors";
+	snprintf(path, sizeof path, "%s/%s", root, name);
 	f = fopen(path, "rb");
 	if (!f)
 		return -1;
