@@ -16,16 +16,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include "pre_log.h"
@@ -60,25 +57,45 @@ void pre_log_init(void)
 	}
 }
 
-/* openat2(2) with no symlink anywhere in the path (RESOLVE_NO_SYMLINKS), the
- * last component included; glibc has no wrapper before 2.38. */
-static int open_nosymlinks(const char *path, uint64_t flags)
+/* Open path with no symlink in any component, the last included: each
+ * directory is opened O_PATH|O_NOFOLLOW|O_DIRECTORY (a symlink there fails
+ * with ENOTDIR or ELOOP), the file O_NOFOLLOW.  The same as openat2's
+ * RESOLVE_NO_SYMLINKS, but it works on every kernel and under valgrind. */
+static int open_nosymlinks(const char *path, int flags)
 {
-	struct open_how how;
+	char buf[4096], *p = buf, *slash;
+	size_t n = strlen(path);
+	int dir, fd, e;
 
-	memset(&how, 0, sizeof how);
-	how.flags = flags;
-	how.mode = (flags & O_CREAT) ? 0600 : 0;
-	how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-	return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+	if (n == 0 || n >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	dir = open(*p == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	while (dir >= 0 && (slash = strchr(p, '/')) != NULL) {
+		*slash = '\0';
+		if (*p != '\0') {
+			int next = openat(dir, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			REAL(close)(dir);
+			dir = next;
+		}
+		p = slash + 1;
+	}
+	if (dir < 0)
+		return -1;
+	fd = *p ? openat(dir, p, flags | O_NOFOLLOW, 0600) : -1;
+	e = *p ? errno : EISDIR;
+	REAL(close)(dir);
+	errno = e;
+	return fd;
 }
 
 /* Open the log file for one line, so that nobody else decides what is
  * written to:
  * - never through a symlink, in the last component (O_NOFOLLOW) or any
- *   directory on the way (RESOLVE_NO_SYMLINKS): a user who can write a
- *   directory on the path cannot point a root program's log at a file of
- *   root's (without openat2, before Linux 5.6, no file is used: syslog);
+ *   directory on the way: a user who can write a directory on the path
+ *   cannot point a root program's log at a file of root's;
  * - created only new (O_EXCL, mode 0600), so a name in a directory others
  *   can write is either our own new file or refused below;
  * - used only when it is a regular file (no FIFO that blocks, no device)
@@ -87,7 +104,7 @@ static int open_nosymlinks(const char *path, uint64_t flags)
  * O_NONBLOCK: opening a FIFO planted in its place must not hang the program. */
 static int log_open(const char *path)
 {
-	const uint64_t fl = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
+	const int fl = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
 	struct stat st;
 	int fd = open_nosymlinks(path, fl);
 
