@@ -48,6 +48,10 @@ static void overlay(pol_settings *dst, const pol_settings *src, uint32_t set)
 		dst->server_first_wait_ms = src->server_first_wait_ms;
 	if (HAS(PK_HANDSHAKE_TIMEOUT))
 		dst->handshake_timeout_ms = src->handshake_timeout_ms;
+	if (HAS(PK_DISCOVERY_CLEAR_TTL))
+		dst->discovery_clear_ttl_ms = src->discovery_clear_ttl_ms;
+	if (HAS(PK_DISCOVERY_UNPROVEN_TTL))
+		dst->discovery_unproven_ttl_ms = src->discovery_unproven_ttl_ms;
 	if (HAS(PK_PEER))
 		dst->peer = src->peer;
 	if (HAS(PK_PFS))
