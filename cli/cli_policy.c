@@ -214,6 +214,10 @@ static void fmt_setting(char *b, size_t n, const char *key, const pol_settings *
 		fmt_duration(b, n, s->server_first_wait_ms);
 	} else if (!strcmp(key, "handshake-timeout")) {
 		fmt_duration(b, n, s->handshake_timeout_ms);
+	} else if (!strcmp(key, "discovery-clear-ttl")) {
+		fmt_duration(b, n, s->discovery_clear_ttl_ms);
+	} else if (!strcmp(key, "discovery-unproven-ttl")) {
+		fmt_duration(b, n, s->discovery_unproven_ttl_ms);
 	} else if (!strcmp(key, "peer")) {
 		snprintf(b, n, "%s", s->peer == POL_PEER_STANDARD_TLS ? "standard-tls" : "secsock");
 	} else if (!strcmp(key, "pfs")) {
@@ -232,7 +236,8 @@ static void fmt_setting(char *b, size_t n, const char *key, const pol_settings *
 
 static const char *const setting_keys[] = {
 	"auth", "ciphers", "groups", "session-lifetime", "rekey-after", "idle-timeout",
-	"allow-clear-after", "server-first-wait", "handshake-timeout", "peer", "peer-name",
+	"allow-clear-after", "server-first-wait", "handshake-timeout", "discovery-clear-ttl",
+	"discovery-unproven-ttl", "peer", "peer-name",
 	"pfs", "psk-file", "cert-file", "key-file", "ca-file", "host-key-file", "known-peers-file",
 };
 

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <sodium.h>
 #include "ss_cred_int.h"
+#include "ss_ctx.h"
 #include "ss_rec.h"
 
 /* ------------------------------------------------------------ anonymous key
@@ -111,11 +112,13 @@ static int psk_identity_ok(const char *id, size_t *len)
 	return 1;
 }
 
-/* Decide which methods this credential can use.  host-key and group are a
- * later issue (issue 2 covers anonymous and psk, plus certificates for the
- * standard-TLS mode): they are skipped here so that a policy listing
- * "host-key, anonymous" still works; a credential left with no usable method
- * is SS_NO_CREDENTIALS. */
+/* Decide which methods this credential can use: exactly those listed
+ * (ARCHITECTURE.md "Authentication methods": a server accepts exactly the
+ * methods its rule lists; ss_ctx.c checks after the handshake that the peer
+ * proved one of them).  A configured certificate never adds a method.
+ * host-key and group are a later issue: they are skipped here so that a
+ * policy listing "host-key, anonymous" still works; a credential left with
+ * no usable method is SS_NO_CREDENTIALS.  No list at all means anonymous. */
 static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 {
 	int server = p->use == SS_CRED_INBOUND;
@@ -134,8 +137,6 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 			c->allow_psk = 1;
 			break;
 		case SS_AUTH_CERTIFICATE:
-			if (server && (p->cert_file == NULL || p->key_file == NULL))
-				return SS_NO_CREDENTIALS;
 			c->allow_cert = 1;
 			break;
 		case SS_AUTH_HOST_KEY:   /* later issue: persistent host key + TOFU */
@@ -145,33 +146,29 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 			return SS_UNSUPPORTED_FUNCTION;
 		}
 	}
-	if (!any)   /* no list: anonymous (secsock) or certificate-if-configured */
+	if (!any)
 		c->allow_anon = 1;
-
-	if (p->mode == SS_MODE_STANDARD_TLS) {
-		/* An ordinary TLS peer: the client verifies the server's chain and
-		 * name only when asked to (verify_peer); otherwise it accepts any
-		 * certificate, which is what "anonymous" means on the client. */
-		if (!server) {
-			if (p->verify_peer) {
-				c->allow_cert = 1;
-				c->allow_anon = 0;
-			} else if (!c->allow_psk) {
-				c->allow_anon = 1;
-			}
-		} else if (p->cert_file != NULL) {
-			c->allow_cert = 1;
-		}
-	} else if (server && p->cert_file != NULL && p->key_file != NULL) {
-		c->allow_cert = 1;   /* secsock server with a configured certificate */
-	}
-	if (!server && c->allow_cert)
-		c->verify_name = 1;
-	if (server && c->allow_cert && (p->cert_file == NULL || p->key_file == NULL))
-		return SS_NO_CREDENTIALS;
-	c->present_cert = server && (c->allow_cert || c->allow_anon);
 	if (!c->allow_psk && !c->allow_anon && !c->allow_cert)
 		return SS_NO_CREDENTIALS;
+	if ((p->cert_file == NULL) != (p->key_file == NULL))
+		return SS_NO_CREDENTIALS;
+
+	if (c->allow_cert) {
+		/* The peer proves a certificate only against a trust anchor we
+		 * were given: a client always checks the server; a secsock
+		 * server checks the client; a standard-tls server only when it
+		 * has a CA for client certificates (cred.h). */
+		if (server && p->cert_file == NULL)
+			return SS_NO_CREDENTIALS;   /* a certificate server proves itself with one */
+		c->verify_peer = !server || p->mode == SS_MODE_SECSOCK || p->ca_file != NULL;
+		if (c->verify_peer && p->ca_file == NULL)
+			return SS_NO_AUTHENTICATING_AUTHORITY;
+		c->verify_name = !server;
+		c->own_cert = p->cert_file != NULL;
+	}
+	c->present_cert = server && (c->allow_cert || c->allow_anon);
+	if (c->present_cert)
+		c->own_cert = p->cert_file != NULL;
 	return SS_OK;
 }
 
@@ -224,27 +221,29 @@ static ss_status setup_ssl_ctx(const ss_cred_params *p, ss_cred *c)
 	if (c->mode == SS_MODE_SECSOCK)
 		SSL_CTX_clear_options(s, SSL_OP_ENABLE_MIDDLEBOX_COMPAT);
 
-	if (server && c->present_cert) {
-		if (p->cert_file != NULL) {
-			if (SSL_CTX_use_certificate_chain_file(s, p->cert_file) != 1 ||
-			    SSL_CTX_use_PrivateKey_file(s, p->key_file, SSL_FILETYPE_PEM) != 1 ||
-			    SSL_CTX_check_private_key(s) != 1)
-				return SS_NO_CREDENTIALS;
-		} else {
-			pthread_once(&anon_once, anon_make);
-			if (anon_cert == NULL)
-				return SS_INTERNAL_ERROR;
-			if (SSL_CTX_use_certificate(s, anon_cert) != 1 ||
-			    SSL_CTX_use_PrivateKey(s, anon_key) != 1)
-				return SS_INTERNAL_ERROR;
-		}
+	if (c->own_cert) {
+		if (SSL_CTX_use_certificate_chain_file(s, p->cert_file) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(s, p->key_file, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(s) != 1)
+			return SS_NO_CREDENTIALS;
+	} else if (c->present_cert) {
+		pthread_once(&anon_once, anon_make);
+		if (anon_cert == NULL)
+			return SS_INTERNAL_ERROR;
+		if (SSL_CTX_use_certificate(s, anon_cert) != 1 ||
+		    SSL_CTX_use_PrivateKey(s, anon_key) != 1)
+			return SS_INTERNAL_ERROR;
 	}
-	if (!server && c->allow_cert) {
-		int ok = p->ca_file != NULL ? SSL_CTX_load_verify_locations(s, p->ca_file, NULL)
-		                            : SSL_CTX_set_default_verify_paths(s);
-		if (ok != 1)
-			return SS_NO_AUTHENTICATING_AUTHORITY;
-	}
+	/* Only the given CA file: never the system store, which would let any
+	 * publicly certified name in where the rule meant its own CA. */
+	if (c->verify_peer && SSL_CTX_load_verify_locations(s, p->ca_file, NULL) != 1)
+		return SS_NO_AUTHENTICATING_AUTHORITY;
+	/* A server that verifies peers must name a session id context, or
+	 * OpenSSL refuses every PSK handshake ("session id context
+	 * uninitialized"); the external PSK is then bound to it (psk_find_cb). */
+	if (server && c->verify_peer &&
+	    !SSL_CTX_set_session_id_context(s, (const unsigned char *)SS_ALPN, sizeof SS_ALPN - 1))
+		return SS_INTERNAL_ERROR;
 	ss_ctx_install_callbacks_(s, c);
 	return SS_OK;
 }

@@ -45,11 +45,18 @@ typedef struct ss_cred_params {
 	const char *psk_identity;
 	const uint8_t *psk;
 	size_t psk_len;
-	/* certificate / standard-tls: PEM files (NULL when unused) */
+	/* certificate: PEM files (NULL when unused).  The certificate method
+	 * verifies the peer's chain against ca_file and nothing else (no system
+	 * store): without it nothing can authenticate the peer, and acquiring
+	 * is SS_NO_AUTHENTICATING_AUTHORITY.  A client verifies the server (and
+	 * its name, the target); a secsock server verifies the client; a
+	 * standard-tls server presents cert_file and asks clients for a
+	 * certificate only when ca_file is given (ordinary TLS clients do not
+	 * authenticate themselves).  A client presents cert_file when a server
+	 * asks. */
 	const char *cert_file;               /* our chain */
 	const char *key_file;                /* our private key */
 	const char *ca_file;                 /* trust anchors for the peer's chain */
-	int verify_peer;                     /* standard-tls client: verify server chain+name */
 } ss_cred_params;
 
 typedef struct ss_cred ss_cred;

@@ -21,9 +21,11 @@ struct ss_cred {
 	 * wins over a certificate, RFC 8446 §4.2.11). */
 	int allow_psk;
 	int allow_anon;
-	int allow_cert;                  /* verify the peer's chain (client) / present cert_file (server) */
+	int allow_cert;                  /* the peer may prove a certificate that verifies */
+	int verify_peer;                 /* ask for and verify the peer's chain (ca_file loaded) */
 	int verify_name;                 /* client: check target against the certificate */
 	int present_cert;                /* server: has a certificate to present */
+	int own_cert;                    /* cert_file/key_file loaded (a server's, or a client's for servers that ask) */
 	char psk_identity[SS_PSK_IDENTITY_MAX + 1];
 	size_t psk_identity_len;
 	uint8_t *psk;                    /* sodium_malloc'd, psk_len bytes */

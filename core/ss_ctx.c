@@ -56,7 +56,8 @@ enum ctx_fail {
 	F_NOT_SECSOCK = 1u << 0,
 	F_PSK_UNKNOWN = 1u << 1,
 	F_PSK_HASH = 1u << 2,
-	F_CERT_REFUSED = 1u << 3
+	F_CERT_REFUSED = 1u << 3,
+	F_NOT_PROVEN = 1u << 4    /* finished, but the peer proved no method we accept */
 };
 
 enum secret_have { HAVE_CLIENT_APP = 1u << 0, HAVE_SERVER_APP = 1u << 1, HAVE_CLIENT_HS = 1u << 2 };
@@ -444,9 +445,11 @@ static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESS
 	return *sess != NULL;
 }
 
-/* Client: decide about the server's certificate.  certificate method →
- * the chain must verify (and the name, via SSL_set1_host); anonymous →
- * accepted unverified (that is what anonymous means); neither (PSK only) →
+/* Decide about the peer's certificate (the server's, on a client; a
+ * client's, on a server that asked for one).  certificate method → the
+ * chain must verify against ca_file (and on a client the name, via
+ * SSL_set1_host); anonymous → accepted unverified (that is what anonymous
+ * means; finish() then counts the peer as anonymous); neither (PSK only) →
  * a certificate is refused: the server did not accept our PSK. */
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
@@ -501,7 +504,15 @@ void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
 		if (c->mode == SS_MODE_SECSOCK)
 			SSL_CTX_set_alpn_select_cb(sctx, alpn_select_cb, NULL);
 		SSL_CTX_set_psk_find_session_callback(sctx, psk_find_cb);
-		SSL_CTX_set_verify(sctx, SSL_VERIFY_NONE, NULL);
+		/* A client certificate is asked for only when the certificate
+		 * method has a CA to check it; it must come unless the client may
+		 * also get in without one (anonymous; a PSK client is never asked,
+		 * RFC 8446 §4.3.2). */
+		if (c->verify_peer)
+			SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | (c->allow_anon ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+			                   verify_cb);
+		else
+			SSL_CTX_set_verify(sctx, SSL_VERIFY_NONE, NULL);
 	} else {
 		SSL_CTX_set_psk_use_session_callback(sctx, psk_use_cb);
 		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, verify_cb);
@@ -577,7 +588,7 @@ static ss_status map_failure(ss_ctx *ctx, int ssl_err)
 
 	if (ctx->fail & F_NOT_SECSOCK)
 		return SS_NOT_SECSOCK;
-	if (ctx->fail & (F_PSK_UNKNOWN | F_CERT_REFUSED))
+	if (ctx->fail & (F_PSK_UNKNOWN | F_CERT_REFUSED | F_NOT_PROVEN))
 		return SS_LOGON_DENIED;
 	if (ctx->fail & F_PSK_HASH)
 		return SS_ALGORITHM_MISMATCH;
@@ -608,6 +619,7 @@ static ss_status map_failure(ss_ctx *ctx, int ssl_err)
 		return SS_LOGON_DENIED;
 	case SSL_R_BAD_SIGNATURE:
 	case SSL_R_DIGEST_CHECK_FAILED:
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:   /* we required one (certificate method) */
 		return SS_LOGON_DENIED;
 	case SSL_R_CERTIFICATE_VERIFY_FAILED:
 		return map_verify_error(ctx->verify_err ? ctx->verify_err
@@ -750,7 +762,8 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ctx->ssl);
 	ss_ctx_info *in = &ctx->info;
 	struct timespec t1;
-	int psk;
+	X509 *peer;
+	int psk, cert_ok;
 
 	/* secsock mode: a server flight that does not select secsock/1 (RFC 7301
 	 * §3.2, in EncryptedExtensions) is not a secsock server. */
@@ -771,25 +784,37 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	in->suite = SSL_CIPHER_get_protocol_id(cipher);
 	in->group = ss_group_from_nid_(SSL_get_negotiated_group(ctx->ssl));
 	in->mode = c->mode;
+	/* What the peer proved, on either end: the auth reported is that, never
+	 * what we presented ourselves. */
 	psk = SSL_session_reused(ctx->ssl);   /* an external PSK counts as "reused" */
+	peer = SSL_get0_peer_certificate(ctx->ssl);
+	cert_ok = c->verify_peer && peer != NULL && ctx->verify_err == 0 &&
+	          SSL_get_verify_result(ctx->ssl) == X509_V_OK;
 	if (psk) {
 		in->auth = SS_AUTH_PSK;
 		in->mutual = 1;   /* both ends proved the PSK (binder, Finished) */
 		snprintf(in->peer, sizeof in->peer, "%s", c->psk_identity);
-	} else if (ctx->server) {
-		/* we presented a certificate; the client did not authenticate */
-		in->auth = c->allow_cert ? SS_AUTH_CERTIFICATE : SS_AUTH_ANONYMOUS;
-		snprintf(in->peer, sizeof in->peer, "anonymous");
-	} else if (c->allow_cert && ctx->verify_err == 0) {
-		X509 *peer = SSL_get0_peer_certificate(ctx->ssl);
+	} else if (cert_ok) {
 		in->auth = SS_AUTH_CERTIFICATE;
-		if (peer == NULL ||
-		    X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
+		in->mutual = ctx->server && c->own_cert;   /* the client's chain and ours */
+		if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
 		                              in->peer, sizeof in->peer) < 0)
 			snprintf(in->peer, sizeof in->peer, "(no common name)");
 	} else {
 		in->auth = SS_AUTH_ANONYMOUS;
 		snprintf(in->peer, sizeof in->peer, "anonymous");
+	}
+	/* A peer gets in only by proving a method the credential lists
+	 * (ARCHITECTURE.md "Authentication methods").  The callbacks refuse
+	 * earlier on the wire (unknown PSK identity, certificate required or
+	 * not verified); this is the check that does not depend on them.  An
+	 * anonymous peer passes when anonymous is listed, or at a standard-tls
+	 * server that has no CA for client certificates (ordinary TLS clients
+	 * do not authenticate themselves; ss_cred.h). */
+	if (in->auth == SS_AUTH_ANONYMOUS && !c->allow_anon &&
+	    !(ctx->server && c->mode == SS_MODE_STANDARD_TLS && !c->verify_peer)) {
+		ctx->fail |= F_NOT_PROVEN;
+		return SS_LOGON_DENIED;
 	}
 	in->attrs = SS_ATTRS_ALWAYS | (in->mutual ? SS_REQ_MUTUAL_AUTH : 0) |
 	            (req & SS_REQ_EXTENDED_ERROR);

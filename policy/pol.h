@@ -46,6 +46,13 @@ typedef struct pol_settings {
 	uint64_t allow_clear_after_ms;
 	uint64_t server_first_wait_ms;
 	uint64_t handshake_timeout_ms;
+	/* Negotiation discovery under request (preload/pre_discovery.c): how
+	 * long a peer is remembered as clear once it answered in clear (non-TLS
+	 * bytes, or TLS without secsock/1), and once it only reset, closed or
+	 * stayed silent — which an attacker on the path can cause, so it is
+	 * short (0 = not remembered: the next connection probes again). */
+	uint64_t discovery_clear_ttl_ms;
+	uint64_t discovery_unproven_ttl_ms;
 	pol_peer_kind peer;
 	bool pfs;
 	char peer_name[256];                 /* "" when unset */

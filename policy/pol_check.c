@@ -48,6 +48,10 @@ static void overlay(pol_settings *dst, const pol_settings *src, uint32_t set)
 		dst->server_first_wait_ms = src->server_first_wait_ms;
 	if (HAS(PK_HANDSHAKE_TIMEOUT))
 		dst->handshake_timeout_ms = src->handshake_timeout_ms;
+	if (HAS(PK_DISCOVERY_CLEAR_TTL))
+		dst->discovery_clear_ttl_ms = src->discovery_clear_ttl_ms;
+	if (HAS(PK_DISCOVERY_UNPROVEN_TTL))
+		dst->discovery_unproven_ttl_ms = src->discovery_unproven_ttl_ms;
 	if (HAS(PK_PEER))
 		dst->peer = src->peer;
 	if (HAS(PK_PFS))
@@ -86,20 +90,39 @@ static bool secures(pol_action a)
  * every section that can secure a connection: the handshake would otherwise
  * fail at run time for every connection the section governs, which is a
  * mistake better reported by `secsock policy check`. */
-static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol_diags *d)
+/* dir: the directions the section can govern (ANY for [defaults]).
+ * A method that would let every peer in is refused here (and again at run
+ * time, core/ss_cred.c): certificate checks the peer's chain against
+ * ca-file only — a client always checks the server, a secsock server the
+ * client — so without ca-file it would verify nothing.  The one exception
+ * is an inbound-only standard-tls rule without ca-file: ordinary TLS
+ * clients do not authenticate themselves, and the server proves itself
+ * with cert-file (docs/policy.md "Authentication"). */
+static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol_direction dir,
+                              pol_diags *d)
 {
 	const pol_settings *s = &r->eff;
 	const char *what = r == &p->defaults ? "[defaults]" : r->name;
 	int line = r->line;
+	bool tls = s->peer == POL_PEER_STANDARD_TLS;
 	if (has_auth(s, SS_AUTH_PSK) && s->psk_file[0] == '\0')
 		pol_diag_add(d, false, "%s:%d: %s: auth 'psk' needs psk-file", p->name, line, what);
 	if ((s->cert_file[0] == '\0') != (s->key_file[0] == '\0'))
 		pol_diag_add(d, false, "%s:%d: %s: cert-file and key-file go together", p->name, line, what);
-	if (has_auth(s, SS_AUTH_CERTIFICATE) && s->cert_file[0] == '\0' && s->ca_file[0] == '\0')
-		pol_diag_add(d, false, "%s:%d: %s: auth 'certificate' needs cert-file/key-file (to prove who we are) or ca-file (to check the peer)",
+	if (has_auth(s, SS_AUTH_CERTIFICATE) && s->ca_file[0] == '\0' && !(tls && dir == POL_DIR_INBOUND))
+		pol_diag_add(d, false, "%s:%d: %s: auth 'certificate' needs ca-file: without a trust anchor nothing can verify the peer's certificate, so it would accept anyone",
 		             p->name, line, what);
-	if (s->peer == POL_PEER_STANDARD_TLS && !has_auth(s, SS_AUTH_CERTIFICATE))
+	if (has_auth(s, SS_AUTH_CERTIFICATE) && dir == POL_DIR_INBOUND && s->cert_file[0] == '\0')
+		pol_diag_add(d, false, "%s:%d: %s: auth 'certificate' on inbound connections needs cert-file/key-file (the server proves itself with them)",
+		             p->name, line, what);
+	if (tls && !has_auth(s, SS_AUTH_CERTIFICATE))
 		pol_diag_add(d, false, "%s:%d: %s: peer = standard-tls needs auth = certificate", p->name, line, what);
+	for (int i = 0; tls && i < s->n_auth; i++)
+		if (s->auth[i].method != SS_AUTH_CERTIFICATE && s->auth[i].method != SS_AUTH_ANONYMOUS) {
+			pol_diag_add(d, false, "%s:%d: %s: peer = standard-tls allows only auth certificate and anonymous",
+			             p->name, line, what);
+			break;
+		}
 }
 
 void pol_finish(pol_policy *p, pol_diags *d)
@@ -114,7 +137,7 @@ void pol_finish(pol_policy *p, pol_diags *d)
 		p->defaults.action = (pol_action)POL_BUILTIN_ACTION;
 	}
 	if (secures(p->defaults.action))
-		check_consistency(p, &p->defaults, d);
+		check_consistency(p, &p->defaults, POL_DIR_ANY, d);
 
 	for (int i = 0; i < p->n_rules; i++) {
 		struct pol_rule *r = p->rules[i];
@@ -131,7 +154,7 @@ void pol_finish(pol_policy *p, pol_diags *d)
 			pol_diag_add(d, false, "%s:%d: rule '%s': udp rules may only bypass or block (datagrams are not secured)",
 			             p->name, r->key_line[PK_ACTION], r->name);
 		else if (secures(r->action))
-			check_consistency(p, r, d);
+			check_consistency(p, r, (pol_direction)p->match[i].direction, d);
 	}
 }
 

@@ -30,6 +30,8 @@ static const char default_text[] =
 "allow-clear-after = 10s         # seed: ndAllowClearTimeoutSeconds = 10\n"
 "server-first-wait = 300ms\n"
 "handshake-timeout = 10s\n"
+"discovery-clear-ttl    = 5m     # a peer that answered in clear is probed again after this\n"
+"discovery-unproven-ttl = 0      # a reset or silence proves nothing: probe again at once\n"
 "peer              = secsock\n"
 "pfs               = yes         # every handshake has a fresh (EC)DHE share\n"
 "\n"
@@ -72,6 +74,8 @@ void pol_builtin_settings(pol_settings *s)
 		.allow_clear_after_ms = 10 * 1000ULL,
 		.server_first_wait_ms = 300,
 		.handshake_timeout_ms = 10 * 1000ULL,
+		.discovery_clear_ttl_ms = 5 * 60 * 1000ULL,
+		.discovery_unproven_ttl_ms = 0,
 		.peer = POL_PEER_SECSOCK,
 		.pfs = true,
 	};

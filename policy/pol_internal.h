@@ -24,6 +24,8 @@ typedef enum pol_key {
 	PK_ALLOW_CLEAR_AFTER,
 	PK_SERVER_FIRST_WAIT,
 	PK_HANDSHAKE_TIMEOUT,
+	PK_DISCOVERY_CLEAR_TTL,
+	PK_DISCOVERY_UNPROVEN_TTL,
 	PK_PEER,
 	PK_PEER_NAME,
 	PK_PFS,
@@ -141,6 +143,8 @@ struct pol_policy {
  * keeps the two in step. */
 void pol_builtin_settings(pol_settings *s);
 enum { POL_BUILTIN_ACTION = POL_REQUEST };
+#define POL_DISCOVERY_CLEAR_TTL_MAX_MS (24 * 3600 * 1000ULL)
+#define POL_DISCOVERY_UNPROVEN_TTL_MAX_MS (5 * 60 * 1000ULL)
 
 /* Value parsers (pol_parse.c), exposed for tests. */
 bool pol_parse_duration(const char *s, uint64_t *ms);

@@ -47,6 +47,8 @@ static const char *const key_names[PK_COUNT_] = {
 	[PK_ALLOW_CLEAR_AFTER] = "allow-clear-after",
 	[PK_SERVER_FIRST_WAIT] = "server-first-wait",
 	[PK_HANDSHAKE_TIMEOUT] = "handshake-timeout",
+	[PK_DISCOVERY_CLEAR_TTL] = "discovery-clear-ttl",
+	[PK_DISCOVERY_UNPROVEN_TTL] = "discovery-unproven-ttl",
 	[PK_PEER] = "peer",
 	[PK_PEER_NAME] = "peer-name",
 	[PK_PFS] = "pfs",
@@ -573,16 +575,26 @@ static const char *set_value(struct parse *st, pol_key k, char *v)
 	case PK_IDLE_TIMEOUT:
 	case PK_ALLOW_CLEAR_AFTER:
 	case PK_SERVER_FIRST_WAIT:
-	case PK_HANDSHAKE_TIMEOUT: {
+	case PK_HANDSHAKE_TIMEOUT:
+	case PK_DISCOVERY_CLEAR_TTL:
+	case PK_DISCOVERY_UNPROVEN_TTL: {
 		uint64_t ms;
 		if (!pol_parse_duration(v, &ms))
 			return "a duration such as 300ms, 10s, 5m, 2h, 1d (unit required; 0 = off)";
 		if (k == PK_HANDSHAKE_TIMEOUT && ms == 0)
 			return "a duration above zero";
+		/* Bounds: a clear peer is re-probed at least daily; what an
+		 * attacker can cause by one reset lasts at most 5 minutes. */
+		if (k == PK_DISCOVERY_CLEAR_TTL && ms > POL_DISCOVERY_CLEAR_TTL_MAX_MS)
+			return "a duration from 0 to 1d";
+		if (k == PK_DISCOVERY_UNPROVEN_TTL && ms > POL_DISCOVERY_UNPROVEN_TTL_MAX_MS)
+			return "a duration from 0 to 5m";
 		uint64_t *dst = k == PK_SESSION_LIFETIME ? &s->session_lifetime_ms
 		              : k == PK_IDLE_TIMEOUT ? &s->idle_timeout_ms
 		              : k == PK_ALLOW_CLEAR_AFTER ? &s->allow_clear_after_ms
 		              : k == PK_SERVER_FIRST_WAIT ? &s->server_first_wait_ms
+		              : k == PK_DISCOVERY_CLEAR_TTL ? &s->discovery_clear_ttl_ms
+		              : k == PK_DISCOVERY_UNPROVEN_TTL ? &s->discovery_unproven_ttl_ms
 		              : &s->handshake_timeout_ms;
 		*dst = ms;
 		return NULL;

@@ -66,7 +66,8 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 	return -1;
 }
 
-static int inbound_clear(struct pre_conn *c, int fd, const char *why)
+/* evidence: enum pre_disc_evidence (what the client's behaviour proves). */
+static int inbound_clear(struct pre_conn *c, int fd, int evidence, const char *why)
 {
 	char l[80], r[80];
 	struct sockaddr_storage peer;
@@ -74,11 +75,11 @@ static int inbound_clear(struct pre_conn *c, int fd, const char *why)
 	if (c->action == POL_REQUIRE)
 		return inbound_fail(c, fd, "refused", why);
 	names(fd, l, r, &peer);
-	pre_discovery_note_clear(&peer, false);
 	atomic_store(&c->state, PRE_CLEAR);
 	pre_set_lowat(c, fd, c->user_lowat);
-	pre_log(PRE_LOG_INFO, "clear inbound %s <- %s rule=%s reason=\"%s\"", l, r,
-	        c->rule ? c->rule : "defaults", why);
+	pre_discovery_clear(&peer, false, c->set, evidence, c->action == POL_REQUEST,
+	                    "clear inbound %s <- %s rule=%s reason=\"%s\"", l, r,
+	                    c->rule ? c->rule : "defaults", why);
 	/* Clear connections are not ours any more: one lookup from now on. */
 	pre_fd_forget(fd);
 	return 0;
@@ -149,7 +150,7 @@ static int classify(struct pre_conn *c, int fd, int *need, ssize_t *peeked)
 	           (v == SS_HELLO_TLS && c->set && c->set->peer == POL_PEER_STANDARD_TLS)) {
 		rc = start_handshake(c, fd) < 0 ? -1 : 1;
 	} else {
-		rc = inbound_clear(c, fd, v == SS_HELLO_TLS ? "client sent TLS without secsock"
+		rc = inbound_clear(c, fd, PRE_DISC_PROVEN, v == SS_HELLO_TLS ? "client sent TLS without secsock"
 		                                           : "client sent no secsock ClientHello") < 0 ? -1 : 1;
 	}
 	sodium_memzero(buf, (size_t)n);
@@ -251,7 +252,7 @@ int pre_accept_before_write(struct pre_conn *c, int fd)
 		getpeername(fd, (struct sockaddr *)&peer, &pl);
 		/* A client the discovery cache knows as clear is not waited for. */
 		if (c->action != POL_REQUIRE && pre_discovery_is_clear(&peer, false))
-			return inbound_clear(c, fd, "discovery cache: known clear peer");
+			return inbound_clear(c, fd, PRE_DISC_CACHED, "discovery cache: known clear peer");
 		int64_t until = pre_now_ms() + wait_ms;
 		for (;;) {
 			ssize_t peeked = 0;
@@ -262,7 +263,7 @@ int pre_accept_before_write(struct pre_conn *c, int fd)
 				break;
 			int64_t left = until - pre_now_ms();
 			if (left <= 0)
-				return inbound_clear(c, fd, "client sent nothing within server-first-wait");
+				return inbound_clear(c, fd, PRE_DISC_UNPROVEN, "client sent nothing within server-first-wait");
 			pre_set_lowat(c, fd, need);
 			if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
 				return -1;

@@ -191,13 +191,12 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	if (action == POL_REQUEST && pre_discovery_is_clear(&peer, true)) {
 		pre_fd_forget(fd);
 		rc = REAL(connect)(fd, addr, len);
-		if (pre_log_level >= PRE_LOG_INFO) {
-			int e = errno;
-			addrs(fd, addr, len, l, r);
-			pre_log(PRE_LOG_INFO, "clear outbound %s -> %s rule=%s reason=\"discovery cache: known clear peer\"",
-			        l, r, d.rule_name);
-			errno = e;
-		}
+		int e = errno;
+		addrs(fd, addr, len, l, r);
+		pre_discovery_clear(&peer, true, d.settings, PRE_DISC_CACHED, true,
+		                    "clear outbound %s -> %s rule=%s reason=\"discovery cache: known clear peer\"",
+		                    l, r, d.rule_name);
+		errno = e;
 		return rc;
 	}
 
@@ -334,9 +333,11 @@ failed:;
 		atomic_store(&c->state, PRE_CLEAR);
 		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_unlock(&c->rx_lock);
-		pre_discovery_note_clear(&peer, true);
-		pre_log(PRE_LOG_INFO, "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
-		        l, r, d.rule_name, why);
+		/* Only an answer in clear is evidence; a reset, EOF or silence
+		 * can come from anyone on the path (pre_discovery.h). */
+		pre_discovery_clear(&peer, true, d.settings, st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN,
+		                    true, "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
+		                    l, r, d.rule_name, why);
 		pre_fd_forget(fd);
 		errno = e;
 		return rc;

@@ -134,28 +134,27 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	for (int i = 0; i < s->n_groups && i < SS_MAX_GROUPS; i++)
 		p.groups[i] = s->groups[i];
 
-	if (p.mode == SS_MODE_STANDARD_TLS) {
-		/* A standard TLS peer authenticates with X.509 (ARCHITECTURE.md
-		 * "Wire protocol": interop with any TLS 1.3 peer).  The server
-		 * presents its certificate; the client verifies the server's chain
-		 * only when the rule names a CA or a peer-name (verify_peer below),
-		 * and otherwise offers no method: core then accepts any server
-		 * certificate, which is what "anonymous" means for a TLS client. */
-		if (use == SS_CRED_INBOUND)
-			p.methods[nm++] = SS_AUTH_CERTIFICATE;
-	} else {
-		for (int i = 0; i < s->n_auth && nm < SS_MAX_METHODS; i++) {
-			int m = s->auth[i].method;
-			if (m == SS_AUTH_ANONYMOUS || m == SS_AUTH_PSK || m == SS_AUTH_CERTIFICATE) {
-				if (m == SS_AUTH_PSK && !s->psk_file[0])
-					continue;
-				p.methods[nm++] = (ss_auth)m;
-			}
-			/* host-key and group:NAME come with later issues; skipped
-			 * here so that a list like "host-key, anonymous" still works. */
+	/* Exactly the rule's methods, in its order (core checks after the
+	 * handshake that the peer proved one of them).  A standard TLS peer
+	 * (ARCHITECTURE.md "Wire protocol") knows only X.509: certificate, or
+	 * anonymous when the rule lists it; secsock peers also psk.  A listed
+	 * method that cannot work is a refusal, never skipped into a weaker
+	 * list (policy check refuses such files; this is the run-time side).
+	 * host-key and group:NAME come with later issues: skipped, so that a
+	 * list like "host-key, anonymous" still works. */
+	for (int i = 0; i < s->n_auth && nm < SS_MAX_METHODS; i++) {
+		int m = s->auth[i].method;
+		if (m == SS_AUTH_HOST_KEY || m == SS_AUTH_GROUP)
+			continue;
+		if (m == SS_AUTH_PSK && (p.mode == SS_MODE_STANDARD_TLS || !s->psk_file[0])) {
+			snprintf(why, why_len, "auth 'psk' %s", p.mode == SS_MODE_STANDARD_TLS
+			         ? "is not available with peer = standard-tls" : "has no psk-file");
+			return NULL;
 		}
+		if (m == SS_AUTH_ANONYMOUS || m == SS_AUTH_PSK || m == SS_AUTH_CERTIFICATE)
+			p.methods[nm++] = (ss_auth)m;
 	}
-	if (nm == 0 && p.mode == SS_MODE_SECSOCK) {
+	if (nm == 0) {
 		snprintf(why, why_len, "no usable auth method in policy");
 		return NULL;
 	}
@@ -174,10 +173,11 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	p.cert_file = s->cert_file[0] ? s->cert_file : NULL;
 	p.key_file = s->key_file[0] ? s->key_file : NULL;
 	p.ca_file = s->ca_file[0] ? s->ca_file : NULL;
-	p.verify_peer = (use == SS_CRED_OUTBOUND && p.mode == SS_MODE_STANDARD_TLS &&
-	                 (p.ca_file || s->peer_name[0])) ? 1 : 0;
 	st = ss_cred_acquire(&p, &cred);
-	if (st != SS_OK) {
+	if (st == SS_NO_AUTHENTICATING_AUTHORITY && !p.ca_file) {
+		snprintf(why, why_len, "auth 'certificate' has no ca-file: nothing can verify the peer");
+		cred = NULL;
+	} else if (st != SS_OK) {
 		snprintf(why, why_len, "credentials: %s", ss_status_name(st));
 		cred = NULL;
 	}

@@ -3,16 +3,20 @@
  * 256 entries, open addressing by hash with a short probe window, oldest
  * entry replaced when the window is full.  Consulted only while a connection
  * is being set up; a mutex suffices.  IPv4-mapped IPv6 addresses are folded
- * to IPv4 so both spellings of one peer share an entry.
+ * to IPv4 so both spellings of one peer share an entry.  A second, smaller
+ * table rate-limits the warn lines of clear fallbacks per peer.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
 #include "pre_discovery.h"
+#include "pre_log.h"
 #include "pre_sock.h"
 
-enum { DISC_SLOTS = 256, DISC_PROBE = 8 };
+enum { DISC_SLOTS = 256, DISC_PROBE = 8, WARN_SLOTS = 64, WARN_PROBE = 4 };
 
 struct disc_key {
 	uint8_t addr[16];
@@ -25,6 +29,12 @@ struct disc_entry {
 	int64_t expires;     /* 0 = empty */
 };
 static struct disc_entry table[DISC_SLOTS];
+struct warn_entry {
+	struct disc_key k;
+	int64_t last;        /* when the last warn line for this peer went out; 0 = empty */
+	unsigned quiet;      /* fallbacks logged at info since then */
+};
+static struct warn_entry warns[WARN_SLOTS];
 static pthread_mutex_t disc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int make_key(const struct sockaddr_storage *ss, bool with_port, struct disc_key *k)
@@ -59,23 +69,80 @@ static unsigned hash(const struct disc_key *k)
 	return h % DISC_SLOTS;
 }
 
-static void note(struct disc_key k);
+static void note(struct disc_key k, int64_t ttl_ms);
 static void forget_key(const struct disc_key *k);
 static struct disc_entry *find(const struct disc_key *k, int64_t now);
 
-void pre_discovery_note_clear(const struct sockaddr_storage *peer, bool with_port)
+/* How many fallbacks to this peer were logged quietly since its last warn
+ * line, or -1 when this one must be logged quietly too. */
+static long warn_due(const struct disc_key *k, int64_t now)
+{
+	unsigned h = hash(k) % WARN_SLOTS, victim = h;
+	long quiet;
+
+	for (unsigned i = 0; i < WARN_PROBE; i++) {
+		struct warn_entry *w = &warns[(h + i) % WARN_SLOTS];
+		if (w->last && !memcmp(&w->k, k, sizeof *k)) {
+			if (now - w->last < PRE_DISCOVERY_WARN_INTERVAL_MS) {
+				w->quiet++;
+				return -1;
+			}
+			quiet = (long)w->quiet;
+			w->last = now;
+			w->quiet = 0;
+			return quiet;
+		}
+		if (w->last < warns[victim].last)
+			victim = (h + i) % WARN_SLOTS;
+	}
+	warns[victim].k = *k;
+	warns[victim].last = now;
+	warns[victim].quiet = 0;
+	return 0;
+}
+
+void pre_discovery_clear(const struct sockaddr_storage *peer, bool with_port, const pol_settings *s,
+                         int evidence, bool audit, const char *fmt, ...)
 {
 	struct disc_key k;
+	int64_t now = pre_now_ms(), ttl = 0;
+	long quiet = -1;
+	char line[600];
+	va_list ap;
 
-	if (make_key(peer, with_port, &k) < 0)
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (make_key(peer, with_port, &k) < 0) {
+		pre_log(audit ? PRE_LOG_WARN : PRE_LOG_INFO, "%s", line);
 		return;
-	note(k);
-	if (with_port) {
-		k.secsock = 1;   /* it does not speak secsock (any more) */
-		pthread_mutex_lock(&disc_lock);
-		forget_key(&k);
-		pthread_mutex_unlock(&disc_lock);
 	}
+	pthread_mutex_lock(&disc_lock);
+	if (evidence != PRE_DISC_CACHED) {
+		struct disc_key sk = k;
+		sk.secsock = 1;
+		/* A peer that spoke secsock a moment ago and now "answers in
+		 * clear" was more likely interfered with than changed: the answer
+		 * counts for no more than a reset. */
+		if (evidence == PRE_DISC_PROVEN && with_port && find(&sk, now) != NULL)
+			evidence = PRE_DISC_UNPROVEN;
+		if (with_port)
+			forget_key(&sk);   /* it does not speak secsock (any more) */
+		ttl = !s ? 0 : evidence == PRE_DISC_PROVEN ? (int64_t)s->discovery_clear_ttl_ms
+		                                           : (int64_t)s->discovery_unproven_ttl_ms;
+	}
+	if (audit)
+		quiet = warn_due(&k, now);
+	pthread_mutex_unlock(&disc_lock);
+	if (ttl > 0)
+		note(k, ttl);
+	if (quiet < 0)
+		pre_log(PRE_LOG_INFO, "%s", line);
+	else if (quiet == 0)
+		pre_log(PRE_LOG_WARN, "%s", line);
+	else
+		pre_log(PRE_LOG_WARN, "%s (and %ld more clear connections to this peer since the last warning, logged at info)",
+		        line, quiet);
 }
 
 void pre_discovery_note_secsock(const struct sockaddr_storage *peer)
@@ -88,7 +155,7 @@ void pre_discovery_note_secsock(const struct sockaddr_storage *peer)
 	forget_key(&k);      /* no longer a clear peer */
 	pthread_mutex_unlock(&disc_lock);
 	k.secsock = 1;
-	note(k);
+	note(k, PRE_DISCOVERY_SECSOCK_TTL_MS);
 }
 
 bool pre_discovery_is_secsock(const struct sockaddr_storage *peer)
@@ -105,7 +172,7 @@ bool pre_discovery_is_secsock(const struct sockaddr_storage *peer)
 	return hit;
 }
 
-static void note(struct disc_key k)
+static void note(struct disc_key k, int64_t ttl_ms)
 {
 	int64_t now = pre_now_ms();
 	unsigned h, victim;
@@ -123,7 +190,7 @@ static void note(struct disc_key k)
 			victim = (h + i) % DISC_SLOTS;
 	}
 	table[victim].k = k;
-	table[victim].expires = now + PRE_DISCOVERY_TTL_MS;
+	table[victim].expires = now + ttl_ms;
 	pthread_mutex_unlock(&disc_lock);
 }
 

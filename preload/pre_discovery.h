@@ -2,16 +2,43 @@
  * (ARCHITECTURE.md "Negotiation discovery"): peers recently found not to
  * speak secsock, so the next connection neither probes them (outbound,
  * keyed by address and port) nor waits server-first-wait for them
- * (inbound, keyed by address only). */
+ * (inbound, keyed by address only); and the audit of every clear fallback.
+ *
+ * How long a peer stays "clear" depends on the evidence (policy keys
+ * discovery-clear-ttl and discovery-unproven-ttl, secsock-policy(5)): a peer
+ * that answered in clear proved it; a reset, an EOF or silence proves
+ * nothing — an attacker on the path can cause them with one packet — so by
+ * default they are not remembered and the next connection is probed again. */
 #ifndef PRE_DISCOVERY_H
 #define PRE_DISCOVERY_H
 
 #include <stdbool.h>
 #include <sys/socket.h>
+#include "pol.h"
 
-enum { PRE_DISCOVERY_TTL_MS = 10 * 60 * 1000 };
+/* Positive entries ("speaks secsock") only let a non-blocking connect
+ * handshake in the background; they never make anything clear. */
+enum { PRE_DISCOVERY_SECSOCK_TTL_MS = 10 * 60 * 1000 };
+/* One warn line per peer per interval; the rest go to info, counted. */
+enum { PRE_DISCOVERY_WARN_INTERVAL_MS = 60 * 1000 };
 
-void pre_discovery_note_clear(const struct sockaddr_storage *peer, bool with_port);
+/* Why a connection goes clear. */
+enum pre_disc_evidence {
+	PRE_DISC_CACHED = 0,   /* the cache said so: no new entry, the old one is not extended */
+	PRE_DISC_UNPROVEN,     /* reset, EOF, no reply: remembered discovery-unproven-ttl */
+	PRE_DISC_PROVEN        /* answered in clear (non-TLS bytes, TLS without secsock/1):
+	                        * remembered discovery-clear-ttl, unless the peer recently
+	                        * completed a secsock handshake (then as unproven) */
+};
+
+/* A connection goes clear: remember the peer as the evidence allows (TTLs
+ * from s) and log the line fmt makes.  audit (a fallback under `request`):
+ * at warn, at most one line per peer per PRE_DISCOVERY_WARN_INTERVAL_MS,
+ * the others at info, and the next warn line says how many there were;
+ * otherwise at info. */
+void pre_discovery_clear(const struct sockaddr_storage *peer, bool with_port, const pol_settings *s,
+                         int evidence, bool audit, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 bool pre_discovery_is_clear(const struct sockaddr_storage *peer, bool with_port);
 void pre_discovery_forget(const struct sockaddr_storage *peer, bool with_port);
 /* Outbound peers (address and port) that recently completed a secsock

@@ -317,7 +317,7 @@ static void ctx_hook(void)
 
 __attribute__((constructor)) static void idle_init(void)
 {
-	const char *v = getenv("SECSOCK_IDLE_TRIM_MS");
+	const char *v = secure_getenv("SECSOCK_IDLE_TRIM_MS");
 
 	if (v && *v) {
 		char *end;

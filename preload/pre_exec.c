@@ -513,7 +513,7 @@ fail:
 
 void pre_exec_import(void)
 {
-	const char *v = getenv("SECSOCK_INHERIT");
+	const char *v = secure_getenv("SECSOCK_INHERIT");
 	struct inh_entry *e = NULL;
 	struct inh_hdr h;
 	int *fds = NULL, nfds = 0;

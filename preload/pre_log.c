@@ -5,6 +5,13 @@
  * program that closes "all other fds" (close_range, daemonising code) can
  * then never leave us writing into one of its own descriptors.
  * errno is saved and restored around everything here.
+ *
+ * The settings come from the environment, so they belong to whoever starts
+ * the program.  In a secure-execution program (setuid, setgid, file
+ * capabilities: AT_SECURE, getauxval(3)) that is not the program's owner, so
+ * they are read with secure_getenv(3) and ignored there: such a program logs
+ * at the default level to syslog.  The file itself is opened so that no one
+ * else can choose what it is (log_open below).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +22,7 @@
 #include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include "pre_log.h"
@@ -31,7 +39,7 @@ static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void pre_log_init(void)
 {
-	const char *lv = getenv("SECSOCK_LOG");
+	const char *lv = secure_getenv("SECSOCK_LOG");
 
 	if (lv) {
 		for (int i = 0; i <= PRE_LOG_DEBUG; i++)
@@ -40,13 +48,75 @@ void pre_log_init(void)
 		if (!strcasecmp(lv, "warning"))
 			pre_log_level = PRE_LOG_WARN;
 	}
-	log_file = getenv("SECSOCK_LOG_FILE");
+	log_file = secure_getenv("SECSOCK_LOG_FILE");
 	if (log_file && (!*log_file || strlen(log_file) >= sizeof log_file_buf))
 		log_file = NULL;
 	if (log_file) {
 		strcpy(log_file_buf, log_file);
 		log_file = log_file_buf;
 	}
+}
+
+/* Open path with no symlink in any component, the last included: each
+ * directory is opened O_PATH|O_NOFOLLOW|O_DIRECTORY (a symlink there fails
+ * with ENOTDIR or ELOOP), the file O_NOFOLLOW.  The same as openat2's
+ * RESOLVE_NO_SYMLINKS, but it works on every kernel and under valgrind. */
+static int open_nosymlinks(const char *path, int flags)
+{
+	char buf[4096], *p = buf, *slash;
+	size_t n = strlen(path);
+	int dir, fd, e;
+
+	if (n == 0 || n >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	dir = open(*p == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	while (dir >= 0 && (slash = strchr(p, '/')) != NULL) {
+		*slash = '\0';
+		if (*p != '\0') {
+			int next = openat(dir, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			REAL(close)(dir);
+			dir = next;
+		}
+		p = slash + 1;
+	}
+	if (dir < 0)
+		return -1;
+	fd = *p ? openat(dir, p, flags | O_NOFOLLOW, 0600) : -1;
+	e = *p ? errno : EISDIR;
+	REAL(close)(dir);
+	errno = e;
+	return fd;
+}
+
+/* Open the log file for one line, so that nobody else decides what is
+ * written to:
+ * - never through a symlink, in the last component (O_NOFOLLOW) or any
+ *   directory on the way: a user who can write a directory on the path
+ *   cannot point a root program's log at a file of root's;
+ * - created only new (O_EXCL, mode 0600), so a name in a directory others
+ *   can write is either our own new file or refused below;
+ * - used only when it is a regular file (no FIFO that blocks, no device)
+ *   owned by our effective uid with one link (not a file another user
+ *   planted or hard-linked there).
+ * O_NONBLOCK: opening a FIFO planted in its place must not hang the program. */
+static int log_open(const char *path)
+{
+	const int fl = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
+	struct stat st;
+	int fd = open_nosymlinks(path, fl);
+
+	if (fd < 0 && errno == ENOENT)
+		fd = open_nosymlinks(path, fl | O_CREAT | O_EXCL);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+		REAL(close)(fd);
+		return -1;
+	}
+	return fd;
 }
 
 void pre_log_msg(int level, const char *fmt, ...)
@@ -63,16 +133,15 @@ void pre_log_msg(int level, const char *fmt, ...)
 	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
 	va_end(ap);
 	n = (int)strlen(line);
-	if (log_file) {
+	fd = log_file ? log_open(log_file) : -1;
+	if (fd >= 0) {
 		line[n++] = '\n';
-		fd = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			ssize_t w = REAL(write)(fd, line, (size_t)n);
-			(void)w;
-			REAL(close)(fd);
-		}
+		ssize_t w = REAL(write)(fd, line, (size_t)n);
+		(void)w;
+		REAL(close)(fd);
 	} else {
-		/* glibc's syslog talks to /dev/log through its internal
+		/* No file, or one refused by log_open: the line is not lost.
+		 * glibc's syslog talks to /dev/log through its internal
 		 * __connect/__send, which do not re-enter our shims. */
 		syslog(LOG_DAEMON | prio[level], "%s", line);
 	}

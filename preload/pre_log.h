@@ -2,6 +2,9 @@
  *
  * SECSOCK_LOG=error|warn|info|debug (default warn), SECSOCK_LOG_FILE=PATH
  * (append), else syslog(LOG_DAEMON).  Never the program's stdout/stderr.
+ * Both are ignored in secure-execution programs (secure_getenv); a file that
+ * is reached through a symlink, is not a regular file, or is not owned by
+ * the effective uid is not written (the line goes to syslog).
  * Line format (tests grep it): "secsock[PID]: LEVEL: message".
  */
 #ifndef PRE_LOG_H

@@ -121,6 +121,8 @@ line out '^auth +group:db-servers +rule db$' "auth from rule"
 line out '^peer-name +db\.internal +rule db$' "peer-name from rule"
 line out '^idle-timeout +1m +defaults$' "idle-timeout from defaults"
 line out '^handshake-timeout +10s +built-in$' "handshake-timeout built-in"
+line out '^discovery-clear-ttl +5m +built-in$' "discovery-clear-ttl built-in"
+line out '^discovery-unproven-ttl +0 \(off\) +built-in$' "discovery-unproven-ttl built-in (a reset is not remembered)"
 line out '^ciphers +aes-128-gcm, chacha20-poly1305 +built-in$' "ciphers built-in"
 
 expect 0 "explain v6 in brackets" -- "$S" policy explain --policy "$T/good.conf" --to '[2001:db8::5]:5432'

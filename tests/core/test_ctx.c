@@ -822,3 +822,84 @@ Test(ctx, cred_params, .init = init_keys)
 	cr_assert_eq(ss_cred_acquire(&p, &c), SS_NO_CREDENTIALS);
 	cr_assert_null(c);
 }
+
+/* The certificate method with no trust anchor would verify nothing: it is
+ * refused in every direction that checks the peer (issue 10 finding 7),
+ * with the system store never used in its place; the one exception is a
+ * standard-tls server, whose ordinary TLS clients send no certificate. */
+Test(ctx, certificate_needs_ca, .init = init_keys)
+{
+	static const struct { unsigned use; ss_peer_mode mode; int with_cert; ss_status want; } cases[] = {
+		{ SS_CRED_OUTBOUND, SS_MODE_SECSOCK, 0, SS_NO_AUTHENTICATING_AUTHORITY },
+		{ SS_CRED_OUTBOUND, SS_MODE_SECSOCK, 1, SS_NO_AUTHENTICATING_AUTHORITY },
+		{ SS_CRED_OUTBOUND, SS_MODE_STANDARD_TLS, 0, SS_NO_AUTHENTICATING_AUTHORITY },
+		{ SS_CRED_OUTBOUND, SS_MODE_STANDARD_TLS, 1, SS_NO_AUTHENTICATING_AUTHORITY },
+		{ SS_CRED_INBOUND, SS_MODE_SECSOCK, 1, SS_NO_AUTHENTICATING_AUTHORITY },
+		{ SS_CRED_INBOUND, SS_MODE_STANDARD_TLS, 0, SS_NO_CREDENTIALS },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ss_cred_params p = { .use = cases[i].use, .mode = cases[i].mode };
+		ss_cred *c = NULL;
+		p.methods[0] = SS_AUTH_CERTIFICATE;
+		p.methods[1] = SS_AUTH_ANONYMOUS;   /* another method does not excuse it */
+		if (cases[i].with_cert) {
+			p.cert_file = "/nonexistent/c.pem";
+			p.key_file = "/nonexistent/k.pem";
+		}
+		cr_expect_eq(ss_cred_acquire(&p, &c), cases[i].want, "case %zu", i);
+		cr_expect_null(c);
+	}
+}
+
+/* A server accepts exactly the methods it lists, whatever the client did
+ * (issue 10 finding 5): anonymous, right PSK, wrong PSK, against psk,
+ * anonymous and both; and the auth reported on each end is what the peer
+ * proved. */
+Test(ctx, server_accepts_listed_methods_only, .init = init_keys)
+{
+	static const struct {
+		ss_auth srv[2];
+		ss_auth cli;
+		int wrong_key;
+		int ok;
+	} cases[] = {
+		{ { SS_AUTH_PSK }, SS_AUTH_ANONYMOUS, 0, 0 },
+		{ { SS_AUTH_PSK }, SS_AUTH_PSK, 1, 0 },
+		{ { SS_AUTH_PSK }, SS_AUTH_PSK, 0, 1 },
+		{ { SS_AUTH_ANONYMOUS }, SS_AUTH_PSK, 0, 0 },   /* client insists on its PSK */
+		{ { SS_AUTH_ANONYMOUS }, SS_AUTH_ANONYMOUS, 0, 1 },
+		{ { SS_AUTH_PSK, SS_AUTH_ANONYMOUS }, SS_AUTH_ANONYMOUS, 0, 1 },
+		{ { SS_AUTH_PSK, SS_AUTH_ANONYMOUS }, SS_AUTH_PSK, 0, 1 },
+		{ { SS_AUTH_PSK, SS_AUTH_ANONYMOUS }, SS_AUTH_PSK, 1, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ss_cred_params sp = { .use = SS_CRED_INBOUND, .psk_identity = "client-7", .psk = psk_a, .psk_len = 32 };
+		cred_opts co = { .mode = SS_MODE_SECSOCK, .method = cases[i].cli,
+		                 .psk = cases[i].wrong_key ? psk_b : NULL };
+		ss_ctx_info ci, si;
+		side c, s;
+
+		sp.methods[0] = cases[i].srv[0];
+		sp.methods[1] = cases[i].srv[1];
+		ss_cred *sc = NULL;
+		cr_assert_eq(ss_cred_acquire(&sp, &sc), SS_OK);
+		side_init(&c, mk_cred(SS_CRED_OUTBOUND, &co), 0, REQ);
+		side_init(&s, sc, 1, REQ);
+		pump(&c, &s, 0);
+		if (cases[i].ok) {
+			cr_expect_eq(c.st, SS_OK, "case %zu: client %s", i, ss_status_name(c.st));
+			cr_expect_eq(s.st, SS_OK, "case %zu: server %s", i, ss_status_name(s.st));
+			if (c.st == SS_OK && s.st == SS_OK) {
+				cr_assert_eq(ss_ctx_query(c.ctx, &ci), SS_OK);
+				cr_assert_eq(ss_ctx_query(s.ctx, &si), SS_OK);
+				cr_expect_eq(si.auth, cases[i].cli, "case %zu: server reports %s", i, ss_auth_name(si.auth));
+				cr_expect_eq(ci.auth, cases[i].cli, "case %zu: client reports %s", i, ss_auth_name(ci.auth));
+			}
+		} else {
+			cr_expect_neq(s.st, SS_OK, "case %zu: the server let the client in", i);
+			cr_expect_neq(c.st == SS_OK && s.st == SS_OK, 1, "case %zu", i);
+		}
+		side_fini(&c);
+		side_fini(&s);
+	}
+}

@@ -85,6 +85,8 @@ Test(default_policy, values)
 	cr_expect_eq(s->allow_clear_after_ms, 10 * 1000);           /* seed: ndAllowClearTimeoutSeconds */
 	cr_expect_eq(s->server_first_wait_ms, 300);
 	cr_expect_eq(s->handshake_timeout_ms, 10 * 1000);
+	cr_expect_eq(s->discovery_clear_ttl_ms, 5 * 60 * 1000);
+	cr_expect_eq(s->discovery_unproven_ttl_ms, 0);   /* a reset proves nothing (issue 10) */
 	cr_expect(s->pfs);
 	cr_expect_eq(s->peer, POL_PEER_SECSOCK);
 }

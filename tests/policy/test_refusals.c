@@ -59,6 +59,10 @@ static const struct refusal refusals[] = {
 	{ "[defaults]\nallow-clear-after = soon\n", 2, "bad value for 'allow-clear-after'" },
 	{ "[defaults]\nserver-first-wait = 1.5s\n", 2, "bad value for 'server-first-wait'" },
 	{ "[defaults]\nhandshake-timeout = 0\n", 2, "bad value for 'handshake-timeout'" },
+	{ "[defaults]\ndiscovery-clear-ttl = 25h\n", 2, "bad value for 'discovery-clear-ttl'" },
+	{ "[defaults]\ndiscovery-clear-ttl = 10\n", 2, "bad value for 'discovery-clear-ttl'" },
+	{ "[defaults]\ndiscovery-unproven-ttl = 301s\n", 2, "bad value for 'discovery-unproven-ttl'" },
+	{ "[defaults]\ndiscovery-unproven-ttl = 1h\n", 2, "bad value for 'discovery-unproven-ttl'" },
 	{ "[defaults]\nrekey-after = 1h, 2h\n", 2, "bad value for 'rekey-after'" },
 	{ "[defaults]\nrekey-after = 55G, 1G\n", 2, "bad value for 'rekey-after'" },
 	{ "[defaults]\nrekey-after = 1000\n", 2, "bad value for 'rekey-after'" },
@@ -93,7 +97,52 @@ static const struct refusal refusals[] = {
 	{ "[defaults]\ncert-file = /c.pem\n", 1, "cert-file and key-file go together" },
 	{ "[defaults]\nauth = certificate\n", 1, "auth 'certificate' needs" },
 	{ "[rule tls]\naction = respond\npeer = standard-tls\n", 1, "peer = standard-tls needs auth = certificate" },
+	/* a method that would accept everyone (issue 10 finding 7): certificate
+	 * with no trust anchor, in every direction that checks the peer */
+#define KP "cert-file = /c.pem\nkey-file = /k.pem\n"
+	{ "[defaults]\nauth = certificate\n" KP, 1, "auth 'certificate' needs ca-file" },
+	{ "[defaults]\nauth = certificate, anonymous\n" KP, 1, "auth 'certificate' needs ca-file" },
+	{ "[defaults]\npeer = standard-tls\nauth = certificate\n" KP, 1, "auth 'certificate' needs ca-file" },
+	{ "[rule out]\ndirection = outbound\naction = require\npeer = standard-tls\nauth = certificate\n" KP, 1,
+	  "auth 'certificate' needs ca-file" },
+	{ "[rule any]\naction = request\npeer = standard-tls\nauth = certificate\n" KP, 1,
+	  "auth 'certificate' needs ca-file" },
+	{ "[rule out]\ndirection = outbound\naction = require\nauth = certificate\npeer-name = db\n", 1,
+	  "auth 'certificate' needs ca-file" },
+	{ "[rule in]\ndirection = inbound\naction = require\nauth = certificate\n" KP, 1,
+	  "auth 'certificate' needs ca-file" },   /* a secsock server requiring client certificates */
+	{ "[rule in]\ndirection = inbound\naction = require\nauth = psk, certificate\npsk-file = /p\n" KP, 1,
+	  "auth 'certificate' needs ca-file" },
+	{ "[rule in]\ndirection = inbound\naction = require\nauth = certificate\nca-file = /ca.pem\n", 1,
+	  "needs cert-file/key-file" },
+	{ "[rule in]\ndirection = inbound\naction = require\npeer = standard-tls\nauth = certificate\n", 1,
+	  "needs cert-file/key-file" },
+	{ "[rule tls]\naction = require\npeer = standard-tls\nauth = certificate, psk\nca-file = /ca\npsk-file = /p\n", 1,
+	  "peer = standard-tls allows only auth certificate and anonymous" },
+#undef KP
 };
+
+/* The trust-less check refuses only what verifies nothing: these load. */
+Test(refusals, certificate_with_trust_anchor_loads)
+{
+	static const char *const ok[] = {
+		"[defaults]\nauth = certificate\nca-file = /ca.pem\n",
+		"[defaults]\nauth = certificate\nca-file = /ca.pem\ncert-file = /c.pem\nkey-file = /k.pem\n",
+		"[rule out]\ndirection = outbound\naction = require\npeer = standard-tls\nauth = certificate\n"
+		"ca-file = /ca.pem\npeer-name = db\n",
+		/* ordinary TLS clients in front of a plain server: the server proves itself */
+		"[rule in]\ndirection = inbound\naction = require\npeer = standard-tls\nauth = certificate\n"
+		"cert-file = /c.pem\nkey-file = /k.pem\n",
+		"[rule in]\ndirection = inbound\naction = require\nauth = psk\npsk-file = /p\n"
+		"cert-file = /c.pem\nkey-file = /k.pem\n",
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		pol_diags d;
+		pol_policy *p = pol_load_string(ok[i], "t", &d);
+		cr_expect_not_null(p, "case %zu: %s", i, d.count ? d.items[0].msg : "");
+		pol_free(p);
+	}
+}
 
 Test(refusals, table)
 {

@@ -405,6 +405,7 @@ static int run(int server, const char *suite_name, const char *ca, const char *c
 		fd = accept(lfd, NULL, NULL);
 		close(lfd);
 		p.use = SS_CRED_INBOUND;
+		p.methods[0] = SS_AUTH_CERTIFICATE;   /* s_client sends no certificate: no ca_file */
 		p.cert_file = cert;
 		p.key_file = key;
 	} else {
@@ -423,7 +424,7 @@ static int run(int server, const char *suite_name, const char *ca, const char *c
 			die("connect to s_server: %s", strerror(errno));
 		p.use = SS_CRED_OUTBOUND;
 		p.ca_file = ca;
-		p.verify_peer = 1;
+		p.methods[0] = SS_AUTH_CERTIFICATE;   /* verify the server's chain and name */
 	}
 	if (fd < 0)
 		die("socket");
