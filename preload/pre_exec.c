@@ -18,15 +18,18 @@
  * between the snapshot and the new image.  If exec fails, all of it is
  * undone.
  *
- * Where the state cannot follow — the target is static or setuid/setgid,
- * so LD_PRELOAD cannot reach it (the same test `secsock run` makes) — the
- * secured descriptors are shut down (SHUT_RDWR) before the exec: the new
- * program sees a dead socket, never a clear one.  An accepted connection
- * still undecided goes along as undecided (the new image classifies it);
- * under `require` and an unreachable target it is shut down too.
+ * Where the state cannot follow — the target will not load the preload
+ * (policy/pol_reach.c, the test `secsock run` makes too: static or
+ * static-pie, Go, another libc's loader or ELF class, secure-execution, a
+ * script whose #! chain ends in one of those) — the secured descriptors are
+ * shut down (SHUT_RDWR) before the exec: the new program sees a dead
+ * socket, never a clear one.  An accepted connection still undecided goes
+ * along as undecided (the new image classifies it); under `require` and an
+ * unreachable target it is shut down too.  The new image's LD_PRELOAD must
+ * load us: an envp that dropped it or replaced the list gets ours back.
  *
- * Not covered: posix_spawn / system / popen (glibc execs internally there;
- * descriptors they inherit are not exported — see docs/design.md).
+ * glibc's own children (system, popen, posix_spawn, wordexp) and _Fork /
+ * clone: preload/pre_spawn.c.
  */
 #include <dirent.h>
 #include <elf.h>
