@@ -7,12 +7,14 @@
  * its own directory on the first governed connection, and refuses governed
  * connections when it is not there; so a candidate counts only with the
  * engine beside it, and --library is checked the same way before the
- * program runs rather than failing its connections later.  Programs the preload cannot reach are named before they run
- * (ARCHITECTURE.md "Preload semantics"): static binaries and Go binaries
- * make their own system calls, and the loader drops LD_PRELOAD for setuid
- * and setgid programs.
+ * program runs rather than failing its connections later.  Programs the
+ * preload cannot reach are named before they run (ARCHITECTURE.md "Preload
+ * semantics"; policy/pol_reach.c, the test the preload's exec wrappers
+ * make): static binaries and Go binaries make their own system calls,
+ * another libc's loader or ELF class does not load the library, and the
+ * loader drops LD_PRELOAD in secure-execution mode (setuid, setgid, file
+ * capabilities); a script is what its #! interpreter is.
  */
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
+#include "pol_reach.h"
 
 static void usage(FILE *f)
 {
@@ -93,45 +96,21 @@ static int resolve(const char *prog, char *out, size_t len)
 	return -1;
 }
 
-/* Warn about programs LD_PRELOAD cannot reach.  Only advisory: run anyway. */
+/* Warn about programs LD_PRELOAD cannot reach (policy/pol_reach.c: the
+ * same test the preload makes before an exec).  Only advisory: run anyway. */
 static void check_program(const char *path)
 {
-	struct stat sb;
-	Elf64_Ehdr eh;
-	int fd, dynamic = 0, go = 0;
+	const char *why = NULL;
 
-	if (stat(path, &sb) == 0 && (sb.st_mode & (S_ISUID | S_ISGID)))
-		fprintf(stderr, "secsock run: warning: %s is setuid/setgid; the loader ignores LD_PRELOAD "
-		                "for it, so its connections are NOT secured\n", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (read(fd, &eh, sizeof eh) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
-		close(fd);   /* a script: its interpreter is what runs, and is checked by the loader */
-		return;
-	}
-	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) != (ssize_t)sizeof ph)
-			break;
-		if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
-			dynamic = 1;
-		if (ph.p_type == PT_NOTE && ph.p_filesz < 4096) {
-			/* Go binaries carry a "Go" ELF note (build ID). */
-			char note[4096];
-			if (pread(fd, note, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz &&
-			    memmem(note, ph.p_filesz, "Go\0\0", 4))
-				go = 1;
-		}
-	}
-	close(fd);
-	if (!dynamic)
-		fprintf(stderr, "secsock run: warning: %s is statically linked; LD_PRELOAD cannot reach it, "
-		                "so its connections are NOT secured\n", path);
-	else if (go)
-		fprintf(stderr, "secsock run: warning: %s looks like a Go program; Go makes its own system "
-		                "calls, so its connections are probably NOT secured\n", path);
+	struct stat sb;
+
+	if (pol_reach(AT_FDCWD, path, 0, getenv("PATH"), 1, &why) == POL_REACH_NO)
+		fprintf(stderr, "secsock run: warning: %s: %s; LD_PRELOAD cannot reach it, so its connections "
+		                "are NOT secured\n", path, why);
+	else if (stat(path, &sb) == 0 && (sb.st_mode & (S_ISUID | S_ISGID)))
+		/* reached now (we are its owner), not when another user runs it */
+		fprintf(stderr, "secsock run: warning: %s is setuid/setgid: run by any other user, the loader "
+		                "ignores LD_PRELOAD and its connections are NOT secured\n", path);
 }
 
 int cli_run_main(int argc, char **argv)

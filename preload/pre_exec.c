@@ -18,15 +18,18 @@
  * between the snapshot and the new image.  If exec fails, all of it is
  * undone.
  *
- * Where the state cannot follow — the target is static or setuid/setgid,
- * so LD_PRELOAD cannot reach it (the same test `secsock run` makes) — the
- * secured descriptors are shut down (SHUT_RDWR) before the exec: the new
- * program sees a dead socket, never a clear one.  An accepted connection
- * still undecided goes along as undecided (the new image classifies it);
- * under `require` and an unreachable target it is shut down too.
+ * Where the state cannot follow — the target will not load the preload
+ * (policy/pol_reach.c, the test `secsock run` makes too: static or
+ * static-pie, Go, another libc's loader or ELF class, secure-execution, a
+ * script whose #! chain ends in one of those) — the secured descriptors are
+ * shut down (SHUT_RDWR) before the exec: the new program sees a dead
+ * socket, never a clear one.  An accepted connection still undecided goes
+ * along as undecided (the new image classifies it); under `require` and an
+ * unreachable target it is shut down too.  The new image's LD_PRELOAD must
+ * load us: an envp that dropped it or replaced the list gets ours back.
  *
- * Not covered: posix_spawn / system / popen (glibc execs internally there;
- * descriptors they inherit are not exported — see docs/design.md).
+ * glibc's own children (system, popen, posix_spawn, wordexp) and _Fork /
+ * clone: preload/pre_spawn.c.
  */
 #include <dirent.h>
 #include <elf.h>
@@ -40,9 +43,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include "pol_reach.h"
+#include "pre_handoff.h"
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sock.h"
@@ -75,6 +81,13 @@ struct inh_entry {
 
 static char saved_preload[PATH_MAX * 2];
 
+static int pre_real_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	if (REAL(execveat))
+		return REAL(execveat)(dirfd, path, argv, envp, flags);
+	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
 void pre_exec_init(void)
 {
 	const char *p = getenv("LD_PRELOAD");
@@ -84,42 +97,8 @@ void pre_exec_init(void)
 
 /* ------------------------------------------------------------ target check */
 
-/* 1 when LD_PRELOAD reaches the program at path: dynamic ELF (or a script,
- * whose interpreter the loader runs), not setuid/setgid to someone else. */
-static int preloadable(const char *path, int fd_in)
-{
-	struct stat sb;
-	Elf64_Ehdr eh;
-	int fd, dynamic = 0;
-
-	if ((fd_in >= 0 ? fstat(fd_in, &sb) : stat(path, &sb)) != 0)
-		return 1;   /* exec will fail by itself */
-	if (((sb.st_mode & S_ISUID) && sb.st_uid != geteuid()) ||
-	    ((sb.st_mode & S_ISGID) && sb.st_gid != getegid()))
-		return 0;   /* the loader runs it in secure mode and drops LD_PRELOAD */
-	if (getuid() != geteuid() || getgid() != getegid())
-		return 0;   /* we are setuid ourselves: AT_SECURE for the child too */
-	fd = fd_in >= 0 ? fd_in : open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 1;
-	if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
-		dynamic = 1;   /* a script: its interpreter runs (and is checked by its own exec) */
-	} else {
-		for (unsigned i = 0; i < eh.e_phnum && !dynamic; i++) {
-			Elf64_Phdr ph;
-			if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) !=
-			    (ssize_t)sizeof ph)
-				break;
-			dynamic = ph.p_type == PT_INTERP;
-		}
-	}
-	if (fd != fd_in)
-		REAL(close)(fd);
-	return dynamic;
-}
-
-/* execvp's search, enough to find the file the kernel will run. */
+/* execvp's search (the current PATH, as glibc's execvpe uses), enough to
+ * name the file the kernel will run. */
 static const char *search_path(const char *file, char *buf, size_t len)
 {
 	const char *path = getenv("PATH");
@@ -139,6 +118,21 @@ static const char *search_path(const char *file, char *buf, size_t len)
 	return file;
 }
 
+/* The PATH the new image will have ("#!/usr/bin/env PROG" looks PROG up in it). */
+static const char *env_path(char *const envp[])
+{
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], "PATH=", 5))
+			return envp[i] + 5;
+	return NULL;
+}
+
+/* What the exec will run, as execveat(2) names it. */
+struct exec_target {
+	int dirfd, flags, sh_fallback;   /* sh_fallback: the execvp family runs ENOEXEC files with sh */
+	const char *path;
+};
+
 /* ------------------------------------------------------------ export */
 
 struct exec_ctx {
@@ -146,6 +140,7 @@ struct exec_ctx {
 	size_t n;
 	int memfd;
 	char **env;
+	char *preload;   /* "LD_PRELOAD=..." when envp's does not load us */
 	char inherit[32];
 };
 
@@ -213,18 +208,32 @@ static void exec_undo(struct exec_ctx *x)
 	}
 	free(x->conns);
 	free(x->env);
+	free(x->preload);
 	memset(x, 0, sizeof *x);
 	x->memfd = -1;
 }
 
+/* Does the LD_PRELOAD value v load what we were loaded with?  (Our list
+ * as a whole: the entries around libsecsock.so may matter to it.) */
+static int keeps_preload(const char *v)
+{
+	const char *hit = strstr(v, saved_preload);
+	size_t n = strlen(saved_preload);
+
+	return hit && (hit == v || hit[-1] == ':' || hit[-1] == ' ') &&
+	       (hit[n] == '\0' || hit[n] == ':' || hit[n] == ' ');
+}
+
 /* Build the environment for the new image: envp without a stale
  * SECSOCK_INHERIT, with SECSOCK_INHERIT when we export, and with our
- * LD_PRELOAD when envp dropped it (a program that cleans its environment
- * would otherwise run its children unprotected). */
+ * LD_PRELOAD when envp dropped it or replaced it by a list without us (a
+ * program that cleans its environment would otherwise run its children
+ * unprotected, and the exported state would go to a program that does not
+ * load the library: clear). */
 static int build_env(struct exec_ctx *x, char *const envp[])
 {
 	size_t n = 0, k = 0;
-	int has_preload = 0;
+	const char *theirs = NULL;
 
 	for (; envp && envp[n]; n++)
 		;
@@ -234,14 +243,20 @@ static int build_env(struct exec_ctx *x, char *const envp[])
 	for (size_t i = 0; i < n; i++) {
 		if (!strncmp(envp[i], "SECSOCK_INHERIT=", 16))
 			continue;
-		if (!strncmp(envp[i], "LD_PRELOAD=", 11))
-			has_preload = 1;
+		if (!strncmp(envp[i], "LD_PRELOAD=", 11) && saved_preload[0]) {
+			theirs = envp[i] + 11;
+			if (!keeps_preload(theirs))
+				continue;   /* replaced below */
+		}
 		x->env[k++] = envp[i];
 	}
-	if (!has_preload && saved_preload[0]) {
-		static char buf[sizeof saved_preload + 16];
-		snprintf(buf, sizeof buf, "LD_PRELOAD=%s", saved_preload);
-		x->env[k++] = buf;
+	if (saved_preload[0] && (!theirs || !keeps_preload(theirs))) {
+		size_t len = 12 + strlen(saved_preload) + 1 + (theirs ? strlen(theirs) : 0);
+		if (!(x->preload = malloc(len)))
+			return -1;
+		snprintf(x->preload, len, "LD_PRELOAD=%s%s%s", saved_preload, theirs && *theirs ? ":" : "",
+		         theirs ? theirs : "");
+		x->env[k++] = x->preload;
 	}
 	if (x->memfd >= 0) {
 		snprintf(x->inherit, sizeof x->inherit, "SECSOCK_INHERIT=%d", x->memfd);
@@ -269,10 +284,12 @@ static int clear_client(int fd, const struct pre_conn *c)
 	return ss_hello_classify(buf, (size_t)n) == SS_HELLO_OTHER;
 }
 
-static int exec_prepare(struct exec_ctx *x, const char *path, int path_fd, char *const envp[])
+static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *const envp[])
 {
 	unsigned hi = atomic_load(&pre_fdtab_hi);
-	int reach = preloadable(path, path_fd), saved = errno;
+	const char *why = NULL, *path = t->path && *t->path ? t->path : NULL;
+	int reach = pol_reach(t->dirfd, t->path, t->flags, env_path(envp), t->sh_fallback, &why) == POL_REACH_YES;
+	int saved = errno;
 	struct inh_entry *e = NULL;
 	struct inh_hdr h;
 	size_t cap = 0, exported = 0;
@@ -287,6 +304,9 @@ static int exec_prepare(struct exec_ctx *x, const char *path, int path_fd, char 
 			continue;
 		fl = REAL(fcntl)((int)fd, F_GETFD);
 		st = atomic_load(&c->state);
+		if (fl >= 0 && (fl & FD_CLOEXEC) && pre_spawn_marked((int)fd) &&
+		    REAL(fcntl)((int)fd, F_SETFD, fl & ~FD_CLOEXEC) == 0)
+			fl &= ~FD_CLOEXEC;   /* inheritable: only a spawn in another thread marked it */
 		if (fl < 0 || (fl & FD_CLOEXEC) || c->fork_mark ||
 		    (st != PRE_SECURED && st != PRE_UNDECIDED && st != PRE_HANDSHAKE)) {
 			pre_conn_put(c);
@@ -296,9 +316,9 @@ static int exec_prepare(struct exec_ctx *x, const char *path, int path_fd, char 
 			if (st != PRE_UNDECIDED || c->action == POL_REQUIRE || !clear_client((int)fd, c)) {
 				/* Never clear: the new program cannot carry the state. */
 				REAL(shutdown)((int)fd, SHUT_RDWR);
-				pre_log(PRE_LOG_WARN, "fd %d: exec of %s: %s; secured connection shut down", fd,
-				        path ? path : "(fd)", !reach ? "LD_PRELOAD cannot reach it (static or setuid)"
-				                                     : "handshake in progress");
+				pre_log(PRE_LOG_WARN, "fd %d: exec of %s: %s%s%s; secured connection shut down", fd,
+				        path ? path : "(fd)", !reach ? "LD_PRELOAD cannot reach it (" : "handshake in progress",
+				        !reach ? why : "", !reach ? ")" : "");
 			}
 			pre_conn_put(c);
 			continue;
@@ -569,7 +589,9 @@ SHIM int execve(const char *path, char *const argv[], char *const envp[])
 	struct exec_ctx x;
 	int r, e;
 
-	if (exec_prepare(&x, path, -1, envp) < 0)
+	struct exec_target t = { AT_FDCWD, 0, 0, path };
+
+	if (exec_prepare(&x, &t, envp) < 0)
 		return REAL(execve)(path, argv, envp);
 	r = REAL(execve)(path, argv, x.env);
 	e = errno;
@@ -589,7 +611,9 @@ SHIM int execvpe(const char *file, char *const argv[], char *const envp[])
 	struct exec_ctx x;
 	int r, e;
 
-	if (exec_prepare(&x, search_path(file, buf, sizeof buf), -1, envp) < 0)
+	struct exec_target t = { AT_FDCWD, 0, 1, search_path(file, buf, sizeof buf) };
+
+	if (exec_prepare(&x, &t, envp) < 0)
 		return REAL(execvpe)(file, argv, envp);
 	r = REAL(execvpe)(file, argv, x.env);
 	e = errno;
@@ -608,9 +632,29 @@ SHIM int fexecve(int fd, char *const argv[], char *const envp[])
 	struct exec_ctx x;
 	int r, e;
 
-	if (exec_prepare(&x, NULL, fd, envp) < 0)
+	struct exec_target t = { fd, AT_EMPTY_PATH, 0, "" };
+
+	if (exec_prepare(&x, &t, envp) < 0)
 		return REAL(fexecve)(fd, argv, envp);
 	r = REAL(fexecve)(fd, argv, x.env);
+	e = errno;
+	exec_undo(&x);
+	errno = e;
+	return r;
+}
+
+/* execveat(2) (glibc 2.34+): fexecve's general form, a path relative to
+ * dirfd, AT_EMPTY_PATH for dirfd itself, AT_SYMLINK_NOFOLLOW.  Without it
+ * in libc the system call is made directly (what glibc's wrapper does). */
+SHIM int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	struct exec_target t = { dirfd, flags, 0, path };
+	struct exec_ctx x;
+	int r, e;
+
+	if (exec_prepare(&x, &t, envp) < 0)
+		return pre_real_execveat(dirfd, path, argv, envp, flags);
+	r = pre_real_execveat(dirfd, path, argv, x.env, flags);
 	e = errno;
 	exec_undo(&x);
 	errno = e;

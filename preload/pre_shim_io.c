@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/sendfile.h>
 #include <sodium.h>
+#include "pre_handoff.h"
 #include "pre_io.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
@@ -222,6 +223,8 @@ SHIM ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 SHIM ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	if (pre_handoff_refuse(msg))
+		return -1;
 	struct pre_conn *c = governed(fd);
 	if (!c)
 		return REAL(sendmsg)(fd, msg, flags);
@@ -255,6 +258,8 @@ SHIM int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct times
 
 SHIM int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 {
+	if (pre_handoff_refuse_mmsg(v, &n))
+		return -1;
 	struct pre_conn *c = governed(fd);
 	unsigned i;
 

@@ -73,6 +73,17 @@ static void sym_bind_once(void)
 	BIND(execve, "execve");
 	BIND(execvpe, "execvpe");
 	BIND(fexecve, "fexecve");
+	BIND(execveat, "execveat");
+	BIND(posix_spawn, "posix_spawn");
+	BIND(posix_spawnp, "posix_spawnp");
+	BIND(spawn_adddup2, "posix_spawn_file_actions_adddup2");
+	BIND(spawn_fa_init, "posix_spawn_file_actions_init");
+	BIND(spawn_fa_destroy, "posix_spawn_file_actions_destroy");
+	BIND(system, "system");
+	BIND(popen, "popen");
+	BIND(wordexp, "wordexp");
+	BIND(_Fork, "_Fork");
+	BIND(clone, "clone");
 	if (!pre_real.close_range)
 		pre_real.close_range = fallback_close_range;
 	if (!pre_real.fcntl64)

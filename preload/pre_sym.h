@@ -8,7 +8,10 @@
 #ifndef PRE_SYM_H
 #define PRE_SYM_H
 
+#include <spawn.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <wordexp.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -53,6 +56,20 @@ struct pre_real {
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);   /* NULL before glibc 2.34 */
+	/* pre_spawn.c: glibc calls that start a program */
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+	                   char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+	                    char *const[], char *const[]);
+	int (*spawn_adddup2)(posix_spawn_file_actions_t *, int, int);
+	int (*spawn_fa_init)(posix_spawn_file_actions_t *);
+	int (*spawn_fa_destroy)(posix_spawn_file_actions_t *);
+	int (*system)(const char *);
+	FILE *(*popen)(const char *, const char *);
+	int (*wordexp)(const char *, wordexp_t *, int);
+	pid_t (*_Fork)(void);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
 };
 
 extern struct pre_real pre_real;

@@ -6,7 +6,7 @@
 set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsodium-dev libinih-dev
 libcriterion-dev clang libclang-rt-14-dev valgrind socat curl python3
-iproute2 procps psmisc tshark netcat-openbsd file
+iproute2 procps psmisc tshark netcat-openbsd file libcap2-bin util-linux
 nginx-light redis-server redis-tools iperf3 $*"
 missing=""
 for p in $PKGS; do
