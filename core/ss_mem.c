@@ -183,6 +183,31 @@ static void *h_realloc(void *p, size_t n, const char *file, int line)
 static void lock_fn(void) { pthread_mutex_lock(&pool_lock); }
 static void unlock_fn(void) { pthread_mutex_unlock(&pool_lock); }
 
+#ifdef SECSOCK_TEST_HOOKS
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* Test builds only (see core/ss_rec_keys.c): which mode the engine got, so
+ * tests/security/s50-core-dump.sh knows it tested the one it meant to.  The
+ * raw system call: this runs inside dlopen, where the preload's write shim
+ * has no business. */
+static void test_hook_mode(void)
+{
+	const char *e = getenv("SECSOCK_TEST_SECRETS_FD");
+	char line[32];
+	int n;
+
+	if (e == NULL || *e == '\0')
+		return;
+	n = snprintf(line, sizeof line, "mem %s\n",
+	             atomic_load(&mem_mode) == SS_MEM_PRIVATE ? "private" : "shared");
+	if (n > 0)
+		(void)syscall(SYS_write, atoi(e), line, (size_t)n);
+}
+#else
+static void test_hook_mode(void) {}
+#endif
+
 static void init_once(void)
 {
 	size_t len = (size_t)RESERVE_CHUNKS * CHUNK;
@@ -208,11 +233,17 @@ static void init_once(void)
 	atomic_store(&mem_mode, SS_MEM_PRIVATE);
 }
 
+static void init_and_report(void)
+{
+	init_once();
+	test_hook_mode();
+}
+
 ss_mem_mode ss_mem_init(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	pthread_once(&once, init_once);
+	pthread_once(&once, init_and_report);
 	return (ss_mem_mode)atomic_load(&mem_mode);
 }
 
