@@ -44,6 +44,7 @@ typedef struct size_class {
 } size_class;
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t hide_lock = PTHREAD_MUTEX_INITIALIZER;   /* ss_mem_hide */
 static uint8_t *pool_base;            /* NULL: no pool */
 static size_t pool_chunks;            /* chunks handed out so far */
 static uint8_t chunk_class[RESERVE_CHUNKS];
@@ -180,8 +181,17 @@ static void *h_realloc(void *p, size_t n, const char *file, int line)
 	return q;
 }
 
-static void lock_fn(void) { pthread_mutex_lock(&pool_lock); }
-static void unlock_fn(void) { pthread_mutex_unlock(&pool_lock); }
+static void lock_fn(void)
+{
+	pthread_mutex_lock(&hide_lock);
+	pthread_mutex_lock(&pool_lock);
+}
+
+static void unlock_fn(void)
+{
+	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_unlock(&hide_lock);
+}
 
 #ifdef SECSOCK_TEST_HOOKS
 #include <stdio.h>
@@ -213,6 +223,7 @@ static void init_once(void)
 	size_t len = (size_t)RESERVE_CHUNKS * CHUNK;
 	void *b;
 
+	pthread_atfork(lock_fn, unlock_fn, unlock_fn);
 	b = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (b == MAP_FAILED || madvise(b, len, MADV_DONTDUMP) != 0) {
 		/* No pool, no memory functions: the callers' fallback applies. */
@@ -229,7 +240,6 @@ static void init_once(void)
 		atomic_store(&mem_mode, SS_MEM_SHARED);
 		return;
 	}
-	pthread_atfork(lock_fn, unlock_fn, unlock_fn);
 	atomic_store(&mem_mode, SS_MEM_PRIVATE);
 }
 
@@ -262,24 +272,111 @@ void ss_mem_leave(void)
 	scope--;
 }
 
-size_t ss_mem_scrub_block(void *p, const void *const *vals, const size_t *lens, size_t n)
+/* ------------------------------------------------------------ hiding
+ * SS_MEM_SHARED: the pages under a live block of the program's OpenSSL
+ * heap are marked MADV_DONTDUMP while it lives.  Pages are shared with
+ * other blocks, so each hidden page has a count; the last block to go marks
+ * it MADV_DODUMP again.  The count table is plain malloc'd memory (page
+ * addresses only). */
+enum { PAGE = 4096, HIDE_BUCKETS = 1024 };
+
+typedef struct page_ref {
+	struct page_ref *next;
+	uintptr_t page;
+	unsigned n;
+} page_ref;
+
+static page_ref *hidden[HIDE_BUCKETS];
+
+static page_ref **page_slot(uintptr_t page)
+{
+	page_ref **pp = &hidden[(page / PAGE) % HIDE_BUCKETS];
+
+	while (*pp != NULL && (*pp)->page != page)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* One page's count up (d = 1) or down (d = -1); 0 when madvise or malloc
+ * failed.  hide_lock held. */
+static int page_count(uintptr_t page, int d)
+{
+	page_ref **pp = page_slot(page), *r = *pp;
+
+	if (d > 0) {
+		if (r == NULL) {
+			r = calloc(1, sizeof *r);
+			if (r == NULL || madvise((void *)page, PAGE, MADV_DONTDUMP) != 0) {
+				free(r);
+				return 0;
+			}
+			r->page = page;
+			*pp = r;
+		}
+		r->n++;
+		return 1;
+	}
+	if (r == NULL)
+		return 0;
+	if (--r->n == 0) {
+		*pp = r->next;
+		free(r);
+		(void)madvise((void *)page, PAGE, MADV_DODUMP);
+	}
+	return 1;
+}
+
+static size_t block_size_known(void *p)
 {
 	CRYPTO_malloc_fn m;
 	CRYPTO_realloc_fn r;
 	CRYPTO_free_fn f;
-	uint8_t *b = p;
-	size_t size, wiped = 0;
 
-	if (p == NULL)
-		return 0;
 	CRYPTO_get_mem_functions(&m, &r, &f);
-	if (m == h_malloc) {
-		size = in_pool(p) ? block_size(p) : malloc_usable_size(p);
-	} else if (m == CRYPTO_malloc) {
-		size = malloc_usable_size(p);   /* OpenSSL's default is malloc(3) */
-	} else {
-		return 0;                       /* the program's allocator: size unknown */
+	if (m == h_malloc)
+		return in_pool(p) ? block_size(p) : malloc_usable_size(p);
+	if (m == CRYPTO_malloc)
+		return malloc_usable_size(p);   /* OpenSSL's default is malloc(3) */
+	return 0;                           /* the program's allocator: size unknown */
+}
+
+size_t ss_mem_hide(void *p)
+{
+	size_t size = p != NULL ? block_size_known(p) : 0;
+	uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(PAGE - 1), pg;
+
+	if (size == 0)
+		return 0;
+	pthread_mutex_lock(&hide_lock);
+	for (pg = lo; pg < (uintptr_t)p + size; pg += PAGE) {
+		if (!page_count(pg, 1)) {
+			while (pg > lo)
+				page_count(pg -= PAGE, -1);
+			size = 0;
+			break;
+		}
 	}
+	pthread_mutex_unlock(&hide_lock);
+	return size;
+}
+
+void ss_mem_unhide(void *p, size_t size)
+{
+	uintptr_t pg;
+
+	if (p == NULL || size == 0)
+		return;
+	pthread_mutex_lock(&hide_lock);
+	for (pg = (uintptr_t)p & ~(uintptr_t)(PAGE - 1); pg < (uintptr_t)p + size; pg += PAGE)
+		page_count(pg, -1);
+	pthread_mutex_unlock(&hide_lock);
+}
+
+size_t ss_mem_scrub_block(void *p, const void *const *vals, const size_t *lens, size_t n)
+{
+	uint8_t *b = p;
+	size_t size = p != NULL ? block_size_known(p) : 0, wiped = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		size_t len = lens[i], off = 0;
 		uint8_t *hit;

@@ -17,9 +17,11 @@
  * OpenSSL accepts memory functions only before its first allocation
  * (CRYPTO_set_mem_functions(3)): a program that already used OpenSSL when
  * the engine was loaded keeps its own, and then ss_mem_mode() says
- * SS_MEM_SHARED and the callers fall back (core/ss_rec.c: AEAD contexts live
- * only for the call that uses them; core/ss_ctx.c: the SSL object's copies
- * of the secrets are wiped before it is freed).
+ * SS_MEM_SHARED and the callers fall back (core/ss_rec.c: the pages under
+ * an AEAD context are marked MADV_DONTDUMP while it lives, ss_mem_hide, or
+ * if that cannot be done the context lives for one record only;
+ * core/ss_ctx.c: the SSL object's copies of the secrets are wiped before it
+ * is freed).
  */
 #ifndef SS_MEM_H
 #define SS_MEM_H
@@ -41,6 +43,14 @@ ss_mem_mode ss_mem_mode_get(void);
 /* A secret scope on this thread (nestable).  Cheap: a thread-local counter. */
 void ss_mem_enter(void);
 void ss_mem_leave(void);
+
+/* SS_MEM_SHARED fallback for a long-lived block (an AEAD context): mark the
+ * pages under block p MADV_DONTDUMP while it lives.  Returns the size
+ * covered, to be passed to ss_mem_unhide after the block was freed; 0 when
+ * the block's size cannot be told (the program's own allocator) or madvise
+ * failed: then nothing is hidden. */
+size_t ss_mem_hide(void *p);
+void ss_mem_unhide(void *p, size_t size);
 
 /* SS_MEM_SHARED fallback: wipe every copy of each of the n values (vals[i],
  * lens[i] bytes) found in the OpenSSL block p, when OpenSSL's allocator is
