@@ -64,8 +64,16 @@ ENGINE      := $(BUILD)/libsecsock-engine.so
 CLI         := $(BUILD)/secsock
 KDS         := $(BUILD)/secsock-kds
 
-TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE)) $(if $(CLI_SRC),$(CLI)) \
-           $(if $(KDS_SRC),$(KDS)) $(BUILD)/secsock.pc
+# A second engine for tests/security/s50-core-dump.sh only, with
+# -DSECSOCK_TEST_HOOKS (it reports the traffic secrets it uses, core/
+# ss_rec_keys.c), next to a copy of the preload that loads it.  The release
+# libraries never contain the hook.
+TESTHOOK_DIR := $(BUILD)/testhooks
+TESTHOOK_SRC := core/ss_rec_keys.c core/ss_mem.c
+TESTHOOK_OBJ := $(patsubst %.c,$(TESTHOOK_DIR)/obj/%.o,$(TESTHOOK_SRC))
+
+TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libsecsock.so) \
+           $(if $(CLI_SRC),$(CLI)) $(if $(KDS_SRC),$(KDS)) $(BUILD)/secsock.pc
 
 .PHONY: all check unit check-valgrind check-cli check-integration check-clang \
         check-exports check-security check-bench fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
@@ -76,7 +84,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/testhooks/obj -name '*.d' 2>/dev/null)
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -95,6 +103,19 @@ $(ENGINE): $(ENGINE_OBJ) $(CORE_LIB) core/ss_engine.map
 	$(CC) -shared -o $@ $(ENGINE_OBJ) $(CORE_LIB) \
 	  -Wl,--version-script=core/ss_engine.map -Wl,-z,nodelete -Wl,-z,now \
 	  $(ENGINE_LIBS)
+
+$(TESTHOOK_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSECSOCK_TEST_HOOKS -MMD -MP -c $< -o $@
+
+# The hooked objects come first, so the archive's copies are never pulled in.
+$(TESTHOOK_DIR)/libsecsock-engine.so: $(ENGINE_OBJ) $(TESTHOOK_OBJ) $(CORE_LIB) core/ss_engine.map
+	$(CC) -shared -o $@ $(ENGINE_OBJ) $(TESTHOOK_OBJ) $(CORE_LIB) \
+	  -Wl,--version-script=core/ss_engine.map -Wl,-z,nodelete -Wl,-z,now \
+	  $(ENGINE_LIBS)
+
+$(TESTHOOK_DIR)/libsecsock.so: $(SO) $(TESTHOOK_DIR)/libsecsock-engine.so
+	cp $(SO) $@
 
 $(CLI): $(CLI_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)

@@ -27,6 +27,7 @@
 #include "ss_ctx.h"
 #include "ss_cred_int.h"
 #include "ss_cursor.h"
+#include "ss_mem.h"
 #include "ss_rec.h"
 
 /* Context lifetime reported through *expiry.  The policy's session-lifetime
@@ -983,19 +984,32 @@ fail:
 	return st;
 }
 
+/* The whole handshake step is a secret scope (ss_mem.h): what OpenSSL
+ * allocates for the SSL object (its copies of every secret, the record
+ * layer's handshake keys, the key log lines) comes from the DONTDUMP pool. */
 ss_status ss_ctx_initialize(ss_cred *cred, ss_ctx **ctx, const char *target,
                             unsigned req, const uint8_t *in, size_t in_len,
                             size_t *in_used, ss_buf *out, unsigned *attrs,
                             int64_t *expiry)
 {
-	return ctx_step(cred, ctx, 0, target, req, in, in_len, in_used, out, attrs, expiry);
+	ss_status st;
+
+	ss_mem_enter();
+	st = ctx_step(cred, ctx, 0, target, req, in, in_len, in_used, out, attrs, expiry);
+	ss_mem_leave();
+	return st;
 }
 
 ss_status ss_ctx_accept(ss_cred *cred, ss_ctx **ctx, unsigned req,
                         const uint8_t *in, size_t in_len, size_t *in_used,
                         ss_buf *out, unsigned *attrs, int64_t *expiry)
 {
-	return ctx_step(cred, ctx, 1, NULL, req, in, in_len, in_used, out, attrs, expiry);
+	ss_status st;
+
+	ss_mem_enter();
+	st = ctx_step(cred, ctx, 1, NULL, req, in, in_len, in_used, out, attrs, expiry);
+	ss_mem_leave();
+	return st;
 }
 
 ss_status ss_ctx_query(const ss_ctx *ctx, ss_ctx_info *info)
@@ -1007,9 +1021,38 @@ ss_status ss_ctx_query(const ss_ctx *ctx, ss_ctx_info *info)
 	return SS_OK;
 }
 
-/* Free the OpenSSL object and the secrets: nothing of the handshake is kept. */
-static void drop_handshake(ss_ctx *ctx)
+/* SS_MEM_SHARED (ss_mem.h: the program's OpenSSL heap, which SSL_free
+ * does not wipe): wipe the SSL object's own copies of the traffic secrets,
+ * and of the keys and IVs derived from them (st, when exported), before it
+ * is freed.  In OpenSSL 3.0 they are arrays inside the SSL object itself
+ * (client/server_app_traffic_secret, read_iv, write_iv); the keys sit in
+ * the provider cipher contexts, which SSL_free frees with
+ * OPENSSL_clear_free.  Found by value, so no layout is assumed. */
+static void scrub_ssl(ss_ctx *ctx, const ss_rec_state *st)
 {
+	const void *v[9] = { 0 };
+	size_t len[9] = { 0 }, n = 0;
+
+	if (ctx->ssl == NULL || ctx->sec == NULL || ss_mem_mode_get() != SS_MEM_SHARED)
+		return;
+	v[n] = ctx->sec->client_app, len[n++] = ctx->sec->len;
+	v[n] = ctx->sec->server_app, len[n++] = ctx->sec->len;
+	v[n] = ctx->sec->client_hs, len[n++] = ctx->sec->len;
+	if (st != NULL) {
+		const ss_rec_dir *d[2] = { &st->tx, &st->rx };
+		for (int i = 0; i < 2; i++) {
+			v[n] = d[i]->key, len[n++] = st->key_len;
+			v[n] = d[i]->iv, len[n++] = sizeof d[i]->iv;
+			v[n] = d[i]->secret, len[n++] = st->secret_len;
+		}
+	}
+	(void)ss_mem_scrub_block(ctx->ssl, v, len, n);
+}
+
+/* Free the OpenSSL object and the secrets: nothing of the handshake is kept. */
+static void drop_handshake(ss_ctx *ctx, const ss_rec_state *st)
+{
+	scrub_ssl(ctx, st);
 	SSL_free(ctx->ssl);   /* frees the BIOs too */
 	ctx->ssl = NULL;
 	ctx->rbio = ctx->wbio = NULL;
@@ -1031,7 +1074,7 @@ ss_status ss_ctx_export(ss_ctx *ctx, ss_rec_state *st)
 	tx = ctx->server ? ctx->sec->server_app : ctx->sec->client_app;
 	rx = ctx->server ? ctx->sec->client_app : ctx->sec->server_app;
 	s = ss_rec_state_init(st, ctx->info.suite, tx, rx, ctx->sec->len);
-	drop_handshake(ctx);
+	drop_handshake(ctx, s == SS_OK ? st : NULL);
 	ctx->state = s == SS_OK ? CTX_EXPORTED : CTX_FAILED;
 	return s;
 }
@@ -1040,7 +1083,7 @@ void ss_ctx_free(ss_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	drop_handshake(ctx);
+	drop_handshake(ctx, NULL);
 	sodium_memzero(ctx, sizeof *ctx);
 	free(ctx);
 }

@@ -5,6 +5,16 @@
  * directly.
  */
 #include "ss_engine.h"
+#include "ss_mem.h"
+
+/* Runs inside dlopen, after libcrypto's own initialisers and before any of
+ * the engine's code has touched OpenSSL: the only moment at which OpenSSL
+ * still accepts memory functions (CRYPTO_set_mem_functions(3)), unless the
+ * program used it first.  See ss_mem.h. */
+__attribute__((constructor)) static void engine_init(void)
+{
+	(void)ss_mem_init();
+}
 
 static const ss_engine table = {
 	.abi = SS_ENGINE_ABI,

@@ -44,6 +44,7 @@
  *   the peer why the connection dies.
  */
 #include "ss_rec_int.h"
+#include "ss_mem.h"
 
 #include <endian.h>
 #include <stdatomic.h>
@@ -114,6 +115,7 @@ typedef struct ss_aead_ops {
 typedef struct ss_rec_cache {
 	void *ctx;            /* provider AEAD context; NULL until first use and after ss_rec_trim */
 	uint32_t epoch;       /* epoch of the key the ctx holds */
+	uint32_t hidden;      /* SS_MEM_SHARED: bytes under ctx kept out of core dumps (ss_mem_hide) */
 	uint8_t keyed;        /* 0 until a key was set (again after a trim) */
 } ss_rec_cache;
 
@@ -280,9 +282,12 @@ ss_status ss_rec_new(ss_rec_state *st, ss_rec **out)
  * schedule included, with OPENSSL_clear_free. */
 static void cache_drop(const ss_aead_ops *ops, ss_rec_cache *c)
 {
-	if (c->ctx)
+	if (c->ctx) {
 		ops->freectx(c->ctx);
+		ss_mem_unhide(c->ctx, c->hidden);   /* after the wipe */
+	}
 	c->ctx = NULL;
+	c->hidden = 0;
 	c->keyed = 0;
 }
 
@@ -369,14 +374,26 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 		return SS_INVALID_HANDLE;
 	c->keyed = 0;
 	if (!c->ctx) {
+		/* The context will hold the key schedule and the nonce: made in
+		 * the engine's DONTDUMP pool, or where the program's OpenSSL puts
+		 * it with its pages hidden from core dumps (ss_mem.h). */
+		ss_mem_enter();
 		c->ctx = ops->newctx(ops->provctx);
+		ss_mem_leave();
 		if (!c->ctx)
 			return SS_INSUFFICIENT_MEMORY;
+		if (ss_mem_mode_get() == SS_MEM_SHARED) {
+			size_t h = ss_mem_hide(c->ctx);
+			c->hidden = h <= UINT32_MAX ? (uint32_t)h : 0;
+		}
 		/* seq_cst, paired with the trimmer clearing its "armed" flag before
 		 * it looks at ss_rec_ctx_count: either it sees this context or the
-		 * hook sees it disarmed (pre_engine.c). */
-		atomic_fetch_or(&r->held, c == &r->tx ? HELD_TX : HELD_RX);
-		call_hook(r);
+		 * hook sees it disarmed (pre_engine.c).  A context that lives for
+		 * one record only (transient_drop) is nothing to trim. */
+		if (ss_mem_mode_get() != SS_MEM_SHARED || c->hidden != 0) {
+			atomic_fetch_or(&r->held, c == &r->tx ? HELD_TX : HELD_RX);
+			call_hook(r);
+		}
 	}
 	/* All three AEADs default to a 12-byte IV (= iv_length, §5.3); the
 	 * per-record calls below pass only the nonce. */
@@ -390,6 +407,19 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 	    atomic_load_explicit(&hook_gen, memory_order_relaxed))
 		call_hook(r);   /* re-keyed an inherited context (see the fast path) */
 	return SS_OK;
+}
+
+/* When OpenSSL's allocator is not ours (SS_MEM_SHARED, ss_mem.h) and the
+ * pages under a context could not be hidden from core dumps (the program's
+ * own allocator, or madvise failed), the context would keep the key
+ * schedule in dumpable memory for as long as it lives: then it lives for one
+ * record (freectx wipes it, see cache_drop) and the next record makes and
+ * keys a new one, as after a trim.  Costs a newctx + key setup per record
+ * (for AES-GCM the key expansion and GHASH table). */
+static void transient_drop(ss_rec *r, ss_rec_cache *c)
+{
+	if (ss_mem_mode_get() == SS_MEM_SHARED && c->hidden == 0)
+		cache_drop(r->ops, c);
 }
 
 /* §5.3: the 64-bit record sequence number in network byte order, left-padded
@@ -488,6 +518,9 @@ out:
 		sodium_memzero(out, SS_REC_HEADER_LEN + body);
 		r->tx.keyed = 0;
 	}
+	/* the nonce is the IV itself at seq 0, and gives it away at any seq */
+	sodium_memzero(nonce, sizeof nonce);
+	transient_drop(r, &r->tx);
 	return st;
 }
 
@@ -644,6 +677,8 @@ static ss_status aead_open(ss_rec *r, const uint8_t *rec, size_t inner,
 out:
 	if (st == SS_INTERNAL_ERROR)
 		r->rx.keyed = 0;
+	sodium_memzero(nonce, sizeof nonce);
+	transient_drop(r, &r->rx);
 	return st;
 }
 
@@ -712,8 +747,10 @@ ss_status ss_rec_open(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consu
 	tail_len = inner - head;
 	if (tail_len > TAIL_STACK) {
 		tail_heap = sodium_malloc(tail_len + 1);
-		if (!tail_heap)
+		if (!tail_heap) {
+			transient_drop(r, &r->rx);
 			return SS_INSUFFICIENT_MEMORY;
+		}
 		tail = tail_heap;
 	}
 

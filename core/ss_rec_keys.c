@@ -8,6 +8,7 @@
  * label, where it is wiped whatever happened.
  */
 #include "ss_rec_int.h"
+#include "ss_mem.h"
 
 #include <string.h>
 
@@ -81,6 +82,8 @@ ss_status ss_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t
 		OSSL_PARAM_construct_end(),
 	};
 
+	/* The KDF context copies the secret: into the DONTDUMP pool (ss_mem.h). */
+	ss_mem_enter();
 	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	if (!kdf)
 		goto out;
@@ -96,10 +99,43 @@ out:
 	/* EVP_KDF_CTX_free clears its copy of the key. */
 	EVP_KDF_CTX_free(kctx);
 	EVP_KDF_free(kdf);
+	ss_mem_leave();
 	if (st != SS_OK)
 		sodium_memzero(out, out_len);
 	return st;
 }
+
+#ifdef SECSOCK_TEST_HOOKS
+#include <stdlib.h>
+#include <unistd.h>
+/* Test builds only ($(BUILD)/testhooks/, see the Makefile; never the release
+ * engine): each traffic secret, key and IV this process takes into use, one
+ * "DIR secret|key|iv HEX" line each on the descriptor named by
+ * SECSOCK_TEST_SECRETS_FD, so tests/security/s50-core-dump.sh knows what to
+ * look for in a core dump. */
+static void test_hook_dir(const char *name, const ss_rec_dir *dir, size_t secret_len,
+                          size_t key_len)
+{
+	const char *e = getenv("SECSOCK_TEST_SECRETS_FD");
+	const struct { const char *what; const uint8_t *v; size_t n; } f[] = {
+		{ "secret", dir->secret, secret_len }, { "key", dir->key, key_len },
+		{ "iv", dir->iv, SS_REC_IV_LEN },
+	};
+	char line[160], hex[2 * SS_REC_MAX_SECRET + 1];
+
+	if (e == NULL || *e == '\0')
+		return;
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		sodium_bin2hex(hex, sizeof hex, f[i].v, f[i].n);
+		int n = snprintf(line, sizeof line, "%s %s %s\n", name, f[i].what, hex);
+		if (n > 0 && write(atoi(e), line, (size_t)n) < 0)
+			return;
+	}
+}
+#define TEST_HOOK_DIR(name, dir, sl, kl) test_hook_dir(name, dir, sl, kl)
+#else
+#define TEST_HOOK_DIR(name, dir, sl, kl) ((void)0)
+#endif
 
 /* §7.3:
  *   [sender]_write_key = HKDF-Expand-Label(Secret, "key", "", key_length)
@@ -146,6 +182,7 @@ ss_status ss_rec_dir_next(const ss_suite_info *si, ss_rec_dir *dir)
 		goto out;
 	next.seq = 0;
 	next.epoch = dir->epoch + 1;
+	TEST_HOOK_DIR("next", &next, si->secret_len, si->key_len);
 	/* The old generation must not survive anywhere (§7.2: "Once ... computed,
 	 * the old traffic secret SHOULD be deleted"). */
 	sodium_memzero(dir, sizeof *dir);
@@ -182,6 +219,8 @@ ss_status ss_rec_state_init(ss_rec_state *st, uint16_t suite,
 	rc = ss_rec_dir_derive(si, &tmp.rx);
 	if (rc != SS_OK)
 		goto out;
+	TEST_HOOK_DIR("tx", &tmp.tx, si->secret_len, si->key_len);
+	TEST_HOOK_DIR("rx", &tmp.rx, si->secret_len, si->key_len);
 	*st = tmp;
 out:
 	sodium_memzero(&tmp, sizeof tmp);
