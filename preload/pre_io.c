@@ -154,7 +154,7 @@ int pre_io_wait(int fd, short events, int64_t timeout_ms)
 
 	if (timeout_ms > INT32_MAX)
 		timeout_ms = INT32_MAX;
-	r = poll(&p, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
+	r = REAL(poll)(&p, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
 	if (r < 0)
 		return -1;
 	if (r == 0)
@@ -447,7 +447,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 int pre_io_truncated(int fd)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
-	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	return REAL(poll)(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* Why not pre_io_truncated() alone after a peek: peek and poll are two

@@ -118,6 +118,9 @@ static struct pre_conn *renew(int fd, struct pre_conn *old)
 		old->rs->flags |= SS_REC_F_FAILED;
 	pre_io_drop_held(old);
 	pre_engine_detach(old);
+	pre_ready_bg_done(old);
+	n->epregs = old->epregs;   /* the program's epoll registrations stay the socket's */
+	old->epregs = NULL;
 	/* What we set on the socket for the record layer is not the program's. */
 	if (old->k_lowat != old->user_lowat)
 		REAL(setsockopt)(fd, SOL_SOCKET, SO_RCVLOWAT, &old->user_lowat, sizeof(int));
