@@ -113,7 +113,12 @@ static struct pre_conn *renew(int fd, struct pre_conn *old)
 	n->app_require = old->app_require;
 	pthread_mutex_lock(&old->rx_lock);
 	pthread_mutex_lock(&old->tx_lock);
-	atomic_store(&old->state, PRE_FAILED);
+	if (atomic_exchange(&old->state, PRE_FAILED) == PRE_FAILED) {
+		/* pre_reset's SO_LINGER {1, 0} is not the program's: a new
+		 * connection must end with FIN, not RST (socket(7) default). */
+		struct linger lg = { 0, 0 };
+		REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
 	if (old->rs)
 		old->rs->flags |= SS_REC_F_FAILED;
 	pre_io_drop_held(old);
@@ -135,8 +140,7 @@ static struct pre_conn *renew(int fd, struct pre_conn *old)
 		pre_conn_put(n);
 		return NULL;
 	}
-	pre_log(PRE_LOG_DEBUG, "fd %d: socket dissolved (connect AF_UNSPEC): state %s dropped",
-	        fd, pre_state_name(atomic_load(&old->state)));
+	pre_log(PRE_LOG_DEBUG, "fd %d: socket dissolved (connect AF_UNSPEC): connection state dropped", fd);
 	return n;
 }
 

@@ -14,6 +14,9 @@
  *                                    connect to PORT2, write MARKER (nb: a
  *                                    non-blocking socket, POLLOUT awaited; dup:
  *                                    MARKER goes through a dup made before)
+ *   refail PORT1 PORT2 MARKER        non-blocking connect that fails (PORT1),
+ *                                    then connect the same socket to PORT2,
+ *                                    write MARKER
  *   nbwait PORT HOW MS               non-blocking connect, then wait up to MS
  *                                    for writability with HOW (poll ppoll select
  *                                    pselect epoll epollet epollpre: registered
@@ -234,6 +237,43 @@ static int mode_unspec(int argc, char **a)
 	}
 	printf(", reconnect: %ld (%s)", r, err(r));
 	r = write(wfd, a[2], strlen(a[2]));
+	printf(", write: %ld (%s)", r, err(r));
+	linger_a_little(fd);
+	printf("\n");
+	return 0;
+}
+
+/* A non-blocking connect that fails (require, plain peer), then a second
+ * connect on the same socket to PORT2 and a write. */
+static int mode_refail(char **a)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = make_addr("127.0.0.1", atoi(a[0]), &ss);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), e = 0;
+	long r = connect(fd, (struct sockaddr *)&ss, l);
+
+	if (r < 0 && errno == EINPROGRESS)
+		await_connect(fd, 5000, &e);
+	/* the failure shows on I/O once the handshake is over */
+	for (int i = 0; i < 50 && !e; i++) {
+		char b;
+		if (read(fd, &b, 1) < 0 && errno != EAGAIN)
+			e = errno;
+		else
+			usleep(100000);
+	}
+	printf("first: %ld, failure: %s", r, e ? strerror(e) : "none");
+	l = make_addr("127.0.0.1", atoi(a[1]), &ss);
+	r = connect(fd, (struct sockaddr *)&ss, l);
+	e = 0;
+	if (r < 0 && errno == EINPROGRESS) {
+		if (await_connect(fd, 5000, &e) == 0 && !e)
+			r = 0;
+		else
+			errno = e ? e : ETIMEDOUT;
+	}
+	printf(", second connect: %ld (%s)", r, err(r));
+	r = write(fd, a[2], strlen(a[2]));
 	printf(", write: %ld (%s)", r, err(r));
 	linger_a_little(fd);
 	printf("\n");
@@ -467,6 +507,8 @@ int main(int argc, char **argv)
 		return mode_tfoc(a);
 	if (!strcmp(m, "unspec") && n >= 3)
 		return mode_unspec(n, a);
+	if (!strcmp(m, "refail") && n >= 3)
+		return mode_refail(a);
 	if (!strcmp(m, "nbwait") && n >= 3)
 		return mode_nbwait(a);
 	if (!strcmp(m, "rcvtimeo") && n >= 2)
