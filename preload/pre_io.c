@@ -973,23 +973,23 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		 * window is below one MSS, which on loopback (MSS ~64 KiB) is
 		 * common, and a poll loop would spin.  A blocking peek with
 		 * MSG_WAITALL makes the kernel wait for the whole record (or
-		 * FIN/RST, or the program's SO_RCVTIMEO). */
+		 * FIN/RST); with SO_RCVTIMEO set, poll for the time left (below). */
 		int need = c->k_lowat;
 		struct scratch *s = scratch();
 		pthread_mutex_unlock(&c->rx_lock);
-		if (need > 1 && s) {
-			/* The kernel bounds this wait by SO_RCVTIMEO itself: EAGAIN
-			 * then (a later wait of the same call, after progress, may
-			 * overshoot `until` by up to one timeout). */
+		if (need > 1 && s && until < 0) {
 			ssize_t w = REAL(recv)(fd, s->rx, (size_t)need < sizeof s->rx ? (size_t)need : sizeof s->rx,
 			                       MSG_PEEK | MSG_WAITALL);
-			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && until > 0)
-				return total ? (ssize_t)total : -1;
 			if (w < 0 && errno != EINTR)
 				w = 0;   /* the next pass reports the error itself */
 			if (w < 0)
 				return total ? (ssize_t)total : -1;
 		} else {
+			/* With SO_RCVTIMEO, poll for the time left: the peek would
+			 * wait a whole timeout again after each piece of a record.
+			 * Our SO_RCVLOWAT (the bytes still missing) keeps it from
+			 * waking early; an early wake-up is a pass that finds
+			 * nothing, bounded by `until`. */
 			int64_t left = until > 0 ? until - pre_now_ms() : -1;
 			int w = pre_io_wait(fd, POLLIN | POLLRDHUP, left < -1 ? 0 : left);
 			if (w == 0)

@@ -12,7 +12,7 @@ preload for a secsock one.
   echo1            echo the first message, then stay silent
   pieces           read the first message, wait 0.7 s, send 20000 bytes
                    ('A' + i % 26)
-  sink OUT         wait 2.5 s without reading, then read to EOF, checking
+  sink OUT         read one byte, wait 2.5 s without reading, then read to EOF, checking
                    byte i == i * 7 % 251; writes "received N bad M" to OUT
   splitrelay TPORT forward to 127.0.0.1:TPORT; server->client bytes that
                    arrive 0.5 s or more after the connection was made go out
@@ -66,10 +66,13 @@ def serve(c):
                 c.sendall(bytes(ord("A") + i % 26 for i in range(20000)))
                 time.sleep(30)
             elif mode == "sink":
-                time.sleep(2.5)
                 n = bad = 0
+                first = True
                 while True:
-                    b = c.recv(1 << 20)
+                    b = c.recv(1 if first else 1 << 20)
+                    if first:
+                        time.sleep(2.5)   # the handshake is done: now stall
+                        first = False
                     if not b:
                         break
                     for j, x in enumerate(b):
