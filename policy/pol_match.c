@@ -11,7 +11,13 @@
 #include "pol_internal.h"
 
 /* The query address in one of two normalised forms: IPv4 (also for
- * v4-mapped IPv6, so those match IPv4 rules) or a native IPv6 address. */
+ * v4-mapped IPv6, so those match IPv4 rules: an AF_INET6 socket connects
+ * to ::ffff:a.b.c.d over IPv4, ipv6(7)) or a native IPv6 address.  An
+ * outbound query for an unspecified address is asked as the loopback
+ * address Linux connects it to (0.0.0.0 and ::ffff:0.0.0.0 -> 127.0.0.1:
+ * the IPv4 route lookup sends a zero destination to the host itself;
+ * :: -> ::1: tcp_v6_connect, "connect() to INADDR_ANY means loopback
+ * (BSD'ism)"), so a loopback rule governs them too. */
 struct qaddr {
 	int family;          /* AF_INET, AF_INET6, or 0 = unknown */
 	uint32_t v4;
@@ -26,7 +32,7 @@ static uint64_t be64(const uint8_t *b)
 	return v;
 }
 
-static void norm_addr(const struct sockaddr_storage *ss, struct qaddr *q)
+static void norm_addr(const struct sockaddr_storage *ss, bool outbound, struct qaddr *q)
 {
 	memset(q, 0, sizeof *q);
 	if (ss->ss_family == AF_INET) {
@@ -45,6 +51,10 @@ static void norm_addr(const struct sockaddr_storage *ss, struct qaddr *q)
 			q->lo = be64(s6->sin6_addr.s6_addr + 8);
 		}
 	}
+	if (outbound && q->family == AF_INET && q->v4 == 0)
+		q->v4 = 0x7f000001;   /* INADDR_LOOPBACK */
+	else if (outbound && q->family == AF_INET6 && q->hi == 0 && q->lo == 0)
+		q->lo = 1;            /* in6addr_loopback */
 }
 
 static bool remote_matches(const struct pol_match *m, const struct qaddr *a)
@@ -227,7 +237,7 @@ static void decided(const pol_policy *p, int i, pol_protocol protocol, pol_decis
 void pol_decide(const pol_policy *p, const pol_query *q, pol_decision *out)
 {
 	struct qaddr a;
-	norm_addr(&q->remote, &a);
+	norm_addr(&q->remote, q->direction == POL_DIR_OUTBOUND, &a);
 	decided(p, first_match(p, q, &a, base_of(q->program)), q->protocol, out);
 }
 

@@ -158,7 +158,24 @@ static int classify(struct pre_conn *c, int fd, int *need, ssize_t *peeked)
 	return rc;
 }
 
-int pre_accept_progress(struct pre_conn *c, int fd, int wait)
+/* wait_unlocked() for at most `left` ms of the handshake, and no longer
+ * than the caller's deadline (pre_accept_progress's `until`): 0 and EAGAIN
+ * when that has passed. */
+static int wait_until(struct pre_conn *c, int fd, int64_t left, int64_t until)
+{
+	if (until > 0) {
+		int64_t app = until - pre_now_ms();
+		if (app <= 0) {
+			errno = EAGAIN;
+			return 0;
+		}
+		if (left < 0 || app < left)
+			left = app;
+	}
+	return wait_unlocked(c, fd, left);
+}
+
+int pre_accept_progress(struct pre_conn *c, int fd, int64_t until)
 {
 	int fin_seen = 0;
 
@@ -186,13 +203,19 @@ int pre_accept_progress(struct pre_conn *c, int fd, int wait)
 					return inbound_fail(c, fd, "refused", "handshake timeout (incomplete ClientHello)");
 			}
 			pre_set_lowat(c, fd, need);
-			if (!wait) {
+			if (!until) {
 				errno = EAGAIN;
 				return -1;
 			}
-			/* A client that has not spoken: block as a plain read would. */
-			if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
+			/* A client that has not spoken: block as a plain read would
+			 * (SO_RCVTIMEO included). */
+			int w = wait_until(c, fd, left, until);
+			if (w < 0 && errno != EINTR)
 				return -1;
+			if (w == 0 && until > 0 && pre_now_ms() >= until) {
+				errno = EAGAIN;
+				return -1;
+			}
 			continue;
 		}
 		if (st != PRE_HANDSHAKE)
@@ -229,12 +252,17 @@ int pre_accept_progress(struct pre_conn *c, int fd, int wait)
 			}
 			return inbound_fail(c, fd, "refused", "handshake: client went away");
 		}
-		if (!wait) {
+		if (!until) {
 			errno = EAGAIN;
 			return -1;
 		}
-		if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
+		int w = wait_until(c, fd, left, until);
+		if (w < 0 && errno != EINTR)
 			return -1;
+		if (w == 0 && until > 0 && pre_now_ms() >= until) {
+			errno = EAGAIN;
+			return -1;
+		}
 	}
 }
 
@@ -272,7 +300,7 @@ int pre_accept_before_write(struct pre_conn *c, int fd)
 		}
 	}
 	if (atomic_load(&c->state) == PRE_HANDSHAKE)
-		return pre_accept_progress(c, fd, 1);
+		return pre_accept_progress(c, fd, pre_io_timeo(fd, SO_SNDTIMEO));
 	return 0;
 }
 

@@ -236,6 +236,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		c->bg = 1;
 		c->deadline_ms = deadline;
 		if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
+			pre_ready_bg_start(c);   /* not writable to the program until it ends */
 			pthread_mutex_unlock(&c->tx_lock);
 			pthread_mutex_unlock(&c->rx_lock);
 			pre_log(PRE_LOG_DEBUG, "fd %d: handshake continues in the background", fd);
@@ -393,7 +394,21 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	return -1;
 }
 
+static int bg_step(struct pre_conn *c, int fd);
+
+/* Whoever drives the step (engine, read, write, readiness call): when the
+ * handshake is over, the program's epoll registrations get their EPOLLOUT
+ * back (pre_ready.c) — the socket is writable now, or failed. */
 int pre_connect_bg_step(struct pre_conn *c, int fd)
+{
+	int r = bg_step(c, fd);
+
+	if (atomic_load(&c->state) != PRE_CONNECTING)
+		pre_ready_bg_done(c);
+	return r;
+}
+
+static int bg_step(struct pre_conn *c, int fd)
 {
 	int st = atomic_load(&c->state);
 	ss_status s = SS_OK;
@@ -419,7 +434,7 @@ int pre_connect_bg_step(struct pre_conn *c, int fd)
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		int err = 0;
 		socklen_t el = sizeof err;
-		if (poll(&p, 1, 0) == 0) {
+		if (REAL(poll)(&p, 1, 0) == 0) {
 			pre_engine_arm(c, fd, EPOLLOUT);
 			return 0;
 		}

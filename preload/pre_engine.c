@@ -155,14 +155,14 @@ static int ep_setup(void)
 	memset(&ev, 0, sizeof ev);
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL;
-	epoll_ctl(ep, EPOLL_CTL_ADD, wk, &ev);
+	REAL(epoll_ctl)(ep, EPOLL_CTL_ADD, wk, &ev);
 	for (struct pre_conn *c = E.list; c; c = c->eng_next) {
 		int d = c->eng_fd - 1;
 		if (d < 0)
 			continue;
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLONESHOT;   /* serve once: it re-arms what it needs */
 		ev.data.ptr = c;
-		epoll_ctl(ep, EPOLL_CTL_ADD, d, &ev);
+		REAL(epoll_ctl)(ep, EPOLL_CTL_ADD, d, &ev);
 	}
 	E.wake = wk + 1;
 	atomic_store(&E.ep, ep + 1);
@@ -552,11 +552,11 @@ int pre_engine_arm(struct pre_conn *c, int fd, uint32_t events)
 		E.list = c;
 		c->eng_listed = 1;
 	}
-	r = epoll_ctl(ep, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, d, &ev);
+	r = REAL(epoll_ctl)(ep, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, d, &ev);
 	if (r < 0 && errno == ENOENT)
-		r = epoll_ctl(ep, EPOLL_CTL_ADD, d, &ev);
+		r = REAL(epoll_ctl)(ep, EPOLL_CTL_ADD, d, &ev);
 	else if (r < 0 && errno == EEXIST)
-		r = epoll_ctl(ep, EPOLL_CTL_MOD, d, &ev);
+		r = REAL(epoll_ctl)(ep, EPOLL_CTL_MOD, d, &ev);
 	if (r == 0 && fresh && c->bg)
 		wake_engine();   /* a new deadline to watch */
 	pthread_mutex_unlock(&E.lk);

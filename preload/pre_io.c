@@ -154,7 +154,7 @@ int pre_io_wait(int fd, short events, int64_t timeout_ms)
 
 	if (timeout_ms > INT32_MAX)
 		timeout_ms = INT32_MAX;
-	r = poll(&p, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
+	r = REAL(poll)(&p, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
 	if (r < 0)
 		return -1;
 	if (r == 0)
@@ -166,9 +166,25 @@ int pre_io_wait(int fd, short events, int64_t timeout_ms)
 	return 1;
 }
 
-int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
+int64_t pre_io_timeo(int fd, int name)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t l = sizeof tv;
+	int saved = errno;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, name, &tv, &l) < 0 || (tv.tv_sec <= 0 && tv.tv_usec <= 0)) {
+		errno = saved;
+		return -1;
+	}
+	return pre_now_ms() + (int64_t)tv.tv_sec * 1000 + ((int64_t)tv.tv_usec + 999) / 1000;
+}
+
+/* Send all of buf, waiting for room until deadline_ms (0 = no limit).
+ * 0 all sent, 1 the deadline passed first, -1 error; *done: bytes sent. */
+static int send_until(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms, size_t *done)
 {
 	size_t off = 0;
+	int rc = 0;
 
 	while (off < len) {
 		ssize_t r = REAL(send)(fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -176,20 +192,44 @@ int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
 			off += (size_t)r;
 			continue;
 		}
-		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			rc = -1;
+			break;
+		}
 		int64_t left = -1;
 		if (deadline_ms) {
 			left = deadline_ms - pre_now_ms();
 			if (left <= 0) {
-				errno = ETIMEDOUT;
-				return -1;
+				rc = 1;
+				break;
 			}
 		}
-		if (pre_io_wait(fd, POLLOUT, left) < 0 && errno != EINTR)
-			return -1;
+		if (pre_io_wait(fd, POLLOUT, left) < 0 && errno != EINTR) {
+			rc = -1;
+			break;
+		}
 	}
-	return 0;
+	*done = off;
+	return rc;
+}
+
+int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
+{
+	size_t done;
+	int r = send_until(fd, buf, len, deadline_ms, &done);
+
+	if (r > 0)
+		errno = ETIMEDOUT;
+	return r ? -1 : 0;
+}
+
+/* The program's SO_SNDTIMEO as a send_until deadline (0: none), asked once
+ * per call (*until: 0 not yet asked, -1 none). */
+static int64_t snd_deadline(int fd, int64_t *until)
+{
+	if (!*until)
+		*until = pre_io_timeo(fd, SO_SNDTIMEO);
+	return *until > 0 ? *until : 0;
 }
 
 /* Does a call on c wait, or answer EAGAIN?  O_NONBLOCK lives on the open
@@ -407,7 +447,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 int pre_io_truncated(int fd)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
-	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	return REAL(poll)(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* Why not pre_io_truncated() alone after a peek: peek and poll are two
@@ -840,6 +880,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 	int peek = (flags & MSG_PEEK) != 0, end = RX_MORE, st;
 	size_t total = 0;
 	ssize_t r;
+	int64_t until = 0;   /* SO_RCVTIMEO deadline, asked at the first wait; -1 none */
 
 	if (iov_total(iov, iovcnt) == 0)
 		return 0;
@@ -847,7 +888,9 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 	for (;;) {
 		st = atomic_load(&c->state);
 		if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
-			if (pre_accept_progress(c, fd, !would_block(c, fd, flags)) < 0) {
+			if (!until && !would_block(c, fd, flags))
+				until = pre_io_timeo(fd, SO_RCVTIMEO);
+			if (pre_accept_progress(c, fd, would_block(c, fd, flags) ? 0 : until) < 0) {
 				r = -1;
 				goto out;
 			}
@@ -861,7 +904,9 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			pthread_mutex_unlock(&c->tx_lock);
 			if (b != 0)
 				continue;
-			if (would_block(c, fd, flags)) {
+			if (!until && !would_block(c, fd, flags))
+				until = pre_io_timeo(fd, SO_RCVTIMEO);
+			if (would_block(c, fd, flags) || (until > 0 && pre_now_ms() >= until)) {
 				errno = EAGAIN;
 				r = -1;
 				goto out;
@@ -911,26 +956,46 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			}
 			break;
 		}
+		/* SO_RCVTIMEO (socket(7)): a blocking read that got nothing by
+		 * then fails with EAGAIN, one that got some returns it (MSG_WAITALL
+		 * too); a record begun stays in c->partial for the next read. */
+		if (!until)
+			until = pre_io_timeo(fd, SO_RCVTIMEO);
+		if (until > 0 && pre_now_ms() >= until) {
+			if (total)
+				break;
+			errno = EAGAIN;
+			r = -1;
+			goto out;
+		}
 		/* Wait with no lock held.  SO_RCVLOWAT alone is not enough here:
 		 * tcp_epollin_ready() also reports readable when the receive
 		 * window is below one MSS, which on loopback (MSS ~64 KiB) is
 		 * common, and a poll loop would spin.  A blocking peek with
 		 * MSG_WAITALL makes the kernel wait for the whole record (or
-		 * FIN/RST, or the program's SO_RCVTIMEO). */
+		 * FIN/RST); with SO_RCVTIMEO set, poll for the time left (below). */
 		int need = c->k_lowat;
 		struct scratch *s = scratch();
 		pthread_mutex_unlock(&c->rx_lock);
-		if (need > 1 && s) {
+		if (need > 1 && s && until < 0) {
 			ssize_t w = REAL(recv)(fd, s->rx, (size_t)need < sizeof s->rx ? (size_t)need : sizeof s->rx,
 			                       MSG_PEEK | MSG_WAITALL);
 			if (w < 0 && errno != EINTR)
 				w = 0;   /* the next pass reports the error itself */
 			if (w < 0)
 				return total ? (ssize_t)total : -1;
-		} else if (pre_io_wait(fd, POLLIN | POLLRDHUP, -1) < 0) {
-			if (total)
-				return (ssize_t)total;
-			return -1;
+		} else {
+			/* With SO_RCVTIMEO, poll for the time left: the peek would
+			 * wait a whole timeout again after each piece of a record.
+			 * Our SO_RCVLOWAT (the bytes still missing) keeps it from
+			 * waking early; an early wake-up is a pass that finds
+			 * nothing, bounded by `until`. */
+			int64_t left = until > 0 ? until - pre_now_ms() : -1;
+			int w = pre_io_wait(fd, POLLIN | POLLRDHUP, left < -1 ? 0 : left);
+			if (w == 0)
+				errno = EAGAIN;   /* SO_RCVTIMEO ran out */
+			if (w <= 0)
+				return total ? (ssize_t)total : -1;
 		}
 		pthread_mutex_lock(&c->rx_lock);
 	}
@@ -1075,6 +1140,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 	size_t want = iov_total(iov, iovcnt), total = 0;
 	int sflags = (flags & MSG_NOSIGNAL) | MSG_DONTWAIT;
 	int nb = -1;
+	int64_t until = 0;   /* SO_SNDTIMEO deadline (snd_deadline) */
 
 	if (!s) {
 		errno = ENOMEM;
@@ -1095,9 +1161,20 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 					return -1;
 				}
 			}
-			/* blocking socket (or no engine): finish the tail first */
-			if (pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, 0) < 0)
+			/* blocking socket (or no engine): finish the tail first;
+			 * SO_SNDTIMEO bounds the wait (socket(7): EAGAIN, nothing of
+			 * this call taken; the rest of the tail stays queued). */
+			size_t more = 0;
+			int w = send_until(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
+			                   mode == TX_AS_SOCKET ? snd_deadline(fd, &until) : 0, &more);
+			c->tail_off += (uint32_t)more;
+			if (w < 0)
 				goto broken;
+			if (w > 0) {
+				pre_engine_arm(c, fd, EPOLLOUT);
+				errno = EAGAIN;
+				return -1;
+			}
 			tail_drop(c);
 		}
 	}
@@ -1184,8 +1261,36 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 				}
 				tail_drop(c);
 			}
-			if (pre_io_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
+			/* Blocking: wait for room, no longer than SO_SNDTIMEO. */
+			size_t more = 0;
+			int w = send_until(fd, s->tx + sent, olen - sent,
+			                   mode == TX_AS_SOCKET ? snd_deadline(fd, &until) : 0, &more);
+			if (w < 0)
 				goto broken;
+			sent += more;
+			if (w > 0 && !sent) {
+				/* Timed out with none of the batch taken: as above, the
+				 * records never left (EAGAIN, or what was written so far). */
+				c->rs->tx.seq = saved_seq;
+				sodium_memzero(s->tx, olen);
+				if (total)
+					return (ssize_t)total;
+				errno = EAGAIN;
+				return -1;
+			}
+			if (w > 0) {
+				/* Timed out inside the batch: it must not stay half-sent;
+				 * the engine finishes it and the count says it was taken
+				 * (socket(7): the partial count). */
+				if (tail_keep(c, s->tx + sent, olen - sent) == 0 && pre_engine_arm(c, fd, EPOLLOUT) == 0) {
+					total += batch;
+					c->tx_bytes += batch;
+					return (ssize_t)total;
+				}
+				tail_drop(c);
+				if (pre_io_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
+					goto broken;
+			}
 		}
 		total += batch;
 		c->tx_bytes += batch;

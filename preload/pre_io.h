@@ -45,16 +45,28 @@ int pre_io_fin_after(int fd, size_t seen);
 /* Send all of buf (handshake flights, alerts) before deadline_ms (0 = none). */
 int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms);
 
+/* The program's SO_RCVTIMEO or SO_SNDTIMEO (name) as the deadline of a
+ * blocking call starting now (CLOCK_MONOTONIC ms), or -1 when none is set
+ * (socket(7): a zero timeout never expires). */
+int64_t pre_io_timeo(int fd, int name);
 /* Drive the server side of an accepted connection (UNDECIDED/HANDSHAKE)
- * until it is SECURED, CLEAR or FAILED.  wait: block (with the handshake
- * deadline) instead of returning EAGAIN.  0 = decided, -1 errno (EAGAIN
- * while undecided on a non-blocking call).  Called with rx_lock held. */
-int pre_accept_progress(struct pre_conn *c, int fd, int wait);
+ * until it is SECURED, CLEAR or FAILED.  until: 0 = never wait (EAGAIN),
+ * -1 = wait (bounded by the handshake deadline), else also no longer than
+ * this CLOCK_MONOTONIC deadline (the program's SO_RCVTIMEO: EAGAIN then,
+ * the handshake resumes on the next call).  0 = decided, -1 errno.
+ * Called with rx_lock held. */
+int pre_accept_progress(struct pre_conn *c, int fd, int64_t until);
 /* A write on an undecided accepted connection: wait up to
  * server-first-wait for the client's first bytes, then decide.  rx_lock held. */
 int pre_accept_before_write(struct pre_conn *c, int fd);
 
 /* Event loops (issue 5). */
+/* pre_ready.c (finding 14c): a background handshake began (mask the
+ * program's epoll registrations: no EPOLLOUT until it ends) / ended (give
+ * them back, re-polled by the kernel); free the records.  tx_lock held. */
+void pre_ready_bg_start(struct pre_conn *c);
+void pre_ready_bg_done(struct pre_conn *c);
+void pre_ready_free(struct pre_conn *c);
 /* Seal and send the plaintext held during a background handshake (never
  * waits: the rest becomes the tail).  rx_lock and tx_lock held. */
 int pre_io_flush_held(struct pre_conn *c, int fd);

@@ -19,6 +19,8 @@
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <linux/close_range.h>
+#include "pre_engine.h"
+#include "pre_handshake.h"
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sock.h"
@@ -79,14 +81,111 @@ SHIM int listen(int fd, int backlog)
 	return REAL(listen)(fd, backlog);
 }
 
+/* The smallest address the kernel's connect takes for a family:
+ * tcp_v4_connect wants a whole sockaddr_in, tcp_v6_connect SIN6_LEN_RFC2133
+ * (24 bytes: sin6_scope_id is read only from a full sockaddr_in6, 0 else).
+ * Anything shorter, or longer than a sockaddr_storage (move_addr_to_kernel),
+ * the kernel refuses with EINVAL itself. */
+static socklen_t addr_min_len(sa_family_t family)
+{
+	if (family == AF_INET)
+		return (socklen_t)sizeof(struct sockaddr_in);
+	if (family == AF_INET6)
+		return 24;   /* SIN6_LEN_RFC2133 */
+	return 0;
+}
+
+/* The socket was dissolved (connect(AF_UNSPEC): tcp_disconnect, the program's
+ * own or our pre_reset on a failed connection) and the kernel will connect
+ * it again: the old connection's state is void.  Every descriptor of the
+ * socket in this process gets one fresh PRE_NEW state, so the next connect
+ * is decided by the policy like the first; the old state is failed for a
+ * call still in flight on it (and, through the shared record state, for a
+ * fork relative that still holds it).  Returns the new state (a ref), or
+ * NULL when none could be had (the caller refuses). */
+static struct pre_conn *renew(int fd, struct pre_conn *old)
+{
+	struct pre_conn *n = pre_conn_new(old->domain, SOCK_STREAM, old->protocol);
+	unsigned hi;
+
+	if (!n)
+		return NULL;
+	n->app_require = old->app_require;
+	pthread_mutex_lock(&old->rx_lock);
+	pthread_mutex_lock(&old->tx_lock);
+	if (atomic_exchange(&old->state, PRE_FAILED) == PRE_FAILED) {
+		/* pre_reset's SO_LINGER {1, 0} is not the program's: a new
+		 * connection must end with FIN, not RST (socket(7) default). */
+		struct linger lg = { 0, 0 };
+		REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+	if (old->rs)
+		old->rs->flags |= SS_REC_F_FAILED;
+	pre_io_drop_held(old);
+	pre_engine_detach(old);
+	pre_ready_bg_done(old);
+	n->epregs = old->epregs;   /* the program's epoll registrations stay the socket's */
+	old->epregs = NULL;
+	/* What we set on the socket for the record layer is not the program's. */
+	if (old->k_lowat != old->user_lowat)
+		REAL(setsockopt)(fd, SOL_SOCKET, SO_RCVLOWAT, &old->user_lowat, sizeof(int));
+	pre_hs_nagle_restore(old, fd);
+	pthread_mutex_unlock(&old->tx_lock);
+	pthread_mutex_unlock(&old->rx_lock);
+	hi = atomic_load(&pre_fdtab_hi);
+	for (unsigned i = 0; i < hi && i < pre_fdtab_size; i++)
+		if (pre_fd_peek((int)i) == old && pre_fd_install((int)i, n) < 0)
+			break;
+	if (pre_fd_peek(fd) != n && pre_fd_install(fd, n) < 0) {
+		pre_conn_put(n);
+		return NULL;
+	}
+	pre_log(PRE_LOG_DEBUG, "fd %d: socket dissolved (connect AF_UNSPEC): connection state dropped", fd);
+	return n;
+}
+
+/* Is the socket unconnected in the kernel (getpeername: ENOTCONN)? */
+static int unconnected(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+	int saved = errno, r = getpeername(fd, (struct sockaddr *)&ss, &l) < 0 && errno == ENOTCONN;
+
+	errno = saved;
+	return r;
+}
+
+/* connect(AF_UNSPEC) on a descriptor of ours: the kernel dissolves the
+ * association (connect(2): "connectionless sockets may dissolve the
+ * association by connecting to an address with sa_family AF_UNSPEC"; TCP
+ * does it too) and the socket may connect again. */
+static int disconnect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct pre_conn *c, *n;
+	int r = REAL(connect)(fd, addr, len), saved = errno;
+
+	if (r == 0 && (c = pre_fd_get(fd))) {
+		if (atomic_load(&c->state) != PRE_NEW && (n = renew(fd, c)))
+			pre_conn_put(n);
+		pre_conn_put(c);
+	}
+	errno = saved;
+	return r;
+}
+
 SHIM int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	struct pre_conn *c;
-	int dom, r, saved;
+	struct pre_conn *c, *n;
+	int dom, r, saved, st;
 
-	if (!addr || len < sizeof(sa_family_t) ||
-	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
-	    len < (addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+	if (addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC && pre_fd_peek(fd))
+		return disconnect(fd, addr, len);
+	/* Every length the kernel accepts is decided (pre_connect copies the
+	 * address into a zeroed sockaddr_storage: a short AF_INET6 one has
+	 * scope id 0, as the kernel reads it); the others go to the kernel,
+	 * which refuses them. */
+	if (!addr || len < sizeof(sa_family_t) || !addr_min_len(addr->sa_family) ||
+	    len < addr_min_len(addr->sa_family) || len > sizeof(struct sockaddr_storage))
 		return REAL(connect)(fd, addr, len);
 	saved = errno;
 	c = pre_fd_get(fd);
@@ -107,7 +206,21 @@ SHIM int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			return -1;
 		}
 	}
-	if (atomic_load(&c->state) != PRE_NEW) {
+	st = atomic_load(&c->state);
+	if (st == PRE_FAILED && unconnected(fd)) {
+		/* A failed connection was reset (pre_reset dissolves it): a new
+		 * connect on the socket is a new connection, decided anew. */
+		n = renew(fd, c);
+		pre_conn_put(c);
+		if (!n) {
+			pre_log(PRE_LOG_ERROR, "fd %d: cannot track socket; connection refused", fd);
+			errno = ECONNREFUSED;
+			return -1;
+		}
+		c = n;
+		st = PRE_NEW;
+	}
+	if (st != PRE_NEW) {
 		/* Already connected or connecting: the kernel answers EISCONN /
 		 * EALREADY as it would without us. */
 		pre_conn_put(c);

@@ -151,18 +151,35 @@ SHIM ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int fl
 	return recvfrom(fd, buf, len, flags, addr, alen);
 }
 
+/* TCP Fast Open connects implicitly (tcp(7) MSG_FASTOPEN: sendto, sendmsg
+ * and sendmmsg with a destination on an unconnected socket), bypassing
+ * connect().  Every such call first connects through our connect() — the
+ * policy decides, and the handshake replaces the TFO data — and then sends
+ * without the flag.  1: connected (or already was), send the data; 0: not an
+ * implicit connect of ours (no destination, not an IPv4/IPv6 one), the
+ * kernel answers as it would; -1: refused or failed, errno set. */
+static int tfo_connect(int fd, const void *name, socklen_t namelen, int flags)
+{
+	const struct sockaddr *a = name;
+
+	if (!(flags & MSG_FASTOPEN) || !a || namelen < sizeof(sa_family_t) ||
+	    (a->sa_family != AF_INET && a->sa_family != AF_INET6))
+		return 0;
+	if (connect(fd, a, namelen) < 0 && errno != EISCONN)
+		return -1;
+	return 1;
+}
+
 SHIM ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                     const struct sockaddr *addr, socklen_t alen)
 {
 	struct pre_conn *c;
+	int t = tfo_connect(fd, addr, alen, flags);
 
-	/* TCP Fast Open connects implicitly, bypassing connect(): connect
-	 * through policy first, then send (the handshake replaces TFO data). */
-	if ((flags & MSG_FASTOPEN) && addr) {
-		if (connect(fd, addr, alen) < 0 && errno != EISCONN)
-			return -1;
+	if (t < 0)
+		return -1;
+	if (t > 0)
 		return send(fd, buf, len, flags & ~MSG_FASTOPEN);
-	}
 	c = governed(fd);
 	if (!c)
 		return REAL(sendto)(fd, buf, len, flags, addr, alen);
@@ -225,6 +242,15 @@ SHIM ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	if (pre_handoff_refuse(msg))
 		return -1;
+	int t = msg ? tfo_connect(fd, msg->msg_name, msg->msg_namelen, flags) : 0;
+	if (t < 0)
+		return -1;
+	if (t > 0) {
+		struct msghdr m = *msg;
+		m.msg_name = NULL;
+		m.msg_namelen = 0;
+		return sendmsg(fd, &m, flags & ~MSG_FASTOPEN);
+	}
 	struct pre_conn *c = governed(fd);
 	if (!c)
 		return REAL(sendmsg)(fd, msg, flags);
@@ -263,7 +289,8 @@ SHIM int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 	struct pre_conn *c = governed(fd);
 	unsigned i;
 
-	if (!c)
+	/* MSG_FASTOPEN: each message may connect implicitly; sendmsg decides. */
+	if (!c && !(flags & MSG_FASTOPEN))
 		return REAL(sendmmsg)(fd, v, n, flags);
 	pre_conn_put(c);
 	for (i = 0; i < n; i++) {

@@ -67,6 +67,7 @@ void pre_conn_put(struct pre_conn *c)
 	if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	pre_conn_free_setup(c);
+	pre_ready_free(c);
 	free(c->target);
 	free(c->peer);
 	if (c->cache) {

@@ -135,6 +135,7 @@ struct pre_conn {
 	struct pre_conn *eng_next;/* the engine's list (engine lock) */
 	uint64_t idle_mark;       /* pre_engine.c idle trim: record counters at its last look (0 = none) */
 	uint32_t idle_seen;       /* pre_engine.c idle trim: the scan that last looked (engine thread only) */
+	struct pre_epreg *epregs; /* pre_ready.c: the program's epoll registrations (tx_lock) */
 };
 
 /* ------------------------------------------------------------ fd table */

@@ -66,6 +66,11 @@ static void sym_bind_once(void)
 	BIND(sendfile, "sendfile");
 	BIND(sendfile64, "sendfile64");
 	BIND(splice, "splice");
+	BIND(poll, "poll");
+	BIND(ppoll, "ppoll");
+	BIND(select, "select");
+	BIND(pselect, "pselect");
+	BIND(epoll_ctl, "epoll_ctl");
 	BIND(read_chk, "__read_chk");
 	BIND(recv_chk, "__recv_chk");
 	BIND(recvfrom_chk, "__recvfrom_chk");
