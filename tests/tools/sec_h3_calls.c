@@ -318,6 +318,12 @@ static int reuse(const char *mode, const char *file)
 		fd = f ? fileno(f) : -1;
 		ok = fd == 3 && fputs(s, f) >= 0 && write(fd, "", 0) == 0;
 		ok = fclose(f) == 0 && ok;
+	} else if (!strcmp(how, "fopen-write")) {
+		/* the same, written with write(fileno(f)) instead of stdio */
+		FILE *f = fopen(file, "w");
+		fd = f ? fileno(f) : -1;
+		ok = fd == 3 && write(fd, s, n) == (ssize_t)n;
+		ok = fclose(f) == 0 && ok;
 	} else if (!strcmp(how, "pipe") || !strcmp(how, "socketpair")) {
 		int r = !strcmp(how, "pipe") ? pipe(p) : socketpair(AF_UNIX, SOCK_STREAM, 0, p);
 		fd = r == 0 ? p[0] : -1;
@@ -344,7 +350,7 @@ static int reuse(const char *mode, const char *file)
 	}
 	/* The file must hold exactly what was written (no record, no alert). */
 	if (ok && (!strcmp(how, "open") || !strcmp(how, "openat") || !strcmp(how, "creat") ||
-	           !strcmp(how, "syscall-openat") || !strcmp(how, "fopen"))) {
+	           !strcmp(how, "syscall-openat") || !strncmp(how, "fopen", 5))) {
 		FILE *f = fopen(file, "r");
 		size_t k = f ? fread(back, 1, sizeof back - 1, f) : 0;
 		if (f)
