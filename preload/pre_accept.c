@@ -413,6 +413,7 @@ static int accept_common(int lfd, struct sockaddr *addr, socklen_t *alen, int fl
 		if (fd < 0)
 			return fd;
 		saved = errno;
+		pre_fd_fresh(fd);
 		fd = decide_inbound(fd, &peer, &retry);
 		if (fd >= 0) {
 			if (addr) {

@@ -19,8 +19,10 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include "pre_engine.h"
 #include "pre_stdio.h"
 #include "pre_sock.h"
+#include "pre_sym.h"
 
 enum {
 	FDTAB_MIN = 1024,
@@ -91,6 +93,46 @@ static void wait_unpinned(int fd)
 		sched_yield();
 }
 
+/* The connection lost a descriptor behind our back (see pre_fd_stale).  When
+ * it was the last one in this process: the engine's duplicate is closed (it
+ * would keep the socket open, so the peer would never see the FIN of the
+ * close we missed) and the process leaves the holder list, but nothing is
+ * sent — the number is another file now, and the socket is gone. */
+static void drop_stale(struct pre_conn *c)
+{
+	if (atomic_fetch_sub_explicit(&c->fd_refs, 1, memory_order_acq_rel) == 1) {
+		/* trylock: a caller of ours may hold it (an internal open while
+		 * sealing); then the engine drops its duplicate when its work
+		 * on the connection ends. */
+		if (pthread_mutex_trylock(&c->tx_lock) == 0) {
+			pre_engine_detach(c);
+			pthread_mutex_unlock(&c->tx_lock);
+		}
+		(void)pre_arena_fds_gone(c);
+	}
+	pre_conn_put(c);
+}
+
+void pre_fd_stale(int fd)
+{
+	int saved = errno;
+	struct pre_conn *c = pre_fd_take(fd);
+
+	if (c)
+		drop_stale(c);
+	errno = saved;
+}
+
+int pre_fd_holds(int fd, const struct pre_conn *c)
+{
+	int saved = errno, dom = -1;
+	socklen_t l = sizeof dom;
+	int r = REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == c->domain;
+
+	errno = saved;
+	return r;
+}
+
 int pre_fd_install(int fd, struct pre_conn *c)
 {
 	struct pre_conn *old;
@@ -110,8 +152,7 @@ int pre_fd_install(int fd, struct pre_conn *c)
 		 * close through syscall() or another escape): the old state is
 		 * stale, drop it without touching the descriptor. */
 		wait_unpinned(fd);
-		atomic_fetch_sub_explicit(&old->fd_refs, 1, memory_order_relaxed);
-		pre_conn_put(old);
+		drop_stale(old);
 	}
 	/* stdin/stdout/stderr over a governed socket (accept or socket after
 	 * close(0..2), dup2, exec handoff): glibc's stdio would write it in
@@ -136,7 +177,16 @@ struct pre_conn *pre_fd_take(int fd)
 void pre_fd_forget(int fd)
 {
 	struct pre_conn *c = pre_fd_take(fd);
-	if (c)
+
+	if (!c)
+		return;
+	/* The last descriptor of a secured connection says close_notify on
+	 * fd: first make sure fd still is that socket (a stale slot would
+	 * write an alert record into whatever file now has the number). */
+	if (atomic_load(&c->state) == PRE_SECURED && atomic_load(&c->fd_refs) == 1 &&
+	    !pre_fd_holds(fd, c))
+		drop_stale(c);
+	else
 		pre_conn_release_fd(c, fd);
 }
 

@@ -1,6 +1,6 @@
 /* pre_life.c — exported calls that create, configure, duplicate and end
  * sockets (layer one): socket bind listen connect close shutdown dup dup2
- * dup3 fcntl fcntl64 close_range ioctl getsockopt setsockopt.
+ * dup3 fcntl fcntl64 close_range closefrom ioctl getsockopt setsockopt.
  *
  * Lessons written down (pitfalls list):
  *  - the fd slot is cleared *before* the real close, so a socket that
@@ -36,6 +36,8 @@ SHIM int socket(int domain, int type, int protocol)
 	int fd = REAL(socket)(domain, type, protocol), saved = errno;
 	struct pre_conn *c;
 
+	if (fd >= 0)
+		pre_fd_fresh(fd);
 	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
 	    (type & 0xf) != SOCK_STREAM || !pre_proto_is_tcp(protocol))
 		return fd;
@@ -242,15 +244,59 @@ SHIM int close(int fd)
 	return REAL(close)(fd);
 }
 
+/* Forget every governed descriptor in [first, last] before the kernel
+ * closes them (close_notify from the last holder, as close() does). */
+static void forget_range(unsigned first, unsigned last)
+{
+	unsigned hi = atomic_load_explicit(&pre_fdtab_hi, memory_order_acquire);
+
+	if (!pre_fdtab || hi == 0)
+		return;
+	if (last > hi - 1)
+		last = hi - 1;
+	for (unsigned fd = first; fd <= last && fd >= first; fd++)
+		if (pre_fd_peek((int)fd))
+			pre_fd_forget((int)fd);
+}
+
+/* Does the kernel have close_range (Linux 5.9)?  Asked once, on a number no
+ * process can have open (RLIMIT_NOFILE is below 2^31): 0 = yes. */
+static int close_range_missing(void)
+{
+	static atomic_int known;   /* 0 not asked, 1 present, 2 missing */
+	int k = atomic_load_explicit(&known, memory_order_relaxed), saved = errno;
+
+	if (!k) {
+		k = REAL(close_range)(~0U, ~0U, 0) < 0 && errno == ENOSYS ? 2 : 1;
+		atomic_store_explicit(&known, k, memory_order_relaxed);
+		errno = saved;
+	}
+	return k == 2;
+}
+
 SHIM int close_range(unsigned first, unsigned last, int flags)
 {
-	if (!(flags & CLOSE_RANGE_CLOEXEC) && pre_fdtab) {
-		unsigned end = last < pre_fdtab_size ? last : pre_fdtab_size - 1;
-		for (unsigned fd = first; fd <= end && fd >= first; fd++)
-			if (pre_fd_peek((int)fd))
-				pre_fd_forget((int)fd);
-	}
+	/* Forget only what the kernel is going to close: not for
+	 * CLOSE_RANGE_CLOEXEC (it only marks them), nor for arguments it
+	 * refuses (EINVAL: unknown flags, first > last; ENOSYS before 5.9) —
+	 * a slot forgotten while its socket stays open would let the next
+	 * write go out in clear.  CLOSE_RANGE_UNSHARE closes them in the
+	 * calling thread's own copy of the table; the preload's table is the
+	 * process's (docs/design.md, "Where bytes can leave"). */
+	if (!(flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) && !(flags & CLOSE_RANGE_CLOEXEC) &&
+	    first <= last && pre_fdtab && !close_range_missing())
+		forget_range(first, last);
 	return REAL(close_range)(first, last, flags);
+}
+
+/* glibc's closefrom() calls the close_range system call itself (or, on an
+ * old kernel, closes what /proc/self/fd lists with its internal close), so
+ * close_range above never sees it (kit finding 13).  closefrom cannot fail
+ * (glibc aborts when it could not close a descriptor). */
+SHIM void closefrom(int lowfd)
+{
+	forget_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0U);
+	REAL(closefrom)(lowfd);
 }
 
 SHIM int shutdown(int fd, int how)
@@ -272,8 +318,12 @@ static void share(int oldfd, int newfd)
 	struct pre_conn *c;
 	int saved = errno;
 
-	if (newfd < 0 || !pre_fd_peek(oldfd))
+	if (newfd < 0)
 		return;
+	if (!pre_fd_peek(oldfd)) {
+		pre_fd_fresh(newfd);   /* a new number: nothing of ours on it */
+		return;
+	}
 	if ((c = pre_fd_get(oldfd))) {
 		pre_fd_install(newfd, c);
 		pre_conn_put(c);
@@ -320,11 +370,11 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	int r = real(fd, cmd, arg);
 	struct pre_conn *c;
 
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		share(fd, r);
 	if (r < 0 || !pre_fd_peek(fd))
 		return r;
-	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-		share(fd, r);
-	} else if (cmd == F_SETFL && (c = pre_fd_get(fd))) {
+	if (cmd == F_SETFL && (c = pre_fd_get(fd))) {
 		c->nonblock = ((long)arg & O_NONBLOCK) != 0;
 		pre_conn_put(c);
 	}

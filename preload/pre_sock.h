@@ -173,6 +173,24 @@ void pre_conn_release_fd(struct pre_conn *c, int fd);
 /* Forget the descriptor (clear slot + release) — close, dup2 target, listen,
  * and decisions for clear/bypass. */
 void pre_fd_forget(int fd);
+/* fd was closed by a path we did not see (close_range or close by raw system
+ * call, a library's internal close) and no longer refers to the connection:
+ * drop the slot without any I/O on fd — it may be another file now — so no
+ * close_notify; dup'd descriptors of the connection keep working.  pre_fdtab.c */
+void pre_fd_stale(int fd);
+/* A call just returned fd as a NEW descriptor (open, pipe, accept, dup...):
+ * the kernel handing out the number proves the old one is closed, so any
+ * slot left for it is stale.  One relaxed load when there is none. */
+static inline void pre_fd_fresh(int fd)
+{
+	if (__builtin_expect(pre_fd_peek(fd) != NULL, 0))
+		pre_fd_stale(fd);
+}
+/* 1 when fd is (still) a socket of c's address family: checked before
+ * anything is sent on a slot's descriptor from a path where the slot may be
+ * stale and the number another file (last close, fclose, a failed read or
+ * write).  One getsockopt; errno kept. */
+int pre_fd_holds(int fd, const struct pre_conn *c);
 
 int pre_conn_record_opt(struct pre_conn *c, int level, int name, const void *val, socklen_t len);
 int pre_conn_record_bind(struct pre_conn *c, const struct sockaddr *a, socklen_t len);

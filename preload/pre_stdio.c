@@ -90,12 +90,30 @@ static void drain(FILE *f, int fd)
 	__fpurge(f);
 }
 
+/* fd has a slot but is no longer its socket: fopen() (glibc opens inside
+ * it, no shim sees the number) put a file on a number whose socket was
+ * closed behind our back.  Forget the slot before anything is written
+ * through it: a governed write would fail on the file and take the
+ * connection's other descriptors down with it (pre_shim_fd.c). */
+static int stale(int fd)
+{
+	struct pre_conn *c = pre_fd_get(fd);
+	int r = c && !pre_fd_holds(fd, c);
+
+	pre_conn_put(c);
+	if (r)
+		pre_fd_stale(fd);
+	return r;
+}
+
 SHIM FILE *fdopen(int fd, const char *mode)
 {
 	if (!real_fdopen)
 		*(void **)&real_fdopen = dlsym(RTLD_NEXT, "fdopen");
-	if (fd >= 0 && pre_fd_peek(fd) && REAL(fcntl)(fd, F_GETFD) >= 0)
-		return cookie_stream(fd, mode);
+	if (fd >= 0 && pre_fd_peek(fd) && REAL(fcntl)(fd, F_GETFD) >= 0) {
+		if (!stale(fd))
+			return cookie_stream(fd, mode);
+	}
 	return real_fdopen(fd, mode);
 }
 
@@ -106,7 +124,7 @@ SHIM int fclose(FILE *f)
 	if (!real_fclose)
 		*(void **)&real_fclose = dlsym(RTLD_NEXT, "fclose");
 	fd = f ? fileno(f) : -1;
-	if (fd >= 0 && pre_fd_peek(fd)) {
+	if (fd >= 0 && pre_fd_peek(fd) && !stale(fd)) {
 		int saved = errno;
 		drain(f, fd);
 		/* A raw glibc FILE closes with __close_nocancel, out of our

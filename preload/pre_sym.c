@@ -18,10 +18,11 @@ struct pre_real pre_real;
 atomic_int pre_sym_bound;
 static pthread_once_t sym_once = PTHREAD_ONCE_INIT;
 
-/* Fallbacks for names a libc may lack; they go straight to the kernel. */
+/* Fallbacks for names a libc may lack; they go straight to the kernel
+ * (through libc's syscall(), not ours: ours routes close_range back here). */
 static int fallback_close_range(unsigned first, unsigned last, int flags)
 {
-	return (int)syscall(SYS_close_range, first, last, flags);
+	return (int)pre_real.syscall(SYS_close_range, first, last, flags);
 }
 
 #define BIND(field, sym) \
@@ -74,6 +75,44 @@ static void sym_bind_once(void)
 	BIND(read_chk, "__read_chk");
 	BIND(recv_chk, "__recv_chk");
 	BIND(recvfrom_chk, "__recvfrom_chk");
+	BIND(syscall, "syscall");
+	BIND(closefrom, "closefrom");
+	BIND(vdprintf, "vdprintf");
+	BIND(vdprintf_chk, "__vdprintf_chk");
+	BIND(preadv2, "preadv2");
+	BIND(pwritev2, "pwritev2");
+	BIND(preadv64v2, "preadv64v2");
+	BIND(pwritev64v2, "pwritev64v2");
+	BIND(eventfd_read, "eventfd_read");
+	BIND(eventfd_write, "eventfd_write");
+	BIND(aio_rw[0], "aio_read");
+	BIND(aio_rw[1], "aio_write");
+	BIND(aio_rw[2], "aio_read64");
+	BIND(aio_rw[3], "aio_write64");
+	BIND(lio_listio[0], "lio_listio");
+	BIND(lio_listio[1], "lio_listio64");
+	BIND(open[0], "open");
+	BIND(open[1], "open64");
+	BIND(open[2], "__open_2");
+	BIND(open[3], "__open64_2");
+	BIND(openat[0], "openat");
+	BIND(openat[1], "openat64");
+	BIND(openat[2], "__openat_2");
+	BIND(openat[3], "__openat64_2");
+	BIND(creat[0], "creat");
+	BIND(creat[1], "creat64");
+	BIND(pipe, "pipe");
+	BIND(pipe2, "pipe2");
+	BIND(socketpair, "socketpair");
+	BIND(eventfd, "eventfd");
+	BIND(timerfd_create, "timerfd_create");
+	BIND(signalfd, "signalfd");
+	BIND(epoll_create, "epoll_create");
+	BIND(epoll_create1, "epoll_create1");
+	BIND(memfd_create, "memfd_create");
+	BIND(inotify_init, "inotify_init");
+	BIND(inotify_init1, "inotify_init1");
+	BIND(pidfd_getfd, "pidfd_getfd");
 	BIND(fork, "fork");
 	BIND(execve, "execve");
 	BIND(execvpe, "execvpe");

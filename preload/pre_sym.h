@@ -15,8 +15,10 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <aio.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 
@@ -61,6 +63,36 @@ struct pre_real {
 	ssize_t (*read_chk)(int, void *, size_t, size_t);
 	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
 	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+	/* issue 10 (h3): calls that write or read through glibc-internal
+	 * aliases, the raw syscall(), closefrom, and descriptor-creating calls
+	 * (pre_shim_more.c, pre_shim_raw.c, pre_shim_fd.c). */
+	long (*syscall)(long, ...);
+	void (*closefrom)(int);
+	int (*vdprintf)(int, const char *, __builtin_va_list);
+	int (*vdprintf_chk)(int, int, const char *, __builtin_va_list);
+	ssize_t (*preadv2)(int, const struct iovec *, int, off_t, int);
+	ssize_t (*pwritev2)(int, const struct iovec *, int, off_t, int);
+	ssize_t (*preadv64v2)(int, const struct iovec *, int, off_t, int);
+	ssize_t (*pwritev64v2)(int, const struct iovec *, int, off_t, int);
+	int (*eventfd_read)(int, uint64_t *);
+	int (*eventfd_write)(int, uint64_t);
+	int (*aio_rw[4])(struct aiocb *);          /* aio_read aio_write aio_read64 aio_write64 */
+	int (*lio_listio[2])(int, struct aiocb *const[], int, struct sigevent *);
+	int (*open[4])(const char *, int, ...);    /* open open64 __open_2 __open64_2 (2 args) */
+	int (*openat[4])(int, const char *, int, ...); /* openat openat64 __openat_2 __openat64_2 */
+	int (*creat[2])(const char *, mode_t);
+	int (*pipe)(int[2]);
+	int (*pipe2)(int[2], int);
+	int (*socketpair)(int, int, int, int[2]);
+	int (*eventfd)(unsigned, int);
+	int (*timerfd_create)(int, int);
+	int (*signalfd)(int, const sigset_t *, int);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
+	int (*memfd_create)(const char *, unsigned);
+	int (*inotify_init)(void);
+	int (*inotify_init1)(int);
+	int (*pidfd_getfd)(int, int, unsigned);
 	pid_t (*fork)(void);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
