@@ -22,6 +22,7 @@
 #include <sys/types.h>
 #include "pre_sock.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 #define SHIM __attribute__((visibility("default")))
 
@@ -44,14 +45,17 @@ SHIM pid_t fork(void)
 	if (pre_engine_atfork_prepare)
 		pre_engine_atfork_prepare();
 	pre_arena_fork_prepare();
+	pre_tail_atfork_prepare();
 	pid = real();
 	saved = errno;
 	if (pid == 0) {
 		pre_fdtab_atfork_child();
 		pre_arena_fork_child();
+		pre_tail_atfork_child();
 		if (pre_engine_atfork_child)
 			pre_engine_atfork_child();
 	} else {
+		pre_tail_atfork_parent();
 		pre_arena_fork_parent(pid);
 		if (pre_engine_atfork_parent)
 			pre_engine_atfork_parent();

@@ -17,6 +17,7 @@
 #include "pre_sock.h"
 #include "pre_stdio.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 
 #define API __attribute__((visibility("default")))
@@ -44,20 +45,26 @@ __attribute__((destructor)) static void pre_fini(void)
 {
 	int saved = errno;
 	unsigned hi = atomic_load(&pre_fdtab_hi);
+	int64_t deadline = pre_now_ms() + 2000;   /* pre_tail.c EXIT_WAIT_MS */
 
 	/* glibc flushes stdio only after the destructors ran; a stream over a
 	 * secured socket must go out before our close_notify. */
 	pre_stdio_flush_all();
+	/* closed by the program, records still in the engine's hands */
+	pre_tail_exit_closing(deadline);
 
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
 		struct pre_conn *c;
 		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
 			continue;
 		/* Only the last process holding the socket says goodbye: a forked
-		 * child exiting must not end its parent's stream. */
-		if (atomic_load(&c->state) == PRE_SECURED && pre_arena_sole_holder(c)) {
-			pre_io_drop_eof(c, (int)fd);
-			pre_io_close_notify(c, (int)fd);
+		 * child exiting must not end its parent's stream.  Our tail goes
+		 * out either way: no other holder can send it. */
+		if (atomic_load(&c->state) == PRE_SECURED) {
+			int sole = pre_arena_sole_holder(c);
+			if (sole)
+				pre_io_drop_eof(c, (int)fd);
+			pre_tail_exit(c, (int)fd, sole, deadline);
 		}
 		pre_conn_put(c);
 	}
