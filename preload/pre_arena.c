@@ -386,6 +386,8 @@ int pre_arena_move(struct pre_conn *c)
 	holders_update(s, getpid());
 	others = s->npids + s->forking + s->overflow;
 	s->flags |= SLOT_MOVED;
+	if (s->tail_pid == getpid())
+		s->tail_pid = 0;   /* our tail leaves with the state (pre_exec.c) */
 	if (others && !(s->rs.flags & SS_REC_F_FAILED)) {
 		s->rs.flags |= SS_REC_F_FAILED;
 		s->flags |= SLOT_MOVE_FAILED;
@@ -403,6 +405,8 @@ void pre_arena_unmove(struct pre_conn *c)
 	if (s->flags & SLOT_MOVE_FAILED)
 		s->rs.flags &= ~(uint32_t)SS_REC_F_FAILED;
 	s->flags &= ~(uint32_t)(SLOT_MOVED | SLOT_MOVE_FAILED);
+	if (c->tail_len)
+		s->tail_pid = getpid();
 	holders_add(s, getpid());
 	pthread_mutex_unlock(&s->meta);
 }

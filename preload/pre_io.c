@@ -1275,6 +1275,8 @@ static int tx_gate(struct pre_conn *c, int fd, int flags, int block)
 			errno = failed_errno(c);
 			return -1;
 		}
+		if (c->rs->flags & SS_REC_F_FAILED)
+			return 0;   /* (e.g. the state moved to an exec'd image) the seal fails */
 		if (!block && would_block(c, fd, flags)) {
 			int64_t now = pre_now_ms();
 			if (!since)
