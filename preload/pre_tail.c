@@ -239,6 +239,8 @@ void pre_tail_last_close(struct pre_conn *c, int fd, int notify)
 	if (lock_until(c, pre_now_ms() + CLOSE_WAIT_MS) != 0)
 		return;
 	what = AFTER_DETACH | (notify && !c->wr_shut ? AFTER_NOTIFY : 0);
+	if (c->tail_len)
+		pre_log(PRE_LOG_DEBUG, "fd %d: closed with %u bytes of records unsent", fd, c->tail_len - c->tail_off);
 	if ((c->tail_len || notify) && !defer(c, what))
 		finish(c, fd, what | c->after_tail, pre_now_ms() + CLOSE_WAIT_MS);
 	pthread_mutex_unlock(&c->tx_lock);
