@@ -18,7 +18,9 @@
  * allows vfork to be fork; only speed differs.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include "pre_sock.h"
 #include "pre_sym.h"
@@ -67,4 +69,36 @@ SHIM pid_t fork(void)
 SHIM pid_t vfork(void)
 {
 	return fork();
+}
+
+/* _exit/_Exit skip the destructors, but the kernel closing a socket still
+ * delivers what was queued in it; what this process holds queued is its
+ * tail, so it goes out here (and close_notify from the last holder), as
+ * exit() does — a fork child that wrote and called _exit would otherwise
+ * take sealed records along, and its parent's stream would be broken
+ * (pre_tail.h).  Bounded (pre_tail.c EXIT_WAIT_MS); a signal handler that
+ * calls _exit while its thread holds a connection's lock waits out the
+ * bound, never deadlocks.  Then exit_group, as glibc's _exit (exit(3)'s own
+ * final _exit is glibc-internal and does not come here). */
+static __attribute__((noreturn)) void exit_now(int status)
+{
+	if (atomic_load_explicit(&pre_ready, memory_order_acquire)) {
+		int saved = errno;
+		pre_tail_exit_all();
+		errno = saved;
+	}
+	for (;;) {
+		syscall(SYS_exit_group, status);
+		syscall(SYS_exit, status);
+	}
+}
+
+SHIM void _exit(int status)
+{
+	exit_now(status);
+}
+
+SHIM void _Exit(int status)
+{
+	exit_now(status);
 }

@@ -38,36 +38,18 @@ __attribute__((constructor)) static void pre_init(void)
 }
 
 /* exit() without close(): the kernel would close our sockets with the
- * peer's close_notify possibly unread (→ RST, data in flight lost) and
- * without our close_notify (→ the peer sees truncation).  Say goodbye
- * properly.  (_exit and fatal signals skip destructors; nothing to do.) */
+ * peer's close_notify possibly unread (→ RST, data in flight lost), records
+ * of ours still unsent, and without our close_notify (→ the peer sees
+ * truncation).  Say goodbye properly (pre_tail_exit_all; _exit/_Exit are
+ * wrapped for the same, pre_fork.c; fatal signals run nothing). */
 __attribute__((destructor)) static void pre_fini(void)
 {
 	int saved = errno;
-	unsigned hi = atomic_load(&pre_fdtab_hi);
-	int64_t deadline = pre_now_ms() + 2000;   /* pre_tail.c EXIT_WAIT_MS */
 
 	/* glibc flushes stdio only after the destructors ran; a stream over a
 	 * secured socket must go out before our close_notify. */
 	pre_stdio_flush_all();
-	/* closed by the program, records still in the engine's hands */
-	pre_tail_exit_closing(deadline);
-
-	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
-		struct pre_conn *c;
-		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
-			continue;
-		/* Only the last process holding the socket says goodbye: a forked
-		 * child exiting must not end its parent's stream.  Our tail goes
-		 * out either way: no other holder can send it. */
-		if (atomic_load(&c->state) == PRE_SECURED) {
-			int sole = pre_arena_sole_holder(c);
-			if (sole)
-				pre_io_drop_eof(c, (int)fd);
-			pre_tail_exit(c, (int)fd, sole, deadline);
-		}
-		pre_conn_put(c);
-	}
+	pre_tail_exit_all();
 	errno = saved;
 }
 

@@ -264,7 +264,7 @@ int pre_tail_shut_wr(struct pre_conn *c, int fd)
 	return later;
 }
 
-void pre_tail_exit(struct pre_conn *c, int fd, int notify, int64_t deadline_ms)
+static void exit_one(struct pre_conn *c, int fd, int notify, int64_t deadline_ms)
 {
 	unsigned what = notify && !c->wr_shut ? AFTER_NOTIFY | AFTER_DETACH : 0;
 
@@ -276,7 +276,7 @@ void pre_tail_exit(struct pre_conn *c, int fd, int notify, int64_t deadline_ms)
 	pthread_mutex_unlock(&c->tx_lock);
 }
 
-void pre_tail_exit_closing(int64_t deadline_ms)
+static void exit_closing(int64_t deadline_ms)
 {
 	for (;;) {
 		struct pre_conn *c;
@@ -300,6 +300,26 @@ void pre_tail_exit_closing(int64_t deadline_ms)
 					pre_tail_service(c, -1);
 			}
 			pthread_mutex_unlock(&c->tx_lock);
+		}
+		pre_conn_put(c);
+	}
+}
+
+void pre_tail_exit_all(void)
+{
+	int64_t deadline = pre_now_ms() + EXIT_WAIT_MS;
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+
+	exit_closing(deadline);
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
+		struct pre_conn *c;
+		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
+			continue;
+		if (atomic_load(&c->state) == PRE_SECURED) {
+			int sole = pre_arena_sole_holder(c);
+			if (sole)
+				pre_io_drop_eof(c, (int)fd);
+			exit_one(c, (int)fd, sole, deadline);
 		}
 		pre_conn_put(c);
 	}

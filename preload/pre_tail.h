@@ -40,10 +40,12 @@ void pre_tail_last_close(struct pre_conn *c, int fd, int notify);
  * 1: the engine sends both after the tail (the caller must not shut the
  * write side itself); 0: close_notify is out, the caller shuts. */
 int pre_tail_shut_wr(struct pre_conn *c, int fd);
-/* exit(): everything before deadline_ms — this process's tail, close_notify
- * when notify, and the closes the engine had not finished. */
-void pre_tail_exit(struct pre_conn *c, int fd, int notify, int64_t deadline_ms);
-void pre_tail_exit_closing(int64_t deadline_ms);
+/* exit() and _exit(): within EXIT_WAIT_MS, the closes the engine had not
+ * finished, then for every secured descriptor this process's tail and, if
+ * no other holder is left, close_notify (a forked child exiting must not
+ * end its parent's stream; its tail goes out either way: no other holder
+ * can send it). */
+void pre_tail_exit_all(void);
 /* exec import: buf (malloc'd, taken over) is the exporting image's tail;
  * sent before anything else.  0 ok, -1 cannot be sent (shut the socket). */
 int pre_tail_adopt(struct pre_conn *c, int fd, uint8_t *buf, size_t n);

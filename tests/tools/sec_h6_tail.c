@@ -8,7 +8,7 @@
  *
  *   sec_h6_tail MODE PORT       prints "expect N": the stream's length
  *   MODE: exec-block exec-nb exec-close exec-exit exec-dup
- *         fork-nb fork-block fork-fill thread close shutdown exit dup
+ *         fork-nb fork-block fork-fill fork-fill-_exit thread close shutdown exit dup
  *   sec_h6_tail +child KIND OFF N   (the exec'd image; the socket is fd 3)
  */
 #include <arpa/inet.h>
@@ -197,7 +197,8 @@ int main(int argc, char **argv)
 		         total, MORE, !strcmp(k, "block"));
 	}
 	if (!strncmp(m, "fork-", 5)) {
-		size_t cn = !strcmp(m, "fork-fill") ? 4u << 20 : 1000;
+		int fat = !strncmp(m, "fork-fill", 9);
+		size_t cn = fat ? 4u << 20 : 1000;
 		printf("expect %llu\n", (unsigned long long)(total + cn + MORE));
 		if (!strcmp(m, "fork-block"))
 			set_nb(fd, 0);
@@ -206,7 +207,7 @@ int main(int argc, char **argv)
 			int r = put(fd, total, cn);
 			if (!strcmp(m, "fork-fill"))
 				exit(r ? 1 : 0);   /* its own last tail goes out at exit */
-			_exit(r ? 1 : 0);
+			_exit(r ? 1 : 0);      /* ... and at _exit (fork-fill-_exit) */
 		}
 		int st = 0;
 		waitpid(pid, &st, 0);
