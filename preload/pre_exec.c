@@ -311,6 +311,9 @@ static int exec_prepare(struct exec_ctx *x, const char *path, int path_fd, char 
 
 	memset(x, 0, sizeof *x);
 	x->memfd = -1;
+	/* Connections the program closed whose records the engine still sends:
+	 * the engine and its descriptors do not survive the exec. */
+	pre_tail_before_exec();
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
 		struct pre_conn *c;
 		int fl, st;

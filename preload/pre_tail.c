@@ -327,6 +327,11 @@ void pre_tail_exit_all(void)
 
 /* ------------------------------------------------------------ exec, fork */
 
+void pre_tail_before_exec(void)
+{
+	exit_closing(pre_now_ms() + EXIT_WAIT_MS);
+}
+
 int pre_tail_adopt(struct pre_conn *c, int fd, uint8_t *buf, size_t n)
 {
 	int t;

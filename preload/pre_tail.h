@@ -46,6 +46,9 @@ int pre_tail_shut_wr(struct pre_conn *c, int fd);
  * end its parent's stream; its tail goes out either way: no other holder
  * can send it). */
 void pre_tail_exit_all(void);
+/* exec: the closes the engine had not finished, within EXIT_WAIT_MS (its
+ * duplicates are CLOEXEC: the new image would drop their tails). */
+void pre_tail_before_exec(void);
 /* exec import: buf (malloc'd, taken over) is the exporting image's tail;
  * sent before anything else.  0 ok, -1 cannot be sent (shut the socket). */
 int pre_tail_adopt(struct pre_conn *c, int fd, uint8_t *buf, size_t n);

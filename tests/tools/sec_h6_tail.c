@@ -8,7 +8,8 @@
  *
  *   sec_h6_tail MODE PORT       prints "expect N": the stream's length
  *   MODE: exec-block exec-nb exec-close exec-exit exec-dup
- *         fork-nb fork-block fork-fill fork-fill-_exit thread close shutdown exit dup
+ *         fork-nb fork-block fork-fill fork-fill-_exit thread
+ *         close close-exec shutdown exit dup
  *   sec_h6_tail +child KIND OFF N   (the exec'd image; the socket is fd 3)
  */
 #include <arpa/inet.h>
@@ -239,6 +240,13 @@ int main(int argc, char **argv)
 		close(fd);
 		sleep(4);
 		return 0;
+	}
+	if (!strcmp(m, "close-exec")) {
+		/* the engine finishing the close does not survive the exec */
+		close(fd);
+		execl("/proc/self/exe", "sec_h6_tail", "+child", "exit", (char *)NULL);
+		perror("exec");
+		return 1;
 	}
 	if (!strcmp(m, "dup")) {
 		int d = dup(fd);
