@@ -53,6 +53,7 @@ struct pre_slot {
 	int forking;                    /* forks in flight: a holder not yet listed */
 	int overflow;                   /* holders that did not fit in pids[] */
 	uint32_t flags;
+	pid_t tail_pid;                 /* holder whose sealed records wait in its private tail (tx) */
 	int npids;
 	pid_t pids[SLOT_PIDS];
 };
@@ -330,6 +331,45 @@ void pre_arena_detach(struct pre_conn *c)
 		slot_free(s);
 }
 
+/* ------------------------------------------------------------ tails */
+
+/* The tail (pre_io.c) holds records already sealed with sequence numbers
+ * taken from the shared state, in one process's private memory: no other
+ * holder may put a record on the wire until they are out, or the peer sees
+ * the sequence jump and the stream fails (RFC 8446 §5.3: the nonce is the
+ * sequence number, records are opened in order).  tail_pid says which
+ * process holds such a tail; it is set and cleared by that process under
+ * the shared tx lock, and read by the others under it too. */
+void pre_arena_tail_set(struct pre_conn *c, int pending)
+{
+	struct pre_slot *s = c->sh;
+	pid_t me;
+
+	if (!s)
+		return;
+	me = getpid();
+	if (pending)
+		s->tail_pid = me;
+	else if (s->tail_pid == me)
+		s->tail_pid = 0;
+}
+
+int pre_arena_tail_state(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+	pid_t owner = s ? s->tail_pid : 0;
+
+	if (!owner)
+		return PRE_TAIL_NONE;
+	if (owner == getpid())
+		/* our own mark without our tail: a pid reused by a new holder
+		 * after the owner died, or a tail lost here: the records are gone */
+		return c->tail_len ? PRE_TAIL_MINE : PRE_TAIL_LOST;
+	/* A holder that died (_exit, a signal) with records in its tail took
+	 * them along: the stream cannot go on in order. */
+	return alive(owner) ? PRE_TAIL_OTHER : PRE_TAIL_LOST;
+}
+
 /* ------------------------------------------------------------ exec */
 
 /* The state of c goes to an exec'd image (pre_exec.c): this process leaves
@@ -346,6 +386,8 @@ int pre_arena_move(struct pre_conn *c)
 	holders_update(s, getpid());
 	others = s->npids + s->forking + s->overflow;
 	s->flags |= SLOT_MOVED;
+	if (s->tail_pid == getpid())
+		s->tail_pid = 0;   /* our tail leaves with the state (pre_exec.c) */
 	if (others && !(s->rs.flags & SS_REC_F_FAILED)) {
 		s->rs.flags |= SS_REC_F_FAILED;
 		s->flags |= SLOT_MOVE_FAILED;
@@ -363,6 +405,8 @@ void pre_arena_unmove(struct pre_conn *c)
 	if (s->flags & SLOT_MOVE_FAILED)
 		s->rs.flags &= ~(uint32_t)SS_REC_F_FAILED;
 	s->flags &= ~(uint32_t)(SLOT_MOVED | SLOT_MOVE_FAILED);
+	if (c->tail_len)
+		s->tail_pid = getpid();
 	holders_add(s, getpid());
 	pthread_mutex_unlock(&s->meta);
 }
@@ -472,6 +516,11 @@ void pre_arena_fork_child(void)
 	for (size_t i = 0; i < fork_n; i++) {
 		struct pre_conn *c = fork_set[i];
 		int locked = c->fork_mark >= 3;
+		/* The parent's tail is the parent's to send (its mark in the slot
+		 * makes our writes wait for it); our copy must never go out. */
+		free(c->tail);
+		c->tail = NULL;
+		c->tail_off = c->tail_len = 0;
 		if (!c->sh) {
 			pthread_mutex_init(&c->rx_lock.own, NULL);
 			pthread_mutex_init(&c->tx_lock.own, NULL);
@@ -486,7 +535,10 @@ void pre_arena_fork_child(void)
 			atomic_store(&c->state, PRE_FAILED);
 		}
 		c->fork_mark = 0;
-		atomic_store(&c->refs, atomic_load(&c->fd_refs) + 1);
+		/* Ours (put below), the descriptors', and the engine list's, which
+		 * pre_engine_atfork_child drops: leaving it out freed a listed
+		 * connection (one with a tail) still in the child's table. */
+		atomic_store(&c->refs, atomic_load(&c->fd_refs) + 1 + (c->eng_listed != 0));
 		pre_conn_put(c);
 	}
 	free(fork_set);

@@ -53,12 +53,17 @@
 #include "pre_log.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 #define SHIM __attribute__((visibility("default")))
 
 extern char **environ;
 
-enum { INH_VERSION = 1, INH_MAX = 4096, INH_PT_MAX = SS_REC_MAX_PLAINTEXT + 256, FDS_MAX = 65536 };
+enum {
+	INH_VERSION = 2, INH_MAX = 4096, INH_PT_MAX = SS_REC_MAX_PLAINTEXT + 256, FDS_MAX = 65536,
+	INH_TAIL_MAX = 64 * 1024 * 1024,   /* sanity bound on an imported tail */
+	TAIL_WAIT_MS = 1000                /* exec waits no longer for another holder's tail */
+};
 
 struct inh_hdr {
 	char magic[8];            /* "SSINHv1\0" */
@@ -74,6 +79,11 @@ struct inh_entry {
 	uint64_t hs_usec;
 	uint32_t partial_len, cache_len, cache_rec, eof_queued;
 	int32_t k_lowat, user_lowat;
+	/* Records sealed but not yet taken by the kernel (pre_tail.h): their
+	 * sequence numbers are in rs already, so the new image sends them
+	 * before anything else.  Stored after the entries, at tail_at. */
+	uint32_t tail_len, pad2;
+	uint64_t tail_at;
 	char peer[256];
 	uint8_t partial[SS_REC_MAX_RECORD];
 	uint8_t cache[INH_PT_MAX];
@@ -176,6 +186,7 @@ static void fill_entry(struct inh_entry *e, struct pre_conn *c, int fd)
 	e->hs_usec = c->hs_usec;
 	snprintf(e->peer, sizeof e->peer, "%s", c->peer ? c->peer : "anonymous");
 	e->eof_queued = c->eof_queued;
+	e->tail_len = c->tail_len - c->tail_off;
 	if (c->partial && c->partial_len <= sizeof e->partial) {
 		memcpy(e->partial, c->partial, c->partial_len);
 		e->partial_len = c->partial_len;
@@ -284,6 +295,27 @@ static int clear_client(int fd, const struct pre_conn *c)
 	return ss_hello_classify(buf, (size_t)n) == SS_HELLO_OTHER;
 }
 
+/* Another holder's records still in its tail (pre_tail.h) must be on the
+ * wire before the state leaves: the new image seals after them.  Locks
+ * held; tx_lock is released while waiting (bounded: a peer that does not
+ * read must not hang exec).  1 in order, 0 not (the caller shuts down). */
+static int tails_in_order(struct pre_conn *c)
+{
+	int64_t until = pre_now_ms() + TAIL_WAIT_MS;
+
+	for (;;) {
+		int t = pre_arena_tail_state(c);
+		if (t == PRE_TAIL_NONE || t == PRE_TAIL_MINE)
+			return 1;
+		if (t == PRE_TAIL_LOST || pre_now_ms() >= until)
+			return 0;
+		pthread_mutex_unlock(&c->tx_lock);
+		struct timespec ts = { 0, 2000000L };
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&c->tx_lock);
+	}
+}
+
 static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *const envp[])
 {
 	unsigned hi = atomic_load(&pre_fdtab_hi);
@@ -292,10 +324,13 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 	int saved = errno;
 	struct inh_entry *e = NULL;
 	struct inh_hdr h;
-	size_t cap = 0, exported = 0;
+	size_t cap = 0, exported = 0, tails = 0, at;
 
 	memset(x, 0, sizeof *x);
 	x->memfd = -1;
+	/* Connections the program closed whose records the engine still sends:
+	 * the engine and its descriptors do not survive the exec. */
+	pre_tail_before_exec();
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
 		struct pre_conn *c;
 		int fl, st;
@@ -307,12 +342,17 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 		if (fl >= 0 && (fl & FD_CLOEXEC) && pre_spawn_marked((int)fd) &&
 		    REAL(fcntl)((int)fd, F_SETFD, fl & ~FD_CLOEXEC) == 0)
 			fl &= ~FD_CLOEXEC;   /* inheritable: only a spawn in another thread marked it */
+		/* A background client handshake cannot follow (shut down below, as a
+		 * server handshake); a failed connection goes over as failed —
+		 * left out, the new image would see an unknown socket and write
+		 * on it in clear. */
 		if (fl < 0 || (fl & FD_CLOEXEC) || c->fork_mark ||
-		    (st != PRE_SECURED && st != PRE_UNDECIDED && st != PRE_HANDSHAKE)) {
+		    (st != PRE_SECURED && st != PRE_UNDECIDED && st != PRE_HANDSHAKE && st != PRE_FAILED &&
+		     !(st == PRE_CONNECTING && c->bg))) {
 			pre_conn_put(c);
 			continue;
 		}
-		if (!reach || st == PRE_HANDSHAKE) {
+		if (!reach || st == PRE_HANDSHAKE || st == PRE_CONNECTING) {
 			if (st != PRE_UNDECIDED || c->action == POL_REQUIRE || !clear_client((int)fd, c)) {
 				/* Never clear: the new program cannot carry the state. */
 				REAL(shutdown)((int)fd, SHUT_RDWR);
@@ -339,6 +379,16 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 		c->fork_mark = 1;
 		pthread_mutex_lock(&c->rx_lock);
 		pthread_mutex_lock(&c->tx_lock);
+		if (atomic_load(&c->state) == PRE_SECURED && !tails_in_order(c)) {
+			pthread_mutex_unlock(&c->tx_lock);
+			pthread_mutex_unlock(&c->rx_lock);
+			c->fork_mark = 0;
+			REAL(shutdown)((int)fd, SHUT_RDWR);
+			pre_log(PRE_LOG_WARN, "fd %d: exec of %s: another process's records are still unsent; "
+			        "secured connection shut down", fd, path ? path : "(fd)");
+			pre_conn_put(c);
+			continue;
+		}
 		x->conns[x->n++] = c;
 	}
 	if (!x->n)
@@ -355,7 +405,11 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 	h.version = INH_VERSION;
 	h.count = (uint32_t)x->n;
 	h.entry_size = sizeof *e;
-	if (ftruncate(x->memfd, (off_t)(sizeof h + x->n * sizeof *e)) != 0 ||
+	for (size_t i = 0; i < x->n; i++)
+		if (atomic_load(&x->conns[i]->state) == PRE_SECURED)
+			tails += x->conns[i]->tail_len - x->conns[i]->tail_off;
+	at = sizeof h + x->n * sizeof *e;
+	if (ftruncate(x->memfd, (off_t)(at + tails)) != 0 ||
 	    pwrite(x->memfd, &h, sizeof h, 0) != (ssize_t)sizeof h)
 		goto fail;
 	for (size_t i = 0; i < x->n; i++) {
@@ -365,6 +419,12 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 			if (pre_fd_peek((int)f) == c)
 				fd = (int)f;
 		fill_entry(e, c, fd);
+		if (e->tail_len) {
+			e->tail_at = at;
+			if (pwrite(x->memfd, c->tail + c->tail_off, e->tail_len, (off_t)at) != (ssize_t)e->tail_len)
+				goto fail;
+			at += e->tail_len;
+		}
 		if (pwrite(x->memfd, e, sizeof *e, (off_t)(sizeof h + i * sizeof *e)) != (ssize_t)sizeof *e)
 			goto fail;
 		exported++;
@@ -461,7 +521,21 @@ static void settings_for(struct pre_conn *c, int fd)
 	c->rule = d.rule_name;
 }
 
-static void import_one(const struct inh_entry *e, const int *fds, int nfds)
+/* The exporting image's tail (validated against the file), malloc'd. */
+static uint8_t *read_tail(int mfd, const struct inh_entry *e, uint64_t first)
+{
+	uint8_t *t;
+
+	if (e->tail_len > INH_TAIL_MAX || e->tail_at < first || !(t = malloc(e->tail_len)))
+		return NULL;
+	if (pread(mfd, t, e->tail_len, (off_t)e->tail_at) != (ssize_t)e->tail_len) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void import_one(const struct inh_entry *e, const int *fds, int nfds, int mfd, uint64_t first)
 {
 	struct pre_conn *c;
 	int fd = find_fd(e, fds, nfds), dom = 0;
@@ -484,6 +558,8 @@ static void import_one(const struct inh_entry *e, const int *fds, int nfds)
 	settings_for(c, fd);
 	if (e->state == PRE_UNDECIDED) {
 		atomic_store(&c->state, PRE_UNDECIDED);
+	} else if (e->state == PRE_FAILED) {
+		atomic_store(&c->state, PRE_FAILED);
 	} else {
 		c->rs = pre_arena_rs(c);
 		if (!c->rs)
@@ -515,6 +591,12 @@ static void import_one(const struct inh_entry *e, const int *fds, int nfds)
 			c->cache_rec = e->cache_rec;
 		}
 		atomic_store(&c->state, PRE_SECURED);
+		if (e->tail_len) {
+			/* ahead of anything this image writes, close_notify included */
+			uint8_t *t = read_tail(mfd, e, first);
+			if (!t || pre_tail_adopt(c, fd, t, e->tail_len) < 0)
+				goto fail;
+		}
 	}
 	/* Every descriptor of this socket in the new image shares the state. */
 	pre_fd_install(fd, c);
@@ -570,7 +652,7 @@ void pre_exec_import(void)
 		off_t off = (off_t)(sizeof h + (size_t)i * sizeof *e);
 		if (pread((int)mfd, e, sizeof *e, off) != (ssize_t)sizeof *e)
 			break;
-		import_one(e, fds, nfds);
+		import_one(e, fds, nfds, (int)mfd, sizeof h + (uint64_t)h.count * sizeof *e);
 		sodium_memzero(e, sizeof *e);
 		/* wipe the entry in the memfd too (the parent's copy is gone) */
 		(void)!pwrite((int)mfd, e, sizeof *e, off);

@@ -18,10 +18,13 @@
  * allows vfork to be fork; only speed differs.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include "pre_sock.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 #define SHIM __attribute__((visibility("default")))
 
@@ -44,14 +47,17 @@ SHIM pid_t fork(void)
 	if (pre_engine_atfork_prepare)
 		pre_engine_atfork_prepare();
 	pre_arena_fork_prepare();
+	pre_tail_atfork_prepare();
 	pid = real();
 	saved = errno;
 	if (pid == 0) {
 		pre_fdtab_atfork_child();
 		pre_arena_fork_child();
+		pre_tail_atfork_child();
 		if (pre_engine_atfork_child)
 			pre_engine_atfork_child();
 	} else {
+		pre_tail_atfork_parent();
 		pre_arena_fork_parent(pid);
 		if (pre_engine_atfork_parent)
 			pre_engine_atfork_parent();
@@ -63,4 +69,36 @@ SHIM pid_t fork(void)
 SHIM pid_t vfork(void)
 {
 	return fork();
+}
+
+/* _exit/_Exit skip the destructors, but the kernel closing a socket still
+ * delivers what was queued in it; what this process holds queued is its
+ * tail, so it goes out here (and close_notify from the last holder), as
+ * exit() does — a fork child that wrote and called _exit would otherwise
+ * take sealed records along, and its parent's stream would be broken
+ * (pre_tail.h).  Bounded (pre_tail.c EXIT_WAIT_MS); a signal handler that
+ * calls _exit while its thread holds a connection's lock waits out the
+ * bound, never deadlocks.  Then exit_group, as glibc's _exit (exit(3)'s own
+ * final _exit is glibc-internal and does not come here). */
+static __attribute__((noreturn)) void exit_now(int status)
+{
+	if (atomic_load_explicit(&pre_ready, memory_order_acquire)) {
+		int saved = errno;
+		pre_tail_exit_all();
+		errno = saved;
+	}
+	for (;;) {
+		syscall(SYS_exit_group, status);
+		syscall(SYS_exit, status);
+	}
+}
+
+SHIM void _exit(int status)
+{
+	exit_now(status);
+}
+
+SHIM void _Exit(int status)
+{
+	exit_now(status);
 }

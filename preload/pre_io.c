@@ -38,14 +38,15 @@
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 enum {
 	RX_SCRATCH = 8 * SS_REC_MAX_RECORD,           /* records peeked per read */
 	TX_BATCH = 8 * SS_REC_MAX_PLAINTEXT,          /* plaintext sealed per send */
 	TX_SCRATCH = TX_BATCH + 8 * (SS_REC_OVERHEAD + 256) + 512,
 	PT_BOUNCE = SS_REC_MAX_PLAINTEXT + 256,
-	CLOSE_NOTIFY_WAIT_MS = 1000,                  /* close never blocks longer */
 	HOLD_MAX = 1024 * 1024,                       /* plaintext held during a background handshake */
+	TAIL_WAIT_MS = 250,                           /* a non-blocking write behind another holder's tail */
 	REC_MIN_LEN = SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN,
 	/* Reads with less room than this peek first (rx_take): a record
 	 * bigger than the buffer would otherwise go through the partial
@@ -321,6 +322,11 @@ static void fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
 	pre_reset(fd);
 }
 
+void pre_io_fail(struct pre_conn *c, int fd, const char *why)
+{
+	fail_conn(c, fd, why, 0);
+}
+
 /* A reader that finds the stream bad answers ECONNRESET (preload contract:
  * tampered or truncated secured stream).  fail_conn() keeps errno, and some
  * paths returned -1 with whatever an earlier MSG_DONTWAIT peek left there:
@@ -430,10 +436,15 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 		pre_log(PRE_LOG_DEBUG, "fd %d: close_notify received", fd);
 		return REC_STOP;
 	}
-	/* SS_REC_EV_HANDLED: KeyUpdate / ticket / user_canceled */
+	/* SS_REC_EV_HANDLED: KeyUpdate / ticket / user_canceled.  The answer
+	 * is a record too: behind records still in a tail (ours or another
+	 * holder's, pre_tail.h) it stays owed, and the next write sends it
+	 * after them — RFC 8446 §4.6.3 asks for it before our next
+	 * application data, which that write is. */
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED) {
 		pthread_mutex_lock(&c->tx_lock);
-		if ((c->rs->flags & SS_REC_F_UPDATE_OWED) && send_key_update(c, fd, 0) < 0) {
+		if ((c->rs->flags & SS_REC_F_UPDATE_OWED) && !c->tail_len &&
+		    pre_arena_tail_state(c) == PRE_TAIL_NONE && send_key_update(c, fd, 0) < 0) {
 			pthread_mutex_unlock(&c->tx_lock);
 			rx_fail(c, fd, "KeyUpdate answer failed", 0);
 			return REC_FAIL;
@@ -821,7 +832,7 @@ repeek:
 			/* close_notify stays queued: like a FIN it keeps the socket
 			 * readable, so a program that got data in this same call
 			 * still sees poll/epoll report the EOF it has to read.
-			 * pre_io_close_notify() drops it before the real close (unread
+			 * pre_io_drop_eof() drops it before the real close (unread
 			 * bytes at close would make the kernel send RST). */
 			c->eof_queued = (uint32_t)rl;
 			*end = RX_EOF;
@@ -1079,54 +1090,6 @@ static int rekey_due(struct pre_conn *c)
 	return 0;
 }
 
-static void tail_drop(struct pre_conn *c)
-{
-	free(c->tail);
-	c->tail = NULL;
-	c->tail_off = c->tail_len = 0;
-}
-
-/* Append sealed bytes to the tail (they are ciphertext: no wipe needed). */
-static int tail_keep(struct pre_conn *c, const uint8_t *p, size_t n)
-{
-	size_t have = c->tail_len - c->tail_off;
-	uint8_t *t = malloc(have + n);
-
-	if (!t || have + n > UINT32_MAX) {
-		free(t);
-		return -1;
-	}
-	if (have)
-		memcpy(t, c->tail + c->tail_off, have);
-	memcpy(t + have, p, n);
-	free(c->tail);
-	c->tail = t;
-	c->tail_off = 0;
-	c->tail_len = (uint32_t)(have + n);
-	return 0;
-}
-
-/* Push the tail out without waiting: 1 drained, 0 the kernel is full
- * (EAGAIN seen), -1 error.  tx_lock held. */
-static int tail_flush(struct pre_conn *c, int fd)
-{
-	while (c->tail_off < c->tail_len) {
-		ssize_t r = REAL(send)(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
-		                       MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (r > 0) {
-			c->tail_off += (uint32_t)r;
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		return -1;
-	}
-	tail_drop(c);
-	return 1;
-}
-
 enum tx_mode { TX_AS_SOCKET = 0, TX_BLOCK, TX_NOWAIT };
 
 /* tx_lock held.  Returns plaintext bytes committed, or -1.  TX_NOWAIT (the
@@ -1151,7 +1114,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		return -1;
 	}
 	if (c->tail_len && mode != TX_NOWAIT) {
-		int t = tail_flush(c, fd);
+		int t = pre_tail_flush(c, fd);
 		if (t < 0)
 			goto broken;
 		if (t == 0) {
@@ -1175,7 +1138,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 				errno = EAGAIN;
 				return -1;
 			}
-			tail_drop(c);
+			pre_tail_drop(c);
 		}
 	}
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED && send_key_update(c, fd, 0) < 0)
@@ -1221,7 +1184,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		}
 		if (c->tail_len) {
 			/* TX_NOWAIT behind a tail: keep the order, queue behind it. */
-			if (tail_keep(c, s->tx, olen) < 0)
+			if (pre_tail_keep(c, s->tx, olen) < 0)
 				goto broken;
 			total += batch;
 			c->tx_bytes += batch;
@@ -1251,7 +1214,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && would_block(c, fd, flags));
 			/* Non-blocking: the rest of this batch becomes the tail; the
 			 * program has written all of it (the engine sends the tail). */
-			if (nb && tail_keep(c, s->tx + sent, olen - sent) == 0) {
+			if (nb && pre_tail_keep(c, s->tx + sent, olen - sent) == 0) {
 				if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
 					total += batch;
 					c->tx_bytes += batch;
@@ -1259,7 +1222,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 						continue;
 					return (ssize_t)total;
 				}
-				tail_drop(c);
+				pre_tail_drop(c);
 			}
 			/* Blocking: wait for room, no longer than SO_SNDTIMEO. */
 			size_t more = 0;
@@ -1282,12 +1245,12 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 				/* Timed out inside the batch: it must not stay half-sent;
 				 * the engine finishes it and the count says it was taken
 				 * (socket(7): the partial count). */
-				if (tail_keep(c, s->tx + sent, olen - sent) == 0 && pre_engine_arm(c, fd, EPOLLOUT) == 0) {
+				if (pre_tail_keep(c, s->tx + sent, olen - sent) == 0 && pre_engine_arm(c, fd, EPOLLOUT) == 0) {
 					total += batch;
 					c->tx_bytes += batch;
 					return (ssize_t)total;
 				}
-				tail_drop(c);
+				pre_tail_drop(c);
 				if (pre_io_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
 					goto broken;
 			}
@@ -1298,7 +1261,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 	if (mode == TX_NOWAIT && c->tail_len && pre_engine_arm(c, fd, EPOLLOUT) < 0) {
 		if (pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, 0) < 0)
 			goto broken;
-		tail_drop(c);
+		pre_tail_drop(c);
 	}
 	return (ssize_t)total;
 broken:
@@ -1391,6 +1354,52 @@ int pre_io_flush_held(struct pre_conn *c, int fd)
 	return r < 0 ? -1 : 0;
 }
 
+/* Records another holder (a fork parent or child) sealed before ours are
+ * still in its private tail (pre_tail.h): ours must go after them.  tx_lock
+ * held, released while waiting.  A blocking write waits; a non-blocking one
+ * answers EAGAIN when the kernel is full (poll's look sets SOCK_NOSPACE, so
+ * the kernel owes the next EPOLLOUT edge), else gives the owner's engine,
+ * woken by the same drain, TAIL_WAIT_MS to send them.  An owner that died
+ * with them (_exit, a signal) took them along: the stream is broken and is
+ * failed, never continued with a gap.  0 go on, -1 errno. */
+static int tx_gate(struct pre_conn *c, int fd, int flags, int block)
+{
+	int64_t since = 0;
+	long nap = 1;
+
+	for (;;) {
+		int t = pre_arena_tail_state(c);
+		if (__builtin_expect(t == PRE_TAIL_NONE || t == PRE_TAIL_MINE, 1))
+			return 0;
+		if (t == PRE_TAIL_LOST) {
+			fail_conn(c, fd, "records sealed by another process were never sent", 0);
+			errno = ECONNRESET;
+			return -1;
+		}
+		if (atomic_load(&c->state) != PRE_SECURED) {
+			errno = failed_errno(c);
+			return -1;
+		}
+		if (c->rs->flags & SS_REC_F_FAILED)
+			return 0;   /* (e.g. the state moved to an exec'd image) the seal fails */
+		if (!block && would_block(c, fd, flags)) {
+			int64_t now = pre_now_ms();
+			if (!since)
+				since = now;
+			if (pre_io_wait(fd, POLLOUT, 0) == 0 || now - since >= TAIL_WAIT_MS) {
+				errno = EAGAIN;
+				return -1;
+			}
+		}
+		pthread_mutex_unlock(&c->tx_lock);
+		struct timespec ts = { 0, nap * 1000000L };
+		nanosleep(&ts, NULL);
+		if (nap < 16)
+			nap *= 2;
+		pthread_mutex_lock(&c->tx_lock);
+	}
+}
+
 static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt,
                         int flags, int force_block)
 {
@@ -1432,7 +1441,9 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 	if (iov_total(iov, iovcnt) == 0)
 		return 0;
 	pthread_mutex_lock(&c->tx_lock);
-	r = tx_locked(c, fd, iov, iovcnt, flags, force_block ? TX_BLOCK : TX_AS_SOCKET);
+	r = tx_gate(c, fd, flags, force_block);
+	if (r == 0)
+		r = tx_locked(c, fd, iov, iovcnt, flags, force_block ? TX_BLOCK : TX_AS_SOCKET);
 	if (r > 0 && c->nagle_off)
 		pre_hs_nagle_restore(c, fd);
 	pthread_mutex_unlock(&c->tx_lock);
@@ -1462,40 +1473,6 @@ void pre_io_drop_eof(struct pre_conn *c, int fd)
 	}
 }
 
-void pre_io_close_notify(struct pre_conn *c, int fd)
-{
-	struct timespec until;
-	uint8_t buf[64];
-	size_t n = 0;
-
-	/* Best effort: a writer stuck on a full send buffer must not make
-	 * close() hang, so wait for the tx lock only briefly. */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += CLOSE_NOTIFY_WAIT_MS * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	if (pthread_mutex_timedlock(&c->tx_lock, &until) != 0)
-		return;
-	/* The tail first: close_notify must follow the last whole record. */
-	if (c->tail_len && !(c->rs->flags & SS_REC_F_FAILED) &&
-	    pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
-	                    pre_now_ms() + CLOSE_NOTIFY_WAIT_MS) < 0)
-		c->wr_shut = 1;   /* the peer will see truncation; no close_notify after half a record */
-	tail_drop(c);
-	if (!c->wr_shut && c->rec && !(c->rs->flags & SS_REC_F_FAILED) &&
-	    ss_rec_alert(c->rec, 1, 0, buf, sizeof buf, &n) == SS_OK) {
-		c->wr_shut = 1;
-		pre_io_send_all(fd, buf, n, pre_now_ms() + CLOSE_NOTIFY_WAIT_MS);
-		pre_log(PRE_LOG_DEBUG, "fd %d: close_notify sent", fd);
-	}
-	/* The engine's duplicate must not keep the socket open after the
-	 * program's close (its FIN would never leave). */
-	pre_engine_detach(c);
-	pthread_mutex_unlock(&c->tx_lock);
-}
-
 int pre_io_so_error(struct pre_conn *c, int *out)
 {
 	int e = 0;
@@ -1516,7 +1493,7 @@ int pre_io_so_error(struct pre_conn *c, int *out)
 
 void pre_io_service(struct pre_conn *c)
 {
-	int efd;
+	int efd, put;
 
 	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
 		pthread_mutex_lock(&c->rx_lock);
@@ -1530,23 +1507,8 @@ void pre_io_service(struct pre_conn *c)
 	}
 	pthread_mutex_lock(&c->tx_lock);
 	efd = pre_engine_fd(c);
-	if (efd < 0) {
-		tail_drop(c);
-	} else if (c->tail_len) {
-		int t = atomic_load(&c->state) == PRE_SECURED ? tail_flush(c, efd) : -1;
-		if (t == 0 && pre_engine_arm(c, efd, EPOLLOUT) == 0) {
-			pthread_mutex_unlock(&c->tx_lock);
-			return;
-		}
-		if (t < 0) {
-			if (atomic_load(&c->state) == PRE_SECURED)
-				fail_conn(c, efd, "send failed (tail)", 0);
-			tail_drop(c);
-		}
-		pre_engine_detach(c);
-	} else {
-		/* nothing left: leave the engine until the next tail */
-		pre_engine_detach(c);
-	}
+	put = pre_tail_service(c, efd);
 	pthread_mutex_unlock(&c->tx_lock);
+	if (put)
+		pre_conn_put(c);
 }

@@ -29,8 +29,9 @@ ssize_t pre_io_send_blocking(struct pre_conn *c, int fd, const void *buf, size_t
 int pre_io_pending(struct pre_conn *c, int fd, int *out);
 /* Last close: read the peer's close_notify the engine left queued. */
 void pre_io_drop_eof(struct pre_conn *c, int fd);
-/* Best-effort close_notify (last close / SHUT_WR); never blocks for long. */
-void pre_io_close_notify(struct pre_conn *c, int fd);
+/* Fail c (state and shared record state) and reset the TCP connection;
+ * logs why.  close_notify, shutdown and exit: pre_tail.h. */
+void pre_io_fail(struct pre_conn *c, int fd, const char *why);
 /* Wait for fd readiness with no lock held; timeout_ms < 0 = forever.
  * Returns 1 ready, 0 timeout, -1 error (errno). */
 int pre_io_wait(int fd, short events, int64_t timeout_ms);

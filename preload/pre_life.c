@@ -25,6 +25,7 @@
 #include "pre_log.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 #define SHIM __attribute__((visibility("default")))
 
@@ -304,10 +305,17 @@ SHIM int shutdown(int fd, int how)
 	struct pre_conn *c;
 
 	if (pre_fd_peek(fd) && (how == SHUT_WR || how == SHUT_RDWR) && (c = pre_fd_get(fd))) {
-		/* RFC 8446 §6.1: a half-close is a close_notify on our side. */
-		if (atomic_load(&c->state) == PRE_SECURED)
-			pre_io_close_notify(c, fd);
+		/* RFC 8446 §6.1: a half-close is a close_notify on our side, after
+		 * every record written before it; with a tail pending the engine
+		 * sends close_notify and FIN after it (pre_tail.c), as the kernel
+		 * queues its FIN behind unsent data. */
+		int later = atomic_load(&c->state) == PRE_SECURED && pre_tail_shut_wr(c, fd);
 		pre_conn_put(c);
+		if (later) {
+			if (how == SHUT_WR)
+				return 0;
+			how = SHUT_RD;
+		}
 	}
 	return REAL(shutdown)(fd, how);
 }

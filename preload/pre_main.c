@@ -17,6 +17,7 @@
 #include "pre_sock.h"
 #include "pre_stdio.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 
 #define API __attribute__((visibility("default")))
@@ -37,30 +38,18 @@ __attribute__((constructor)) static void pre_init(void)
 }
 
 /* exit() without close(): the kernel would close our sockets with the
- * peer's close_notify possibly unread (→ RST, data in flight lost) and
- * without our close_notify (→ the peer sees truncation).  Say goodbye
- * properly.  (_exit and fatal signals skip destructors; nothing to do.) */
+ * peer's close_notify possibly unread (→ RST, data in flight lost), records
+ * of ours still unsent, and without our close_notify (→ the peer sees
+ * truncation).  Say goodbye properly (pre_tail_exit_all; _exit/_Exit are
+ * wrapped for the same, pre_fork.c; fatal signals run nothing). */
 __attribute__((destructor)) static void pre_fini(void)
 {
 	int saved = errno;
-	unsigned hi = atomic_load(&pre_fdtab_hi);
 
 	/* glibc flushes stdio only after the destructors ran; a stream over a
 	 * secured socket must go out before our close_notify. */
 	pre_stdio_flush_all();
-
-	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
-		struct pre_conn *c;
-		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
-			continue;
-		/* Only the last process holding the socket says goodbye: a forked
-		 * child exiting must not end its parent's stream. */
-		if (atomic_load(&c->state) == PRE_SECURED && pre_arena_sole_holder(c)) {
-			pre_io_drop_eof(c, (int)fd);
-			pre_io_close_notify(c, (int)fd);
-		}
-		pre_conn_put(c);
-	}
+	pre_tail_exit_all();
 	errno = saved;
 }
 

@@ -13,6 +13,7 @@
 #include "pre_log.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
+#include "pre_tail.h"
 
 static const char *const state_names[] = {
 	"new", "connecting", "undecided", "handshake", "secured", "clear", "failed"
@@ -96,11 +97,15 @@ void pre_conn_release_fd(struct pre_conn *c, int fd)
 	int saved = errno;
 
 	/* close_notify only from the last holder: after fork the other process
-	 * may still be writing on this socket (pre_arena.c). */
-	if (atomic_fetch_sub_explicit(&c->fd_refs, 1, memory_order_acq_rel) == 1 &&
-	    pre_arena_fds_gone(c) && atomic_load(&c->state) == PRE_SECURED) {
-		pre_io_drop_eof(c, fd);
-		pre_io_close_notify(c, fd);
+	 * may still be writing on this socket (pre_arena.c).  Records still in
+	 * our tail go out first, last holder or not (pre_tail.c). */
+	if (atomic_fetch_sub_explicit(&c->fd_refs, 1, memory_order_acq_rel) == 1) {
+		int last = pre_arena_fds_gone(c);
+		if (atomic_load(&c->state) == PRE_SECURED) {
+			if (last)
+				pre_io_drop_eof(c, fd);
+			pre_tail_last_close(c, fd, last);
+		}
 	}
 	pre_conn_put(c);
 	errno = saved;

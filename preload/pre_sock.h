@@ -125,6 +125,9 @@ struct pre_conn {
 	/* Event loops (pre_engine.c, issue 5).  tail/held/so_error under tx_lock. */
 	uint8_t *tail;            /* sealed bytes of a batch the kernel did not take */
 	uint32_t tail_off, tail_len;
+	uint8_t after_tail;       /* pre_tail.c: what the program's close/shutdown left for after the tail */
+	uint8_t closing_listed;   /* pre_tail.c: on the list of closes the engine finishes (a ref) */
+	struct pre_conn *closing_next;
 	uint8_t *held;            /* plaintext written before a background handshake completed */
 	uint32_t held_len;
 	uint8_t bg;               /* client handshake runs in the background (connect → EINPROGRESS) */
@@ -216,6 +219,12 @@ void pre_arena_detach(struct pre_conn *c);
  * holders (which can no longer use it).  unmove: the exec failed. */
 int pre_arena_move(struct pre_conn *c);
 void pre_arena_unmove(struct pre_conn *c);
+/* Whose sealed records wait in a private tail (pre_io.c), tx_lock held:
+ * set/clear our mark; NONE, MINE, OTHER (a live holder: wait for it), LOST
+ * (its owner died with them: the stream is broken). */
+enum { PRE_TAIL_NONE = 0, PRE_TAIL_MINE, PRE_TAIL_OTHER, PRE_TAIL_LOST };
+void pre_arena_tail_set(struct pre_conn *c, int pending);
+int pre_arena_tail_state(struct pre_conn *c);
 /* fork bookkeeping (pre_fork.c). */
 void pre_arena_fork_prepare(void);
 void pre_arena_fork_parent(pid_t child);
