@@ -85,7 +85,7 @@ SHIM int __dup2(int oldfd, int newfd)
 /* Format, then write all of it through our write() (which seals).  As
  * glibc's vdprintf: the byte count, or -1 when the output could not be
  * written (its flush failed); a partial write is an error too. */
-__attribute__((noinline)) static int dprintf_sealed(int fd, int flag, const char *fmt, va_list ap)
+__attribute__((noinline, format(printf, 3, 0))) static int dprintf_sealed(int fd, int flag, const char *fmt, va_list ap)
 {
 	char *buf = NULL;
 	int n = flag < 0 ? vasprintf(&buf, fmt, ap) : __vasprintf_chk(&buf, flag, fmt, ap);
@@ -117,7 +117,7 @@ SHIM int vdprintf(int fd, const char *fmt, va_list ap)
 	return dprintf_sealed(fd, -1, fmt, ap);
 }
 
-SHIM int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) SHIM int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
 {
 	if (__builtin_expect(pre_fd_peek(fd) == NULL, 1))
 		return REAL(vdprintf_chk)(fd, flag, fmt, ap);
@@ -135,7 +135,7 @@ SHIM int dprintf(int fd, const char *fmt, ...)
 	return r;
 }
 
-SHIM int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) SHIM int __dprintf_chk(int fd, int flag, const char *fmt, ...)
 {
 	va_list ap;
 	int r;

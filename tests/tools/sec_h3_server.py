@@ -3,7 +3,8 @@
 
 Run under the preload (a `require` policy): accepts connections on
 127.0.0.1 (port written to PORTFILE), one thread each.  A connection that
-starts with "R\\n" is answered with PAYLOAD; any other bytes are echoed.
+starts with "R\\n" is answered with PAYLOAD, one that starts with "Q" gets
+nothing back; any other bytes are echoed.
 Everything a connection delivered (plaintext, after the preload) goes to
 OUTDIR/conn-N.in when it ends, and a line "conn-N eof" or "conn-N error E"
 to OUTDIR/ends.
@@ -33,7 +34,7 @@ def serve(s, n):
                 if not answered:
                     s.sendall(payload)
                     answered = True
-            else:
+            elif not data.startswith(b"Q"):
                 s.sendall(b)
     except OSError as e:
         end = "error %s" % (e.strerror or e)
