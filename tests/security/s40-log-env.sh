@@ -41,6 +41,32 @@ install -o root -g root -m 2755 "$TOOLS/sec_h4_suid" "$T/pub/sgid"
 install -o root -g root -m 0755 "$TOOLS/sec_h4_suid" "$T/pub/fcap"
 install -o root -g root -m 0755 "$TOOLS/sec_h4_suid" "$T/pub/ordinary"
 setcap cap_dac_override+ep "$T/pub/fcap" || bail "setcap cap_dac_override+ep failed"
+# An attacker's launcher: a memfd named like ours, SECSOCK_INHERIT naming it,
+# then execve of the setuid program.  Static, so no preload runs in it.
+cat >"$T/launch.c" <<'C'
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	char hdr[64] = "SSINHv1", fdarg[16], env[40];
+	int fd = memfd_create("secsock-inherit", 0);
+	if (argc < 3 || fd < 0)
+		return 2;
+	memset(hdr + 8, 'A', sizeof hdr - 8);
+	if (write(fd, hdr, sizeof hdr) != (ssize_t)sizeof hdr)
+		return 2;
+	snprintf(fdarg, sizeof fdarg, "%d", fd);
+	snprintf(env, sizeof env, "SECSOCK_INHERIT=%d", fd);
+	char *nargv[] = { argv[1], argv[2], fdarg, NULL };
+	char *nenv[] = { "PATH=/usr/bin:/bin", env, NULL };
+	execve(argv[1], nargv, nenv);
+	return 127;
+}
+C
+cc -static -O1 -o "$T/pub/inherit-launch" "$T/launch.c" || bail "cannot build a static launcher (libc6-dev has libc.a)"
 as_nobody ln -s "$T/rootonly/target" "$T/user/link"
 as_nobody ln -s "$T/rootonly/target2" "$T/user/link2"
 as_nobody ln -s "$T/rootonly" "$T/user/dirlink"
@@ -78,17 +104,10 @@ echo "suid-root: \$(u SECSOCK_LOG_FILE=$T/rootonly/suid.log timeout 15 $T/pub/su
 echo "suid-link: \$(u SECSOCK_LOG_FILE=$T/user/link timeout 15 $T/pub/suid $P)"
 echo "sgid-group: \$(u SECSOCK_LOG_FILE=$T/grouponly/sgid.log timeout 15 $T/pub/sgid $P)"
 echo "fcap-root: \$(u SECSOCK_LOG_FILE=$T/rootonly/fcap.log timeout 15 $T/pub/fcap $P)"
-# (the launcher makes the raw execve system call: a preloaded libc execve
-# would drop the variable itself, and an attacker need not use libc)
-echo "suid-inherit: \$(u timeout 15 $PY -c '
-import ctypes, os, sys
-fd = os.memfd_create("secsock-inherit", 0)
-os.write(fd, b"SSINHv1\\0" + b"A" * 56)
-os.set_inheritable(fd, True)
-argv = (ctypes.c_char_p * 4)(sys.argv[1].encode(), sys.argv[2].encode(), str(fd).encode(), None)
-envp = (ctypes.c_char_p * 3)(b"PATH=/usr/bin:/bin", b"SECSOCK_INHERIT=%d" % fd, None)
-nr = {"x86_64": 59, "aarch64": 221}[os.uname().machine]
-ctypes.CDLL(None).syscall(nr, argv[0], argv, envp)' $T/pub/suid $P)"
+# (the launcher is a static binary: no preload runs in it — an attacker need
+# not use a preloaded libc, and ours strips the variable from every exec it
+# sees, syscall(SYS_execve) included)
+echo "suid-inherit: \$(u timeout 15 $T/pub/inherit-launch $T/pub/suid $P)"
 echo "ordinary: \$(u SECSOCK_LOG_FILE=$T/user/own.log timeout 15 $T/pub/ordinary $P)"
 EOF
 unshare -m --propagation private bash "$T/ns.sh" >"$T/ns.out" 2>"$T/ns.err"
