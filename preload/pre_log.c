@@ -108,8 +108,14 @@ static int log_open(const char *path)
 	struct stat st;
 	int fd = open_nosymlinks(path, fl);
 
-	if (fd < 0 && errno == ENOENT)
+	if (fd < 0 && errno == ENOENT) {
 		fd = open_nosymlinks(path, fl | O_CREAT | O_EXCL);
+		/* Another process created it between our two opens (two preloaded
+		 * programs sharing one log): open what is there now, with the
+		 * same checks below. */
+		if (fd < 0 && errno == EEXIST)
+			fd = open_nosymlinks(path, fl);
+	}
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
