@@ -190,6 +190,35 @@ static int await_connect(int fd, int ms, int *e)
 	return 0;
 }
 
+/* connect to 127.0.0.1:PORT and, when it is non-blocking, wait up to 5 s
+ * for the result: 0, or -1 with errno the connect's error. */
+static long connect_loopback(int fd, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = make_addr("127.0.0.1", port, &ss);
+	long r = connect(fd, (struct sockaddr *)&ss, l);
+	int e = 0;
+
+	if (r < 0 && errno == EINPROGRESS) {
+		if (await_connect(fd, 5000, &e) == 0 && !e)
+			r = 0;
+		else
+			errno = e ? e : ETIMEDOUT;
+	}
+	return r;
+}
+
+/* The last step of a reconnect case: write MSG on WFD, report, linger. */
+static int write_and_report(int wfd, int fd, const char *msg)
+{
+	long r = write(wfd, msg, strlen(msg));
+
+	printf(", write: %ld (%s)", r, err(r));
+	linger_a_little(fd);
+	printf("\n");
+	return 0;
+}
+
 static int mode_unspec(int argc, char **a)
 {
 	struct sockaddr_storage ss;
@@ -226,21 +255,9 @@ static int mode_unspec(int argc, char **a)
 	un.sa_family = AF_UNSPEC;
 	r = connect(fd, &un, sizeof un);
 	printf(", disconnect: %ld (%s)", r, err(r));
-	l = make_addr("127.0.0.1", atoi(a[1]), &ss);
-	r = connect(fd, (struct sockaddr *)&ss, l);
-	e = 0;
-	if (r < 0 && errno == EINPROGRESS) {
-		if (await_connect(fd, 5000, &e) == 0 && !e)
-			r = 0;
-		else
-			errno = e ? e : ETIMEDOUT;
-	}
+	r = connect_loopback(fd, atoi(a[1]));
 	printf(", reconnect: %ld (%s)", r, err(r));
-	r = write(wfd, a[2], strlen(a[2]));
-	printf(", write: %ld (%s)", r, err(r));
-	linger_a_little(fd);
-	printf("\n");
-	return 0;
+	return write_and_report(wfd, fd, a[2]);
 }
 
 /* A non-blocking connect that fails (require, plain peer), then a second
@@ -263,21 +280,9 @@ static int mode_refail(char **a)
 			usleep(100000);
 	}
 	printf("first: %ld, failure: %s", r, e ? strerror(e) : "none");
-	l = make_addr("127.0.0.1", atoi(a[1]), &ss);
-	r = connect(fd, (struct sockaddr *)&ss, l);
-	e = 0;
-	if (r < 0 && errno == EINPROGRESS) {
-		if (await_connect(fd, 5000, &e) == 0 && !e)
-			r = 0;
-		else
-			errno = e ? e : ETIMEDOUT;
-	}
+	r = connect_loopback(fd, atoi(a[1]));
 	printf(", second connect: %ld (%s)", r, err(r));
-	r = write(fd, a[2], strlen(a[2]));
-	printf(", write: %ld (%s)", r, err(r));
-	linger_a_little(fd);
-	printf("\n");
-	return 0;
+	return write_and_report(fd, fd, a[2]);
 }
 
 static int wait_writable(int fd, const char *how, int ms, int ep)
