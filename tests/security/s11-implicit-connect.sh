@@ -9,7 +9,7 @@
 require_lib
 require_tools sec_h1_probe
 P=$TOOLS/sec_h1_probe
-SRV=$REPO/tests/tools/sec_h1_srv.py
+SRV=$REPO/tests/tools/sec_srv.py
 
 start_bg plain4 plain "$PY" "$SRV" record "$T/p4.port" "$T/p4.got"
 start_bg plain6 plain "$PY" "$SRV" --host ::1 record "$T/p6.port" "$T/p6.got"

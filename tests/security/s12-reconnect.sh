@@ -15,7 +15,7 @@
 require_lib
 require_tools sec_h1_probe
 P=$TOOLS/sec_h1_probe
-SRV=$REPO/tests/tools/sec_h1_srv.py
+SRV=$REPO/tests/tools/sec_srv.py
 
 POLICY=$T/require.conf
 write_policy "$POLICY" <<'P'

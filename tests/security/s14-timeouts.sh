@@ -16,7 +16,7 @@
 require_lib
 require_tools sec_h1_probe
 P=$TOOLS/sec_h1_probe
-SRV=$REPO/tests/tools/sec_h1_srv.py
+SRV=$REPO/tests/tools/sec_srv.py
 EAGAIN='-1 \(Resource temporarily unavailable\) after (0\.9|1\.[0-4])'
 
 POLICY=$T/require.conf

@@ -14,24 +14,6 @@
 . "$(dirname "$0")/../integration/lib.sh"
 require_lib
 
-cat >"$T/echo.py" <<'EOF'
-import socket, sys, threading
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(32)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-def serve(c):
-    try:
-        while True:
-            d = c.recv(4096)
-            if not d:
-                break
-            c.sendall(d)
-    except OSError:
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-EOF
 # relay.py PORTFILE UPSTREAM DIR MODE: records client->server bytes in DIR/c2s.N;
 # connection 1 only: rst (reset after its first bytes), fin (close), mute (say nothing)
 cat >"$T/relay.py" <<'EOF'
@@ -103,7 +85,7 @@ write_policy "$POLICY" <<'EOF'
 action = request
 allow-clear-after = 1s
 EOF
-start_bg echo preload "$T/echo.log" "$PY" "$T/echo.py" "$T/echo.port"
+start_bg echo preload "$T/echo.log" "$PY" "$REPO/tests/tools/sec_srv.py" echo "$T/echo.port"
 wait_file "$T/echo.port" 10 || bail "secsock echo server did not start" "$T/echo.err" "$T/echo.log"
 E=$(cat "$T/echo.port")
 
@@ -128,7 +110,7 @@ for mode in rst fin mute; do
 done
 
 # audit: a plain server, five connections of one process, default level
-start_bg plain plain "$PY" "$T/echo.py" "$T/plain.port"
+start_bg plain plain "$PY" "$REPO/tests/tools/sec_srv.py" echo "$T/plain.port"
 wait_file "$T/plain.port" 10 || bail "plain echo server did not start" "$T/plain.err"
 P=$(cat "$T/plain.port")
 SECSOCK_LOG=warn preload "$T/audit.log" "$PY" "$T/client.py" "$P" AUDIT 5 >"$T/audit.out" 2>&1

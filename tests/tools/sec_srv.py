@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""sec_h1_srv.py MODE PORTFILE [ARGS] — loopback peers for tests/security s10..s19.
+"""sec_srv.py MODE PORTFILE [ARGS] — loopback peers for tests/security.
 
 Listens on 127.0.0.1 (or ::1 with --host ::1) on a free port, writes the port
 to PORTFILE (atomically), and serves every connection in a thread until
@@ -104,7 +104,7 @@ def serve(c):
 ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind((host, 0))
-ls.listen(16)
+ls.listen(32)
 with open(portfile + ".tmp", "w") as f:
     f.write(str(ls.getsockname()[1]))
 os.rename(portfile + ".tmp", portfile)
