@@ -57,6 +57,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,7 +351,9 @@ static void timer_pass(void)
 static void *engine_main(void *arg)
 {
 	struct epoll_event ev[ENG_EVENTS];
-	(void)arg;
+
+	/* Up and running: engine_start may return (see there). */
+	sem_post(arg);
 
 	for (;;) {
 		int timeout, ep, n;
@@ -364,6 +367,18 @@ static void *engine_main(void *arg)
 			ep = atomic_load(&E.ep) - 1;
 		}
 		pthread_mutex_unlock(&E.lk);
+		if (dead) {
+			/* A last reference frees cipher contexts (libcrypto, malloc):
+			 * under E.work, so that fork never copies us halfway. */
+			pthread_mutex_lock(&E.work);
+			while (dead) {
+				struct pre_conn *next = dead->eng_next;
+				dead->eng_next = NULL;
+				pre_conn_put(dead);
+				dead = next;
+			}
+			pthread_mutex_unlock(&E.work);
+		}
 		if (atomic_load(&idle_armed)) {
 			int64_t now = pre_now_ms(), t;
 			if (!idle_next_ms)
@@ -371,12 +386,6 @@ static void *engine_main(void *arg)
 			t = idle_next_ms > now ? idle_next_ms - now : 0;
 			if (timeout < 0 || t < timeout)
 				timeout = (int)t;
-		}
-		while (dead) {
-			struct pre_conn *next = dead->eng_next;
-			dead->eng_next = NULL;
-			pre_conn_put(dead);
-			dead = next;
 		}
 		if (ep < 0) {
 			/* out of descriptors: try again shortly */
@@ -462,6 +471,7 @@ static int engine_start(void)
 	pthread_attr_t at;
 	pthread_t th;
 	sigset_t all, old;
+	sem_t up;
 	int r;
 
 	if (__builtin_expect(E.running && E.pid == me, 1))
@@ -485,13 +495,24 @@ static int engine_start(void)
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&at, 256 * 1024);
-	r = pthread_create(&th, &at, engine_main, NULL);
+	sem_init(&up, 0, 0);
+	r = pthread_create(&th, &at, engine_main, &up);
 	pthread_attr_destroy(&at);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
+		sem_destroy(&up);
 		pthread_mutex_unlock(&E.lk);
 		return -1;
 	}
+	/* A new thread allocates while it starts (its TLS, its stack
+	 * attributes; a sanitizer's runtime more): a fork on another thread
+	 * meanwhile would copy the allocator's lock held and the child would
+	 * hang in its first malloc.  fork's prepare handler takes E.lk, held
+	 * here until the thread runs our code, where every step that can
+	 * allocate is under E.work or E.lk. */
+	while (sem_wait(&up) < 0 && errno == EINTR)
+		;
+	sem_destroy(&up);
 	pthread_setname_np(th, "secsock-engine");
 	E.running = 1;
 	E.pid = me;
