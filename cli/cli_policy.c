@@ -1,4 +1,4 @@
-/* cli_policy.c — `secsock policy check|explain|show-default`.
+/* cli_policy.c — `secsock policy check|explain|show-default|keys`.
  *
  * The admin's view of policy/: check a file before installing it, ask which
  * rule a connection would get and where every setting comes from, and print
@@ -21,6 +21,7 @@ static void usage_main(FILE *f)
 	    "usage: secsock policy check [FILE]\n"
 	    "       secsock policy explain [--policy FILE] [--program PATH] [--udp] (--to|--from) ADDR:PORT\n"
 	    "       secsock policy show-default\n"
+	    "       secsock policy keys\n"
 	    "\n"
 	    "Check, explain and print secsock policies (secsock-policy(5)).\n"
 	    "'secsock policy COMMAND --help' for details.\n");
@@ -138,109 +139,6 @@ static bool parse_endpoint(const char *s, struct sockaddr_storage *ss, uint16_t 
 	return true;
 }
 
-static void fmt_duration(char *b, size_t n, uint64_t ms)
-{
-	static const struct { uint64_t mul; const char *u; } u[] = {
-		{ 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" },
-	};
-	if (ms == 0) {
-		snprintf(b, n, "0 (off)");
-		return;
-	}
-	for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
-		if (ms % u[i].mul == 0) {
-			snprintf(b, n, "%" PRIu64 "%s", ms / u[i].mul, u[i].u);
-			return;
-		}
-	snprintf(b, n, "%" PRIu64 "ms", ms);
-}
-
-static void fmt_size(char *b, size_t n, uint64_t v)
-{
-	static const char units[] = "TGMK";
-	for (int i = 0; i < 4; i++) {
-		uint64_t mul = UINT64_C(1) << (10 * (4 - i));
-		if (v != 0 && v % mul == 0) {
-			snprintf(b, n, "%" PRIu64 "%c", v / mul, units[i]);
-			return;
-		}
-	}
-	snprintf(b, n, "%" PRIu64, v);
-}
-
-static void append(char *b, size_t n, const char *s)
-{
-	size_t l = strlen(b);
-	snprintf(b + l, n - l, "%s%s", l ? ", " : "", s);
-}
-
-/* The value of one settings key, as a policy file would spell it. */
-static void fmt_setting(char *b, size_t n, const char *key, const pol_settings *s)
-{
-	b[0] = '\0';
-	char t[64];
-	if (!strcmp(key, "auth")) {
-		for (int i = 0; i < s->n_auth; i++) {
-			if (s->auth[i].method == SS_AUTH_GROUP)
-				snprintf(t, sizeof t, "group:%s", s->auth[i].group);
-			else
-				snprintf(t, sizeof t, "%s", ss_auth_name((ss_auth)s->auth[i].method));
-			append(b, n, t);
-		}
-	} else if (!strcmp(key, "ciphers")) {
-		for (int i = 0; i < s->n_ciphers; i++)
-			append(b, n, ss_suite_name(s->ciphers[i]));
-	} else if (!strcmp(key, "groups")) {
-		for (int i = 0; i < s->n_groups; i++)
-			append(b, n, ss_group_name(s->groups[i]));
-	} else if (!strcmp(key, "session-lifetime")) {
-		fmt_duration(b, n, s->session_lifetime_ms);
-	} else if (!strcmp(key, "rekey-after")) {
-		if (s->rekey_after_ms) {
-			fmt_duration(t, sizeof t, s->rekey_after_ms);
-			append(b, n, t);
-		}
-		if (s->rekey_after_bytes) {
-			fmt_size(t, sizeof t, s->rekey_after_bytes);
-			append(b, n, t);
-		}
-		if (!b[0])
-			snprintf(b, n, "0 (off)");
-	} else if (!strcmp(key, "idle-timeout")) {
-		fmt_duration(b, n, s->idle_timeout_ms);
-	} else if (!strcmp(key, "allow-clear-after")) {
-		fmt_duration(b, n, s->allow_clear_after_ms);
-	} else if (!strcmp(key, "server-first-wait")) {
-		fmt_duration(b, n, s->server_first_wait_ms);
-	} else if (!strcmp(key, "handshake-timeout")) {
-		fmt_duration(b, n, s->handshake_timeout_ms);
-	} else if (!strcmp(key, "discovery-clear-ttl")) {
-		fmt_duration(b, n, s->discovery_clear_ttl_ms);
-	} else if (!strcmp(key, "discovery-unproven-ttl")) {
-		fmt_duration(b, n, s->discovery_unproven_ttl_ms);
-	} else if (!strcmp(key, "peer")) {
-		snprintf(b, n, "%s", s->peer == POL_PEER_STANDARD_TLS ? "standard-tls" : "secsock");
-	} else if (!strcmp(key, "pfs")) {
-		snprintf(b, n, "%s", s->pfs ? "yes" : "no");
-	} else {
-		const char *v = !strcmp(key, "peer-name") ? s->peer_name
-		              : !strcmp(key, "psk-file") ? s->psk_file
-		              : !strcmp(key, "cert-file") ? s->cert_file
-		              : !strcmp(key, "key-file") ? s->key_file
-		              : !strcmp(key, "ca-file") ? s->ca_file
-		              : !strcmp(key, "host-key-file") ? s->host_key_file
-		              : s->known_peers_file;
-		snprintf(b, n, "%s", v[0] ? v : "(unset)");
-	}
-}
-
-static const char *const setting_keys[] = {
-	"auth", "ciphers", "groups", "session-lifetime", "rekey-after", "idle-timeout",
-	"allow-clear-after", "server-first-wait", "handshake-timeout", "discovery-clear-ttl",
-	"discovery-unproven-ttl", "peer", "peer-name",
-	"pfs", "psk-file", "cert-file", "key-file", "ca-file", "host-key-file", "known-peers-file",
-};
-
 static const char *origin_text(pol_origin o, const char *rule, char *buf, size_t n)
 {
 	switch (o) {
@@ -322,13 +220,43 @@ static int cmd_explain(int argc, char **argv)
 	printf("matched:           %s%s\n", dec.rule ? "rule " : "", dec.rule ? dec.rule_name : "no rule (defaults)");
 	printf("%-18s %-40s %s\n", "action", pol_action_name(dec.action),
 	       origin_text(pol_setting_origin(p, dec.rule, "action"), dec.rule_name, ob, sizeof ob));
-	for (size_t i = 0; i < sizeof setting_keys / sizeof setting_keys[0]; i++) {
+	for (int k = 0; k < pol_key_count(); k++) {
+		pol_key_info ki;
 		char v[1024];
-		fmt_setting(v, sizeof v, setting_keys[i], dec.settings);
-		printf("%-18s %-40s %s\n", setting_keys[i], v,
-		       origin_text(pol_setting_origin(p, dec.rule, setting_keys[i]), dec.rule_name, ob, sizeof ob));
+		if (!pol_key_info_get(k, &ki) || !ki.setting)
+			continue;
+		pol_format_setting(dec.settings, ki.name, v, sizeof v);
+		if (!v[0])
+			snprintf(v, sizeof v, "(unset)");
+		else if (!strcmp(v, "0"))
+			snprintf(v, sizeof v, "0 (off)");
+		printf("%-18s %-40s %s\n", ki.name, v,
+		       origin_text(pol_setting_origin(p, dec.rule, ki.name), dec.rule_name, ob, sizeof ob));
 	}
 	pol_free(owned);
+	return 0;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+	if (want_help(argc, argv)) {
+		printf("usage: secsock policy keys\n\n"
+		       "List every key a policy file may hold: where it goes ([defaults] and\n"
+		       "rules, or rules only), its built-in value, and what it does.\n"
+		       "secsock-policy(5) describes each in full.\n");
+		return 0;
+	}
+	if (argc != 1) {
+		fprintf(stderr, "usage: secsock policy keys\n");
+		return 2;
+	}
+	printf("%-22s %-9s %-32s %s\n", "KEY", "WHERE", "BUILT-IN", "WHAT");
+	for (int k = 0; k < pol_key_count(); k++) {
+		pol_key_info ki;
+		if (pol_key_info_get(k, &ki))
+			printf("%-22s %-9s %-32s %s\n", ki.name, ki.match ? "rules" : "any",
+			       ki.builtin ? ki.builtin : "(unset)", ki.doc);
+	}
 	return 0;
 }
 
@@ -365,6 +293,8 @@ int cli_policy_main(int argc, char **argv)
 		return cmd_explain(argc - 1, argv + 1);
 	if (!strcmp(cmd, "show-default"))
 		return cmd_show_default(argc - 1, argv + 1);
+	if (!strcmp(cmd, "keys"))
+		return cmd_keys(argc - 1, argv + 1);
 	fprintf(stderr, "secsock policy: unknown command '%s'\n", cmd);
 	usage_main(stderr);
 	return 2;

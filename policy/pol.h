@@ -131,4 +131,19 @@ const pol_policy *pol_process_policy(const pol_diags **diags, const char **sourc
 
 const char *pol_action_name(pol_action a);
 
+/* The keys a policy file may hold (policy/pol_keys.h), in `explain` order:
+ * the action, the settings, then the match keys. */
+typedef struct pol_key_info {
+	const char *name;
+	bool setting;                        /* a setting: [defaults] and rules */
+	bool match;                          /* a match key: rules only */
+	const char *builtin;                 /* the built-in value; NULL: unset */
+	const char *doc;                     /* one line */
+} pol_key_info;
+int pol_key_count(void);
+bool pol_key_info_get(int k, pol_key_info *out);
+/* The value of settings key `name` in s, spelled as a policy file spells it
+ * ("" when unset).  false for a name that is not a settings key. */
+bool pol_format_setting(const pol_settings *s, const char *name, char *buf, size_t n);
+
 #endif

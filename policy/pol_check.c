@@ -18,61 +18,6 @@
 #include "pol_internal.h"
 #include "ss_cred.h"
 
-/* Copy the fields of every key set in `set` from src to dst. */
-static void overlay(pol_settings *dst, const pol_settings *src, uint32_t set)
-{
-#define HAS(k) (set & (UINT32_C(1) << (k)))
-	if (HAS(PK_AUTH)) {
-		memcpy(dst->auth, src->auth, sizeof dst->auth);
-		dst->n_auth = src->n_auth;
-	}
-	if (HAS(PK_CIPHERS)) {
-		memcpy(dst->ciphers, src->ciphers, sizeof dst->ciphers);
-		dst->n_ciphers = src->n_ciphers;
-	}
-	if (HAS(PK_GROUPS)) {
-		memcpy(dst->groups, src->groups, sizeof dst->groups);
-		dst->n_groups = src->n_groups;
-	}
-	if (HAS(PK_SESSION_LIFETIME))
-		dst->session_lifetime_ms = src->session_lifetime_ms;
-	if (HAS(PK_REKEY_AFTER)) {
-		dst->rekey_after_ms = src->rekey_after_ms;
-		dst->rekey_after_bytes = src->rekey_after_bytes;
-	}
-	if (HAS(PK_IDLE_TIMEOUT))
-		dst->idle_timeout_ms = src->idle_timeout_ms;
-	if (HAS(PK_ALLOW_CLEAR_AFTER))
-		dst->allow_clear_after_ms = src->allow_clear_after_ms;
-	if (HAS(PK_SERVER_FIRST_WAIT))
-		dst->server_first_wait_ms = src->server_first_wait_ms;
-	if (HAS(PK_HANDSHAKE_TIMEOUT))
-		dst->handshake_timeout_ms = src->handshake_timeout_ms;
-	if (HAS(PK_DISCOVERY_CLEAR_TTL))
-		dst->discovery_clear_ttl_ms = src->discovery_clear_ttl_ms;
-	if (HAS(PK_DISCOVERY_UNPROVEN_TTL))
-		dst->discovery_unproven_ttl_ms = src->discovery_unproven_ttl_ms;
-	if (HAS(PK_PEER))
-		dst->peer = src->peer;
-	if (HAS(PK_PFS))
-		dst->pfs = src->pfs;
-	if (HAS(PK_PEER_NAME))
-		memcpy(dst->peer_name, src->peer_name, sizeof dst->peer_name);
-	if (HAS(PK_PSK_FILE))
-		memcpy(dst->psk_file, src->psk_file, sizeof dst->psk_file);
-	if (HAS(PK_CERT_FILE))
-		memcpy(dst->cert_file, src->cert_file, sizeof dst->cert_file);
-	if (HAS(PK_KEY_FILE))
-		memcpy(dst->key_file, src->key_file, sizeof dst->key_file);
-	if (HAS(PK_CA_FILE))
-		memcpy(dst->ca_file, src->ca_file, sizeof dst->ca_file);
-	if (HAS(PK_HOST_KEY_FILE))
-		memcpy(dst->host_key_file, src->host_key_file, sizeof dst->host_key_file);
-	if (HAS(PK_KNOWN_PEERS_FILE))
-		memcpy(dst->known_peers_file, src->known_peers_file, sizeof dst->known_peers_file);
-#undef HAS
-}
-
 static bool has_auth(const pol_settings *s, int method)
 {
 	for (int i = 0; i < s->n_auth; i++)
@@ -130,11 +75,11 @@ void pol_finish(pol_policy *p, pol_diags *d)
 	pol_settings builtin;
 	pol_builtin_settings(&builtin);
 	p->defaults.eff = builtin;
-	overlay(&p->defaults.eff, &p->defaults.own, p->defaults.set);
+	pol_overlay(&p->defaults.eff, &p->defaults.own, p->defaults.set);
 	if (p->defaults.set & (UINT32_C(1) << PK_ACTION)) {
 		/* action already parsed into defaults.action */
 	} else {
-		p->defaults.action = (pol_action)POL_BUILTIN_ACTION;
+		p->defaults.action = pol_builtin_action();
 	}
 	if (secures(p->defaults.action))
 		check_consistency(p, &p->defaults, POL_DIR_ANY, d);
@@ -142,7 +87,7 @@ void pol_finish(pol_policy *p, pol_diags *d)
 	for (int i = 0; i < p->n_rules; i++) {
 		struct pol_rule *r = p->rules[i];
 		r->eff = p->defaults.eff;
-		overlay(&r->eff, &r->own, r->set);
+		pol_overlay(&r->eff, &r->own, r->set);
 		if (!(r->set & (UINT32_C(1) << PK_ACTION))) {
 			pol_diag_add(d, false, "%s:%d: rule '%s' has no action (add action = bypass, request, require, block or respond)",
 			             p->name, r->line, r->name);

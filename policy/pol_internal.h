@@ -10,43 +10,7 @@
 
 #include "pol.h"
 
-/* Every key a section may hold.  Settings first (allowed in [defaults] and
- * rules), then match keys (rules only).  The order is the order `explain`
- * prints and the bit number in pol_rule.set. */
-typedef enum pol_key {
-	PK_ACTION = 0,
-	PK_AUTH,
-	PK_CIPHERS,
-	PK_GROUPS,
-	PK_SESSION_LIFETIME,
-	PK_REKEY_AFTER,
-	PK_IDLE_TIMEOUT,
-	PK_ALLOW_CLEAR_AFTER,
-	PK_SERVER_FIRST_WAIT,
-	PK_HANDSHAKE_TIMEOUT,
-	PK_DISCOVERY_CLEAR_TTL,
-	PK_DISCOVERY_UNPROVEN_TTL,
-	PK_PEER,
-	PK_PEER_NAME,
-	PK_PFS,
-	PK_PSK_FILE,
-	PK_CERT_FILE,
-	PK_KEY_FILE,
-	PK_CA_FILE,
-	PK_HOST_KEY_FILE,
-	PK_KNOWN_PEERS_FILE,
-	PK_FIRST_MATCH_,
-	PK_PROTOCOL = PK_FIRST_MATCH_,
-	PK_DIRECTION,
-	PK_REMOTE,
-	PK_PORT,
-	PK_PROGRAM,
-	PK_COUNT_
-} pol_key;
-
-const char *pol_key_name(pol_key k);
-/* -1 when unknown */
-int pol_key_from_name(const char *name);
+#include "pol_keys.h"
 
 struct pol_cidr4 {
 	uint32_t addr, mask;   /* host byte order, addr already masked */
@@ -142,13 +106,18 @@ struct pol_policy {
  * a key).  They equal the embedded default's [defaults] section; a test
  * keeps the two in step. */
 void pol_builtin_settings(pol_settings *s);
-enum { POL_BUILTIN_ACTION = POL_REQUEST };
-#define POL_DISCOVERY_CLEAR_TTL_MAX_MS (24 * 3600 * 1000ULL)
-#define POL_DISCOVERY_UNPROVEN_TTL_MAX_MS (5 * 60 * 1000ULL)
+pol_action pol_builtin_action(void);
 
-/* Value parsers (pol_parse.c), exposed for tests. */
+/* The value syntax (pol_value.c). */
+bool pol_split_list(char *v, char **items, int *n, int max);
+bool pol_valid_name(const char *s, size_t max);
+bool pol_parse_u64(const char *s, size_t n, uint64_t *out);
 bool pol_parse_duration(const char *s, uint64_t *ms);
 bool pol_parse_size(const char *s, uint64_t *bytes, bool need_unit);
+void pol_format_duration(char *b, size_t n, uint64_t ms);
+void pol_format_size(char *b, size_t n, uint64_t v);
+bool pol_copy_path(char *dst, size_t cap, const char *v);
+int pol_find_word(const char *v, const char *const *words, int n);
 /* Parse text; diags are added to, not reset.  NULL on any error. */
 pol_policy *pol_parse_text(const char *text, const char *name, pol_diags *d);
 

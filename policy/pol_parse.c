@@ -34,50 +34,6 @@ enum {
 	MAX_LIST = 64,           /* items in one list value */
 };
 
-/* ------------------------------------------------------------------ keys */
-
-static const char *const key_names[PK_COUNT_] = {
-	[PK_ACTION] = "action",
-	[PK_AUTH] = "auth",
-	[PK_CIPHERS] = "ciphers",
-	[PK_GROUPS] = "groups",
-	[PK_SESSION_LIFETIME] = "session-lifetime",
-	[PK_REKEY_AFTER] = "rekey-after",
-	[PK_IDLE_TIMEOUT] = "idle-timeout",
-	[PK_ALLOW_CLEAR_AFTER] = "allow-clear-after",
-	[PK_SERVER_FIRST_WAIT] = "server-first-wait",
-	[PK_HANDSHAKE_TIMEOUT] = "handshake-timeout",
-	[PK_DISCOVERY_CLEAR_TTL] = "discovery-clear-ttl",
-	[PK_DISCOVERY_UNPROVEN_TTL] = "discovery-unproven-ttl",
-	[PK_PEER] = "peer",
-	[PK_PEER_NAME] = "peer-name",
-	[PK_PFS] = "pfs",
-	[PK_PSK_FILE] = "psk-file",
-	[PK_CERT_FILE] = "cert-file",
-	[PK_KEY_FILE] = "key-file",
-	[PK_CA_FILE] = "ca-file",
-	[PK_HOST_KEY_FILE] = "host-key-file",
-	[PK_KNOWN_PEERS_FILE] = "known-peers-file",
-	[PK_PROTOCOL] = "protocol",
-	[PK_DIRECTION] = "direction",
-	[PK_REMOTE] = "remote",
-	[PK_PORT] = "port",
-	[PK_PROGRAM] = "program",
-};
-
-const char *pol_key_name(pol_key k)
-{
-	return (k >= 0 && k < PK_COUNT_) ? key_names[k] : NULL;
-}
-
-int pol_key_from_name(const char *name)
-{
-	for (int k = 0; k < PK_COUNT_; k++)
-		if (strcmp(key_names[k], name) == 0)
-			return k;
-	return -1;
-}
-
 static const char *const action_names[] = {
 	[POL_BYPASS] = "bypass", [POL_REQUEST] = "request", [POL_REQUIRE] = "require",
 	[POL_BLOCK] = "block", [POL_RESPOND] = "respond",
@@ -126,17 +82,6 @@ struct parse {
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static bool valid_name(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n >= max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-			return false;
-	return true;
 }
 
 static struct pol_rule *new_rule(struct parse *st, const char *name)
@@ -204,7 +149,7 @@ static void section_header(struct parse *st, char *s)
 		char *n = s + 4;
 		while (is_blank(*n))
 			n++;
-		if (!valid_name(n, POL_NAME_MAX)) {
+		if (!pol_valid_name(n, POL_NAME_MAX)) {
 			ERR(st, "%s:%d: bad rule name '%s' (letters, digits, '-', '_', '.'; at most %d characters)",
 			    st->name, st->line, n, POL_NAME_MAX - 1);
 			return;
@@ -305,126 +250,13 @@ static char *read_line(char *out, int num, void *stream)
 
 /* -------------------------------------------------------------- values */
 
-/* Split a comma list into trimmed items in place.  false on an empty item. */
-static bool split_list(char *v, char **items, int *n, int max)
-{
-	*n = 0;
-	char *s = v;
-	for (;;) {
-		char *c = strchr(s, ',');
-		if (c)
-			*c = '\0';
-		while (is_blank(*s))
-			s++;
-		char *e = s + strlen(s);
-		while (e > s && is_blank(e[-1]))
-			*--e = '\0';
-		if (*s == '\0' || *n >= max)
-			return false;
-		items[(*n)++] = s;
-		if (!c)
-			return true;
-		s = c + 1;
-	}
-}
-
-/* Digits only (no sign, no spaces); false on overflow. */
-static bool parse_u64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-		unsigned dgt = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - dgt) / 10)
-			return false;
-		v = v * 10 + dgt;
-	}
-	*out = v;
-	return true;
-}
-
-/* Limit every duration and size so callers can add them to clocks and
- * counters without overflow: 2^40 ms is about 34 years, 2^60 bytes 1 EiB. */
-#define DURATION_MAX_MS (UINT64_C(1) << 40)
-#define SIZE_MAX_BYTES (UINT64_C(1) << 60)
-
-/* "300ms", "10s", "5m", "2h", "1d"; "0" alone.  Units are case-sensitive
- * (m = minutes, M = mebibytes in sizes) and required: "10" is refused. */
-bool pol_parse_duration(const char *s, uint64_t *ms)
-{
-	static const struct { const char *u; uint64_t mul; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
-	};
-	size_t nd = strspn(s, "0123456789");
-	uint64_t v;
-	if (!parse_u64(s, nd, &v))
-		return false;
-	if (s[nd] == '\0') {
-		if (v != 0)
-			return false;
-		*ms = 0;
-		return true;
-	}
-	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-		if (strcmp(s + nd, units[i].u) == 0) {
-			if (v > DURATION_MAX_MS / units[i].mul)
-				return false;
-			*ms = v * units[i].mul;
-			return true;
-		}
-	return false;
-}
-
-/* "55G", "512M", "1T", "4096" (bytes); K/M/G/T are powers of 1024. */
-bool pol_parse_size(const char *s, uint64_t *bytes, bool need_unit)
-{
-	size_t nd = strspn(s, "0123456789");
-	uint64_t v;
-	if (!parse_u64(s, nd, &v))
-		return false;
-	uint64_t mul;
-	switch (s[nd]) {
-	case '\0': mul = 1; if (need_unit && v != 0) return false; break;
-	case 'K': mul = UINT64_C(1) << 10; break;
-	case 'M': mul = UINT64_C(1) << 20; break;
-	case 'G': mul = UINT64_C(1) << 30; break;
-	case 'T': mul = UINT64_C(1) << 40; break;
-	default: return false;
-	}
-	if (s[nd] != '\0' && s[nd + 1] != '\0')
-		return false;
-	if (v > SIZE_MAX_BYTES / mul)
-		return false;
-	*bytes = v * mul;
-	return true;
-}
-
 static bool parse_port(const char *s, uint16_t *port)
 {
 	uint64_t v;
-	if (!parse_u64(s, strlen(s), &v) || v == 0 || v > 65535)
+	if (!pol_parse_u64(s, strlen(s), &v) || v == 0 || v > 65535)
 		return false;
 	*port = (uint16_t)v;
 	return true;
-}
-
-static bool copy_path(char *dst, size_t cap, const char *v)
-{
-	if (v[0] != '/' || strlen(v) >= cap)
-		return false;
-	snprintf(dst, cap, "%s", v);
-	return true;
-}
-
-static int find_word(const char *v, const char *const *words, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (words[i] && strcmp(v, words[i]) == 0)
-			return i;
-	return -1;
 }
 
 static uint64_t be64(const uint8_t *b)
@@ -455,7 +287,7 @@ static bool parse_cidr(const char *item, struct pol_match *m, const char **why)
 	if (slash) {
 		*slash = '\0';
 		uint64_t b;
-		if (!parse_u64(slash + 1, strlen(slash + 1), &b) || b > 128)
+		if (!pol_parse_u64(slash + 1, strlen(slash + 1), &b) || b > 128)
 			return false;
 		bits = (long)b;
 	}
@@ -510,158 +342,22 @@ v4:;
 static const char *set_value(struct parse *st, pol_key k, char *v)
 {
 	struct pol_rule *r = st->sec;
-	pol_settings *s = &r->own;
 	struct pol_match *m = st->msec;
 	char *items[MAX_LIST];
 	int n = 0;
 	const char *why = NULL;
 
-	switch (k) {
-	case PK_ACTION: {
-		int a = find_word(v, action_names, 5);
+	if (k != PK_ACTION && k < PK_FIRST_MATCH_)
+		return pol_set_setting(&r->own, k, v);
+	switch (pol_keydefs[k].type) {
+	case KT_ACTION: {
+		int a = pol_find_word(v, action_names, 5);
 		if (a < 0)
 			return "bypass, request, require, block or respond";
 		r->action = (pol_action)a;
 		return NULL;
 	}
-	case PK_AUTH:
-		if (!split_list(v, items, &n, POL_MAX_AUTH))
-			return "a list of at most 6 of anonymous, host-key, psk, certificate, group:NAME";
-		for (int i = 0; i < n; i++) {
-			pol_auth *au = &s->auth[i];
-			memset(au, 0, sizeof *au);
-			if (strncmp(items[i], "group:", 6) == 0) {
-				if (!valid_name(items[i] + 6, POL_NAME_MAX))
-					return "group:NAME with NAME of letters, digits, '-', '_', '.'";
-				au->method = SS_AUTH_GROUP;
-				snprintf(au->group, sizeof au->group, "%s", items[i] + 6);
-			} else {
-				for (int a = SS_AUTH_ANONYMOUS; a <= SS_AUTH_CERTIFICATE; a++)
-					if (strcmp(items[i], ss_auth_name((ss_auth)a)) == 0)
-						au->method = a;
-				if (au->method == 0)
-					return "anonymous, host-key, psk, certificate or group:NAME";
-			}
-			for (int j = 0; j < i; j++)
-				if (s->auth[j].method == au->method && strcmp(s->auth[j].group, au->group) == 0)
-					return "each method once (a duplicate was given)";
-		}
-		s->n_auth = n;
-		return NULL;
-	case PK_CIPHERS:
-	case PK_GROUPS: {
-		bool ciph = k == PK_CIPHERS;
-		int max = ciph ? POL_MAX_CIPHERS : POL_MAX_GROUPS;
-		const char *expect = ciph ? "a list of aes-128-gcm, aes-256-gcm, chacha20-poly1305, each once"
-		                          : "a list of x25519, p-256, p-384, each once";
-		uint16_t *arr = ciph ? s->ciphers : s->groups;
-		if (!split_list(v, items, &n, max))
-			return expect;
-		for (int i = 0; i < n; i++) {
-			arr[i] = ciph ? ss_suite_from_name(items[i]) : ss_group_from_name(items[i]);
-			if (arr[i] == 0)
-				return expect;
-			for (int j = 0; j < i; j++)
-				if (arr[j] == arr[i])
-					return expect;
-		}
-		if (ciph)
-			s->n_ciphers = n;
-		else
-			s->n_groups = n;
-		return NULL;
-	}
-	case PK_SESSION_LIFETIME:
-	case PK_IDLE_TIMEOUT:
-	case PK_ALLOW_CLEAR_AFTER:
-	case PK_SERVER_FIRST_WAIT:
-	case PK_HANDSHAKE_TIMEOUT:
-	case PK_DISCOVERY_CLEAR_TTL:
-	case PK_DISCOVERY_UNPROVEN_TTL: {
-		uint64_t ms;
-		if (!pol_parse_duration(v, &ms))
-			return "a duration such as 300ms, 10s, 5m, 2h, 1d (unit required; 0 = off)";
-		if (k == PK_HANDSHAKE_TIMEOUT && ms == 0)
-			return "a duration above zero";
-		/* Bounds: a clear peer is re-probed at least daily; what an
-		 * attacker can cause by one reset lasts at most 5 minutes. */
-		if (k == PK_DISCOVERY_CLEAR_TTL && ms > POL_DISCOVERY_CLEAR_TTL_MAX_MS)
-			return "a duration from 0 to 1d";
-		if (k == PK_DISCOVERY_UNPROVEN_TTL && ms > POL_DISCOVERY_UNPROVEN_TTL_MAX_MS)
-			return "a duration from 0 to 5m";
-		uint64_t *dst = k == PK_SESSION_LIFETIME ? &s->session_lifetime_ms
-		              : k == PK_IDLE_TIMEOUT ? &s->idle_timeout_ms
-		              : k == PK_ALLOW_CLEAR_AFTER ? &s->allow_clear_after_ms
-		              : k == PK_SERVER_FIRST_WAIT ? &s->server_first_wait_ms
-		              : k == PK_DISCOVERY_CLEAR_TTL ? &s->discovery_clear_ttl_ms
-		              : k == PK_DISCOVERY_UNPROVEN_TTL ? &s->discovery_unproven_ttl_ms
-		              : &s->handshake_timeout_ms;
-		*dst = ms;
-		return NULL;
-	}
-	case PK_REKEY_AFTER: {
-		const char *expect = "a time and/or a size, such as '1h, 55G' (units required)";
-		bool have_t = false, have_b = false;
-		uint64_t t = 0, b = 0;
-		if (!split_list(v, items, &n, 2))
-			return expect;
-		for (int i = 0; i < n; i++) {
-			uint64_t x;
-			if (pol_parse_duration(items[i], &x) && strcmp(items[i], "0") != 0) {
-				if (have_t)
-					return expect;
-				have_t = true;
-				t = x;
-			} else if (pol_parse_size(items[i], &x, true) && strcmp(items[i], "0") != 0) {
-				if (have_b)
-					return expect;
-				have_b = true;
-				b = x;
-			} else if (strcmp(items[i], "0") == 0 && n == 1) {
-				have_t = have_b = true;   /* "0": never rekey on our own */
-			} else {
-				return expect;
-			}
-		}
-		s->rekey_after_ms = t;
-		s->rekey_after_bytes = b;
-		return NULL;
-	}
-	case PK_PEER:
-		if (strcmp(v, "secsock") == 0)
-			s->peer = POL_PEER_SECSOCK;
-		else if (strcmp(v, "standard-tls") == 0)
-			s->peer = POL_PEER_STANDARD_TLS;
-		else
-			return "secsock or standard-tls";
-		return NULL;
-	case PK_PEER_NAME:
-		if (strlen(v) >= sizeof s->peer_name || strpbrk(v, " \t,") != NULL)
-			return "one host name (no blanks or commas, under 256 characters)";
-		snprintf(s->peer_name, sizeof s->peer_name, "%s", v);
-		return NULL;
-	case PK_PFS:
-		if (strcmp(v, "yes") == 0)
-			s->pfs = true;
-		else if (strcmp(v, "no") == 0)
-			s->pfs = false;
-		else
-			return "yes or no";
-		return NULL;
-	case PK_PSK_FILE:
-	case PK_CERT_FILE:
-	case PK_KEY_FILE:
-	case PK_CA_FILE:
-	case PK_HOST_KEY_FILE:
-	case PK_KNOWN_PEERS_FILE: {
-		char *dst = k == PK_PSK_FILE ? s->psk_file : k == PK_CERT_FILE ? s->cert_file
-		          : k == PK_KEY_FILE ? s->key_file : k == PK_CA_FILE ? s->ca_file
-		          : k == PK_HOST_KEY_FILE ? s->host_key_file : s->known_peers_file;
-		if (!copy_path(dst, sizeof s->psk_file, v))
-			return "an absolute path under 256 characters";
-		return NULL;
-	}
-	case PK_PROTOCOL:
+	case KT_PROTOCOL:
 		if (strcmp(v, "tcp") == 0)
 			m->protocol = POL_PROTO_TCP;
 		else if (strcmp(v, "udp") == 0)
@@ -669,7 +365,7 @@ static const char *set_value(struct parse *st, pol_key k, char *v)
 		else
 			return "tcp or udp";
 		return NULL;
-	case PK_DIRECTION:
+	case KT_DIRECTION:
 		if (strcmp(v, "inbound") == 0)
 			m->direction = POL_DIR_INBOUND;
 		else if (strcmp(v, "outbound") == 0)
@@ -679,21 +375,21 @@ static const char *set_value(struct parse *st, pol_key k, char *v)
 		else
 			return "inbound, outbound or any";
 		return NULL;
-	case PK_REMOTE:
+	case KT_REMOTE:
 		if (strcmp(v, "any") == 0)
 			return NULL;
-		if (!split_list(v, items, &n, MAX_LIST))
+		if (!pol_split_list(v, items, &n, MAX_LIST))
 			return "a list of addresses or CIDR prefixes (10.0.0.0/8, 2001:db8::/32), or any";
 		m->any_remote = false;
 		for (int i = 0; i < n; i++)
 			if (!parse_cidr(items[i], m, &why))
 				return why ? why : "a list of addresses or CIDR prefixes (10.0.0.0/8, 2001:db8::/32), or any";
 		return NULL;
-	case PK_PORT: {
+	case KT_PORT: {
 		const char *expect = "a list of ports 1-65535 or ranges LOW-HIGH, or any";
 		if (strcmp(v, "any") == 0)
 			return NULL;
-		if (!split_list(v, items, &n, MAX_LIST))
+		if (!pol_split_list(v, items, &n, MAX_LIST))
 			return expect;
 		struct pol_range *rg = calloc((size_t)n, sizeof *rg);
 		if (rg == NULL)
@@ -712,9 +408,9 @@ static const char *set_value(struct parse *st, pol_key k, char *v)
 		m->n_ports = (uint16_t)n;
 		return NULL;
 	}
-	case PK_PROGRAM: {
+	case KT_PROGRAM: {
 		const char *expect = "a list of program names or path globs (ssh, /usr/bin/*)";
-		if (!split_list(v, items, &n, MAX_LIST))
+		if (!pol_split_list(v, items, &n, MAX_LIST))
 			return expect;
 		m->programs = calloc((size_t)n, sizeof *m->programs);
 		if (m->programs == NULL)
@@ -729,7 +425,7 @@ static const char *set_value(struct parse *st, pol_key k, char *v)
 		}
 		return NULL;
 	}
-	case PK_COUNT_:
+	default:
 		break;
 	}
 	return "?";
@@ -801,7 +497,7 @@ pol_policy *pol_parse_text(const char *text, const char *name, pol_diags *d)
 		pol_diag_add(d, false, "%s: out of memory", name);
 		return NULL;
 	}
-	p->defaults.action = (pol_action)POL_BUILTIN_ACTION;
+	p->defaults.action = pol_builtin_action();
 	snprintf(p->defaults.name, sizeof p->defaults.name, "defaults");
 
 	struct parse st = { .p = p, .d = d, .name = p->name, .cur = text };

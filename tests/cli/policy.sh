@@ -176,6 +176,22 @@ for f in "$T"/doc*.conf; do
 	expect 0 "docs/policy.md example $(basename "$f")" -- "$S" policy check "$f"
 done
 
+# ---- `policy keys` lists the key table; secsock-policy(5) documents exactly those keys
+expect 0 "policy keys" -- "$S" policy keys
+has out "discovery-unproven-ttl" "policy keys lists the settings"
+has out "program" "policy keys lists the match keys"
+expect 2 "policy keys with an argument" -- "$S" policy keys extra
+"$S" policy keys | awk 'NR > 1 { print $1 }' | sort >"$T/keys.table"
+# the tags of the page's key lists: the line after .TP or .TQ, its first word
+awk '/^\.T[PQ]$/ { getline t; if (t ~ /^\.B[IR]? /) { sub(/^\.B[IR]? "?/, "", t); sub(/[ "].*/, "", t); print t } }' \
+	"$here/docs/man/secsock-policy.5" | grep -v '^/' | sort -u >"$T/keys.man"
+n=$((n + 1))
+if ! diff -u "$T/keys.table" "$T/keys.man" >"$T/keys.diff"; then
+	echo "FAIL: secsock-policy(5) key list differs from the key table (- table, + page):"
+	cat "$T/keys.diff"
+	fails=$((fails + 1))
+fi
+
 # ---- the man pages render without warnings
 command -v man >/dev/null && for m in "$here/docs/man/secsock-policy.5" "$here/docs/man/secsock.1"; do
 	n=$((n + 1))

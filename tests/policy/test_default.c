@@ -109,3 +109,28 @@ Test(default_policy, bypasses_self_encrypting_protocols)
 		cr_expect_eq(d.action, POL_REQUEST, "port %u", secured[i]);
 	}
 }
+
+/* The key table is the one source of built-in values: each parses with the
+ * key's own parser, the action included, and `explain` writes each back the
+ * way the table spells it. */
+Test(default_policy, table_values_parse_and_write_back)
+{
+	pol_settings s;
+	pol_builtin_settings(&s);
+	cr_expect_eq(pol_builtin_action(), POL_REQUEST);
+	for (int k = 0; k < PK_FIRST_MATCH_; k++) {
+		const pol_keydef *kd = &pol_keydefs[k];
+		char v[256], back[256];
+		if (!kd->builtin || k == PK_ACTION)
+			continue;
+		pol_settings t = s;
+		snprintf(v, sizeof v, "%s", kd->builtin);
+		cr_expect_null(pol_set_setting(&t, (pol_key)k, v), "built-in value of %s refused", kd->name);
+		cr_expect(pol_format_setting(&s, kd->name, back, sizeof back));
+		cr_expect_str_eq(back, kd->builtin, "%s written back as '%s'", kd->name, back);
+	}
+	for (int k = 0; k < PK_COUNT_; k++) {
+		cr_expect_eq(pol_key_from_name(pol_keydefs[k].name), k);
+		cr_expect_not_null(pol_keydefs[k].doc);
+	}
+}

@@ -1,0 +1,331 @@
+/* pol_keys.c — the key table (pol_keys.h) and what is done per kind of
+ * value: parse into pol_settings, write back as a file spells it, merge.
+ * Match keys and the action are parsed by pol_parse.c (they belong to the
+ * rule, not to its settings); their names and docs are here all the same.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "pol_internal.h"
+#include "ss_cred.h"
+#include "ss_rec.h"
+
+/* Positional: fld is POL_F/POL_SPAN/POL_NOFIELD, two values (off, len). */
+#define POL_KEY_DEF(id, nm, ty, fld, mn, mx, bi, nt, dc) [PK_##id] = { nm, ty, fld, mn, mx, bi, nt, dc },
+
+const pol_keydef pol_keydefs[PK_COUNT_] = { POL_KEYS(POL_KEY_DEF) };
+
+enum { MAX_LIST = 64 };
+
+static void span_of(pol_key k, size_t *off, size_t *len)
+{
+	*off = pol_keydefs[k].off;
+	*len = pol_keydefs[k].len;
+}
+
+const char *pol_key_name(pol_key k)
+{
+	return (k >= 0 && k < PK_COUNT_) ? pol_keydefs[k].name : NULL;
+}
+
+int pol_key_from_name(const char *name)
+{
+	for (int k = 0; k < PK_COUNT_; k++)
+		if (strcmp(pol_keydefs[k].name, name) == 0)
+			return k;
+	return -1;
+}
+
+/* ------------------------------------------------------------ parse */
+
+static const char *set_auth(pol_settings *s, char *v)
+{
+	char *items[MAX_LIST];
+	int n = 0;
+	if (!pol_split_list(v, items, &n, POL_MAX_AUTH))
+		return "a list of at most 6 of anonymous, host-key, psk, certificate, group:NAME";
+	for (int i = 0; i < n; i++) {
+		pol_auth *au = &s->auth[i];
+		memset(au, 0, sizeof *au);
+		if (strncmp(items[i], "group:", 6) == 0) {
+			if (!pol_valid_name(items[i] + 6, POL_NAME_MAX))
+				return "group:NAME with NAME of letters, digits, '-', '_', '.'";
+			au->method = SS_AUTH_GROUP;
+			snprintf(au->group, sizeof au->group, "%s", items[i] + 6);
+		} else {
+			for (int a = SS_AUTH_ANONYMOUS; a <= SS_AUTH_CERTIFICATE; a++)
+				if (strcmp(items[i], ss_auth_name((ss_auth)a)) == 0)
+					au->method = a;
+			if (au->method == 0)
+				return "anonymous, host-key, psk, certificate or group:NAME";
+		}
+		for (int j = 0; j < i; j++)
+			if (s->auth[j].method == au->method && strcmp(s->auth[j].group, au->group) == 0)
+				return "each method once (a duplicate was given)";
+	}
+	s->n_auth = n;
+	return NULL;
+}
+
+/* ciphers or groups: names, each once, in preference order */
+static const char *set_ids(pol_settings *s, bool ciph, char *v)
+{
+	char *items[MAX_LIST];
+	int n = 0, max = ciph ? POL_MAX_CIPHERS : POL_MAX_GROUPS;
+	const char *expect = ciph ? "a list of aes-128-gcm, aes-256-gcm, chacha20-poly1305, each once"
+	                          : "a list of x25519, p-256, p-384, each once";
+	uint16_t *arr = ciph ? s->ciphers : s->groups;
+	if (!pol_split_list(v, items, &n, max))
+		return expect;
+	for (int i = 0; i < n; i++) {
+		arr[i] = ciph ? ss_suite_from_name(items[i]) : ss_group_from_name(items[i]);
+		if (arr[i] == 0)
+			return expect;
+		for (int j = 0; j < i; j++)
+			if (arr[j] == arr[i])
+				return expect;
+	}
+	if (ciph)
+		s->n_ciphers = n;
+	else
+		s->n_groups = n;
+	return NULL;
+}
+
+static const char *set_duration(const pol_keydef *kd, uint64_t *dst, const char *v)
+{
+	static _Thread_local char range[80];   /* read by the caller before its next call */
+	uint64_t ms;
+	if (!pol_parse_duration(v, &ms))
+		return "a duration such as 300ms, 10s, 5m, 2h, 1d (unit required; 0 = off)";
+	if (ms < kd->min && kd->max == POL_NOMAX)
+		return "a duration above zero";
+	if (ms < kd->min || ms > kd->max) {
+		char lo[24], hi[24];
+		pol_format_duration(lo, sizeof lo, kd->min);
+		pol_format_duration(hi, sizeof hi, kd->max);
+		snprintf(range, sizeof range, "a duration from %s to %s", lo, hi);
+		return range;
+	}
+	*dst = ms;
+	return NULL;
+}
+
+static const char *set_rekey(pol_settings *s, char *v)
+{
+	const char *expect = "a time and/or a size, such as '1h, 55G' (units required)";
+	char *items[2];
+	bool have_t = false, have_b = false;
+	uint64_t t = 0, b = 0;
+	int n = 0;
+	if (!pol_split_list(v, items, &n, 2))
+		return expect;
+	for (int i = 0; i < n; i++) {
+		uint64_t x;
+		if (pol_parse_duration(items[i], &x) && strcmp(items[i], "0") != 0) {
+			if (have_t)
+				return expect;
+			have_t = true;
+			t = x;
+		} else if (pol_parse_size(items[i], &x, true) && strcmp(items[i], "0") != 0) {
+			if (have_b)
+				return expect;
+			have_b = true;
+			b = x;
+		} else if (strcmp(items[i], "0") == 0 && n == 1) {
+			have_t = have_b = true;   /* "0": never rekey on our own */
+		} else {
+			return expect;
+		}
+	}
+	s->rekey_after_ms = t;
+	s->rekey_after_bytes = b;
+	return NULL;
+}
+
+const char *pol_set_setting(pol_settings *s, pol_key k, char *v)
+{
+	const pol_keydef *kd = &pol_keydefs[k];
+	size_t off, len;
+	span_of(k, &off, &len);
+	void *field = (char *)s + off;
+
+	switch (kd->type) {
+	case KT_AUTH:
+		return set_auth(s, v);
+	case KT_CIPHERS:
+	case KT_GROUPS:
+		return set_ids(s, kd->type == KT_CIPHERS, v);
+	case KT_DURATION:
+		return set_duration(kd, field, v);
+	case KT_REKEY:
+		return set_rekey(s, v);
+	case KT_PEER:
+		if (strcmp(v, "secsock") == 0)
+			s->peer = POL_PEER_SECSOCK;
+		else if (strcmp(v, "standard-tls") == 0)
+			s->peer = POL_PEER_STANDARD_TLS;
+		else
+			return "secsock or standard-tls";
+		return NULL;
+	case KT_HOSTNAME:
+		if (strlen(v) >= len || strpbrk(v, " \t,") != NULL)
+			return "one host name (no blanks or commas, under 256 characters)";
+		snprintf(field, len, "%s", v);
+		return NULL;
+	case KT_BOOL:
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+			return "yes or no";
+		*(bool *)field = strcmp(v, "yes") == 0;
+		return NULL;
+	case KT_PATH:
+		if (!pol_copy_path(field, len, v))
+			return "an absolute path under 256 characters";
+		return NULL;
+	default:
+		return "?";   /* the action and match keys are the rule's (pol_parse.c) */
+	}
+}
+
+void pol_overlay(pol_settings *dst, const pol_settings *src, uint32_t set)
+{
+	for (int k = 0; k < PK_FIRST_MATCH_; k++) {
+		size_t off, len;
+		span_of((pol_key)k, &off, &len);
+		if (len && (set & (UINT32_C(1) << k)))
+			memcpy((char *)dst + off, (const char *)src + off, len);
+	}
+}
+
+/* ------------------------------------------------------------ write back */
+
+static void append(char *b, size_t n, const char *s)
+{
+	size_t l = strlen(b);
+	snprintf(b + l, n - l, "%s%s", l ? ", " : "", s);
+}
+
+bool pol_format_setting(const pol_settings *s, const char *name, char *b, size_t n)
+{
+	int k = pol_key_from_name(name);
+	char t[POL_NAME_MAX + 8];
+	size_t off, len;
+
+	if (k < 0 || n == 0)
+		return false;
+	span_of((pol_key)k, &off, &len);
+	const void *field = (const char *)s + off;
+	b[0] = '\0';
+	switch (pol_keydefs[k].type) {
+	case KT_AUTH:
+		for (int i = 0; i < s->n_auth; i++) {
+			if (s->auth[i].method == SS_AUTH_GROUP)
+				snprintf(t, sizeof t, "group:%s", s->auth[i].group);
+			else
+				snprintf(t, sizeof t, "%s", ss_auth_name((ss_auth)s->auth[i].method));
+			append(b, n, t);
+		}
+		return true;
+	case KT_CIPHERS:
+		for (int i = 0; i < s->n_ciphers; i++)
+			append(b, n, ss_suite_name(s->ciphers[i]));
+		return true;
+	case KT_GROUPS:
+		for (int i = 0; i < s->n_groups; i++)
+			append(b, n, ss_group_name(s->groups[i]));
+		return true;
+	case KT_DURATION:
+		pol_format_duration(b, n, *(const uint64_t *)field);
+		return true;
+	case KT_REKEY:
+		if (s->rekey_after_ms) {
+			pol_format_duration(t, sizeof t, s->rekey_after_ms);
+			append(b, n, t);
+		}
+		if (s->rekey_after_bytes) {
+			pol_format_size(t, sizeof t, s->rekey_after_bytes);
+			append(b, n, t);
+		}
+		if (!b[0])
+			snprintf(b, n, "0");
+		return true;
+	case KT_PEER:
+		snprintf(b, n, "%s", s->peer == POL_PEER_STANDARD_TLS ? "standard-tls" : "secsock");
+		return true;
+	case KT_BOOL:
+		snprintf(b, n, "%s", *(const bool *)field ? "yes" : "no");
+		return true;
+	case KT_HOSTNAME:
+	case KT_PATH:
+		snprintf(b, n, "%s", (const char *)field);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ------------------------------------------------------------ the list, public */
+
+int pol_key_count(void)
+{
+	return PK_COUNT_;
+}
+
+bool pol_key_info_get(int k, pol_key_info *out)
+{
+	if (k < 0 || k >= PK_COUNT_)
+		return false;
+	*out = (pol_key_info){
+		.name = pol_keydefs[k].name,
+		.match = k >= PK_FIRST_MATCH_,
+		.setting = k != PK_ACTION && k < PK_FIRST_MATCH_,
+		.builtin = pol_keydefs[k].builtin,
+		.doc = pol_keydefs[k].doc,
+	};
+	return true;
+}
+
+/* ------------------------------------------------------------ built-in values */
+
+size_t pol_builtin_defaults_text(char *buf, size_t n)
+{
+	size_t used = 0;
+	int w;
+
+	w = snprintf(buf, n, "[defaults]\n");
+	used = w > 0 ? (size_t)w : 0;
+	for (int k = 0; k < PK_FIRST_MATCH_; k++) {
+		const pol_keydef *kd = &pol_keydefs[k];
+		if (!kd->builtin)
+			continue;
+		if (kd->note)
+			w = snprintf(buf + used, used < n ? n - used : 0, "%-22s = %-9s # %s\n",
+			             kd->name, kd->builtin, kd->note);
+		else
+			w = snprintf(buf + used, used < n ? n - used : 0, "%-22s = %s\n", kd->name, kd->builtin);
+		used += w > 0 ? (size_t)w : 0;
+	}
+	return used;
+}
+
+void pol_builtin_settings(pol_settings *s)
+{
+	char v[256];
+
+	memset(s, 0, sizeof *s);
+	for (int k = 0; k < PK_FIRST_MATCH_; k++) {
+		const pol_keydef *kd = &pol_keydefs[k];
+		if (!kd->builtin || k == PK_ACTION)
+			continue;
+		snprintf(v, sizeof v, "%s", kd->builtin);
+		/* The table's values are checked by tests/policy/test_default.c. */
+		(void)pol_set_setting(s, (pol_key)k, v);
+	}
+}
+
+pol_action pol_builtin_action(void)
+{
+	for (int a = POL_BYPASS; a <= POL_RESPOND; a++)
+		if (strcmp(pol_action_name((pol_action)a), pol_keydefs[PK_ACTION].builtin) == 0)
+			return (pol_action)a;
+	return POL_REQUIRE;   /* unreachable: test_default.c checks the table */
+}
