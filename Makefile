@@ -26,7 +26,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
              -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
-             $(WARN) $(CFLAGS) -Iinclude -Icore -Ipolicy -Ipreload \
+             $(WARN) $(CFLAGS) -Iinclude -Icore -Icore/base -Ipolicy -Ipreload \
              -DSECSOCK_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -ldl
 # libsecsock.so must not pull libssl/libcrypto in (start-up cost, issue 6);
@@ -35,10 +35,14 @@ SO_LIBS     := $(shell pkg-config --libs libsodium inih 2>/dev/null) -lpthread -
 ENGINE_LIBS := $(shell pkg-config --libs openssl libsodium 2>/dev/null) -lpthread
 
 ENGINE_SRC  := core/ss_engine.c
-CORE_SRC    := $(filter-out $(ENGINE_SRC),$(wildcard core/*.c)) $(wildcard policy/*.c)
-# core/ files without OpenSSL: linked into libsecsock.so itself, so names in
-# log lines, policy parsing and ClientHello classification never load the engine.
-PURE_CORE_SRC := core/ss_status.c core/ss_names.c core/ss_hello.c
+CORE_SRC    := $(filter-out $(ENGINE_SRC),$(wildcard core/*.c core/base/*.c)) $(wildcard policy/*.c)
+# core/base/: the core files without OpenSSL, linked into libsecsock.so
+# itself, so names in log lines, policy parsing and ClientHello
+# classification never load the engine.  The folder is the rule: the link
+# below uses -z defs without libssl/libcrypto, so an OpenSSL call in
+# core/base/ (or preload/, policy/) fails the build, and check-exports
+# refuses a libsecsock.so that needs either library.
+PURE_CORE_SRC := $(wildcard core/base/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 KDS_SRC     := $(wildcard kds/*.c)
@@ -93,9 +97,9 @@ $(CORE_LIB): $(CORE_OBJ)
 # Only the interposed libc names and secsock_* are exported (preload/libsecsock.map).
 # Built together with the engine: the preload is useless without it.
 $(SO): $(SO_OBJ) $(ENGINE)
-	$(CC) -shared -o $@ $(SO_OBJ) \
+	$(CC) $(CFLAGS) -shared -o $@ $(SO_OBJ) \
 	  -Wl,--version-script=preload/libsecsock.map -Wl,-z,nodelete -Wl,-z,now \
-	  -Wl,--as-needed $(SO_LIBS)
+	  -Wl,-z,defs -Wl,--as-needed $(SO_LIBS)
 
 # The engine exports secsock_engine_v1 only (core/ss_engine.map); nodelete
 # because connections keep pointers into it for the life of the process.
@@ -186,7 +190,7 @@ check-clang:
 
 # ---------------------------------------------------------------- fuzzing
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-               -Iinclude -Icore -Ipolicy $(PKG_CFLAGS) -DSECSOCK_VERSION='"$(VERSION)"'
+               -Iinclude -Icore -Icore/base -Ipolicy $(PKG_CFLAGS) -DSECSOCK_VERSION='"$(VERSION)"'
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
