@@ -1,14 +1,14 @@
 # secsock — build, test, fuzz, install.
 #
-# Sources are found by folder: core/*.c and policy/*.c form the static core
-# library (linked into `secsock`, `secsock-kds` and the tests); preload/*.c
-# with policy/*.c and the pure part of core/ (no OpenSSL) make libsecsock.so;
-# core/ with core/ss_engine.c makes libsecsock-engine.so, which libsecsock.so
-# dlopens from its own directory on the first governed connection
-# (docs/design.md, "Two libraries"); cli/*.c makes `secsock`;
-# kds/*.c makes `secsock-kds`.  Tests: tests/<component>/test_*.c are
-# Criterion binaries; tests/cli/*.sh and tests/integration/*.sh are scripts
-# that drive the real binaries; tests/fuzz/fuzz_*.c are libFuzzer targets.
+# Sources are found by folder: core/*.c, core/base/*.c and policy/*.c form the
+# static core library (linked into `secsock` and the tests); preload/*.c with
+# policy/*.c and core/base/*.c (no OpenSSL) make libsecsock.so; core/ with
+# core/ss_engine.c makes libsecsock-engine.so, which libsecsock.so dlopens
+# from its own directory on the first governed connection (docs/design.md,
+# "Two libraries"); cli/*.c makes `secsock`.  Tests (tests/README.md):
+# tests/<component>/test_*.c are Criterion binaries; tests/cli/*.sh,
+# tests/integration/*.sh and tests/security/*.sh are scripts that drive the
+# real binaries; tests/fuzz/fuzz_*.c are libFuzzer targets.
 
 CC       ?= gcc
 BUILD    ?= build
@@ -45,7 +45,6 @@ CORE_SRC    := $(filter-out $(ENGINE_SRC),$(wildcard core/*.c core/base/*.c)) $(
 PURE_CORE_SRC := $(wildcard core/base/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
-KDS_SRC     := $(wildcard kds/*.c)
 UNIT_SRC    := $(wildcard tests/*/test_*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -53,9 +52,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ    := $(call obj,$(CORE_SRC))
 ENGINE_OBJ  := $(call obj,$(ENGINE_SRC))
 SO_OBJ      := $(call obj,$(wildcard preload/*.c) $(wildcard policy/*.c) $(PURE_CORE_SRC))
-PRELOAD_OBJ := $(call obj,$(PRELOAD_SRC))
 CLI_OBJ     := $(call obj,$(CLI_SRC))
-KDS_OBJ     := $(call obj,$(KDS_SRC))
 UNIT_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # test helpers (tests/<dir>/*.c that are not test_*.c and not fuzz) are
 # standalone programs used by scripts: tests/tools/*.c
@@ -66,7 +63,6 @@ CORE_LIB    := $(BUILD)/libsecsock-core.a
 SO          := $(BUILD)/libsecsock.so
 ENGINE      := $(BUILD)/libsecsock-engine.so
 CLI         := $(BUILD)/secsock
-KDS         := $(BUILD)/secsock-kds
 
 # A second engine for tests/security/s50-core-dump.sh only, with
 # -DSECSOCK_TEST_HOOKS (it reports the traffic secrets it uses, core/
@@ -77,7 +73,7 @@ TESTHOOK_SRC := core/ss_rec_keys.c core/ss_mem.c
 TESTHOOK_OBJ := $(patsubst %.c,$(TESTHOOK_DIR)/obj/%.o,$(TESTHOOK_SRC))
 
 TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libsecsock.so) \
-           $(if $(CLI_SRC),$(CLI)) $(if $(KDS_SRC),$(KDS)) $(BUILD)/secsock.pc
+           $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
 .PHONY: all check unit check-valgrind check-cli check-integration check-clang \
         check-exports check-security check-bench fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
@@ -123,9 +119,6 @@ $(TESTHOOK_DIR)/libsecsock.so: $(SO) $(TESTHOOK_DIR)/libsecsock-engine.so
 
 $(CLI): $(CLI_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
-
-$(KDS): $(KDS_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $(KDS_OBJ) $(CORE_LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -233,7 +226,6 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	[ ! -f $(SO) ] || install -m 0755 $(SO) $(ENGINE) $(DESTDIR)$(PREFIX)/lib/
 	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	[ ! -f $(KDS) ] || install -m 0755 $(KDS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 include/secsock.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
@@ -241,7 +233,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libsecsock.so $(DESTDIR)$(PREFIX)/lib/libsecsock-engine.so $(DESTDIR)$(PREFIX)/bin/secsock \
-	  $(DESTDIR)$(PREFIX)/bin/secsock-kds $(DESTDIR)$(PREFIX)/include/secsock.h \
+	  $(DESTDIR)$(PREFIX)/include/secsock.h \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/secsock.pc
 
 clean:
