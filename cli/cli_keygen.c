@@ -17,8 +17,10 @@ static void usage_keygen(FILE *f)
 	fprintf(f,
 	    "usage: secsock keygen [--system] [--force] [--file PATH]\n"
 	    "\n"
-	    "Make the Ed25519 host key that host-key authentication presents, and print\n"
-	    "its fingerprint (SHA256:..., as peers record it).\n"
+	    "Make the Ed25519 host key that host-key authentication will present, and\n"
+	    "print its fingerprint (SHA256:..., as peers record it).  host-key\n"
+	    "authentication itself is not built yet (policy check refuses it); the key\n"
+	    "and the known-peers file are ready for it.\n"
 	    "  --file PATH  write PATH (the policy's host-key-file names it)\n"
 	    "  --system     write %s (root only)\n"
 	    "  --force      replace an existing key (peers that pinned it will refuse the new one)\n"
@@ -34,7 +36,8 @@ static void usage_peers(FILE *f)
 	    "       secsock peers remove [--file F] [--port N] ADDRESS[/PREFIX]\n"
 	    "       secsock peers show-fingerprint [KEYFILE]\n"
 	    "\n"
-	    "Manage the known-peers file that host-key authentication checks peers against.\n"
+	    "Manage the known-peers file that host-key authentication will check peers\n"
+	    "against (not built yet: nothing reads the file during handshakes today).\n"
 	    "Default file: $XDG_CONFIG_HOME/secsock/known_peers (~/.config/secsock/known_peers);\n"
 	    "the system's is %s.  show-fingerprint prints the fingerprint of a\n"
 	    "host key (default: this user's).\n", SS_PEERS_SYSTEM_PATH);
