@@ -1495,17 +1495,25 @@ void pre_io_service(struct pre_conn *c)
 {
 	int efd, put;
 
+	/* Which work it is, decided under tx_lock (connect() sets the state and
+	 * bg holding both locks): the tail path ends by closing the duplicate,
+	 * which a background handshake still needs.  The tail path takes no
+	 * rx_lock: the engine never waits behind a reader. */
+	pthread_mutex_lock(&c->tx_lock);
 	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
+		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_lock(&c->rx_lock);
 		pthread_mutex_lock(&c->tx_lock);
-		efd = pre_engine_fd(c);
-		if (efd >= 0)
-			pre_connect_bg_step(c, efd);
-		pthread_mutex_unlock(&c->tx_lock);
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
+			efd = pre_engine_fd(c);
+			if (efd >= 0)
+				pre_connect_bg_step(c, efd);
+			pthread_mutex_unlock(&c->tx_lock);
+			pthread_mutex_unlock(&c->rx_lock);
+			return;
+		}
 		pthread_mutex_unlock(&c->rx_lock);
-		return;
 	}
-	pthread_mutex_lock(&c->tx_lock);
 	efd = pre_engine_fd(c);
 	put = pre_tail_service(c, efd);
 	pthread_mutex_unlock(&c->tx_lock);
