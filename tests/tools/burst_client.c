@@ -3,12 +3,17 @@
  * until TOTAL connections have been made; each sends one request line, reads
  * the echoed line back, checks it byte for byte and closes at once.
  *
- *   burst_client PORT CONC TOTAL [SECS]
+ *   burst_client PORT CONC TOTAL [SECS [steal]]
  *
  * Prints "ok N", "failed M" and, on a stall, "stalled K" (connections still
  * open after SECS seconds without progress, default 20).  Exit 0 only when
  * all TOTAL connections were answered correctly.  Plain POSIX sockets: the
- * preload is what secures them. */
+ * preload is what secures them.
+ *
+ * steal: right after each connect, close every other descriptor of the same
+ * socket (the preload's own duplicate), as a program's close_range or dup2
+ * over a number it does not know to be taken would: each connection must
+ * still end, answered or failed with an error, never hang. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +24,7 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 enum { REQ_MAX = 128 };
 
@@ -31,7 +37,20 @@ struct conn {
 };
 
 static int port, conc, total, started, ok, failed, open_now;
-static int ep;
+static int ep, steal;
+
+/* Close the other descriptors of c's socket (not ours: the preload's). */
+static void steal_dups(int fd)
+{
+	struct stat me, st;
+
+	if (fstat(fd, &me) < 0)
+		return;
+	for (int d = 3; d < 1024; d++)
+		if (d != fd && d != ep && fstat(d, &st) == 0 && st.st_ino == me.st_ino &&
+		    st.st_dev == me.st_dev)
+			close(d);
+}
 
 static long now_ms(void)
 {
@@ -80,6 +99,8 @@ static void start_one(void)
 		done(c, 0, "connect");
 		return;
 	}
+	if (steal)
+		steal_dups(c->fd);
 	ev.data.ptr = c;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 		done(c, 0, "epoll_ctl");
@@ -139,13 +160,14 @@ int main(int argc, char **argv)
 	long stall_ms, last;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: burst_client PORT CONC TOTAL [SECS]\n");
+		fprintf(stderr, "usage: burst_client PORT CONC TOTAL [SECS [steal]]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
 	conc = atoi(argv[2]);
 	total = atoi(argv[3]);
 	stall_ms = (argc > 4 ? atol(argv[4]) : 20) * 1000L;
+	steal = argc > 5 && !strcmp(argv[5], "steal");
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0 || conc < 1 || total < 1)
 		return 2;
