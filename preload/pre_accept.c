@@ -11,9 +11,9 @@
  * Readiness (issue 11 item 6): the bytes of a handshake are secsock's, never
  * input to the program.  Until the connection is decided, pre_ready.c
  * keeps them from making it readable (poll/select drive the handshake and
- * report only what is left; epoll registrations are masked), and the
- * engine, armed here at accept, drives the handshake in the background
- * (pre_accept_service) so that a program waiting in epoll for input, or
+ * report only what is left; epoll registrations are masked and the
+ * engine then drives the handshake in the background, pre_accept_service),
+ * so that a program waiting in epoll for input, or
  * looking for early input before it speaks (an SMTP server's pipelining
  * check), never takes a ClientHello for the client's request.  When the
  * connection is decided (settle), the masks go and the engine lets go of a
@@ -389,8 +389,9 @@ int pre_accept_before_write(struct pre_conn *c, int fd)
  * made now, in the process and at the moment the program accepts — before
  * a fork child of the program can restrict itself (issue 11 item 5): the
  * crypto library, the credentials (cached per settings), the engine
- * thread with its epoll and eventfd; then the engine watches the client's
- * first bytes (item 6).  Failures are not the program's: each is retried
+ * thread with its epoll and eventfd, which also watches the client's
+ * first bytes of a connection the program waits for in epoll (item 6,
+ * pre_ready.c).  Failures are not the program's: each is retried
  * where it is needed, and refuses the handshake there. */
 static void prepare_inbound(struct pre_conn *c, int fd)
 {
@@ -398,11 +399,7 @@ static void prepare_inbound(struct pre_conn *c, int fd)
 
 	if (pre_crypto_init() == 0 && !c->cred)
 		c->cred = pre_creds_get(c->set, SS_CRED_INBOUND, why, sizeof why);
-	if (pre_engine_prepare() == 0) {
-		pthread_mutex_lock(&c->tx_lock);
-		c->eng_inbound = pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP) == 0;
-		pthread_mutex_unlock(&c->tx_lock);
-	}
+	(void)pre_engine_prepare();
 }
 
 /* After the kernel's accept: decide.  peer is the address accept returned

@@ -35,9 +35,9 @@
  * (pre_accept_progress, never waiting) and reported only as what is left
  * once the handshake has taken its bytes: input only when the connection
  * is decided and the kernel still says so.  epoll registrations lose
- * their input events while it is undecided; the engine drives the
- * handshake (armed at accept, pre_accept.c) and the decision gives them
- * back (pre_ready_bg_done).
+ * their input events while it is undecided; the engine, armed then, drives
+ * the handshake (pre_accept.c) and the decision gives them back
+ * (pre_ready_bg_done).
  * Limits (docs/design.md): a registration with EPOLLEXCLUSIVE cannot be
  * modified and is left alone; an EPOLLONESHOT one is re-armed at the end of
  * the handshake.
@@ -50,6 +50,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include "pre_engine.h"
 #include "pre_io.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
@@ -362,7 +363,11 @@ static uint32_t masked_events(const struct pre_conn *c, uint32_t ev)
 	return ev & ~(uint32_t)(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 }
 
-/* tx_lock held. */
+/* tx_lock held.  An undecided accepted connection is masked only once the
+ * engine watches it (it then decides it in the background); the engine
+ * only does so for connections a program waits for in epoll, so that one
+ * the program forks or execs before using is still undecided, not in the
+ * middle of a handshake no other image can carry (pre_exec.c). */
 static int ep_record(struct pre_conn *c, int epfd, int op, int fd, const struct epoll_event *ev)
 {
 	struct pre_epreg **pp, *g;
@@ -380,7 +385,9 @@ static int ep_record(struct pre_conn *c, int epfd, int op, int fd, const struct 
 	struct epoll_event e = *ev;
 	/* an undecided accepted connection only while the engine drives its
 	 * handshake: masked input with no one to decide would never come */
-	int mask = inbound_hidden(c) ? c->eng_inbound : hidden(c);
+	int mask = hidden(c);
+	if (inbound_hidden(c) && !c->eng_inbound)
+		mask = c->eng_inbound = pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP) == 0;
 	if (mask)
 		e.events = masked_events(c, e.events);
 	int r = REAL(epoll_ctl)(epfd, op, fd, &e);
