@@ -253,10 +253,14 @@ static int alive(pid_t pid)
 /* meta held.  Remove pid (if listed); prune holders that died. */
 static void holders_update(struct pre_slot *s, pid_t drop)
 {
+	pid_t me = getpid();
+
 	for (int i = 0; i < s->npids;) {
 		pid_t p = s->pids[i];
 		int gone = p == drop;
-		if (!gone && !alive(p)) {
+		/* We are alive without asking the kernel: a sandboxed child
+		 * (seccomp, issue 11 item 5) may not be allowed kill or open. */
+		if (!gone && p != me && !alive(p)) {
 			gone = 1;
 			s->procs--;   /* it will never detach itself */
 		}

@@ -461,6 +461,7 @@ static void forget_inherited(void)
 		c->eng_fd = 0;
 		c->eng_listed = 0;
 		c->eng_next = NULL;
+		c->eng_inbound = 0;   /* the parent's engine drove it; here the program does */
 		/* The tail and a background handshake belong to the parent, whose
 		 * engine carries on with them; the child's copies are stale. */
 		free(c->tail);
@@ -535,6 +536,38 @@ static int engine_start(void)
 	pthread_mutex_unlock(&E.lk);
 	pre_log(PRE_LOG_DEBUG, "engine thread started");
 	return 0;
+}
+
+int pre_engine_prepare(void)
+{
+	int saved = errno, r = engine_start();
+
+	errno = saved;
+	return r;
+}
+
+/* The child of a fork starts with no engine (forget_inherited); one that
+ * holds a governed connection gets it here, before its own code runs: a
+ * privilege-separated child installs its seccomp filter or lowers
+ * RLIMIT_NOFILE next, and the lazy start (its first record's ctx_hook, its
+ * first tail) would then be killed or fail (issue 11 item 5).  A seccomp
+ * filter binds the thread that installs it and the threads it creates
+ * later, so the engine thread made here keeps its system calls (unless the
+ * program asks the kernel to sync the filter to all threads: docs limits).
+ * A child holding no governed connection (the usual fork-exec) pays one
+ * pass over the descriptor table and no thread. */
+void pre_engine_child_ready(void)
+{
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
+		if (pre_fd_peek((int)fd)) {
+			if (pre_engine_prepare() < 0)
+				pre_log(PRE_LOG_DEBUG, "fork child: engine not started now (%s), later on first need",
+				        strerror(errno));
+			return;
+		}
+	}
 }
 
 int pre_engine_fd(struct pre_conn *c)
@@ -660,6 +693,31 @@ void pre_engine_atfork_prepare(void)
 	pthread_mutex_lock(&E.work);
 	pthread_mutex_lock(&E.lk);
 	prep_locked = 1;
+}
+
+/* Parent side of a fork, every connection's locks and E.lk held: an
+ * accepted connection still undecided is now held by the child too, and a
+ * handshake driven by two processes is broken (each has its own copy of its
+ * state).  Which one will use it cannot be known here (a forking server's
+ * parent closes it; a parent that forks a helper keeps it), so the engine
+ * stops driving it in the background, and from now on it is driven, as
+ * before a background engine existed, by whichever process's program
+ * reads, writes or waits on it.  A program's epoll registration masked for
+ * it gets its events back at the decision (pre_accept.c settle). */
+void pre_engine_fork_parent_handoff(void)
+{
+	if (!prep_locked)
+		return;
+	for (struct pre_conn *c = E.list; c; c = c->eng_next) {
+		int st = atomic_load(&c->state);
+		if (c->dir != POL_DIR_INBOUND || (st != PRE_UNDECIDED && st != PRE_HANDSHAKE) || !c->eng_fd)
+			continue;
+		struct ident id = { c->eng_dev, c->eng_ino };
+		if (is_ours(c->eng_fd - 1, &id))
+			REAL(close)(c->eng_fd - 1);
+		c->eng_fd = 0;   /* the next sweep drops the list's reference */
+		c->eng_inbound = 0;
+	}
 }
 
 void pre_engine_atfork_parent(void)

@@ -132,6 +132,7 @@ struct pre_conn {
 	uint32_t held_len;
 	uint8_t bg;               /* client handshake runs in the background (connect → EINPROGRESS) */
 	uint8_t eng_listed;       /* on the engine's list (the list holds a ref) */
+	uint8_t eng_inbound;      /* the engine drives this accepted connection's handshake (pre_accept.c) */
 	int so_error;             /* what getsockopt(SO_ERROR) reports (once) */
 	int eng_fd;               /* the engine's CLOEXEC dup of the socket, + 1 (0 = none) */
 	uint64_t eng_dev, eng_ino;/* its identity: the program may close or dup2 over that number */
