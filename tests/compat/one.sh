@@ -65,6 +65,23 @@ listen_or_bail() {
 	wait_listen "$p" 20 "$pid" || { echo "RESULT FAIL - $n did not listen on $p"; bail "$n did not listen" "$T/$n.err" "$@"; }
 }
 
+# perl_echo PORT: a plain fork-per-connection echo backend on 127.0.0.1:PORT,
+# server side (for the proxies and hand-offs that need one behind them).
+perl_echo() {
+	srv_bg "echo$1" perl -MIO::Socket::INET -e '
+		$SIG{CHLD} = "IGNORE";
+		my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
+			Listen => 64, ReuseAddr => 1) or die "listen: $!";
+		while (1) { my $c = $l->accept or next;
+			if (fork == 0) { close $l; my $b; while (sysread($c, $b, 65536)) { syswrite($c, $b) } exit 0 }
+			close $c }' "$1"
+	listen_or_bail "$1" "$BG_PID" "echo$1"
+}
+# make_want BYTES: $T/want, a marker line then BYTES of base64 text.
+make_want() {
+	{ echo "$MARKER"; head -c "$1" /dev/urandom | base64; } >"$T/want"
+}
+
 . "$PROG"
 mkdir -p "$COMPAT_CACHE/$NAME"
 CACHE=$COMPAT_CACHE/$NAME

@@ -46,7 +46,7 @@ for f in "${FILES[@]}"; do
 	# the program file's settings, without running anything
 	eval "$(NAME= DESC= KIND= QUICK=0 XFAIL_both= XFAIL_srv= XFAIL_cli= XFAIL_plain=; . "$f"
 		declare -p NAME DESC KIND QUICK XFAIL_both XFAIL_srv XFAIL_cli XFAIL_plain | sed 's/^declare -- /P_/')"
-	[ "$QUICK" = 1 ] || [ "$P_QUICK" = 1 ] || continue
+	[ "$QUICK" = 0 ] || [ "$P_QUICK" = 1 ] || continue
 	row="$(printf '%-14s' "$P_NAME")"
 	base=""
 	notes=()
