@@ -3,7 +3,7 @@
 NAME=java-thread
 DESC="java Echo.java (threads) / nc -N"
 KIND="threaded server, interpreter (JVM)"
-PKGS="default-jdk-headless netcat-openbsd"
+PKGS="openjdk-17-jdk-headless netcat-openbsd"
 prog_run() {
 	local p
 	p=$(free_port)

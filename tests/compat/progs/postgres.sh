@@ -13,7 +13,8 @@ prog_run() {
 		rm -rf "$d"; mkdir -p "$d"; chown postgres "$CACHE" "$d"
 		runuser -u postgres -- "$bin/initdb" -A trust -U postgres -D "$d" >"$T/initdb.log" 2>&1 || return 1
 	fi
-	chmod 755 "$T"; chmod 666 "$T/srv.log"
+	# the server runs as postgres: its secsock log must be its own
+	chmod 755 "$T"; chown postgres "$T/srv.log"
 	mkdir -p "$T/sock"; chown postgres "$T/sock"
 	srv_bg pg runuser -u postgres -- "$bin/postgres" -D "$d" -c listen_addresses=127.0.0.1 -p "$p" \
 		-c unix_socket_directories="$T/sock" -c ssl=off -c fsync=off
