@@ -76,7 +76,7 @@ TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libse
            $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
 .PHONY: all check unit check-valgrind check-cli check-integration check-clang \
-        check-exports check-security check-bench fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
+        check-exports check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
 
 all: $(TARGETS) $(TOOL_BIN)
 
@@ -145,6 +145,7 @@ check: deps
 	$(MAKE) check-integration
 	$(MAKE) check-security
 	$(MAKE) check-bench
+	$(MAKE) check-compat-quick
 	$(MAKE) check-clang
 	@echo "make check: all tiers passed"
 
@@ -177,6 +178,15 @@ check-integration: all
 check-security: all
 	@set -e; for s in $(wildcard tests/security/*.sh); do echo "== $$s"; \
 	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
+
+# Real Debian programs through a recording tap (tests/compat/README.md):
+# `make compat` installs the compat package list and runs every program;
+# check-compat-quick runs the QUICK=1 subset (base packages only, < 5 min).
+compat: all
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/compat/run.sh
+
+check-compat-quick: all
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/compat/run.sh --quick
 
 check-clang:
 	$(MAKE) BUILD=$(BUILD)/clang CC=clang all $(patsubst $(BUILD)/%,$(BUILD)/clang/%,$(UNIT_BIN))
