@@ -11,6 +11,12 @@
 #     as fd 0 and fd 1 and closes its copy; the handler answers, execs again
 #     and echoes.  The client's rounds come back byte-exact, its half-close
 #     reaches the handler, and the handler's exit ends the stream cleanly.
+#     (The handler's second image forks and execs the echo, as a shell
+#     script would, and writes its goodbye after it: a shared state again.)
+#  c) the arena's memfd (which the shared hand-off passes on) never reaches
+#     a program that cannot load the preload: a static program run by
+#     system() and by fork+exec from a process holding a secured connection
+#     finds no memfd among its descriptors.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools exec_share
@@ -46,5 +52,43 @@ assert_grep '^daemon handler_status 0$' "$T/daemon.out" "daemon: the handler exi
 assert_no_grep 'rejected|torn down|truncation|shut down' "$T/daemon.log" "daemon: nothing rejected or torn down in the daemon or its handlers"
 assert_no_grep 'rejected|torn down|truncation' "$T/talk.log" "daemon: the client saw no bad record, no truncation"
 assert_grep 'secured inbound' "$T/daemon.log" "daemon: the connection was secured"
+
+# ---- c) the arena memfd never reaches a program that cannot load the preload
+if [ -e /usr/lib/x86_64-linux-gnu/libc.a ] && command -v cc >/dev/null; then
+	cat >"$T/fdlist.c" <<'CEOF'
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(void)
+{
+	char p[64], l[256];
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(p, l, sizeof l - 1);
+		if (k <= 0)
+			continue;
+		l[k] = '\0';
+		n++;
+		if (strstr(l, "memfd:"))
+			printf("memfd-seen %d %s\n", fd, l);
+	}
+	printf("fdlist %d fds\n", n);
+	return 0;
+}
+CEOF
+	cc -static -O1 -o "$T/fdlist" "$T/fdlist.c" || bail "cannot build a static program"
+	port=$(free_port)
+	start_bg echo-c preload "$T/echo-c.log" "$ES" echo "$port"
+	spid=$BG_PID
+	wait_listen "$port" 10 "$spid" || bail "echo server did not listen" "$T/echo-c.err"
+	TMO=30 preload "$T/probe.log" "$ES" probe "$port" "$T/fdlist" >"$T/probe.out" 2>"$T/probe.err"
+	assert_grep '^probe rounds ok$' "$T/probe.out" "static probe: the connection worked around system()" "$T/probe.err" "$T/probe.log"
+	assert_count '^fdlist [0-9]+ fds$' "$T/probe.out" 2 "static probe: ran by system() and by fork+exec"
+	assert_no_grep 'memfd' "$T/probe.out" "static probe: no memfd of ours (arena or hand-off) in a program that cannot load the preload"
+	stop_pid "$spid"
+else
+	echo "# c) skipped: no static libc (libc6-dev) or cc"
+fi
 
 finish

@@ -17,6 +17,11 @@
  *                                 exec "handler 3"; 3: fork a child that execs
  *                                 "handler 1", reap it, write "bye\n" (a shell
  *                                 script's pattern); 1: echo 0 → 1 to EOF
+ *   exec_share probe PORT PROG    connect; a checked round; system(PROG); a
+ *                                 checked round; fork a child that execs PROG
+ *                                 with the socket inherited; reap; prints
+ *                                 "probe rounds ok" (PROG: a program that
+ *                                 cannot load the preload, listing its fds)
  *   exec_share talk PORT ROUNDS   connect; "hi\n", expect "hello 2\n"; ROUNDS
  *                                 checked 16 KiB echo rounds; SHUT_WR; "bye\n",
  *                                 then EOF; prints "talk ok N end eof" or "talk bad ..."
@@ -286,6 +291,30 @@ static int do_handler(int depth)
 	}
 }
 
+static int do_probe(int port, const char *prog)
+{
+	int s = dial(port), st = 0;
+	pid_t kid;
+
+	if (round_trip(s, 0, "probe") < 0)
+		return 1;
+	printf("probe system %d\n", system(prog));
+	if (round_trip(s, 1, "probe") < 0)
+		return 1;
+	printf("probe rounds ok\n");
+	kid = fork();
+	if (kid < 0)
+		die("fork");
+	if (kid == 0) {
+		execl(prog, prog, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(kid, &st, 0);
+	printf("probe exec %d\n", st);
+	close(s);
+	return 0;
+}
+
 static int do_talk(int port, unsigned rounds)
 {
 	int s = dial(port), r;
@@ -331,6 +360,8 @@ int main(int argc, char **argv)
 		return do_daemon(atoi(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "handler"))
 		return do_handler(atoi(argv[2]));
+	if (argc == 4 && !strcmp(argv[1], "probe"))
+		return do_probe(atoi(argv[2]), argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "talk"))
 		return do_talk(atoi(argv[2]), (unsigned)atoi(argv[3]));
 	fprintf(stderr, "usage: see tests/tools/exec_share.c\n");
