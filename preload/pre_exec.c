@@ -20,10 +20,10 @@
  * image that is.  The locks are taken for the snapshot of this image's
  * private part (undelivered plaintext, a partial record) and let go just
  * before the exec (a robust mutex held across exec reads as its owner's
- * death); this image's own unsent records are flushed first, since its
- * engine would otherwise send them too.  Where the slot cannot be shared
- * (anonymous chunk, memfd closed by the program, a tail that would not
- * drain) the state is copied and moved: the other holders find it failed
+ * death); this image's own unsent records go along (the new image sends
+ * them first) and are taken out of this image, whose engine would send them
+ * too.  Where the slot cannot be shared (anonymous chunk, memfd closed by
+ * the program) the state is copied and moved: the other holders find it failed
  * (pre_arena_move), and the locks are held through the exec.  If exec
  * fails, all of it is undone.
  *
@@ -162,6 +162,10 @@ struct exec_ctx {
 	struct pre_conn **conns;
 	uint8_t *shared;   /* per conn: goes as its arena slot, locks released */
 	int *arena_fd;     /* per conn: the chunk memfd made inheritable, or -1 */
+	struct exec_tail {
+		uint8_t *p;
+		uint32_t off, len;
+	} *tails;          /* per conn: its tail, taken out for the exec */
 	size_t n;
 	int memfd;
 	char **env;
@@ -237,6 +241,15 @@ static void exec_undo(struct exec_ctx *x)
 		if (x->shared[i] != 2) {
 			pthread_mutex_unlock(&c->tx_lock);
 			pthread_mutex_unlock(&c->rx_lock);
+		} else if (x->tails[i].p) {
+			/* the exec failed: the tail is ours to send again (the next
+			 * write pushes it first) */
+			pthread_mutex_lock(&c->tx_lock);
+			free(c->tail);
+			c->tail = x->tails[i].p;
+			c->tail_off = x->tails[i].off;
+			c->tail_len = x->tails[i].len;
+			pthread_mutex_unlock(&c->tx_lock);
 		}
 		c->fork_mark = 0;
 		pre_conn_put(c);
@@ -244,6 +257,7 @@ static void exec_undo(struct exec_ctx *x)
 	free(x->conns);
 	free(x->shared);
 	free(x->arena_fd);
+	free(x->tails);
 	free(x->env);
 	free(x->preload);
 	memset(x, 0, sizeof *x);
@@ -342,27 +356,11 @@ static int tails_in_order(struct pre_conn *c)
 	}
 }
 
-/* Our own records still in the tail must be on the wire before the locks
- * are let go for a shared hand-off: this process's engine would otherwise
- * send them while the new image sends them again.  Locks held; bounded like
- * tails_in_order.  1 nothing of ours is pending. */
-static int own_tail_out(struct pre_conn *c, int fd)
-{
-	int64_t until = pre_now_ms() + TAIL_WAIT_MS, left;
-
-	while (pre_arena_tail_state(c) == PRE_TAIL_MINE) {
-		int r = pre_tail_flush(c, fd);
-		if (r == 1)
-			break;
-		if (r < 0 || (left = until - pre_now_ms()) <= 0)
-			return 0;
-		pthread_mutex_unlock(&c->tx_lock);
-		(void)pre_io_wait(fd, POLLOUT, left);
-		pthread_mutex_lock(&c->tx_lock);
-	}
-	return pre_arena_tail_state(c) != PRE_TAIL_LOST;
-}
-
+/* This image's own unsent records (its tail) travel in the hand-off and the
+ * new image sends them first (pre_tail_adopt; same pid, so the slot's tail
+ * mark stays right).  One push now without waiting, so that usually there
+ * is nothing to carry; what the kernel did not take is taken out of c when
+ * the locks go (share_release), or this image's engine would send it too. */
 /* Locks held.  May c's state go to the new image as its shared slot
  * (pre_arena.c "Exec"), so that every holder goes on with one state? */
 static int shareable(struct pre_conn *c, int fd)
@@ -370,8 +368,11 @@ static int shareable(struct pre_conn *c, int fd)
 	uint32_t slot;
 	int afd;
 
-	return atomic_load(&c->state) == PRE_SECURED && pre_arena_exec_ref(c, &afd, &slot) == 0 &&
-	       own_tail_out(c, fd);
+	if (atomic_load(&c->state) != PRE_SECURED || pre_arena_exec_ref(c, &afd, &slot) != 0)
+		return 0;
+	if (pre_arena_tail_state(c) == PRE_TAIL_MINE && pre_tail_flush(c, fd) < 0)
+		return 0;
+	return pre_arena_tail_state(c) != PRE_TAIL_LOST;
 }
 
 /* The shared hand-offs are written: make each chunk memfd inheritable for
@@ -389,10 +390,65 @@ static void share_release(struct exec_ctx *x)
 			continue;
 		if (pre_arena_exec_ref(c, &afd, &slot) == 0 && REAL(fcntl)(afd, F_SETFD, 0) == 0)
 			x->arena_fd[i] = afd;
+		x->tails[i].p = c->tail;   /* exported: the new image sends it */
+		x->tails[i].off = c->tail_off;
+		x->tails[i].len = c->tail_len;
+		c->tail = NULL;
+		c->tail_off = c->tail_len = 0;
 		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_unlock(&c->rx_lock);
 		x->shared[i] = 2;
 	}
+}
+
+/* Lock c for the hand-off and list it in x.  0 (listed, or shut down and
+ * let go), -1 out of memory (c let go). */
+static int ctx_add(struct exec_ctx *x, size_t *cap, struct pre_conn *c, int fd, const char *path)
+{
+	int sh;
+
+	if (x->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct pre_conn **nc = realloc(x->conns, ncap * sizeof *nc);
+		uint8_t *ns = nc ? realloc(x->shared, ncap) : NULL;
+		int *na = ns ? realloc(x->arena_fd, ncap * sizeof *na) : NULL;
+		struct exec_tail *nt = na ? realloc(x->tails, ncap * sizeof *nt) : NULL;
+		if (nc)
+			x->conns = nc;
+		if (ns)
+			x->shared = ns;
+		if (na)
+			x->arena_fd = na;
+		if (!nt) {
+			pre_conn_put(c);
+			return -1;
+		}
+		x->tails = nt;
+		*cap = ncap;
+	}
+	/* Both locks for the snapshot, held through the exec unless the slot
+	 * itself goes along (share_release): nothing may be sealed after a
+	 * copied state.  (A dup of the same connection is exported by cookie
+	 * once; the importer finds every descriptor of it.) */
+	c->fork_mark = 1;
+	pthread_mutex_lock(&c->rx_lock);
+	pthread_mutex_lock(&c->tx_lock);
+	sh = shareable(c, fd);
+	if (!sh && atomic_load(&c->state) == PRE_SECURED && !tails_in_order(c)) {
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		c->fork_mark = 0;
+		REAL(shutdown)(fd, SHUT_RDWR);
+		pre_log(PRE_LOG_WARN, "fd %d: exec of %s: another process's records are still unsent; "
+		        "secured connection shut down", fd, path ? path : "(fd)");
+		pre_conn_put(c);
+		return 0;
+	}
+	x->shared[x->n] = (uint8_t)sh;
+	x->arena_fd[x->n] = -1;
+	x->tails[x->n].p = NULL;
+	x->conns[x->n++] = c;
+	return 0;
 }
 
 static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *const envp[])
@@ -413,7 +469,7 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 	pre_arena_exec_seal();
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
 		struct pre_conn *c;
-		int fl, st, sh;
+		int fl, st;
 
 		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
 			continue;
@@ -443,42 +499,8 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 			pre_conn_put(c);
 			continue;
 		}
-		if (x->n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct pre_conn **nc = realloc(x->conns, ncap * sizeof *nc);
-			uint8_t *ns = nc ? realloc(x->shared, ncap) : NULL;
-			int *na = ns ? realloc(x->arena_fd, ncap * sizeof *na) : NULL;
-			if (nc)
-				x->conns = nc;
-			if (ns)
-				x->shared = ns;
-			if (!na) {
-				pre_conn_put(c);
-				goto fail;
-			}
-			x->arena_fd = na;
-			cap = ncap;
-		}
-		/* Hold both locks through the exec: nothing may be sealed after
-		 * the snapshot.  (A dup of the same connection is exported by
-		 * cookie once; the importer finds every descriptor of it.) */
-		c->fork_mark = 1;
-		pthread_mutex_lock(&c->rx_lock);
-		pthread_mutex_lock(&c->tx_lock);
-		sh = shareable(c, (int)fd);
-		if (!sh && atomic_load(&c->state) == PRE_SECURED && !tails_in_order(c)) {
-			pthread_mutex_unlock(&c->tx_lock);
-			pthread_mutex_unlock(&c->rx_lock);
-			c->fork_mark = 0;
-			REAL(shutdown)((int)fd, SHUT_RDWR);
-			pre_log(PRE_LOG_WARN, "fd %d: exec of %s: another process's records are still unsent; "
-			        "secured connection shut down", fd, path ? path : "(fd)");
-			pre_conn_put(c);
-			continue;
-		}
-		x->shared[x->n] = (uint8_t)sh;
-		x->arena_fd[x->n] = -1;
-		x->conns[x->n++] = c;
+		if (ctx_add(x, &cap, c, (int)fd, path) < 0)
+			goto fail;
 	}
 	if (!x->n)
 		goto env;
