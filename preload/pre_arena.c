@@ -51,6 +51,7 @@
 #include "pre_sym.h"
 
 #define ARENA_MEMFD "secsock-arena"
+#define ARENA_FD_MIN 256   /* lowest number for a chunk memfd, when the limit allows */
 
 enum {
 	SLOT_PIDS = 14,
@@ -168,9 +169,15 @@ static struct chunk *chunk_new(unsigned i)
 {
 	struct chunk *ch = MAP_FAILED;
 	struct stat sb;
-	int fd = memfd_create(ARENA_MEMFD, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = memfd_create(ARENA_MEMFD, MFD_CLOEXEC | MFD_ALLOW_SEALING), hi;
 
 	chunk_files[i].fd1 = 0;
+	/* Out of the way of the numbers the program expects next (a server
+	 * that closed stdio and counts on socket() returning 0, 1...). */
+	if (fd >= 0 && fd < ARENA_FD_MIN && (hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, ARENA_FD_MIN)) >= 0) {
+		REAL(close)(fd);
+		fd = hi;
+	}
 	if (fd >= 0 && ftruncate(fd, sizeof *ch) == 0 &&
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0 && fstat(fd, &sb) == 0)
 		ch = mmap(NULL, sizeof *ch, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
