@@ -7,6 +7,8 @@
 #     writing and reading; the helper exits mid-stream.  Every round comes
 #     back byte-exact, no record is rejected, the server sees close_notify
 #     only after the parent's last byte (all bytes counted, then "eof").
+#     Before the fork, an exec that fails (ENOENT) changes nothing: the
+#     connection goes on, no memfd is left inheritable.
 #  b) server side: a daemon accepts, forks, execs a handler with the socket
 #     as fd 0 and fd 1 and closes its copy; the handler answers, execs again
 #     and echoes.  The client's rounds come back byte-exact, its half-close
@@ -35,7 +37,8 @@ TMO=30 preload "$T/client.log" "$ES" client "$port" "$ROUNDS" >"$T/client.out" 2
 total=$(sed -n 's/^client ok \([0-9]*\)$/\1/p' "$T/client.out")
 during=$(sed -n 's/^client helper_status 0 during \([0-9]*\)$/\1/p' "$T/client.out")
 assert_grep '^client helper_status 0 during [1-9][0-9]*$' "$T/client.out" "client: the helper (double exec) exited 0; the parent made rounds while it held the socket" "$T/client.err" "$T/client.log"
-assert_eq "${total:-none}" "$((2 + ${during:-0} + ROUNDS))" "client: every round (2 before, ${during:-?} during, $ROUNDS after the helper) byte-exact both ways" "$T/client.out" "$T/client.log"
+assert_grep '^client failed_exec errno 2 inheritable_memfds 0$' "$T/client.out" "client: a failed exec (ENOENT) left no memfd inheritable" "$T/client.err"
+assert_eq "${total:-none}" "$((3 + ${during:-0} + ROUNDS))" "client: every round (3 before — one after the failed exec —, ${during:-?} during, $ROUNDS after the helper) byte-exact both ways" "$T/client.out" "$T/client.log"
 wait_gone "$spid" 10
 assert_grep "^server bytes $(( ${total:-0} * 16384 )) end eof 0\$" "$T/echo.out" "client: the server saw every byte, then one clean close_notify (the parent's)" "$T/echo.log"
 assert_no_grep 'rejected|torn down|truncation|shut down' "$T/client.log" "client: no record rejected, nothing torn down in the client or its helper"

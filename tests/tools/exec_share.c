@@ -4,7 +4,9 @@
  *   exec_share echo PORT          accept one; echo to EOF; prints
  *                                 "server bytes N end eof|err ERRNO"
  *   exec_share client PORT ROUNDS connect; rounds of 16 KiB written and read
- *                                 back checked: 2, then fork a child that
+ *                                 back checked: 2, an exec that fails (ENOENT;
+ *                                 prints the memfds left inheritable), 1, then
+ *                                 fork a child that
  *                                 execs "helper FD 2" (which execs "helper FD
  *                                 1": a double exec) inheriting the socket (no
  *                                 CLOEXEC) and exits without touching it; one
@@ -28,6 +30,7 @@
  *                                 then EOF; prints "talk ok N end eof" or "talk bad ..."
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +173,25 @@ static int do_echo(int port)
 	return 0;
 }
 
+/* memfds of this process without FD_CLOEXEC (only a hand-off in flight
+ * may have one) */
+static int inheritable_memfds(void)
+{
+	char p[64], l[256];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(p, l, sizeof l - 1);
+		if (k <= 0)
+			continue;
+		l[k] = '\0';
+		if (strstr(l, "/memfd:") && !(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+			n++;
+	}
+	return n;
+}
+
 static int do_client(int port, unsigned rounds)
 {
 	int s = dial(port), st = 0;
@@ -182,6 +204,11 @@ static int do_client(int port, unsigned rounds)
 	for (; i < 2; i++)
 		if (round_trip(s, i, "client") < 0)
 			return 1;
+	/* an exec that fails must leave everything as it was */
+	execl("/nonexistent/exec_share", "exec_share", (char *)NULL);
+	printf("client failed_exec errno %d inheritable_memfds %d\n", errno, inheritable_memfds());
+	if (round_trip(s, i++, "client") < 0)
+		return 1;
 	kid = fork();
 	if (kid < 0)
 		die("fork");
