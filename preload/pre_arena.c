@@ -572,6 +572,16 @@ void pre_arena_exec_seal(void)
 	}
 }
 
+int pre_arena_owns_fd(int fd)
+{
+	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (chunk_files[i].fd1 == fd + 1)
+			return 1;
+	return 0;
+}
+
 void pre_arena_exec_unused(int fd)
 {
 	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);

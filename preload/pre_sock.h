@@ -229,6 +229,8 @@ ss_rec_state *pre_arena_exec_adopt(struct pre_conn *c, int fd, uint32_t slot);
 /* Every chunk memfd FD_CLOEXEC again (the program may have cleared it):
  * before any exec or glibc spawn, so only a hand-off passes one on. */
 void pre_arena_exec_seal(void);
+/* 1 when fd is the number of one of our chunk memfds (no system call). */
+int pre_arena_owns_fd(int fd);
 /* A chunk memfd named in a hand-off: closed unless a connection adopted it. */
 void pre_arena_exec_unused(int fd);
 /* Whose sealed records wait in a private tail (pre_io.c), tx_lock held:

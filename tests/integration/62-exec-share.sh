@@ -18,7 +18,7 @@
 #  c) the arena's memfd (which the shared hand-off passes on) never reaches
 #     a program that cannot load the preload: a static program run by
 #     system() and by fork+exec from a process holding a secured connection
-#     finds no memfd among its descriptors.
+#     finds no memfd among its descriptors; and SCM_RIGHTS refuses it (d).
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools exec_share
@@ -95,5 +95,16 @@ CEOF
 else
 	echo "# c) skipped: no static libc (libc6-dev) or cc"
 fi
+
+# ---- d) nor does it leave by SCM_RIGHTS
+port=$(free_port)
+start_bg echo-d preload "$T/echo-d.log" "$ES" echo "$port"
+spid=$BG_PID
+wait_listen "$port" 10 "$spid" || bail "echo server did not listen" "$T/echo-d.err"
+TMO=30 preload "$T/scm.log" "$ES" scm "$port" >"$T/scm.out" 2>"$T/scm.err"
+assert_grep '^scm arena -1 Operation not permitted$' "$T/scm.out" "SCM_RIGHTS of the arena memfd: refused (EPERM)" "$T/scm.err" "$T/scm.log"
+assert_grep '^scm pipe 1 sent$' "$T/scm.out" "SCM_RIGHTS of a pipe: passed (control)"
+assert_grep '^scm rounds ok$' "$T/scm.out" "SCM_RIGHTS: the connection went on"
+stop_pid "$spid"
 
 finish

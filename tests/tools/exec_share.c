@@ -25,6 +25,9 @@
  *                                 with the socket inherited; reap; prints
  *                                 "probe rounds ok" (PROG: a program that
  *                                 cannot load the preload, listing its fds)
+ *   exec_share scm PORT           connect; a checked round; pass the arena's memfd
+ *                                 and a pipe with SCM_RIGHTS; a checked round;
+ *                                 prints "scm arena RC WHY", "scm pipe RC WHY"
  *   exec_share talk PORT ROUNDS   connect; "hi\n", expect "hello 2\n"; ROUNDS
  *                                 checked 16 KiB echo rounds; SHUT_WR; "bye\n",
  *                                 then EOF; prints "talk ok N end eof" or "talk bad ..."
@@ -358,6 +361,60 @@ static int do_probe(int port, const char *prog)
 	return 0;
 }
 
+/* Pass fd over a socketpair with SCM_RIGHTS: sendmsg's result, errno. */
+static int pass_fd(int fd, int *err)
+{
+	int sv[2], r;
+	char byte = 'x', ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct cmsghdr *h;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		die("socketpair");
+	memset(ctl, 0, sizeof ctl);
+	h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	r = (int)sendmsg(sv[0], &m, 0);
+	*err = r < 0 ? errno : 0;
+	close(sv[0]);
+	close(sv[1]);
+	return r;
+}
+
+static int do_scm(int port)
+{
+	int s = dial(port), arena = -1, p[2], err, r;
+	char path[64], l[256];
+
+	if (round_trip(s, 0, "scm") < 0)
+		return 1;
+	for (int fd = 0; fd < 1024 && arena < 0; fd++) {
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, l, sizeof l - 1);
+		if (k > 0 && (l[k] = '\0', strstr(l, "/memfd:secsock-arena")))
+			arena = fd;
+	}
+	if (arena < 0) {
+		printf("scm arena none\n");
+	} else {
+		r = pass_fd(arena, &err);
+		printf("scm arena %d %s\n", r, r < 0 ? strerror(err) : "sent");
+	}
+	if (pipe(p) < 0)
+		die("pipe");
+	r = pass_fd(p[0], &err);
+	printf("scm pipe %d %s\n", r, r < 0 ? strerror(err) : "sent");
+	if (round_trip(s, 1, "scm") < 0)
+		return 1;
+	printf("scm rounds ok\n");
+	close(s);
+	return 0;
+}
+
 static int do_talk(int port, unsigned rounds)
 {
 	int s = dial(port), r;
@@ -403,6 +460,8 @@ int main(int argc, char **argv)
 		return do_daemon(atoi(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "handler"))
 		return do_handler(atoi(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "scm"))
+		return do_scm(atoi(argv[2]));
 	if (argc == 4 && !strcmp(argv[1], "probe"))
 		return do_probe(atoi(argv[2]), argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "talk"))
