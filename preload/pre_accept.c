@@ -40,7 +40,10 @@
 void pre_log_secured(struct pre_conn *c, const char *dir, const char *arrow,
                      const char *local, const char *remote);
 
-enum { HELLO_PEEK = 16 * 1024 + 5 };
+enum {
+	HELLO_PEEK = 16 * 1024 + 5,
+	ENGINE_SLICE_MS = 20   /* wait_unlocked while the engine drives the handshake too */
+};
 
 static void names(int fd, char *l, char *r, struct sockaddr_storage *peer)
 {
@@ -105,6 +108,14 @@ static int inbound_clear(struct pre_conn *c, int fd, int evidence, const char *w
 static int wait_unlocked(struct pre_conn *c, int fd, int64_t timeout_ms)
 {
 	int r;
+	/* While the engine also drives this handshake (the program put the
+	 * socket in an epoll set, pre_ready.c), it may take the client's next
+	 * flight and finish while we wait here for input that is then gone:
+	 * a program that writes its banner right after epoll_ctl would wait
+	 * for the client, which waits for the banner.  So wait in slices and
+	 * look at the state again after each. */
+	if (c->eng_inbound && (timeout_ms < 0 || timeout_ms > ENGINE_SLICE_MS))
+		timeout_ms = ENGINE_SLICE_MS;
 	pthread_mutex_unlock(&c->rx_lock);
 	r = pre_io_wait(fd, POLLIN | POLLRDHUP, timeout_ms);
 	pthread_mutex_lock(&c->rx_lock);
