@@ -388,10 +388,84 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	atomic_store(&c->state, PRE_FAILED);
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)
-		pre_discovery_forget(&peer, true);   /* not known secsock any more: probe next time */
+		pre_discovery_forget_secsock(&peer);   /* not known secsock any more: probe next time */
 	pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"%s: %s\"", l, r,
 	        c->rule ? c->rule : "defaults", c->action == POL_REQUIRE ? "require" : "request", why);
 	return -1;
+}
+
+/* Under `request`, a background handshake with a peer that turns out not
+ * to speak secsock (the "speaks secsock" entry that sent us here is stale:
+ * the peer restarted without it) gets the clear connection the foreground
+ * path would give it, not a refusal.  The probe is reset with
+ * connect(AF_UNSPEC) (pre_reset: tcp_disconnect) and the same socket
+ * connects again, so the program's descriptor, its duplicates and its
+ * epoll registrations stay what they were — nothing is replaced behind
+ * its back.  The program has seen nothing of the connection yet (not
+ * writable, reads EAGAIN); what it wrote meanwhile is sent in clear, in
+ * order, once TCP is up.  0 done (clear), -1 failed (SO_ERROR set). */
+static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
+{
+	char l[80], r[80];
+	struct sockaddr_storage peer;
+	struct linger lg = { 0, 0 };
+	struct pre_opt *o;
+	socklen_t plen;
+	int rc;
+
+	bg_names(fd, l, r, &peer);
+	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+		return bg_fail(c, fd, ECONNREFUSED, why);
+	plen = peer.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	pre_reset(fd);
+	/* pre_reset set SO_LINGER {1,0}; the program's own options come back. */
+	REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	for (o = c->opts; o; o = o->next)
+		REAL(setsockopt)(fd, o->level, o->name, o->len ? o->val : NULL, o->len);
+	pre_set_lowat(c, fd, 1);
+	rc = REAL(connect)(fd, (const struct sockaddr *)&peer, plen);
+	if (rc < 0 && errno != EINPROGRESS) {
+		c->so_error = errno;
+		pre_io_drop_held(c);
+		atomic_store(&c->state, PRE_FAILED);
+		pre_engine_detach(c);
+		pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"clear retry: %s\"", l, r,
+		        c->rule ? c->rule : "defaults", strerror(errno));
+		return -1;
+	}
+	if (c->held_len) {
+		int64_t left = c->deadline_ms - pre_now_ms();
+		if (finish_tcp_connect(fd, pre_now_ms() + (left > 1000 ? left : 1000)) < 0 ||
+		    pre_io_send_all(fd, c->held, c->held_len, 0) < 0) {
+			c->so_error = errno ? errno : ECONNRESET;
+			pre_io_drop_held(c);
+			pre_reset(fd);
+			atomic_store(&c->state, PRE_FAILED);
+			pre_engine_detach(c);
+			return -1;
+		}
+		pre_io_drop_held(c);
+	}
+	atomic_store(&c->state, PRE_CLEAR);
+	pre_engine_detach(c);
+	/* Corrects the entry at once: forgets "speaks secsock" (an answer in
+	 * clear right after a secsock handshake counts as unproven). */
+	pre_discovery_clear(&peer, true, c->set, st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN,
+	                    true, "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
+	                    l, r, c->rule ? c->rule : "defaults", why);
+	return 0;
+}
+
+/* The foreground path's test (pre_connect, label failed). */
+static int not_secsock(ss_status st)
+{
+	ss_status_category cat = ss_status_category_of(st);
+	return st == SS_OK || st == SS_NOT_SECSOCK || cat == SS_CAT_PROTOCOL || cat == SS_CAT_ALERT ||
+	       cat == SS_CAT_CLOSED;
 }
 
 static int bg_step(struct pre_conn *c, int fd);
@@ -455,11 +529,14 @@ static int bg_step(struct pre_conn *c, int fd)
 	if (hs == PRE_HS_MORE && pre_io_truncated(fd)) {
 		hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
 		if (hs == PRE_HS_MORE)
-			return bg_fail(c, fd, ECONNREFUSED, PEER_GONE);
+			return c->action == POL_REQUEST ? bg_clear(c, fd, SS_OK, PEER_GONE)
+			                                : bg_fail(c, fd, ECONNREFUSED, PEER_GONE);
 	}
 	if (hs == PRE_HS_FAIL) {
 		char why[160];
 		pre_hs_why(why, sizeof why, s, eof, "", PEER_GONE);
+		if (c->action == POL_REQUEST && not_secsock(s))
+			return bg_clear(c, fd, s, why);
 		return bg_fail(c, fd, s == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, why);
 	}
 	if (hs == PRE_HS_MORE) {

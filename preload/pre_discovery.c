@@ -237,3 +237,15 @@ void pre_discovery_forget(const struct sockaddr_storage *peer, bool with_port)
 		e->expires = 0;
 	pthread_mutex_unlock(&disc_lock);
 }
+
+void pre_discovery_forget_secsock(const struct sockaddr_storage *peer)
+{
+	struct disc_key k;
+
+	if (make_key(peer, true, &k) < 0)
+		return;
+	k.secsock = 1;
+	pthread_mutex_lock(&disc_lock);
+	forget_key(&k);
+	pthread_mutex_unlock(&disc_lock);
+}
