@@ -146,7 +146,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	pol_query q;
 	pol_decision d;
 	char l[80], r[80], why[160] = "";
-	int action, rc, eof = 0, saw_reply = 0, bg = 0, fin_seen = 0;
+	int action, rc, eof = 0, saw_reply = 0, bg = 0, fin_seen = 0, open = 0, known = 0;
 	int64_t t0, deadline, first_deadline;
 	ss_status st = SS_OK;
 	struct sockaddr_storage peer;
@@ -215,9 +215,16 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	c->dir = POL_DIR_OUTBOUND;
 	c->action = (uint8_t)action;
 	{
-		int fl = REAL(fcntl)(fd, F_GETFL);
-		bg = fl >= 0 && (fl & O_NONBLOCK) &&
-		     (action == POL_REQUIRE || pre_discovery_is_secsock(&peer));
+		int fl = REAL(fcntl)(fd, F_GETFL), nb = fl >= 0 && (fl & O_NONBLOCK);
+		known = pre_discovery_is_secsock(&peer);
+		bg = nb && (action == POL_REQUIRE || known);
+		/* First contact under request ("First contact" in docs/design.md):
+		 * never held in connect — the peer may be waiting for the program
+		 * (an FTP data connection) — but decided in the background, the
+		 * ClientHello held back until the program's first write or a third
+		 * of server-first-wait, whichever comes first. */
+		if (!bg && action == POL_REQUEST)
+			bg = open = 1;
 	}
 
 	pthread_mutex_lock(&c->rx_lock);
@@ -231,20 +238,33 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		first_deadline = t0 + (int64_t)d.settings->allow_clear_after_ms;
 
 	rc = REAL(connect)(fd, addr, len);
-	if (rc < 0 && errno == EINPROGRESS && bg) {
-		/* The handshake goes on without the program: EINPROGRESS. */
+	if (bg && (rc == 0 || errno == EINPROGRESS)) {
+		/* The handshake goes on without the program: EINPROGRESS (or 0,
+		 * a blocking connect whose TCP connection is up). */
+		int was = rc;
 		c->bg = 1;
+		c->bg_open = (uint8_t)open;
+		c->bg_lazy = (uint8_t)(open && !known);
+		c->bg_reply = 0;
+		c->bg_lazy_ms = t0 + (int64_t)(d.settings->server_first_wait_ms / 3);
+		c->bg_clear_ms = action == POL_REQUEST && d.settings->allow_clear_after_ms ? first_deadline : 0;
 		c->deadline_ms = deadline;
+		c->bg_peer = peer;
 		if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
-			pre_ready_bg_start(c);   /* not writable to the program until it ends */
+			if (!open)
+				pre_ready_bg_start(c);   /* not writable to the program until it ends */
 			pthread_mutex_unlock(&c->tx_lock);
 			pthread_mutex_unlock(&c->rx_lock);
-			pre_log(PRE_LOG_DEBUG, "fd %d: handshake continues in the background", fd);
+			pre_log(PRE_LOG_DEBUG, "fd %d: %s continues in the background", fd,
+			        c->bg_lazy ? "first contact" : "handshake");
+			if (was == 0)
+				return 0;
 			errno = EINPROGRESS;
 			return -1;
 		}
-		c->bg = 0;   /* no engine: handshake here, as for a first contact */
-		errno = EINPROGRESS;
+		c->bg = c->bg_open = c->bg_lazy = 0;   /* no engine: handshake here */
+		if (was < 0)
+			errno = EINPROGRESS;
 	}
 	if (rc < 0 && (errno == EINPROGRESS || errno == EINTR))
 		rc = finish_tcp_connect(fd, deadline);
@@ -414,6 +434,10 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 	int rc;
 
 	bg_names(fd, l, r, &peer);
+	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) {
+		peer = c->bg_peer;   /* reset by the peer: getpeername has nothing any more */
+		pre_log_addr(&peer, r, 80);
+	}
 	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
 		return bg_fail(c, fd, ECONNREFUSED, why);
 	plen = peer.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
@@ -460,6 +484,75 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 	return 0;
 }
 
+/* Has the peer sent anything (data or FIN) since our ClientHello? */
+static int peer_said_something(struct pre_conn *c, int fd)
+{
+	char b;
+	int e = errno;
+	ssize_t n = REAL(recv)(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		c->bg_reply = 1;
+	errno = e;
+	return c->bg_reply;
+}
+
+/* First contact under request, nothing sent yet: the peer spoke first (or
+ * closed, or reset): it is not waiting for a ClientHello, so the
+ * connection is clear as it stands — no probe, no second connection, not a
+ * byte of ours in its stream.  What the program wrote meanwhile goes out
+ * now, in order. */
+static int lazy_clear(struct pre_conn *c, int fd, int spoke)
+{
+	char l[80], r[80];
+	struct sockaddr_storage peer;
+
+	bg_names(fd, l, r, &peer);
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	if (c->held_len) {
+		if (pre_io_send_all(fd, c->held, c->held_len, 0) < 0) {
+			c->so_error = errno ? errno : ECONNRESET;
+			pre_io_drop_held(c);
+			atomic_store(&c->state, PRE_FAILED);
+			pre_engine_detach(c);
+			return -1;
+		}
+		pre_io_drop_held(c);
+	}
+	atomic_store(&c->state, PRE_CLEAR);
+	pre_engine_detach(c);
+	pre_discovery_clear(&peer, true, c->set, spoke ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true,
+	                    "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
+	                    l, r, c->rule ? c->rule : "defaults",
+	                    spoke ? "it spoke first, in clear" : "closed before our ClientHello");
+	return 0;
+}
+
+/* 1: send the ClientHello now; 0: still waiting (or went clear); -1 failed. */
+static int lazy_step(struct pre_conn *c, int fd)
+{
+	char b;
+	int e = errno;
+	ssize_t n = REAL(recv)(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+		errno = e;
+		return lazy_clear(c, fd, n > 0);
+	}
+	errno = e;
+	if (!c->held_len && pre_now_ms() < c->bg_lazy_ms) {
+		pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP);
+		return 0;
+	}
+	c->bg_lazy = 0;
+	if (c->bg_clear_ms && c->set && c->set->allow_clear_after_ms)
+		c->bg_clear_ms = pre_now_ms() + (int64_t)c->set->allow_clear_after_ms;
+	return 1;
+}
+
 /* The foreground path's test (pre_connect, label failed). */
 static int not_secsock(ss_status st)
 {
@@ -501,6 +594,13 @@ static int bg_step(struct pre_conn *c, int fd)
 		pre_engine_detach(c);
 		return -1;
 	}
+	if (c->action == POL_REQUEST && !c->bg_lazy && !c->bg_reply && c->bg_clear_ms &&
+	    pre_now_ms() >= c->bg_clear_ms && !peer_said_something(c, fd)) {
+		char why[80];
+		snprintf(why, sizeof why, "no secsock reply within %lldms",
+		         (long long)(c->set ? c->set->allow_clear_after_ms : 0));
+		return bg_clear(c, fd, SS_TIMEOUT, why);
+	}
 	if (pre_now_ms() >= c->deadline_ms)
 		return bg_fail(c, fd, ETIMEDOUT, "handshake timeout");
 	if (!c->ctx) {
@@ -520,6 +620,13 @@ static int bg_step(struct pre_conn *c, int fd)
 			snprintf(why, sizeof why, "connect: %s", strerror(err));
 			return bg_fail(c, fd, err, why);
 		}
+	}
+	if (c->bg_lazy) {
+		int z = lazy_step(c, fd);
+		if (z <= 0)
+			return z < 0 ? -1 : atomic_load(&c->state) == PRE_CONNECTING ? 0 : 1;
+	} else if (!c->bg_reply) {
+		peer_said_something(c, fd);
 	}
 	const char *target = c->target ? c->target
 	                     : (c->set && c->set->peer_name[0] ? c->set->peer_name : NULL);
@@ -561,4 +668,20 @@ static int bg_step(struct pre_conn *c, int fd)
 	if (!c->tail_len)
 		pre_engine_detach(c);
 	return 1;
+}
+
+void pre_connect_bg_finish(struct pre_conn *c, int fd)
+{
+	pthread_mutex_lock(&c->rx_lock);
+	pthread_mutex_lock(&c->tx_lock);
+	c->bg_lazy_ms = 0;   /* the ClientHello goes now */
+	while (atomic_load(&c->state) == PRE_CONNECTING && c->bg && pre_connect_bg_step(c, fd) == 0) {
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		pre_io_wait(fd, POLLIN | POLLRDHUP, 50);
+		pthread_mutex_lock(&c->rx_lock);
+		pthread_mutex_lock(&c->tx_lock);
+	}
+	pthread_mutex_unlock(&c->tx_lock);
+	pthread_mutex_unlock(&c->rx_lock);
 }

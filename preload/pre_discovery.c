@@ -78,7 +78,11 @@ static void forget_key(const struct disc_key *k);
 static struct disc_entry *find(const struct disc_key *k, int64_t now);
 static void put_local(const struct disc_key *k, int64_t expires);
 
-/* The key's file name in the shared store: its bytes in hex. */
+/* The key's file name in the shared store: its bytes in hex.  Only
+ * outbound verdicts (address and port) are shared: an inbound one is keyed
+ * by the client's address alone, and shared it would let one plain client
+ * make every server of the user skip server-first-wait for all clients of
+ * that host (on loopback, for every local secsock client). */
 static void store_name(const struct disc_key *k, char name[2 * sizeof(struct disc_key) + 2])
 {
 	static const char hx[] = "0123456789abcdef";
@@ -101,8 +105,8 @@ static struct disc_entry *lookup(const struct disc_key *k, int64_t now)
 	char name[2 * sizeof(struct disc_key) + 2];
 	int64_t exp, left;
 
-	if (e)
-		return e;
+	if (e || !k->port)
+		return e;   /* inbound verdicts (address only) stay per process: see store_name */
 	store_name(k, name);
 	if (!pre_disc_store_get(name, k->secsock ? PRE_DISC_KIND_SECSOCK : PRE_DISC_KIND_CLEAR, &exp))
 		return NULL;
@@ -238,8 +242,9 @@ static void note(struct disc_key k, int64_t ttl_ms)
 	store_name(&k, name);
 	pthread_mutex_lock(&disc_lock);
 	put_local(&k, pre_now_ms() + ttl_ms);
-	pre_disc_store_put(name, k.secsock ? PRE_DISC_KIND_SECSOCK : PRE_DISC_KIND_CLEAR,
-	                   pre_disc_real_ms() + ttl_ms);
+	if (k.port)
+		pre_disc_store_put(name, k.secsock ? PRE_DISC_KIND_SECSOCK : PRE_DISC_KIND_CLEAR,
+		                   pre_disc_real_ms() + ttl_ms);
 	pthread_mutex_unlock(&disc_lock);
 }
 
@@ -252,6 +257,8 @@ static void forget_key(const struct disc_key *k)
 
 	if (e)
 		e->expires = 0;
+	if (!k->port)
+		return;
 	store_name(k, name);
 	pre_disc_store_del(name);
 }
