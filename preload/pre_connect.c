@@ -685,3 +685,17 @@ void pre_connect_bg_finish(struct pre_conn *c, int fd)
 	pthread_mutex_unlock(&c->tx_lock);
 	pthread_mutex_unlock(&c->rx_lock);
 }
+
+void pre_connect_finish_all(void)
+{
+	unsigned hi = atomic_load_explicit(&pre_fdtab_hi, memory_order_acquire);
+
+	for (unsigned fd = 0; pre_fdtab && fd < hi; fd++) {
+		struct pre_conn *c;
+		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
+			continue;
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg && c->bg_open)
+			pre_connect_bg_finish(c, (int)fd);
+		pre_conn_put(c);
+	}
+}

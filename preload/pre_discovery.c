@@ -107,6 +107,14 @@ static struct disc_entry *lookup(const struct disc_key *k, int64_t now)
 
 	if (e || !k->port)
 		return e;   /* inbound verdicts (address only) stay per process: see store_name */
+	if (!k->secsock) {
+		/* Known here to speak secsock: no file look for "clear" on every
+		 * connect (a stale positive entry corrects itself, pre_connect.c). */
+		struct disc_key sk = *k;
+		sk.secsock = 1;
+		if (find(&sk, now))
+			return NULL;
+	}
 	store_name(k, name);
 	if (!pre_disc_store_get(name, k->secsock ? PRE_DISC_KIND_SECSOCK : PRE_DISC_KIND_CLEAR, &exp))
 		return NULL;
@@ -241,8 +249,12 @@ static void note(struct disc_key k, int64_t ttl_ms)
 		ttl_ms = PRE_DISC_STORE_MAX_TTL_MS;
 	store_name(&k, name);
 	pthread_mutex_lock(&disc_lock);
+	struct disc_entry *e = find(&k, pre_now_ms());
+	/* Written already, and for a while yet: every secured connection
+	 * renews its verdict, the store need not hear it each time. */
+	int fresh = e && e->expires - pre_now_ms() > ttl_ms / 2;
 	put_local(&k, pre_now_ms() + ttl_ms);
-	if (k.port)
+	if (k.port && !fresh)
 		pre_disc_store_put(name, k.secsock ? PRE_DISC_KIND_SECSOCK : PRE_DISC_KIND_CLEAR,
 		                   pre_disc_real_ms() + ttl_ms);
 	pthread_mutex_unlock(&disc_lock);
@@ -257,7 +269,10 @@ static void forget_key(const struct disc_key *k)
 
 	if (e)
 		e->expires = 0;
-	if (!k->port)
+	/* The stored copy: always for "speaks secsock" (a stale one refuses
+	 * nothing, but sends the next connection the background way); for
+	 * "clear" when this process knew it (it looks in the store first). */
+	if (!k->port || (!e && !k->secsock))
 		return;
 	store_name(k, name);
 	pre_disc_store_del(name);

@@ -259,7 +259,9 @@ static void close_first_contact(int fd)
 		}
 		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_unlock(&c->rx_lock);
-		if (!quiet)
+		if (quiet)
+			pre_log(PRE_LOG_INFO, "fd %d: outbound first contact closed unused (nothing sent, FIN)", fd);
+		else
 			pre_connect_bg_finish(c, fd);
 	}
 	pre_conn_put(c);

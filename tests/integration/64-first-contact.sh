@@ -17,6 +17,7 @@
 #   (e) the store refuses what another user could read or plant: a 0755
 #       or foreign-owned directory, a symlinked one; entries that are
 #       garbage, far-future, symlinks or not ours are ignored.
+#   (f) connect, write, fork: the child reads on a decided connection.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools ss_relay
@@ -184,6 +185,17 @@ store=$T/xdg/secsock
 assert_eq "$(stat -c '%a %U' "$store" 2>/dev/null)" "700 $(id -un)" "the store is a 0700 directory of ours"
 name=$(ls "$store" 2>/dev/null | grep '^d' | head -n1)
 assert_eq "$(stat -c '%a' "$store/$name" 2>/dev/null)" 600 "its entries are 0600"
+
+# ---------------------------------------------------------------- (f) connect, write, fork
+# bash's /dev/tcp: connect, a builtin writes, then a forked and exec'd
+# child reads the answer — the first contact must be decided before the
+# fork (a background handshake cannot follow a child).
+start_bg secho preload "$T/secho.log" "$PY" "$REPO/tests/tools/sec_srv.py" echo "$T/secho.port"
+wait_file "$T/secho.port" 10 || bail "secsock echo server did not start" "$T/secho.err"
+sp=$(cat "$T/secho.port")
+got=$(TMO=20 preload "$T/fork.log" bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$sp"'; printf "fork-marker-%s\n" "$1" >&3; head -n1 <&3' _ "$$" 2>"$T/fork.err")
+assert_eq "$got" "fork-marker-$$" "connect, write, fork+exec reader: the child reads the echo" "$T/fork.err" "$T/fork.log"
+assert_grep 'secured outbound .*-> 127\.0\.0\.1:'"$sp" "$T/fork.log" "connect, write, fork+exec reader: secured"
 
 # ---------------------------------------------------------------- (e) the store's defences
 # entry_name PORT: the store's name for "127.0.0.1:PORT is clear" (pre_discovery.c store_name).
