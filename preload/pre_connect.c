@@ -451,7 +451,16 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 	for (o = c->opts; o; o = o->next)
 		REAL(setsockopt)(fd, o->level, o->name, o->len ? o->val : NULL, o->len);
 	pre_set_lowat(c, fd, 1);
+	/* Never a blocking connect here (this may be the engine thread): the
+	 * kernel completes it; a blocking program's next call waits for it. */
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
 	rc = REAL(connect)(fd, (const struct sockaddr *)&peer, plen);
+	int ce = errno;
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		REAL(fcntl)(fd, F_SETFL, fl);
+	errno = ce;
 	if (rc < 0 && errno != EINPROGRESS) {
 		c->so_error = errno;
 		pre_io_drop_held(c);
@@ -462,9 +471,8 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 		return -1;
 	}
 	if (c->held_len) {
-		int64_t left = c->deadline_ms - pre_now_ms();
-		if (finish_tcp_connect(fd, pre_now_ms() + (left > 1000 ? left : 1000)) < 0 ||
-		    pre_io_send_all(fd, c->held, c->held_len, 0) < 0) {
+		int64_t left = c->deadline_ms - pre_now_ms(), until = pre_now_ms() + (left > 1000 ? left : 1000);
+		if (finish_tcp_connect(fd, until) < 0 || pre_io_send_all(fd, c->held, c->held_len, until) < 0) {
 			c->so_error = errno ? errno : ECONNRESET;
 			pre_io_drop_held(c);
 			pre_reset(fd);
@@ -513,7 +521,8 @@ static int lazy_clear(struct pre_conn *c, int fd, int spoke)
 	ss_cred_free(c->cred);
 	c->cred = NULL;
 	if (c->held_len) {
-		if (pre_io_send_all(fd, c->held, c->held_len, 0) < 0) {
+		int64_t left = c->deadline_ms - pre_now_ms();
+		if (pre_io_send_all(fd, c->held, c->held_len, pre_now_ms() + (left > 1000 ? left : 1000)) < 0) {
 			c->so_error = errno ? errno : ECONNRESET;
 			pre_io_drop_held(c);
 			atomic_store(&c->state, PRE_FAILED);
