@@ -90,6 +90,47 @@ assert_count 'debug: fd [0-9]+: handshake continues in the background' "$T/clien
 assert_grep 'reason="discovery cache: known clear peer"' "$T/client.log" \
 	"connection 3 answered in clear and was remembered: connection 4 skipped the probe"
 
+# Other processes: one secures a connection to a fresh port (the verdict
+# "speaks secsock" goes to the user's shared store); the peer restarts
+# plain; a new process, which learns the stale verdict from the store,
+# writes before its non-blocking connect completed (held).
+port2=$(free_port)
+start_bg srv5 preload "$T/srv5.log" "$PY" -c "$ECHO" "$port2"
+SRV=$BG_PID
+wait_listen "$port2" 10 "$SRV" || bail "preloaded echo server 2 did not listen" "$T/srv5.err"
+r=$(echo 1 | TMO=20 preload "$T/one.log" "$PY" -c "$CLIENT" "$port2" 2>&1)
+assert_eq "$(echo "$r" | cut -d' ' -f2,4)" "ok echo:ping-1" "second port: secured by another process" "$T/one.log"
+assert_grep 'secured outbound' "$T/one.log" "second port: that connection was secured"
+stop_pid "$SRV"
+wait_gone "$SRV" 5
+start_bg srv6 plain "$PY" -c "$ECHO" "$port2"
+SRV=$BG_PID
+wait_listen "$port2" 10 "$SRV" || bail "plain echo server 2 did not listen" "$T/srv6.err"
+EARLY='import socket,sys,select,time,errno
+t0=time.monotonic()
+s=socket.socket(); s.setblocking(False)
+e=s.connect_ex(("127.0.0.1",int(sys.argv[1])))
+print("connect", errno.errorcode.get(e, e))
+n=s.send(b"early-bytes")
+print("early-send", n)
+r=b""
+while time.monotonic()-t0 < 8:
+    select.select([s],[],[],1)
+    try:
+        d=s.recv(4096)
+    except BlockingIOError:
+        continue
+    if not d: break
+    r+=d
+print("reply", r.decode(errors="replace"), int((time.monotonic()-t0)*1000))'
+SECSOCK_LOG=debug TMO=20 preload "$T/early.log" "$PY" -c "$EARLY" "$port2" >"$T/early.out" 2>"$T/early.err"
+echo "# early writer: $(tr '\n' ' ' <"$T/early.out")"
+assert_grep 'debug: fd [0-9]+: handshake continues in the background' "$T/early.log" \
+	"new process: the stored 'speaks secsock' verdict sends it the background way" "$T/early.err"
+assert_grep 'warn: clear outbound .*reason="peer does not speak secsock' "$T/early.log" "new process: the fallback is logged at warn"
+assert_grep '^reply echo:early-bytes ' "$T/early.out" "new process, bytes held before connect completed: sent in clear after the retry, answered" "$T/early.err" "$T/early.log"
+assert_between "$(awk '/^reply/ {print $3}' "$T/early.out")" 0 999 "new process: answered within 1 s (ms)"
+
 exec 9>&-
 wait_gone "$CL" 5
 finish
