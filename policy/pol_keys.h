@@ -63,8 +63,8 @@ X(REKEY_AFTER, "rekey-after", KT_REKEY, POL_SPAN(rekey_after_ms, rekey_after_byt
   "seed: QM lifetime 1 hr, 55GB (whichever first)", "traffic keys are updated after this time or volume") \
 X(IDLE_TIMEOUT, "idle-timeout", KT_DURATION, POL_F(idle_timeout_ms), 0, POL_NOMAX, "5m", \
   "seed: saIdleTimeout 5 min", "an idle connection's cipher state is trimmed after this") \
-X(ALLOW_CLEAR_AFTER, "allow-clear-after", KT_DURATION, POL_F(allow_clear_after_ms), 0, POL_NOMAX, "10s", \
-  "seed: ndAllowClearTimeoutSeconds = 10", "under request: fall back to clear when the peer has not answered by then") \
+X(ALLOW_CLEAR_AFTER, "allow-clear-after", KT_DURATION, POL_F(allow_clear_after_ms), 0, POL_NOMAX, "500ms", \
+  "first contact under 1 s (seed said 10s)", "under request: fall back to clear when the peer has not answered by then") \
 X(SERVER_FIRST_WAIT, "server-first-wait", KT_DURATION, POL_F(server_first_wait_ms), 0, POL_NOMAX, "300ms", \
   NULL, "an inbound connection that says nothing this long is taken for a server-speaks-first protocol") \
 X(HANDSHAKE_TIMEOUT, "handshake-timeout", KT_DURATION, POL_F(handshake_timeout_ms), 1, POL_NOMAX, "10s", \

@@ -146,7 +146,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	pol_query q;
 	pol_decision d;
 	char l[80], r[80], why[160] = "";
-	int action, rc, eof = 0, saw_reply = 0, bg = 0, fin_seen = 0;
+	int action, rc, eof = 0, saw_reply = 0, bg = 0, fin_seen = 0, open = 0, known = 0;
 	int64_t t0, deadline, first_deadline;
 	ss_status st = SS_OK;
 	struct sockaddr_storage peer;
@@ -215,9 +215,16 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	c->dir = POL_DIR_OUTBOUND;
 	c->action = (uint8_t)action;
 	{
-		int fl = REAL(fcntl)(fd, F_GETFL);
-		bg = fl >= 0 && (fl & O_NONBLOCK) &&
-		     (action == POL_REQUIRE || pre_discovery_is_secsock(&peer));
+		int fl = REAL(fcntl)(fd, F_GETFL), nb = fl >= 0 && (fl & O_NONBLOCK);
+		known = pre_discovery_is_secsock(&peer);
+		bg = nb && (action == POL_REQUIRE || known);
+		/* First contact under request ("First contact" in docs/design.md):
+		 * never held in connect — the peer may be waiting for the program
+		 * (an FTP data connection) — but decided in the background, the
+		 * ClientHello held back until the program's first write or a third
+		 * of server-first-wait, whichever comes first. */
+		if (!bg && action == POL_REQUEST)
+			bg = open = 1;
 	}
 
 	pthread_mutex_lock(&c->rx_lock);
@@ -231,20 +238,33 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		first_deadline = t0 + (int64_t)d.settings->allow_clear_after_ms;
 
 	rc = REAL(connect)(fd, addr, len);
-	if (rc < 0 && errno == EINPROGRESS && bg) {
-		/* The handshake goes on without the program: EINPROGRESS. */
+	if (bg && (rc == 0 || errno == EINPROGRESS)) {
+		/* The handshake goes on without the program: EINPROGRESS (or 0,
+		 * a blocking connect whose TCP connection is up). */
+		int was = rc;
 		c->bg = 1;
+		c->bg_open = (uint8_t)open;
+		c->bg_lazy = (uint8_t)(open && !known);
+		c->bg_reply = 0;
+		c->bg_lazy_ms = t0 + (int64_t)(d.settings->server_first_wait_ms / 3);
+		c->bg_clear_ms = action == POL_REQUEST && d.settings->allow_clear_after_ms ? first_deadline : 0;
 		c->deadline_ms = deadline;
+		c->bg_peer = peer;
 		if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
-			pre_ready_bg_start(c);   /* not writable to the program until it ends */
+			if (!open)
+				pre_ready_bg_start(c);   /* not writable to the program until it ends */
 			pthread_mutex_unlock(&c->tx_lock);
 			pthread_mutex_unlock(&c->rx_lock);
-			pre_log(PRE_LOG_DEBUG, "fd %d: handshake continues in the background", fd);
+			pre_log(PRE_LOG_DEBUG, "fd %d: %s continues in the background", fd,
+			        c->bg_lazy ? "first contact" : "handshake");
+			if (was == 0)
+				return 0;
 			errno = EINPROGRESS;
 			return -1;
 		}
-		c->bg = 0;   /* no engine: handshake here, as for a first contact */
-		errno = EINPROGRESS;
+		c->bg = c->bg_open = c->bg_lazy = 0;   /* no engine: handshake here */
+		if (was < 0)
+			errno = EINPROGRESS;
 	}
 	if (rc < 0 && (errno == EINPROGRESS || errno == EINTR))
 		rc = finish_tcp_connect(fd, deadline);
@@ -388,10 +408,166 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	atomic_store(&c->state, PRE_FAILED);
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)
-		pre_discovery_forget(&peer, true);   /* not known secsock any more: probe next time */
+		pre_discovery_forget_secsock(&peer);   /* not known secsock any more: probe next time */
 	pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"%s: %s\"", l, r,
 	        c->rule ? c->rule : "defaults", c->action == POL_REQUIRE ? "require" : "request", why);
 	return -1;
+}
+
+/* Under `request`, a background handshake with a peer that turns out not
+ * to speak secsock (the "speaks secsock" entry that sent us here is stale:
+ * the peer restarted without it) gets the clear connection the foreground
+ * path would give it, not a refusal.  The probe is reset with
+ * connect(AF_UNSPEC) (pre_reset: tcp_disconnect) and the same socket
+ * connects again, so the program's descriptor, its duplicates and its
+ * epoll registrations stay what they were — nothing is replaced behind
+ * its back.  The program has seen nothing of the connection yet (not
+ * writable, reads EAGAIN); what it wrote meanwhile is sent in clear, in
+ * order, once TCP is up.  0 done (clear), -1 failed (SO_ERROR set). */
+static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
+{
+	char l[80], r[80];
+	struct sockaddr_storage peer;
+	struct linger lg = { 0, 0 };
+	struct pre_opt *o;
+	socklen_t plen;
+	int rc;
+
+	bg_names(fd, l, r, &peer);
+	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) {
+		peer = c->bg_peer;   /* reset by the peer: getpeername has nothing any more */
+		pre_log_addr(&peer, r, 80);
+	}
+	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+		return bg_fail(c, fd, ECONNREFUSED, why);
+	plen = peer.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	pre_reset(fd);
+	/* pre_reset set SO_LINGER {1,0}; the program's own options come back. */
+	REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	for (o = c->opts; o; o = o->next)
+		REAL(setsockopt)(fd, o->level, o->name, o->len ? o->val : NULL, o->len);
+	pre_set_lowat(c, fd, 1);
+	/* Never a blocking connect here (this may be the engine thread): the
+	 * kernel completes it; a blocking program's next call waits for it. */
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
+	rc = REAL(connect)(fd, (const struct sockaddr *)&peer, plen);
+	int ce = errno;
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		REAL(fcntl)(fd, F_SETFL, fl);
+	errno = ce;
+	if (rc < 0 && errno != EINPROGRESS) {
+		c->so_error = errno;
+		pre_io_drop_held(c);
+		atomic_store(&c->state, PRE_FAILED);
+		pre_engine_detach(c);
+		pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"clear retry: %s\"", l, r,
+		        c->rule ? c->rule : "defaults", strerror(errno));
+		return -1;
+	}
+	if (c->held_len) {
+		int64_t left = c->deadline_ms - pre_now_ms(), until = pre_now_ms() + (left > 1000 ? left : 1000);
+		if (finish_tcp_connect(fd, until) < 0 || pre_io_send_all(fd, c->held, c->held_len, until) < 0) {
+			c->so_error = errno ? errno : ECONNRESET;
+			pre_io_drop_held(c);
+			pre_reset(fd);
+			atomic_store(&c->state, PRE_FAILED);
+			pre_engine_detach(c);
+			return -1;
+		}
+		pre_io_drop_held(c);
+	}
+	atomic_store(&c->state, PRE_CLEAR);
+	pre_engine_detach(c);
+	/* Corrects the entry at once: forgets "speaks secsock" (an answer in
+	 * clear right after a secsock handshake counts as unproven). */
+	pre_discovery_clear(&peer, true, c->set, st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN,
+	                    true, "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
+	                    l, r, c->rule ? c->rule : "defaults", why);
+	return 0;
+}
+
+/* Has the peer sent anything (data or FIN) since our ClientHello? */
+static int peer_said_something(struct pre_conn *c, int fd)
+{
+	char b;
+	int e = errno;
+	ssize_t n = REAL(recv)(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		c->bg_reply = 1;
+	errno = e;
+	return c->bg_reply;
+}
+
+/* First contact under request, nothing sent yet: the peer spoke first (or
+ * closed, or reset): it is not waiting for a ClientHello, so the
+ * connection is clear as it stands — no probe, no second connection, not a
+ * byte of ours in its stream.  What the program wrote meanwhile goes out
+ * now, in order. */
+static int lazy_clear(struct pre_conn *c, int fd, int spoke)
+{
+	char l[80], r[80];
+	struct sockaddr_storage peer;
+
+	bg_names(fd, l, r, &peer);
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	if (c->held_len) {
+		int64_t left = c->deadline_ms - pre_now_ms();
+		if (pre_io_send_all(fd, c->held, c->held_len, pre_now_ms() + (left > 1000 ? left : 1000)) < 0) {
+			c->so_error = errno ? errno : ECONNRESET;
+			pre_io_drop_held(c);
+			atomic_store(&c->state, PRE_FAILED);
+			pre_engine_detach(c);
+			return -1;
+		}
+		pre_io_drop_held(c);
+	}
+	atomic_store(&c->state, PRE_CLEAR);
+	pre_engine_detach(c);
+	pre_discovery_clear(&peer, true, c->set, spoke ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true,
+	                    "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
+	                    l, r, c->rule ? c->rule : "defaults",
+	                    spoke ? "it spoke first, in clear" : "closed before our ClientHello");
+	return 0;
+}
+
+/* 1: send the ClientHello now; 0: still waiting (or went clear); -1 failed. */
+static int lazy_step(struct pre_conn *c, int fd)
+{
+	char b;
+	int e = errno;
+	ssize_t n = REAL(recv)(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+		errno = e;
+		return lazy_clear(c, fd, n > 0);
+	}
+	errno = e;
+	if (!c->held_len && pre_now_ms() < c->bg_lazy_ms) {
+		pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP);
+		return 0;
+	}
+	c->bg_lazy = 0;
+	if (c->bg_clear_ms && c->set && c->set->allow_clear_after_ms)
+		c->bg_clear_ms = pre_now_ms() + (int64_t)c->set->allow_clear_after_ms;
+	return 1;
+}
+
+/* The foreground path's test (pre_connect, label failed). */
+static int not_secsock(ss_status st)
+{
+	ss_status_category cat = ss_status_category_of(st);
+	return st == SS_OK || st == SS_NOT_SECSOCK || cat == SS_CAT_PROTOCOL || cat == SS_CAT_ALERT ||
+	       cat == SS_CAT_CLOSED;
 }
 
 static int bg_step(struct pre_conn *c, int fd);
@@ -427,6 +603,13 @@ static int bg_step(struct pre_conn *c, int fd)
 		pre_engine_detach(c);
 		return -1;
 	}
+	if (c->action == POL_REQUEST && !c->bg_lazy && !c->bg_reply && c->bg_clear_ms &&
+	    pre_now_ms() >= c->bg_clear_ms && !peer_said_something(c, fd)) {
+		char why[80];
+		snprintf(why, sizeof why, "no secsock reply within %lldms",
+		         (long long)(c->set ? c->set->allow_clear_after_ms : 0));
+		return bg_clear(c, fd, SS_TIMEOUT, why);
+	}
 	if (pre_now_ms() >= c->deadline_ms)
 		return bg_fail(c, fd, ETIMEDOUT, "handshake timeout");
 	if (!c->ctx) {
@@ -447,6 +630,13 @@ static int bg_step(struct pre_conn *c, int fd)
 			return bg_fail(c, fd, err, why);
 		}
 	}
+	if (c->bg_lazy) {
+		int z = lazy_step(c, fd);
+		if (z <= 0)
+			return z < 0 ? -1 : atomic_load(&c->state) == PRE_CONNECTING ? 0 : 1;
+	} else if (!c->bg_reply) {
+		peer_said_something(c, fd);
+	}
 	const char *target = c->target ? c->target
 	                     : (c->set && c->set->peer_name[0] ? c->set->peer_name : NULL);
 	int hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
@@ -455,11 +645,14 @@ static int bg_step(struct pre_conn *c, int fd)
 	if (hs == PRE_HS_MORE && pre_io_truncated(fd)) {
 		hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
 		if (hs == PRE_HS_MORE)
-			return bg_fail(c, fd, ECONNREFUSED, PEER_GONE);
+			return c->action == POL_REQUEST ? bg_clear(c, fd, SS_OK, PEER_GONE)
+			                                : bg_fail(c, fd, ECONNREFUSED, PEER_GONE);
 	}
 	if (hs == PRE_HS_FAIL) {
 		char why[160];
 		pre_hs_why(why, sizeof why, s, eof, "", PEER_GONE);
+		if (c->action == POL_REQUEST && not_secsock(s))
+			return bg_clear(c, fd, s, why);
 		return bg_fail(c, fd, s == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, why);
 	}
 	if (hs == PRE_HS_MORE) {
@@ -484,4 +677,34 @@ static int bg_step(struct pre_conn *c, int fd)
 	if (!c->tail_len)
 		pre_engine_detach(c);
 	return 1;
+}
+
+void pre_connect_bg_finish(struct pre_conn *c, int fd)
+{
+	pthread_mutex_lock(&c->rx_lock);
+	pthread_mutex_lock(&c->tx_lock);
+	c->bg_lazy_ms = 0;   /* the ClientHello goes now */
+	while (atomic_load(&c->state) == PRE_CONNECTING && c->bg && pre_connect_bg_step(c, fd) == 0) {
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		pre_io_wait(fd, POLLIN | POLLRDHUP, 50);
+		pthread_mutex_lock(&c->rx_lock);
+		pthread_mutex_lock(&c->tx_lock);
+	}
+	pthread_mutex_unlock(&c->tx_lock);
+	pthread_mutex_unlock(&c->rx_lock);
+}
+
+void pre_connect_finish_all(void)
+{
+	unsigned hi = atomic_load_explicit(&pre_fdtab_hi, memory_order_acquire);
+
+	for (unsigned fd = 0; pre_fdtab && fd < hi; fd++) {
+		struct pre_conn *c;
+		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
+			continue;
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg && c->bg_open)
+			pre_connect_bg_finish(c, (int)fd);
+		pre_conn_put(c);
+	}
 }

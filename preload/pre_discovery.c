@@ -4,7 +4,10 @@
  * entry replaced when the window is full.  Consulted only while a connection
  * is being set up; a mutex suffices.  IPv4-mapped IPv6 addresses are folded
  * to IPv4 so both spellings of one peer share an entry.  A second, smaller
- * table rate-limits the warn lines of clear fallbacks per peer.
+ * table rate-limits the warn lines of clear fallbacks per peer.  Every
+ * entry is also written to the user's shared store (pre_disc_store.c), and
+ * a miss here is looked up there, so a verdict one process paid for is
+ * known to the user's other processes (docs/design.md "First contact").
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
+#include "pre_disc_store.h"
 #include "pre_discovery.h"
 #include "pre_log.h"
 #include "pre_sock.h"
@@ -72,6 +76,54 @@ static unsigned hash(const struct disc_key *k)
 static void note(struct disc_key k, int64_t ttl_ms);
 static void forget_key(const struct disc_key *k);
 static struct disc_entry *find(const struct disc_key *k, int64_t now);
+static void put_local(const struct disc_key *k, int64_t expires);
+
+/* The key's file name in the shared store: its bytes in hex.  Only
+ * outbound verdicts (address and port) are shared: an inbound one is keyed
+ * by the client's address alone, and shared it would let one plain client
+ * make every server of the user skip server-first-wait for all clients of
+ * that host (on loopback, for every local secsock client). */
+static void store_name(const struct disc_key *k, char name[2 * sizeof(struct disc_key) + 2])
+{
+	static const char hx[] = "0123456789abcdef";
+	const uint8_t *p = (const uint8_t *)k;
+	size_t i;
+
+	name[0] = 'd';
+	for (i = 0; i < sizeof *k; i++) {
+		name[1 + 2 * i] = hx[p[i] >> 4];
+		name[2 + 2 * i] = hx[p[i] & 15];
+	}
+	name[1 + 2 * sizeof *k] = 0;
+}
+
+/* find(), then the shared store: a stored verdict is copied here with the
+ * time it has left.  disc_lock held. */
+static struct disc_entry *lookup(const struct disc_key *k, int64_t now)
+{
+	struct disc_entry *e = find(k, now);
+	char name[2 * sizeof(struct disc_key) + 2];
+	int64_t exp, left;
+
+	if (e || !k->port)
+		return e;   /* inbound verdicts (address only) stay per process: see store_name */
+	if (!k->secsock) {
+		/* Known here to speak secsock: no file look for "clear" on every
+		 * connect (a stale positive entry corrects itself, pre_connect.c). */
+		struct disc_key sk = *k;
+		sk.secsock = 1;
+		if (find(&sk, now))
+			return NULL;
+	}
+	store_name(k, name);
+	if (!pre_disc_store_get(name, k->secsock ? PRE_DISC_KIND_SECSOCK : PRE_DISC_KIND_CLEAR, &exp))
+		return NULL;
+	left = exp - pre_disc_real_ms();
+	if (left <= 0)
+		return NULL;
+	put_local(k, now + left);
+	return find(k, now);
+}
 
 /* How many fallbacks to this peer were logged quietly since its last warn
  * line, or -1 when this one must be logged quietly too. */
@@ -124,7 +176,7 @@ void pre_discovery_clear(const struct sockaddr_storage *peer, bool with_port, co
 		/* A peer that spoke secsock a moment ago and now "answers in
 		 * clear" was more likely interfered with than changed: the answer
 		 * counts for no more than a reset. */
-		if (evidence == PRE_DISC_PROVEN && with_port && find(&sk, now) != NULL)
+		if (evidence == PRE_DISC_PROVEN && with_port && lookup(&sk, now) != NULL)
 			evidence = PRE_DISC_UNPROVEN;
 		if (with_port)
 			forget_key(&sk);   /* it does not speak secsock (any more) */
@@ -167,38 +219,63 @@ bool pre_discovery_is_secsock(const struct sockaddr_storage *peer)
 		return false;
 	k.secsock = 1;
 	pthread_mutex_lock(&disc_lock);
-	hit = find(&k, pre_now_ms()) != NULL;
+	hit = lookup(&k, pre_now_ms()) != NULL;
 	pthread_mutex_unlock(&disc_lock);
 	return hit;
 }
 
-static void note(struct disc_key k, int64_t ttl_ms)
+static void put_local(const struct disc_key *k, int64_t expires)
 {
-	int64_t now = pre_now_ms();
-	unsigned h, victim;
+	unsigned h = hash(k), victim = h;
 
-	h = hash(&k);
-	victim = h;
-	pthread_mutex_lock(&disc_lock);
 	for (unsigned i = 0; i < DISC_PROBE; i++) {
 		struct disc_entry *e = &table[(h + i) % DISC_SLOTS];
-		if (e->expires && !memcmp(&e->k, &k, sizeof k)) {
+		if (e->expires && !memcmp(&e->k, k, sizeof *k)) {
 			victim = (h + i) % DISC_SLOTS;
 			break;
 		}
 		if (e->expires < table[victim].expires)
 			victim = (h + i) % DISC_SLOTS;
 	}
-	table[victim].k = k;
-	table[victim].expires = now + ttl_ms;
+	table[victim].k = *k;
+	table[victim].expires = expires;
+}
+
+static void note(struct disc_key k, int64_t ttl_ms)
+{
+	char name[2 * sizeof(struct disc_key) + 2];
+
+	if (ttl_ms > PRE_DISC_STORE_MAX_TTL_MS)
+		ttl_ms = PRE_DISC_STORE_MAX_TTL_MS;
+	store_name(&k, name);
+	pthread_mutex_lock(&disc_lock);
+	struct disc_entry *e = find(&k, pre_now_ms());
+	/* Written already, and for a while yet: every secured connection
+	 * renews its verdict, the store need not hear it each time. */
+	int fresh = e && e->expires - pre_now_ms() > ttl_ms / 2;
+	put_local(&k, pre_now_ms() + ttl_ms);
+	if (k.port && !fresh)
+		pre_disc_store_put(name, k.secsock ? PRE_DISC_KIND_SECSOCK : PRE_DISC_KIND_CLEAR,
+		                   pre_disc_real_ms() + ttl_ms);
 	pthread_mutex_unlock(&disc_lock);
 }
 
+/* disc_lock held.  The stored copy goes too (another process's verdict
+ * that this one just found wrong). */
 static void forget_key(const struct disc_key *k)
 {
 	struct disc_entry *e = find(k, pre_now_ms());
+	char name[2 * sizeof(struct disc_key) + 2];
+
 	if (e)
 		e->expires = 0;
+	/* The stored copy: always for "speaks secsock" (a stale one refuses
+	 * nothing, but sends the next connection the background way); for
+	 * "clear" when this process knew it (it looks in the store first). */
+	if (!k->port || (!e && !k->secsock))
+		return;
+	store_name(k, name);
+	pre_disc_store_del(name);
 }
 
 static struct disc_entry *find(const struct disc_key *k, int64_t now)
@@ -220,7 +297,7 @@ bool pre_discovery_is_clear(const struct sockaddr_storage *peer, bool with_port)
 	if (make_key(peer, with_port, &k) < 0)
 		return false;
 	pthread_mutex_lock(&disc_lock);
-	hit = find(&k, pre_now_ms()) != NULL;
+	hit = lookup(&k, pre_now_ms()) != NULL;
 	pthread_mutex_unlock(&disc_lock);
 	return hit;
 }
@@ -228,12 +305,22 @@ bool pre_discovery_is_clear(const struct sockaddr_storage *peer, bool with_port)
 void pre_discovery_forget(const struct sockaddr_storage *peer, bool with_port)
 {
 	struct disc_key k;
-	struct disc_entry *e;
 
 	if (make_key(peer, with_port, &k) < 0)
 		return;
 	pthread_mutex_lock(&disc_lock);
-	if ((e = find(&k, pre_now_ms())))
-		e->expires = 0;
+	forget_key(&k);
+	pthread_mutex_unlock(&disc_lock);
+}
+
+void pre_discovery_forget_secsock(const struct sockaddr_storage *peer)
+{
+	struct disc_key k;
+
+	if (make_key(peer, true, &k) < 0)
+		return;
+	k.secsock = 1;
+	pthread_mutex_lock(&disc_lock);
+	forget_key(&k);
 	pthread_mutex_unlock(&disc_lock);
 }

@@ -47,5 +47,8 @@ void pre_discovery_forget(const struct sockaddr_storage *peer, bool with_port);
  * to replace the socket. */
 void pre_discovery_note_secsock(const struct sockaddr_storage *peer);
 bool pre_discovery_is_secsock(const struct sockaddr_storage *peer);
+/* A background handshake with such a peer failed: it is not known to
+ * speak secsock any more (pre_discovery_forget only drops "clear" entries). */
+void pre_discovery_forget_secsock(const struct sockaddr_storage *peer);
 
 #endif

@@ -681,7 +681,17 @@ void pre_engine_detach(struct pre_conn *c)
 
 int64_t pre_connect_bg_deadline(struct pre_conn *c)
 {
-	return c->bg && atomic_load(&c->state) == PRE_CONNECTING ? (c->deadline_ms ? c->deadline_ms : 1) : 0;
+	int64_t d;
+
+	if (!c->bg || atomic_load(&c->state) != PRE_CONNECTING)
+		return 0;
+	d = c->deadline_ms ? c->deadline_ms : 1;
+	/* first contact under request (pre_connect.c): its own, earlier timers */
+	if (c->bg_lazy && c->bg_lazy_ms && c->bg_lazy_ms < d)
+		d = c->bg_lazy_ms;
+	if (!c->bg_lazy && !c->bg_reply && c->bg_clear_ms && c->bg_clear_ms < d)
+		d = c->bg_clear_ms;
+	return d;
 }
 
 /* Nested calls (our own pthread_atfork registration plus a caller's

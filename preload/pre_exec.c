@@ -474,6 +474,9 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 		if (!pre_fd_peek((int)fd) || !(c = pre_fd_get((int)fd)))
 			continue;
 		fl = REAL(fcntl)((int)fd, F_GETFD);
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg && c->bg_open && fl >= 0 &&
+		    !(fl & FD_CLOEXEC))
+			pre_connect_bg_finish(c, (int)fd);   /* first contact: decided before it goes */
 		st = atomic_load(&c->state);
 		if (fl >= 0 && (fl & FD_CLOEXEC) && pre_spawn_marked((int)fd) &&
 		    REAL(fcntl)((int)fd, F_SETFD, fl & ~FD_CLOEXEC) == 0)

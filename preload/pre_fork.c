@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include "pre_io.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
@@ -46,6 +47,9 @@ SHIM pid_t fork(void)
 
 	if (!atomic_load_explicit(&pre_ready, memory_order_acquire))
 		return real();
+	/* A first contact still being decided is decided first (pre_connect.c):
+	 * the child could not carry it, and a fork-then-use program would lose it. */
+	pre_connect_finish_all();
 	if (pre_engine_atfork_prepare)
 		pre_engine_atfork_prepare();
 	pre_arena_fork_prepare();

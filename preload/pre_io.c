@@ -1438,6 +1438,16 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 		int h = hold_write(c, fd, iov, iovcnt, &r);
 		if (h < 0)
 			return -1;
+		if (h > 0 && c->bg_lazy) {
+			/* A first contact waiting for the program's first write
+			 * (pre_connect.c): the ClientHello goes now. */
+			pthread_mutex_lock(&c->rx_lock);
+			pthread_mutex_lock(&c->tx_lock);
+			if (atomic_load(&c->state) == PRE_CONNECTING && c->bg)
+				pre_connect_bg_step(c, fd);
+			pthread_mutex_unlock(&c->tx_lock);
+			pthread_mutex_unlock(&c->rx_lock);
+		}
 		if (h > 0)
 			return r;
 		st = atomic_load(&c->state);

@@ -84,5 +84,12 @@ void pre_io_service(struct pre_conn *c);
  * and tx_lock held.  1 secured, 0 in progress (the engine is armed), -1
  * failed (state FAILED, c->so_error set). */
 int pre_connect_bg_step(struct pre_conn *c, int fd);
+/* A first contact under request still undecided (c->bg_open): decide it
+ * now, waiting (bounded by its timers) — before an exec, which cannot carry
+ * a handshake in progress.  Takes rx_lock and tx_lock. */
+void pre_connect_bg_finish(struct pre_conn *c, int fd);
+/* Every such first contact of the process, before a fork: the child's copy
+ * of a background handshake cannot follow it (pre_engine_atfork_child). */
+void pre_connect_finish_all(void);
 
 #endif

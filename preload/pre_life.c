@@ -238,10 +238,41 @@ SHIM int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return r;
 }
 
+/* The last close of a first contact still being decided (pre_connect.c,
+ * c->bg_open): what the program wrote is held, so it is decided first and
+ * the held bytes go out (the kernel's close does not drop queued data
+ * either); nothing written and no ClientHello sent: it was a clear socket
+ * all along, closed with a FIN. */
+static void close_first_contact(int fd)
+{
+	struct pre_conn *c = pre_fd_get(fd);
+
+	if (!c)
+		return;
+	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg && c->bg_open && atomic_load(&c->fd_refs) == 1) {
+		pthread_mutex_lock(&c->rx_lock);
+		pthread_mutex_lock(&c->tx_lock);
+		int quiet = c->bg_lazy && !c->held_len;
+		if (quiet) {
+			atomic_store(&c->state, PRE_CLEAR);
+			pre_engine_detach(c);
+		}
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		if (quiet)
+			pre_log(PRE_LOG_INFO, "fd %d: outbound first contact closed unused (nothing sent, FIN)", fd);
+		else
+			pre_connect_bg_finish(c, fd);
+	}
+	pre_conn_put(c);
+}
+
 SHIM int close(int fd)
 {
-	if (pre_fd_peek(fd))
+	if (pre_fd_peek(fd)) {
+		close_first_contact(fd);
 		pre_fd_forget(fd);
+	}
 	return REAL(close)(fd);
 }
 
@@ -305,6 +336,10 @@ SHIM int shutdown(int fd, int how)
 	struct pre_conn *c;
 
 	if (pre_fd_peek(fd) && (how == SHUT_WR || how == SHUT_RDWR) && (c = pre_fd_get(fd))) {
+		/* A background handshake is finished first: a FIN now would follow
+		 * the ClientHello and cut off what the program wrote before it. */
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg)
+			pre_connect_bg_finish(c, fd);
 		/* RFC 8446 §6.1: a half-close is a close_notify on our side, after
 		 * every record written before it; with a tail pending the engine
 		 * sends close_notify and FIN after it (pre_tail.c), as the kernel

@@ -80,6 +80,10 @@ API int secsock_query(int fd, struct secsock_info *info)
 	c = pre_fd_get(fd);
 	if (!c)
 		return 0;
+	/* A first contact still being decided (docs/design.md "First
+	 * contact"): the program asks what it is, so it is decided now. */
+	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg && c->bg_open)
+		pre_connect_bg_finish(c, fd);
 	pthread_mutex_lock(&c->rx_lock);
 	st = atomic_load(&c->state);
 	switch (st) {

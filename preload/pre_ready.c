@@ -81,7 +81,10 @@ static int inbound_hidden(struct pre_conn *c)
 
 static int hidden(struct pre_conn *c)
 {
-	return (atomic_load(&c->state) == PRE_CONNECTING && c->bg) || inbound_hidden(c);
+	/* bg_open: a first contact under request ends in a connection either
+	 * way (secured, or clear on the same socket), so the kernel's readiness
+	 * stands (pre_connect.c "First contact"). */
+	return (atomic_load(&c->state) == PRE_CONNECTING && c->bg && !c->bg_open) || inbound_hidden(c);
 }
 
 enum { K_NONE, K_CONNECT, K_INBOUND, K_INBOUND_HS };

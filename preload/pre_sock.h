@@ -131,6 +131,12 @@ struct pre_conn {
 	uint8_t *held;            /* plaintext written before a background handshake completed */
 	uint32_t held_len;
 	uint8_t bg;               /* client handshake runs in the background (connect → EINPROGRESS) */
+	uint8_t bg_open;          /* request first contact (pre_connect.c): readiness is the kernel's */
+	uint8_t bg_lazy;          /* ... and no ClientHello sent yet (until a write or bg_lazy_ms) */
+	uint8_t bg_reply;         /* the peer sent something after our ClientHello */
+	int64_t bg_lazy_ms;       /* the ClientHello goes out by then */
+	int64_t bg_clear_ms;      /* request: no reply by then → clear (allow-clear-after); 0 none */
+	struct sockaddr_storage bg_peer; /* where it connects: a clear retry after a reset needs it */
 	uint8_t eng_listed;       /* on the engine's list (the list holds a ref) */
 	uint8_t eng_inbound;      /* the engine drives this accepted connection's handshake (pre_accept.c) */
 	int so_error;             /* what getsockopt(SO_ERROR) reports (once) */

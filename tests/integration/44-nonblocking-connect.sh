@@ -6,9 +6,10 @@
 #      secured; SO_ERROR is 0; reads answer EAGAIN until records arrive.
 #   b. require against a server that does not speak secsock: EINPROGRESS,
 #      then SO_ERROR = ECONNREFUSED, and nothing reached the server in clear.
-#   c. request (default policy): the first contact handshakes inside connect
-#      (returns 0); the second connect to the same peer from the same process
-#      (discovery cache: known secsock) returns EINPROGRESS.
+#   c. request (default policy): the first contact is not held in connect
+#      either (EINPROGRESS; docs/design.md "First contact": discovery goes on
+#      in the background, the first write held); the second connect to the
+#      same peer (discovery cache: known secsock) returns EINPROGRESS.
 #   d. valgrind: the asyncio echo client of 43 under memcheck, 1 MB, no errors.
 . "$(dirname "$0")/lib.sh"
 require_lib
@@ -145,9 +146,9 @@ assert_no_grep "must not leave" "$T/plain.got" "b: nothing reached the plain ser
 assert_grep "refused outbound .* rule=must reason=\"require" "$T/b.log" "b: log says refused (require)"
 unset POLICY
 
-# c. request: first contact inside connect, then known secsock → EINPROGRESS
+# c. request: first contact not held in connect, then known secsock → EINPROGRESS
 TMO=30 preload "$T/c.log" "$PY" "$T/nbc.py" twice "$PORT" >"$T/c.out" 2>"$T/c.err"
-assert_grep "^connect1 0$" "$T/c.out" "c: first contact under request completes inside connect" "$T/c.err"
+assert_grep "^connect1 EINPROGRESS$" "$T/c.out" "c: first contact under request is not held in connect" "$T/c.err"
 assert_grep "^connect2 EINPROGRESS$" "$T/c.out" "c: known secsock peer: second connect returns EINPROGRESS"
 assert_eq "$(grep -c '^echo ok$' "$T/c.out")" 2 "c: both echoes intact" "$T/c.out" "$T/c.err" "$T/c.log" "$T/server.log"
 assert_count "secured outbound" "$T/c.log" 2 "c: both connections secured"

@@ -42,6 +42,11 @@ TEST_NAME=$(basename "$0" .sh)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/secsock-$TEST_NAME.XXXXXX")
 chmod 700 "$T"
+# Discovery verdicts are shared by the user's processes (docs/design.md
+# "First contact"): each script gets its own store, so no verdict of
+# another script (or of the user's own programs) changes what it measures.
+mkdir -m 700 "$T/xdg"
+export XDG_RUNTIME_DIR=$T/xdg
 CHECKS=0
 FAILS=0
 PIDS=()

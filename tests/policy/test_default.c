@@ -83,7 +83,7 @@ Test(default_policy, values)
 	cr_expect_eq(s->rekey_after_ms, 3600 * 1000);               /* seed: QM 1 hr */
 	cr_expect_eq(s->rekey_after_bytes, 55ULL * 1024 * 1024 * 1024);   /* seed: 55GB */
 	cr_expect_eq(s->idle_timeout_ms, 5 * 60 * 1000);            /* seed: saIdleTimeout 5 min */
-	cr_expect_eq(s->allow_clear_after_ms, 10 * 1000);           /* seed: ndAllowClearTimeoutSeconds */
+	cr_expect_eq(s->allow_clear_after_ms, 500);                 /* design.md "First contact": under 1 s */
 	cr_expect_eq(s->server_first_wait_ms, 300);
 	cr_expect_eq(s->handshake_timeout_ms, 10 * 1000);
 	cr_expect_eq(s->discovery_clear_ttl_ms, 5 * 60 * 1000);

@@ -11,7 +11,6 @@ PKGS="vsftpd python3"
 # KNOWN.md #3-#5.
 XFAIL_both="preloaded vsftpd never answers the ClientHello; the clear retry gets EOF, no banner (KNOWN.md #3)"
 XFAIL_srv="preloaded vsftpd closes every plain client's session without a banner (KNOWN.md #4)"
-XFAIL_cli="the PASV data connect is held 10 s in discovery while vsftpd waits for RETR, then reset (KNOWN.md #5)"
 prog_run() {
 	local p q r
 	p=$(free_port) q=$(free_port) r=$(free_port)
