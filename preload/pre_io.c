@@ -988,12 +988,8 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		total += (size_t)r;
 		if (end == RX_EOF || cur_full(&k))
 			break;
-		/* A read returns less than asked only once no complete record is
-		 * left queued: edge-triggered programs (nginx's upstream reads
-		 * with EPOLLRDHUP) take a short read to mean "drained" and wait
-		 * for the next edge, which never comes when the peer has sent
-		 * everything.  A pass stops early at its own bounds (take_len's
-		 * whole records, a record cut by the read): RX_MORE, go on. */
+		/* Short only when no complete record is left queued: event loops
+		 * take a short read for "drained" (docs/design.md, Receive path). */
 		if (end == RX_MORE && r > 0 && !peek)
 			continue;
 		if (total && (peek || !(flags & MSG_WAITALL)))
