@@ -11,7 +11,7 @@
 #      an edge that never came (proxy_read_timeout, body short);
 #   b. haproxy (mode http): the same short-read rule, and once the FIN is in
 #      it declares EOF — the unfixed library cut 4-25% off every body.
-# A proxy that stalls is bounded by its own timeouts (3 s) and curl's
+# A proxy that stalls is bounded by its own timeouts (5 s) and curl's
 # --max-time; a client kind stops after 3 failed requests.
 . "$(dirname "$0")/lib.sh"
 require_lib
@@ -58,9 +58,9 @@ fetch_all() {
 		for i in $(seq 1 20); do
 			rm -f "$T/got.bin"
 			if [ "$kind" = plain ]; then
-				plain curl -sS --max-time 10 -o "$T/got.bin" "http://127.0.0.1:$port/body" 2>>"$T/$name-$kind.err"
+				plain curl -sS --max-time 15 -o "$T/got.bin" "http://127.0.0.1:$port/body" 2>>"$T/$name-$kind.err"
 			else
-				TMO=20 preload "$T/$name-curl.log" curl -sS --max-time 10 -o "$T/got.bin" \
+				TMO=20 preload "$T/$name-curl.log" curl -sS --max-time 15 -o "$T/got.bin" \
 					"http://127.0.0.1:$port/body" 2>>"$T/$name-$kind.err"
 			fi
 			h=$(sha256sum <"$T/got.bin" 2>/dev/null | cut -d' ' -f1)
@@ -95,7 +95,7 @@ http {
 	fastcgi_temp_path $T/tmp;
 	uwsgi_temp_path $T/tmp;
 	scgi_temp_path $T/tmp;
-	proxy_read_timeout 3s;
+	proxy_read_timeout 5s;
 	server {
 		listen 127.0.0.1:$NPORT;
 		location / { proxy_pass http://127.0.0.1:$BPORT; }
@@ -117,9 +117,9 @@ global
 	maxconn 256
 defaults
 	mode http
-	timeout connect 3s
-	timeout client 3s
-	timeout server 3s
+	timeout connect 5s
+	timeout client 5s
+	timeout server 5s
 frontend fe
 	bind 127.0.0.1:$HPORT
 	default_backend be
