@@ -913,8 +913,8 @@ repeek:
 		return (ssize_t)delivered;
 	}
 	pre_set_lowat(c, fd, need);
-	if (!delivered && off == (size_t)n)
-		*end = RX_AGAIN;   /* only control records were queued */
+	if (off == (size_t)n && (!delivered || (size_t)n < want))
+		*end = RX_AGAIN;   /* only control records, or all that was queued */
 	return (ssize_t)delivered;
 }
 

@@ -11,6 +11,12 @@
 #      an edge that never came (proxy_read_timeout, body short);
 #   b. haproxy (mode http): the same short-read rule, and once the FIN is in
 #      it declares EOF — the unfixed library cut 4-25% off every body.
+#   c. the rule itself, without a proxy: a python3 epoll reader that reads
+#      like them (EPOLLET, recv(SIZE) until it returns less than SIZE; after
+#      RDHUP a short read is the end) against a sender of 1 MB in writes of
+#      100000 or 1000 bytes, then close; SIZE 200 (the peek path), 20000
+#      and 65536 (the take path).  The unfixed library lost 4-95% with
+#      20000 and 65536.
 # A proxy that stalls is bounded by its own timeouts (5 s) and curl's
 # --max-time; a client kind stops after 3 failed requests.
 . "$(dirname "$0")/lib.sh"
@@ -132,6 +138,54 @@ wait_listen "$HPORT" 10 "$HAPROXY_PID" || bail "haproxy did not listen on $HPORT
 fetch_all haproxy "$HPORT"
 assert_grep "secured outbound 127.0.0.1:[0-9]+ -> 127.0.0.1:$BPORT " "$T/haproxy.log" "haproxy's server leg secured"
 stop_pid "$HAPROXY_PID"
+
+# c. the short-read rule, with a reader that relies on it
+cat >"$T/etread.py" <<'PY'
+import hashlib, select, socket, sys, time
+port, size = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port)); s.setblocking(False)
+ep = select.epoll(); ep.register(s, select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET)
+got, rdhup, deadline = bytearray(), False, time.monotonic() + 5
+while time.monotonic() < deadline:
+    for _, ev in ep.poll(1):
+        rdhup = rdhup or bool(ev & (select.EPOLLRDHUP | select.EPOLLHUP))
+        while True:
+            try:
+                b = s.recv(size)
+            except BlockingIOError:
+                break
+            got += b
+            if len(b) < size:   # short: drained (plain TCP's meaning)
+                break
+        if rdhup:
+            deadline = 0
+            break
+print(len(got), hashlib.sha256(got).hexdigest())
+PY
+cat >"$T/sender.py" <<'PY'
+import socket, sys
+data = open(sys.argv[2], "rb").read(); chunk = int(sys.argv[3])
+ls = socket.socket(); ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+while True:
+    c, _ = ls.accept()
+    with c:
+        for i in range(0, len(data), chunk):
+            c.sendall(data[i:i + chunk])
+PY
+make_data "$T/m.bin" 1000000
+WANT="1000000 $(sha256sum <"$T/m.bin" | cut -d' ' -f1)"
+for chunk in 100000 1000; do
+	SPORT=$(free_port)
+	start_bg "sender$chunk" preload "$T/sender.log" "$PY" "$T/sender.py" "$SPORT" "$T/m.bin" "$chunk"
+	SENDER_PID=$BG_PID
+	wait_listen "$SPORT" 10 "$SENDER_PID" || bail "sender did not listen on $SPORT" "$T/sender$chunk.err"
+	for size in 200 20000 65536; do
+		GOT=$(TMO=20 preload "$T/etread.log" "$PY" "$T/etread.py" "$SPORT" "$size" 2>"$T/etread.err")
+		assert_eq "$GOT" "$WANT" "EPOLLET reader, recv($size) until short, sender's writes of $chunk: 1 MB byte-exact" "$T/etread.err"
+	done
+	stop_pid "$SENDER_PID"
+done
+assert_grep "secured outbound" "$T/etread.log" "the reader's connections were secured"
 
 assert_no_grep "torn down|refused|error:" "$T/backend.log" "backend's secsock log: nothing torn down or refused"
 finish
