@@ -683,9 +683,11 @@ static size_t take_len(size_t room)
  *   with a wake-up for edge-triggered epoll).  Records behind a
  *   close_notify are ignored, as RFC 8446 §6.1 requires, and nothing is
  *   left queued for close() to turn into a RST.
- * - EAGAIN (no plaintext, *end = RX_AGAIN) only when the read came back
- *   short: the kernel queue is then empty or holds the start of the next
- *   record, whose completion is a new kernel event.
+ * - *end = RX_AGAIN (EAGAIN when nothing was delivered) only when the
+ *   read came back short: the kernel queue is then empty or holds the
+ *   start of the next record, whose completion is a new kernel event.  A
+ *   read that came back full leaves RX_MORE, and pre_io_recv runs another
+ *   pass while the caller has room (a short read means "drained").
  * Program MSG_PEEK and small buffers (< TAKE_MIN) keep the peek path.
  * rx_lock held; `delivered` is what this pass delivered before. */
 static ssize_t rx_take(struct pre_conn *c, int fd, struct cursor *k, size_t room, size_t delivered,
@@ -723,11 +725,10 @@ again:
 	inc = (size_t)n - off;
 	if (!inc) {
 		pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
-		if (!delivered) {
-			if ((size_t)n == want)
-				goto again;   /* only control records so far; more are queued */
-			*end = RX_AGAIN;
-		}
+		if ((size_t)n < want)
+			*end = RX_AGAIN;   /* the kernel queue is empty */
+		else if (!delivered)
+			goto again;   /* only control records so far; more are queued */
 		return (ssize_t)delivered;
 	}
 	/* The start of a record: into the partial buffer (empty: rx_pass
@@ -748,11 +749,15 @@ again:
 			goto again;   /* it was a control record: look behind it */
 		return (ssize_t)delivered;
 	}
-	/* Plaintext delivered: the next read completes the record (rx_pass
-	 * step 2).  Wake poll/epoll only once all of it can be there. */
+	/* Plaintext delivered: the next pass completes the record (rx_pass
+	 * step 2) — in this same read when the rest may already be queued
+	 * (the read was cut by its bound: RX_MORE).  Wake poll/epoll only once
+	 * all of it can be there. */
 	st = ss_rec_frame_len(c->partial, inc, &rl);
 	need = st == SS_OK ? rl - inc : SS_REC_HEADER_LEN - inc;
 	pre_set_lowat(c, fd, (int)need);
+	if ((size_t)n < want)
+		*end = RX_AGAIN;
 	return (ssize_t)delivered;
 }
 
@@ -908,8 +913,8 @@ repeek:
 		return (ssize_t)delivered;
 	}
 	pre_set_lowat(c, fd, need);
-	if (!delivered && off == (size_t)n)
-		*end = RX_AGAIN;   /* only control records were queued */
+	if (off == (size_t)n && (!delivered || (size_t)n < want))
+		*end = RX_AGAIN;   /* only control records, or all that was queued */
 	return (ssize_t)delivered;
 }
 
@@ -983,10 +988,12 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		total += (size_t)r;
 		if (end == RX_EOF || cur_full(&k))
 			break;
+		/* Short only when no complete record is left queued: event loops
+		 * take a short read for "drained" (docs/design.md, Receive path). */
+		if (end == RX_MORE && r > 0 && !peek)
+			continue;
 		if (total && (peek || !(flags & MSG_WAITALL)))
 			break;
-		if (end == RX_MORE && r > 0)
-			continue;
 		if (would_block(c, fd, flags)) {
 			if (!total) {
 				errno = EAGAIN;
