@@ -269,9 +269,8 @@ static int accept_progress(struct pre_conn *c, int fd, int64_t until)
 			/* The FIN may have come in with the rest of the flight after
 			 * pre_hs_step peeked: a fast client sends Finished, its data
 			 * and FIN (socat at stdin EOF) right behind our flight, and
-			 * calling that "went away" reset a handshake the client had
-			 * completed (46-inetd failed about every other run).  One
-			 * more step, peeking after the FIN was seen, sees all there
+			 * calling that "went away" would reset a handshake the
+			 * client has completed.  One more step, peeking after the FIN was seen, sees all there
 			 * will ever be; only if that one needs more did it go away. */
 			if (!fin_seen) {
 				fin_seen = 1;

@@ -294,8 +294,8 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		if (pre_io_truncated(fd)) {
 			/* FIN/RST with the server's flight incomplete (or absent) —
 			 * unless the rest of the flight landed with the FIN after
-			 * pre_hs_step peeked (the race 4fc10d9 fixed on the accept
-			 * side): one more step, peeking after the FIN, sees all
+			 * pre_hs_step peeked (the same rule as on the accept side):
+			 * one more step, peeking after the FIN, sees all
 			 * there will ever be. */
 			if (!fin_seen) {
 				fin_seen = 1;

@@ -356,10 +356,9 @@ void pre_io_fail(struct pre_conn *c, int fd, const char *why)
 }
 
 /* A reader that finds the stream bad answers ECONNRESET (preload contract:
- * tampered or truncated secured stream).  fail_conn() keeps errno, and some
- * paths returned -1 with whatever an earlier MSG_DONTWAIT peek left there:
- * a blocking read() on a tampered record reported EAGAIN when the record
- * had come in pieces (through the partial buffer) — 33-faults, 1 run in 3. */
+ * tampered or truncated secured stream), whatever errno an earlier
+ * MSG_DONTWAIT peek left: fail_conn() keeps errno, and a blocking read()
+ * must never report EAGAIN for a tampered record that came in pieces. */
 static void rx_fail(struct pre_conn *c, int fd, const char *why, ss_status st)
 {
 	fail_conn(c, fd, why, st);
