@@ -30,7 +30,14 @@
 enum {
 	CHUNK_SHIFT = 16,                 /* 64 KiB chunks */
 	CHUNK = 1 << CHUNK_SHIFT,
-	RESERVE_CHUNKS = 1 << 16,         /* 4 GiB of address space */
+	/* 64 MiB of address space.  The reservation counts against
+	 * RLIMIT_AS (VmSize) although nothing is committed: programs that
+	 * cap their address space after forking (vsftpd's session at 200 MB)
+	 * failed every mmap with a larger one.  64 MiB holds the AEAD
+	 * contexts of tens of thousands of connections and hundreds of
+	 * handshakes in flight; beyond it blocks come from malloc, wiped on
+	 * free (ss_mem.h). */
+	RESERVE_CHUNKS = 1 << 10,
 	MIN_SHIFT = 5,                    /* 32 B */
 	MAX_SHIFT = 15,                   /* 32 KiB */
 	NCLASS = MAX_SHIFT - MIN_SHIFT + 1

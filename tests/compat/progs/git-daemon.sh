@@ -6,7 +6,6 @@ DESC="git daemon (fork+exec upload-pack) / git clone"
 KIND="daemon exec hand-off, fork-per-connection"
 PKGS="git"
 # KNOWN.md #2: the client forks index-pack, which inherits the secured fd.
-XFAIL_both="git clone forks index-pack with the secured fd: SS_INVALID_HANDLE, early EOF (KNOWN.md #2)"
 prog_run() {
 	local p
 	p=$(free_port)
