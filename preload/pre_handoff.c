@@ -14,8 +14,10 @@
  * called again, it fails on that message.
  *
  * Refused: every connection state the receiver could put clear bytes on —
- * CONNECTING, UNDECIDED (accepted, not classified yet), HANDSHAKE, SECURED
- * — and FAILED (dead here, but the kernel socket may still carry bytes).
+ * SECURED, a handshake that could not be decided, and FAILED (dead here,
+ * but the kernel socket may still carry bytes).  One still being decided
+ * (accepted and not classified, a first contact under request) is decided
+ * first (decide_first), and goes if it ended clear.
  * Passed: a socket not connected yet (NEW; the receiver's connect is its
  * own, decided by its own policy if it is preloaded), and everything that
  * is not ours (files, pipes, listening, bypassed and clear sockets).
@@ -34,8 +36,29 @@
 #include <errno.h>
 #include <string.h>
 #include "pre_handoff.h"
+#include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sock.h"
+
+/* A connection still being decided is decided now, as a write would decide
+ * it (bounded by the rule's timers): an accepted one waits
+ * server-first-wait for a ClientHello (pre_accept_before_write), a first
+ * contact under request finishes its discovery (pre_connect_bg_finish).
+ * One that ends clear may then go, like any clear socket; one that ends
+ * secured is refused.  Privilege-separated servers (vsftpd) pass the data
+ * connections they accept to another of their processes right away. */
+static void decide_first(struct pre_conn *c, int fd)
+{
+	int st = atomic_load(&c->state);
+
+	if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
+		pthread_mutex_lock(&c->rx_lock);
+		(void)pre_accept_before_write(c, fd);
+		pthread_mutex_unlock(&c->rx_lock);
+	} else if (st == PRE_CONNECTING && c->bg && c->bg_open) {
+		pre_connect_bg_finish(c, fd);
+	}
+}
 
 int pre_handoff_governed(int fd)
 {
@@ -44,6 +67,7 @@ int pre_handoff_governed(int fd)
 
 	if (!pre_fd_peek(fd) || !(c = pre_fd_get(fd)))
 		return 0;
+	decide_first(c, fd);
 	st = atomic_load(&c->state);
 	pre_conn_put(c);
 	return st != PRE_NEW && st != PRE_CLEAR;

@@ -10,7 +10,7 @@ KIND="server speaks first, fork per session, reverse data connection"
 PKGS="vsftpd python3"
 # KNOWN.md #3-#5.
 XFAIL_both="the preloaded session ends after the banner through the tap (KNOWN.md #3)"
-XFAIL_srv="privsep passes an undecided governed socket by SCM_RIGHTS: refused (EPERM), 500 OOPS: sendmsg (KNOWN.md #4)"
+XFAIL_srv="active-mode data connection to a one-shot listener gets the discovery ClientHello (KNOWN.md #4)"
 prog_run() {
 	local p q r
 	p=$(free_port) q=$(free_port) r=$(free_port)
