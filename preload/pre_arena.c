@@ -54,6 +54,7 @@ struct pre_slot {
 	int overflow;                   /* holders that did not fit in pids[] */
 	uint32_t flags;
 	pid_t tail_pid;                 /* holder whose sealed records wait in its private tail (tx) */
+	_Atomic pid_t exited;           /* the last process left it at exit: free once that pid is gone */
 	int npids;
 	pid_t pids[SLOT_PIDS];
 };
@@ -147,6 +148,29 @@ static struct chunk *chunk_new(void)
 	return ch;
 }
 
+static int alive(pid_t pid);
+static void slot_free(struct pre_slot *s);
+
+/* Slots whose last process left them at exit (pre_arena_exit) and is gone
+ * now: nothing can touch them any more.  The CAS makes one process the one
+ * that frees, when several that share the chunk look at once.  Returns how
+ * many were freed.  Called before a new chunk is mapped, grow_lock held. */
+static unsigned reclaim_exited(unsigned n)
+{
+	unsigned freed = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < CHUNK_SLOTS; k++) {
+			struct pre_slot *s = &chunks[i]->slot[k];
+			pid_t p = atomic_load(&s->exited);
+			if (p && !alive(p) && atomic_compare_exchange_strong(&s->exited, &p, 0)) {
+				slot_free(s);
+				freed++;
+			}
+		}
+	return freed;
+}
+
 static struct pre_slot *slot_alloc(void)
 {
 	for (int pass = 0; pass < 2; pass++) {
@@ -165,7 +189,7 @@ static struct pre_slot *slot_alloc(void)
 		if (pass)
 			break;
 		pthread_mutex_lock(&grow_lock);
-		if (atomic_load(&nchunks) == n && n < MAX_CHUNKS) {
+		if (atomic_load(&nchunks) == n && n < MAX_CHUNKS && reclaim_exited(n) == 0) {
 			struct chunk *ch = chunk_new();
 			if (ch) {
 				chunks[n] = ch;
@@ -329,6 +353,26 @@ void pre_arena_detach(struct pre_conn *c)
 	}
 	if (left <= 0)
 		slot_free(s);
+}
+
+/* exit() or _exit() with c still open here (a forked child that shuts its
+ * socket down and exits, as socat's do, never closes): no later detach will
+ * come from this process.  If another process still counts in the slot, we
+ * stay listed, so its next holders_update prunes us once we are gone; if we
+ * are the last, the slot is marked for reclaim_exited — not freed now, since
+ * threads of ours may still use it until the process is gone. */
+void pre_arena_exit(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+
+	if (!s || meta_lock(s) != 0)
+		return;
+	holders_update(s, -1);
+	if (s->procs == 1 && s->forking == 0 && !(s->flags & SLOT_MOVED))
+		atomic_store(&s->exited, getpid());
+	else
+		holders_add(s, getpid());
+	pthread_mutex_unlock(&s->meta);
 }
 
 /* ------------------------------------------------------------ tails */
