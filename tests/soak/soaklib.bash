@@ -30,7 +30,12 @@ soak_init() {
 	echo "# soak: $SOAK_CONNS connections, ${SOAK_SECS}s of traffic, ulimit -n $(ulimit -n)"
 }
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# (a zombie has no VmRSS line, a process gone no file: 0)
+rss_kb() {
+	local v
+	v=$(awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+	echo "${v:-0}"
+}
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 kids() { pgrep -P "$1" | wc -l; }
 # MAP_SHARED anonymous mappings ("/dev/zero (deleted)", rw-s): where the
@@ -38,9 +43,14 @@ kids() { pgrep -P "$1" | wc -l; }
 # mapping per 128 connections).  More of them after a load than before it
 # means slots were never given back.
 shm_maps() { grep -c ' rw-s .*/dev/zero (deleted)' "/proc/$1/maps" 2>/dev/null || echo 0; }
-kids_rss_kb() {
-	local s=0 p
-	for p in $(pgrep -P "$1"); do s=$((s + $(rss_kb "$p"))); done
+# Sum of the children's proportional set sizes (Pss: shared pages divided
+# among the processes that map them; an RSS sum would count libcrypto once per child).
+kids_pss_kb() {
+	local s=0 p v
+	for p in $(pgrep -P "$1"); do
+		v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+		s=$((s + ${v:-0}))
+	done
 	echo "$s"
 }
 
@@ -52,7 +62,7 @@ sample() {
 	S_KIDS=$(kids "$pid")
 	S_SHM=$(shm_maps "$pid")
 	ROWS+=("$(printf '%-9s %10s %6s %8s %8s %13s  %s' "$label" "$S_RSS" "$S_FD" "$S_SHM" "$S_KIDS" \
-		"$(kids_rss_kb "$pid")" "${S_EXTRA:-}")")
+		"$(kids_pss_kb "$pid")" "${S_EXTRA:-}")")
 }
 
 # settle PID FDS [SECS=15]: wait until PID's descriptor count is at most FDS
@@ -125,6 +135,6 @@ check_load() {
 print_table() {
 	local title=$1 r
 	echo "# $title"
-	echo "#   sample   server_rss_kB  fds  shm_maps children children_rss_kB"
+	echo "#   sample   server_rss_kB  fds  shm_maps children children_pss_kB"
 	for r in "${ROWS[@]}"; do echo "#   $r"; done
 }
