@@ -6,7 +6,7 @@
 # connection-state mappings back to the baseline, no child left).
 . "$(dirname "$0")/lib.sh"
 for s in 70-load-eventloop 71-load-fork; do
-	SOAK_SECS=${SOAK_SECS:-5} SOAK_CONNS=${SOAK_CONNS:-200} SOAK_WARM_SECS=1 TMPDIR=$T \
+	SOAK_SECS=${SOAK_SECS:-5} SOAK_CONNS=${SOAK_CONNS:-200} SOAK_WARM_SECS=2 TMPDIR=$T \
 		bash "$REPO/tests/soak/$s.sh" >"$T/$s.txt" 2>&1
 	rc=$?
 	grep '^# ' "$T/$s.txt" | grep -v '^# files kept'

@@ -10,7 +10,13 @@
 soak_init
 
 PORT=$(free_port)
-start_bg echo preload "$T/server.log" "$PY" "$REPO/tests/soak/echo_asyncio.py" 127.0.0.1 "$PORT"
+# A fixed mmap threshold: the interpreter's 64 KiB read buffers are mapped and
+# unmapped, instead of raising glibc's dynamic threshold and leaving the heap
+# at its high-water mark, which moves by megabytes from run to run with or
+# without the preload (plain python3: 95 -> 106 MB over four 1000-connection
+# rounds).  The RSS check then sees what the program and the library keep.
+start_bg echo preload "$T/server.log" env GLIBC_TUNABLES=glibc.malloc.mmap_threshold=16384 \
+	"$PY" "$REPO/tests/soak/echo_asyncio.py" 127.0.0.1 "$PORT"
 SPID=$BG_PID
 wait_listen "$PORT" 10 "$SPID" || bail "echo_asyncio did not listen" "$T/echo.err"
 sample fresh "$SPID"
@@ -33,16 +39,9 @@ DURING_FD=$S_FD
 assert_between "$DURING_FD" $((BASE_FD + SOAK_CONNS)) $((BASE_FD + SOAK_CONNS + 16)) \
 	"during the load the server held a descriptor per connection"
 
-settle "$SPID" "$BASE_FD"
-sample after "$SPID"
-check "server still running" kill -0 "$SPID"
-assert_eq "$S_FD" "$BASE_FD" "server descriptors back to the baseline"
-assert_between "$S_RSS" 0 $((BASE_RSS + SOAK_RSS_TOL_KB)) \
-	"server RSS back to the baseline ($BASE_RSS kB + $SOAK_RSS_TOL_KB kB)"
-wait_grep "" "$T/server.log" 1
-assert_eq "$(grep -c 'secured inbound' "$T/server.log")" $((2 * SOAK_CONNS)) \
-	"server log: every connection (warm-up and load) secured inbound"
+check_after server "$PORT" "$SPID"
+assert_eq "$(grep -c 'secured inbound' "$T/server.log")" $((3 * SOAK_CONNS)) \
+	"server log: every connection (warm-up, load, the load after) secured inbound"
 assert_no_grep "." "$T/echo.err" "server stderr empty (no connection error raised to the program)"
-assert_eq "$S_SHM" "$BASE_SHM" "server: no more shared connection-state mappings than at the baseline (every slot given back)"
 print_table "event-loop server (python3 asyncio), $SOAK_CONNS connections, ${SOAK_SECS}s"
 finish
