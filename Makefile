@@ -1,14 +1,14 @@
 # secsock — build, test, fuzz, install.
 #
-# Sources are found by folder: core/*.c and policy/*.c form the static core
-# library (linked into `secsock`, `secsock-kds` and the tests); preload/*.c
-# with policy/*.c and the pure part of core/ (no OpenSSL) make libsecsock.so;
-# core/ with core/ss_engine.c makes libsecsock-engine.so, which libsecsock.so
-# dlopens from its own directory on the first governed connection
-# (docs/design.md, "Two libraries"); cli/*.c makes `secsock`;
-# kds/*.c makes `secsock-kds`.  Tests: tests/<component>/test_*.c are
-# Criterion binaries; tests/cli/*.sh and tests/integration/*.sh are scripts
-# that drive the real binaries; tests/fuzz/fuzz_*.c are libFuzzer targets.
+# Sources are found by folder: core/*.c, core/base/*.c and policy/*.c form the
+# static core library (linked into `secsock` and the tests); preload/*.c with
+# policy/*.c and core/base/*.c (no OpenSSL) make libsecsock.so; core/ with
+# core/ss_engine.c makes libsecsock-engine.so, which libsecsock.so dlopens
+# from its own directory on the first governed connection (docs/design.md,
+# "Two libraries"); cli/*.c makes `secsock`.  Tests (tests/README.md):
+# tests/<component>/test_*.c are Criterion binaries; tests/cli/*.sh,
+# tests/integration/*.sh and tests/security/*.sh are scripts that drive the
+# real binaries; tests/fuzz/fuzz_*.c are libFuzzer targets.
 
 CC       ?= gcc
 BUILD    ?= build
@@ -26,7 +26,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
              -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
-             $(WARN) $(CFLAGS) -Iinclude -Icore -Ipolicy -Ipreload \
+             $(WARN) $(CFLAGS) -Iinclude -Icore -Icore/base -Ipolicy -Ipreload \
              -DSECSOCK_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -ldl
 # libsecsock.so must not pull libssl/libcrypto in (start-up cost, issue 6);
@@ -35,13 +35,16 @@ SO_LIBS     := $(shell pkg-config --libs libsodium inih 2>/dev/null) -lpthread -
 ENGINE_LIBS := $(shell pkg-config --libs openssl libsodium 2>/dev/null) -lpthread
 
 ENGINE_SRC  := core/ss_engine.c
-CORE_SRC    := $(filter-out $(ENGINE_SRC),$(wildcard core/*.c)) $(wildcard policy/*.c)
-# core/ files without OpenSSL: linked into libsecsock.so itself, so names in
-# log lines, policy parsing and ClientHello classification never load the engine.
-PURE_CORE_SRC := core/ss_status.c core/ss_names.c core/ss_hello.c
+CORE_SRC    := $(filter-out $(ENGINE_SRC),$(wildcard core/*.c core/base/*.c)) $(wildcard policy/*.c)
+# core/base/: the core files without OpenSSL, linked into libsecsock.so
+# itself, so names in log lines, policy parsing and ClientHello
+# classification never load the engine.  The folder is the rule: the link
+# below uses -z defs without libssl/libcrypto, so an OpenSSL call in
+# core/base/ (or preload/, policy/) fails the build, and check-exports
+# refuses a libsecsock.so that needs either library.
+PURE_CORE_SRC := $(wildcard core/base/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
-KDS_SRC     := $(wildcard kds/*.c)
 UNIT_SRC    := $(wildcard tests/*/test_*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -49,9 +52,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ    := $(call obj,$(CORE_SRC))
 ENGINE_OBJ  := $(call obj,$(ENGINE_SRC))
 SO_OBJ      := $(call obj,$(wildcard preload/*.c) $(wildcard policy/*.c) $(PURE_CORE_SRC))
-PRELOAD_OBJ := $(call obj,$(PRELOAD_SRC))
 CLI_OBJ     := $(call obj,$(CLI_SRC))
-KDS_OBJ     := $(call obj,$(KDS_SRC))
 UNIT_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # test helpers (tests/<dir>/*.c that are not test_*.c and not fuzz) are
 # standalone programs used by scripts: tests/tools/*.c
@@ -62,7 +63,6 @@ CORE_LIB    := $(BUILD)/libsecsock-core.a
 SO          := $(BUILD)/libsecsock.so
 ENGINE      := $(BUILD)/libsecsock-engine.so
 CLI         := $(BUILD)/secsock
-KDS         := $(BUILD)/secsock-kds
 
 # A second engine for tests/security/s50-core-dump.sh only, with
 # -DSECSOCK_TEST_HOOKS (it reports the traffic secrets it uses, core/
@@ -73,10 +73,10 @@ TESTHOOK_SRC := core/ss_rec_keys.c core/ss_mem.c
 TESTHOOK_OBJ := $(patsubst %.c,$(TESTHOOK_DIR)/obj/%.o,$(TESTHOOK_SRC))
 
 TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libsecsock.so) \
-           $(if $(CLI_SRC),$(CLI)) $(if $(KDS_SRC),$(KDS)) $(BUILD)/secsock.pc
+           $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
 .PHONY: all check unit check-valgrind check-cli check-integration check-clang \
-        check-exports check-security check-bench fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
+        check-exports check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
 
 all: $(TARGETS) $(TOOL_BIN)
 
@@ -93,9 +93,9 @@ $(CORE_LIB): $(CORE_OBJ)
 # Only the interposed libc names and secsock_* are exported (preload/libsecsock.map).
 # Built together with the engine: the preload is useless without it.
 $(SO): $(SO_OBJ) $(ENGINE)
-	$(CC) -shared -o $@ $(SO_OBJ) \
+	$(CC) $(CFLAGS) -shared -o $@ $(SO_OBJ) \
 	  -Wl,--version-script=preload/libsecsock.map -Wl,-z,nodelete -Wl,-z,now \
-	  -Wl,--as-needed $(SO_LIBS)
+	  -Wl,-z,defs -Wl,--as-needed $(SO_LIBS)
 
 # The engine exports secsock_engine_v1 only (core/ss_engine.map); nodelete
 # because connections keep pointers into it for the life of the process.
@@ -119,9 +119,6 @@ $(TESTHOOK_DIR)/libsecsock.so: $(SO) $(TESTHOOK_DIR)/libsecsock-engine.so
 
 $(CLI): $(CLI_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
-
-$(KDS): $(KDS_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $(KDS_OBJ) $(CORE_LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -148,6 +145,7 @@ check: deps
 	$(MAKE) check-integration
 	$(MAKE) check-security
 	$(MAKE) check-bench
+	$(MAKE) check-compat-quick
 	$(MAKE) check-clang
 	@echo "make check: all tiers passed"
 
@@ -181,12 +179,21 @@ check-security: all
 	@set -e; for s in $(wildcard tests/security/*.sh); do echo "== $$s"; \
 	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
 
+# Real Debian programs through a recording tap (tests/compat/README.md):
+# `make compat` installs the compat package list and runs every program;
+# check-compat-quick runs the QUICK=1 subset (base packages only, < 5 min).
+compat: all
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/compat/run.sh
+
+check-compat-quick: all
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/compat/run.sh --quick
+
 check-clang:
 	$(MAKE) BUILD=$(BUILD)/clang CC=clang all $(patsubst $(BUILD)/%,$(BUILD)/clang/%,$(UNIT_BIN))
 
 # ---------------------------------------------------------------- fuzzing
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-               -Iinclude -Icore -Ipolicy $(PKG_CFLAGS) -DSECSOCK_VERSION='"$(VERSION)"'
+               -Iinclude -Icore -Icore/base -Ipolicy $(PKG_CFLAGS) -DSECSOCK_VERSION='"$(VERSION)"'
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC)
@@ -229,7 +236,6 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	[ ! -f $(SO) ] || install -m 0755 $(SO) $(ENGINE) $(DESTDIR)$(PREFIX)/lib/
 	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	[ ! -f $(KDS) ] || install -m 0755 $(KDS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 include/secsock.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
@@ -237,7 +243,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libsecsock.so $(DESTDIR)$(PREFIX)/lib/libsecsock-engine.so $(DESTDIR)$(PREFIX)/bin/secsock \
-	  $(DESTDIR)$(PREFIX)/bin/secsock-kds $(DESTDIR)$(PREFIX)/include/secsock.h \
+	  $(DESTDIR)$(PREFIX)/include/secsock.h \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/secsock.pc
 
 clean:

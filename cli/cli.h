@@ -7,6 +7,7 @@
 int cli_policy_main(int argc, char **argv);   /* cli/cli_policy.c */
 int cli_run_main(int argc, char **argv);      /* cli/cli_run.c    */
 int cli_keygen_main(int argc, char **argv);   /* cli/cli_keygen.c */
+int cli_peers_main(int argc, char **argv);    /* cli/cli_keygen.c */
 int cli_status_main(int argc, char **argv);   /* cli/cli_status.c */
 int cli_kds_main(int argc, char **argv);      /* cli/cli_kds.c    */
 

@@ -13,10 +13,18 @@
  * make): static binaries and Go binaries make their own system calls,
  * another libc's loader or ELF class does not load the library, and the
  * loader drops LD_PRELOAD in secure-execution mode (setuid, setgid, file
- * capabilities); a script is what its #! interpreter is.
+ * capabilities); a script is what its #! interpreter is.  Such a program
+ * and an invalid policy (the library would refuse every governed
+ * connection, fail closed) stop the run before the exec, with the reason on
+ * stderr, unless --force: the program would otherwise start and fail, or
+ * run in clear, with nothing said on its terminal (the library never writes
+ * there).  A policy under which every TCP connection of the program would be
+ * refused (every rule that can apply to it blocks, or requires or requests
+ * credentials that cannot be loaded) is a warning: it may be meant.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +32,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
+#include "pol.h"
+#include "pol_internal.h"
 #include "pol_reach.h"
+#include "ss_cred.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: secsock run [--policy FILE] [--log LEVEL] [--log-file PATH] -- PROGRAM [ARGS...]\n\n"
-	        "Run PROGRAM with its TCP connections secured under the policy.\n\n"
+	        "usage: secsock run [--policy FILE] [--log LEVEL] [--log-file PATH] [--library PATH] [--force]\n"
+	        "                   -- PROGRAM [ARGS...]\n\n"
+	        "Run PROGRAM with its TCP connections secured under the policy.\n"
+	        "Refuses to start it (exit 1, reason on stderr) when the policy is invalid (every\n"
+	        "connection it governs would be refused) or PROGRAM cannot load the preload\n"
+	        "(static or static-pie, Go, another libc, setuid/setgid or file capabilities):\n"
+	        "its connections would not be secured.  Warns when every TCP connection of\n"
+	        "PROGRAM would be refused (rules that block, or credentials that cannot be read).\n\n"
 	        "  --policy FILE     policy file (default: $SECSOCK_POLICY, /etc/secsock/policy.conf,\n"
 	        "                    else the embedded default; see secsock-policy(5))\n"
 	        "  --log LEVEL       error, warn, info or debug (default warn)\n"
 	        "  --log-file PATH   append log lines to PATH instead of syslog\n"
-	        "  --library PATH    use this libsecsock.so\n");
+	        "  --library PATH    use this libsecsock.so\n"
+	        "  --force           run PROGRAM even when the checks above fail\n");
 }
 
 /* The engine next to the library at lib (as the preload looks for it). */
@@ -96,28 +114,133 @@ static int resolve(const char *prog, char *out, size_t len)
 	return -1;
 }
 
-/* Warn about programs LD_PRELOAD cannot reach (policy/pol_reach.c: the
- * same test the preload makes before an exec).  Only advisory: run anyway. */
-static void check_program(const char *path)
+/* Programs LD_PRELOAD cannot reach (policy/pol_reach.c: the same test the
+ * preload makes before an exec): 1 when it cannot be reached. */
+static int check_program(const char *path, int force)
 {
 	const char *why = NULL;
-
 	struct stat sb;
 
-	if (pol_reach(AT_FDCWD, path, 0, getenv("PATH"), 1, &why) == POL_REACH_NO)
-		fprintf(stderr, "secsock run: warning: %s: %s; LD_PRELOAD cannot reach it, so its connections "
-		                "are NOT secured\n", path, why);
-	else if (stat(path, &sb) == 0 && (sb.st_mode & (S_ISUID | S_ISGID)))
+	if (pol_reach(AT_FDCWD, path, 0, getenv("PATH"), 1, &why) == POL_REACH_NO) {
+		fprintf(stderr, "secsock run: %s%s: %s; LD_PRELOAD cannot reach it, so its connections would "
+		        "NOT be secured%s\n", force ? "warning: " : "", path, why,
+		        force ? " (--force: running it anyway)" : " (--force runs it anyway)");
+		return !force;
+	}
+	if (stat(path, &sb) == 0 && (sb.st_mode & (S_ISUID | S_ISGID)))
 		/* reached now (we are its owner), not when another user runs it */
 		fprintf(stderr, "secsock run: warning: %s is setuid/setgid: run by any other user, the loader "
 		                "ignores LD_PRELOAD and its connections are NOT secured\n", path);
+	return 0;
+}
+
+static int file_unreadable(const char *key, const char *path, char *why, size_t n)
+{
+	if (!path[0] || access(path, R_OK) == 0)
+		return 0;
+	snprintf(why, n, "%s %s: %s", key, path, strerror(errno));
+	return 1;
+}
+
+/* Can the credentials of settings s be built (preload/pre_creds.c, which
+ * refuses the connection when any listed method cannot work)?  Only what
+ * can be seen without the engine: the files exist and are readable by us,
+ * and one method is one this build has. */
+static int creds_impossible(const pol_settings *s, char *why, size_t n)
+{
+	int usable = 0;
+
+	for (int i = 0; i < s->n_auth; i++) {
+		int m = s->auth[i].method;
+		if (m == SS_AUTH_PSK) {
+			if (file_unreadable("psk-file", s->psk_file, why, n))
+				return 1;
+		} else if (m == SS_AUTH_CERTIFICATE) {
+			if (file_unreadable("ca-file", s->ca_file, why, n) ||
+			    file_unreadable("cert-file", s->cert_file, why, n) ||
+			    file_unreadable("key-file", s->key_file, why, n))
+				return 1;
+		} else if (m != SS_AUTH_ANONYMOUS) {
+			continue;   /* host-key, group:NAME: skipped by this build */
+		}
+		usable = 1;
+	}
+	if (!usable)
+		snprintf(why, n, "no auth method this build can use (host-key and group are not available)");
+	return !usable;
+}
+
+/* pol_match.c's program test: a pattern with '/' against the path, else
+ * against the basename. */
+static int rule_for_program(const struct pol_match *m, const char *prog)
+{
+	const char *base = prog ? strrchr(prog, '/') : NULL;
+
+	if (m->n_programs == 0)
+		return 1;
+	if (!prog)
+		return 0;
+	base = base ? base + 1 : prog;
+	for (unsigned i = 0; i < m->n_programs; i++) {
+		int full = strchr(m->programs[i], '/') != NULL;
+		if (fnmatch(m->programs[i], full ? prog : base, full ? FNM_PATHNAME : 0) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 when every TCP connection under r is refused; a rule that secures
+ * with credentials that cannot be built is named. */
+static int rule_refuses(const struct pol_rule *r, int is_defaults)
+{
+	char why[PATH_MAX + 128];
+
+	if (r->action == POL_BLOCK)
+		return 1;
+	if ((r->action != POL_REQUIRE && r->action != POL_REQUEST) || !creds_impossible(&r->eff, why, sizeof why))
+		return 0;
+	fprintf(stderr, "secsock run: warning: %s%s: %s: its connections would be refused\n",
+	        is_defaults ? "[defaults]" : "rule ", is_defaults ? "" : r->name, why);
+	return 1;
+}
+
+/* The policy the program will get: invalid → 1 (0 with --force); every
+ * TCP connection refused → a warning. */
+static int check_policy(const char *file, const char *prog, int force)
+{
+	pol_diags local = { 0 };
+	const pol_diags *d = &local;
+	const char *source = file;
+	pol_policy *owned = NULL;
+	const pol_policy *p = file ? (owned = pol_load_file(file, &local)) : pol_process_policy(&d, &source);
+	int all = 1;
+
+	if (!p) {
+		for (int k = 0; k < d->count; k++)
+			fprintf(stderr, "secsock run: %s%s\n", d->items[k].warning ? "warning: " : "", d->items[k].msg);
+		fprintf(stderr, "secsock run: %s%s: invalid policy: every TCP connection it governs would be "
+		        "refused%s\n", force ? "warning: " : "", source,
+		        force ? " (--force: running anyway)" : " ('secsock policy check'; --force runs anyway)");
+		return !force;
+	}
+	for (int k = 0; k < p->n_rules; k++)
+		if (p->match[k].protocol == POL_PROTO_TCP && rule_for_program(&p->match[k], prog) &&
+		    !rule_refuses(p->rules[k], 0))
+			all = 0;
+	if (!rule_refuses(&p->defaults, 1))
+		all = 0;
+	if (all)
+		fprintf(stderr, "secsock run: warning: under %s every TCP connection %s makes or accepts "
+		        "would be refused\n", source, prog ? prog : "the program");
+	pol_free(owned);
+	return 0;
 }
 
 int cli_run_main(int argc, char **argv)
 {
 	const char *policy = NULL, *level = NULL, *logfile = NULL, *lib_arg = NULL;
 	char lib[PATH_MAX], prog[PATH_MAX], abs_policy[PATH_MAX];
-	int i;
+	int i, force = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -128,6 +251,10 @@ int cli_run_main(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(a, "--force")) {
+			force = 1;
+			continue;
 		}
 		if (a[0] != '-')
 			break;   /* PROGRAM without "--" */
@@ -186,8 +313,12 @@ int cli_run_main(int argc, char **argv)
 		setenv("SECSOCK_LOG", level, 1);
 	if (logfile)
 		setenv("SECSOCK_LOG_FILE", logfile, 1);
-	if (resolve(argv[i], prog, sizeof prog) == 0)
-		check_program(prog);
+	{
+		int found = resolve(argv[i], prog, sizeof prog) == 0;
+		if (check_policy(policy ? abs_policy : NULL, found ? prog : NULL, force) ||
+		    (found && check_program(prog, force)))
+			return 1;
+	}
 
 	/* Prepend to any LD_PRELOAD already set. */
 	const char *old = getenv("LD_PRELOAD");

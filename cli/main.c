@@ -8,6 +8,7 @@
 #pragma weak cli_policy_main
 #pragma weak cli_run_main
 #pragma weak cli_keygen_main
+#pragma weak cli_peers_main
 #pragma weak cli_status_main
 #pragma weak cli_kds_main
 
@@ -20,7 +21,8 @@ struct cli_cmd {
 static const struct cli_cmd cmds[] = {
 	{ "run", cli_run_main, "run a program with its TCP connections secured" },
 	{ "policy", cli_policy_main, "check, explain and print policies" },
-	{ "keygen", cli_keygen_main, "make keys (psk, host key, group root key)" },
+	{ "keygen", cli_keygen_main, "make a host key (for host-key authentication, not built yet)" },
+	{ "peers", cli_peers_main, "list, add and remove known peers (for host-key, not built yet)" },
 	{ "status", cli_status_main, "show secured connections of running programs" },
 	{ "kds", cli_kds_main, "run or query the group key distribution service" },
 };

@@ -21,8 +21,8 @@
  *   a block size of 1); the AEAD arithmetic is OpenSSL's, unchanged.
  * - The contexts are made on a direction's first record and freed by
  *   ss_rec_trim (idle connections, ss_rec.h); a missing context is just one
- *   more reason for cache_sync to key, like an epoch change.  The AEAD's
- *   functions are found once in ss_rec_new, not in cache_sync: the two
+ *   more reason for ss_rec_cache_sync_ to key, like an epoch change.  The AEAD's
+ *   functions are found once in ss_rec_new, not in ss_rec_cache_sync_: the two
  *   directions run under different locks and must not both write r->ops.
  * - Opening decrypts straight into the caller's buffer (no extra copy on the
  *   hot path), and the tag is checked before any length is reported; on any
@@ -61,77 +61,6 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <sodium.h>
-
-enum {
-	/* §5.4: TLSInnerPlaintext (content + type + padding) <= 2^14 + 1 */
-	SS_REC_MAX_INNER = SS_REC_MAX_PLAINTEXT + 1,
-	/* seal_one: largest content copied next to its type byte and sealed in
-	 * one update (see there) */
-	MERGE_MAX = 2048,
-	/* Bytes of inner plaintext that may exceed pt_cap and still go to a stack
-	 * buffer; beyond that (a caller with a small pt buffer) a locked heap
-	 * buffer is used. */
-	TAIL_STACK = 512,
-	/* §4 handshake message header: msg_type(1) + uint24 length */
-	HS_HEADER_LEN = 4,
-	HS_NEW_SESSION_TICKET = 4,
-	HS_KEY_UPDATE = 24,
-	/* §6 */
-	ALERT_LEVEL_WARNING = 1,
-	ALERT_LEVEL_FATAL = 2,
-	ALERT_CLOSE_NOTIFY = 0,
-	ALERT_USER_CANCELED = 90,
-	/* §4.6.3 KeyUpdateRequest */
-	KU_NOT_REQUESTED = 0,
-	KU_REQUESTED = 1,
-	/* §5.1 legacy_record_version */
-	LEGACY_VERSION = 0x0303,
-};
-
-/* Highest sequence number a data record may use; KeyUpdate/alerts may use
- * one more (see the design note above). */
-#define SEQ_LAST_DATA (UINT64_MAX - 2)
-#define SEQ_LAST_CTRL (UINT64_MAX - 1)
-
-/* One suite's AEAD as implemented by one provider: the functions EVP would
- * call.  Made once per (suite, provider) by aead_ops() and never freed; the
- * cipher reference it holds keeps the provider loaded, so the functions and
- * provctx stay valid (and the provider address cannot be reused by another). */
-typedef struct ss_aead_ops {
-	struct ss_aead_ops *next;
-	uint16_t suite;
-	const OSSL_PROVIDER *prov;
-	EVP_CIPHER *cipher;
-	void *provctx;
-	OSSL_FUNC_cipher_newctx_fn *newctx;
-	OSSL_FUNC_cipher_freectx_fn *freectx;
-	OSSL_FUNC_cipher_encrypt_init_fn *einit;
-	OSSL_FUNC_cipher_decrypt_init_fn *dinit;
-	OSSL_FUNC_cipher_update_fn *update;
-	OSSL_FUNC_cipher_final_fn *final;
-	OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params;
-} ss_aead_ops;
-
-typedef struct ss_rec_cache {
-	void *ctx;            /* provider AEAD context; NULL until first use and after ss_rec_trim */
-	uint32_t epoch;       /* epoch of the key the ctx holds */
-	uint32_t hidden;      /* SS_MEM_SHARED: bytes under ctx kept out of core dumps (ss_mem_hide) */
-	uint8_t keyed;        /* 0 until a key was set (again after a trim) */
-} ss_rec_cache;
-
-enum {
-	HELD_TX = 1u << 0,
-	HELD_RX = 1u << 1
-};
-
-struct ss_rec {
-	ss_rec_state *st;     /* borrowed */
-	const ss_aead_ops *ops; /* cipher_suite's AEAD, found in ss_rec_new */
-	uint16_t cipher_suite;
-	atomic_uint held;     /* HELD_TX/HELD_RX: which contexts exist (ss_rec_ctx_count) */
-	atomic_uint hook_seen;/* hook_gen when this rec last called the hook */
-	ss_rec_cache tx, rx;
-};
 
 /* ss_rec_set_ctx_hook; hook_gen counts its calls, so that a rec holding
  * contexts made before the latest call (a fork child's inherited ones)
@@ -353,7 +282,7 @@ size_t ss_rec_sealed_len(size_t pt_len)
  * (enc=0), re-keying only when the state moved on (epoch) or the context was
  * trimmed since last time.  The one key-setting path for a fresh, a trimmed
  * and a KeyUpdated direction. */
-static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, int enc)
+ss_status ss_rec_cache_sync_(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, int enc)
 {
 	const ss_rec_state *st = r->st;
 	const ss_aead_ops *ops = r->ops;
@@ -389,7 +318,7 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
 		/* seq_cst, paired with the trimmer clearing its "armed" flag before
 		 * it looks at ss_rec_ctx_count: either it sees this context or the
 		 * hook sees it disarmed (pre_engine.c).  A context that lives for
-		 * one record only (transient_drop) is nothing to trim. */
+		 * one record only (ss_rec_transient_drop_) is nothing to trim. */
 		if (ss_mem_mode_get() != SS_MEM_SHARED || c->hidden != 0) {
 			atomic_fetch_or(&r->held, c == &r->tx ? HELD_TX : HELD_RX);
 			call_hook(r);
@@ -416,7 +345,7 @@ static ss_status cache_sync(ss_rec *r, ss_rec_cache *c, const ss_rec_dir *dir, i
  * record (freectx wipes it, see cache_drop) and the next record makes and
  * keys a new one, as after a trim.  Costs a newctx + key setup per record
  * (for AES-GCM the key expansion and GHASH table). */
-static void transient_drop(ss_rec *r, ss_rec_cache *c)
+void ss_rec_transient_drop_(ss_rec *r, ss_rec_cache *c)
 {
 	if (ss_mem_mode_get() == SS_MEM_SHARED && c->hidden == 0)
 		cache_drop(r->ops, c);
@@ -424,7 +353,7 @@ static void transient_drop(ss_rec *r, ss_rec_cache *c)
 
 /* §5.3: the 64-bit record sequence number in network byte order, left-padded
  * with zeros to iv_length, XORed with the static IV. */
-static void make_nonce(const ss_rec_dir *dir, uint8_t nonce[SS_REC_IV_LEN])
+void ss_rec_make_nonce_(const ss_rec_dir *dir, uint8_t nonce[SS_REC_IV_LEN])
 {
 	uint64_t low;
 
@@ -433,14 +362,6 @@ static void make_nonce(const ss_rec_dir *dir, uint8_t nonce[SS_REC_IV_LEN])
 	low ^= htobe64(dir->seq);
 	memcpy(nonce + SS_REC_IV_LEN - 8, &low, 8);
 }
-
-/* The AEAD tag as an OSSL_PARAM, laid out directly (no construct call): read
- * with the provider's get_ctx_params after sealing, passed with the nonce to
- * the decrypt init when opening (what EVP_CIPHER_CTX_ctrl AEAD_GET_TAG and
- * SET_TAG translate to, without the translation). */
-#define TAG_PARAMS(buf) \
-	{ { OSSL_CIPHER_PARAM_AEAD_TAG, OSSL_PARAM_OCTET_STRING, (buf), SS_REC_TAG_LEN, \
-	    OSSL_PARAM_UNMODIFIED }, OSSL_PARAM_END }
 
 /* ------------------------------------------------------------- seal */
 
@@ -463,7 +384,7 @@ static ss_status seal_one(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_le
 	size_t n;
 	ss_status st;
 
-	st = cache_sync(r, &r->tx, dir, 1);
+	st = ss_rec_cache_sync_(r, &r->tx, dir, 1);
 	if (st != SS_OK)
 		return st;
 	ctx = r->tx.ctx;
@@ -475,7 +396,7 @@ static ss_status seal_one(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_le
 	out[3] = (uint8_t)(body >> 8);
 	out[4] = (uint8_t)body;
 
-	make_nonce(dir, nonce);
+	ss_rec_make_nonce_(dir, nonce);
 	st = SS_INTERNAL_ERROR;
 	/* key NULL: only the nonce changes (gcm_init, chacha20_poly1305_einit) */
 	if (ops->einit(ctx, NULL, 0, nonce, SS_REC_IV_LEN, NULL) != 1)
@@ -520,7 +441,7 @@ out:
 	}
 	/* the nonce is the IV itself at seq 0, and gives it away at any seq */
 	sodium_memzero(nonce, sizeof nonce);
-	transient_drop(r, &r->tx);
+	ss_rec_transient_drop_(r, &r->tx);
 	return st;
 }
 
@@ -600,334 +521,6 @@ ss_status ss_rec_seal_stream(ss_rec *r, const uint8_t *pt, size_t pt_len, size_t
 	}
 	*out_len = w;
 	return SS_OK;
-}
-
-/* ------------------------------------------------------------- framing */
-
-ss_status ss_rec_frame_len(const uint8_t *in, size_t n, size_t *rec_len)
-{
-	size_t len;
-
-	if (!rec_len || (n && !in))
-		return SS_INVALID_HANDLE;
-	*rec_len = 0;
-	if (n < SS_REC_HEADER_LEN)
-		return SS_INCOMPLETE_MESSAGE;
-	/* §5.1: after the handshake only protected records (opaque_type 23) and
-	 * the compatibility ChangeCipherSpec may appear; a plaintext alert or
-	 * handshake record, or anything else, is unexpected_message. */
-	if (in[0] != SS_CT_APPLICATION_DATA && in[0] != SS_CT_CHANGE_CIPHER_SPEC)
-		return SS_UNEXPECTED_MESSAGE;
-	/* §5.1: legacy_record_version is 0x0303 for every record a TLS 1.3
-	 * endpoint sends after the ClientHello. */
-	if (((size_t)in[1] << 8 | in[2]) != LEGACY_VERSION)
-		return SS_DECODE_ERROR;
-	len = (size_t)in[3] << 8 | in[4];
-	/* §5.2: TLSCiphertext.length <= 2^14 + 256 → record_overflow. */
-	if (len > SS_REC_MAX_CIPHERTEXT)
-		return SS_RECORD_OVERFLOW;
-	*rec_len = SS_REC_HEADER_LEN + len;
-	return SS_OK;
-}
-
-/* ------------------------------------------------------------- open */
-
-static ss_status rx_fail(ss_rec *r, ss_status st)
-{
-	r->st->flags |= SS_REC_F_FAILED;
-	return st;
-}
-
-/* Decrypt and authenticate one protected record whose header was checked.
- * The inner plaintext goes to pt[0..head) and tail[0..inner-head); nothing is
- * reported before the tag verified. */
-static ss_status aead_open(ss_rec *r, const uint8_t *rec, size_t inner,
-                           uint8_t *pt, size_t head, uint8_t *tail)
-{
-	ss_rec_dir *dir = &r->st->rx;
-	const ss_aead_ops *ops = r->ops;
-	void *ctx = r->rx.ctx;   /* keyed by the caller (cache_sync) */
-	const uint8_t *c = rec + SS_REC_HEADER_LEN;
-	uint8_t nonce[SS_REC_IV_LEN];
-	uint8_t tag[SS_REC_TAG_LEN];
-	OSSL_PARAM tagp[] = TAG_PARAMS(tag);
-	size_t n;
-	ss_status st;
-
-	make_nonce(dir, nonce);
-	memcpy(tag, c + inner, SS_REC_TAG_LEN);
-	st = SS_INTERNAL_ERROR;
-	/* The expected tag goes with the nonce: both providers' decrypt init
-	 * applies its params after the IV (gcm_init, chacha20_poly1305_dinit). */
-	if (ops->dinit(ctx, NULL, 0, nonce, SS_REC_IV_LEN, tagp) != 1)
-		goto out;
-	if (ops->update(ctx, NULL, &n, SS_REC_HEADER_LEN, rec, SS_REC_HEADER_LEN) != 1)
-		goto out;
-	if (head && (ops->update(ctx, pt, &n, head, c, head) != 1 || n != head))
-		goto out;
-	if (inner > head &&
-	    (ops->update(ctx, tail, &n, inner - head, c + head, inner - head) != 1 ||
-	     n != inner - head))
-		goto out;
-	/* §5.2: decryption failure → bad_record_mac. */
-	st = SS_BAD_RECORD_MAC;
-	if (ops->final(ctx, tail + (inner - head), &n, 0) != 1)
-		goto out;
-	st = SS_OK;
-out:
-	if (st == SS_INTERNAL_ERROR)
-		r->rx.keyed = 0;
-	sodium_memzero(nonce, sizeof nonce);
-	transient_drop(r, &r->rx);
-	return st;
-}
-
-ss_status ss_rec_open(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consumed,
-                      uint8_t *ct, uint8_t *pt, size_t pt_cap, size_t *pt_len)
-{
-	uint8_t tail_stack[TAIL_STACK + 1];
-	uint8_t *tail = tail_stack, *tail_heap = NULL;
-	size_t rec_len = 0, inner, head = 0, tail_len = 0, i;
-	uint8_t type = 0;
-	ss_status st;
-
-	if (!r || !r->st || !consumed || !ct || !pt_len || (in_len && !in) || (pt_cap && !pt))
-		return SS_INVALID_HANDLE;
-	*consumed = 0;
-	*ct = SS_CT_INVALID;
-	*pt_len = 0;
-	if (r->st->flags & SS_REC_F_FAILED)
-		return SS_INVALID_HANDLE;
-	if (r->st->flags & SS_REC_F_CLOSE_RECEIVED)
-		return SS_CLOSED;
-
-	st = ss_rec_frame_len(in, in_len, &rec_len);
-	if (st == SS_INCOMPLETE_MESSAGE)
-		return st;
-	if (st != SS_OK)
-		return rx_fail(r, st);
-	if (in_len < rec_len)
-		return SS_INCOMPLETE_MESSAGE;
-
-	if (in[0] == SS_CT_CHANGE_CIPHER_SPEC) {
-		/* §5: a single 0x01 byte, dropped; see the design note for the window. */
-		if (rec_len != SS_REC_HEADER_LEN + 1 || in[5] != 0x01 ||
-		    r->st->rx.seq != 0 || r->st->rx.epoch != 0)
-			return rx_fail(r, SS_UNEXPECTED_MESSAGE);
-		*consumed = rec_len;
-		*ct = SS_CT_CHANGE_CIPHER_SPEC;
-		return SS_OK;
-	}
-
-	/* A record shorter than the tag plus the inner type byte cannot
-	 * authenticate (OpenSSL treats it the same: bad_record_mac). */
-	if (rec_len < SS_REC_HEADER_LEN + 1 + SS_REC_TAG_LEN)
-		return rx_fail(r, SS_BAD_RECORD_MAC);
-	inner = rec_len - SS_REC_HEADER_LEN - SS_REC_TAG_LEN;
-	/* §5.4: TLSInnerPlaintext never exceeds 2^14 + 1; the AEADs here are
-	 * length-preserving, so this is known before decrypting. */
-	if (inner > SS_REC_MAX_INNER)
-		return rx_fail(r, SS_RECORD_OVERFLOW);
-	/* §5.3: never wrap; the peer had to rekey before this. */
-	if (r->st->rx.seq > SEQ_LAST_CTRL)
-		return rx_fail(r, SS_SEQUENCE_EXHAUSTED);
-
-	/* Key (or re-create after a trim) before anything is decrypted: running
-	 * out of memory here is not the peer's fault, so it consumes nothing and
-	 * does not mark the record layer failed; what it costs the connection
-	 * is the caller's call (the preload, which may already have taken the
-	 * record out of the kernel, fails it). */
-	st = cache_sync(r, &r->rx, &r->st->rx, 0);
-	if (st == SS_INSUFFICIENT_MEMORY)
-		return st;
-	if (st != SS_OK)
-		return rx_fail(r, st);
-
-	head = inner < pt_cap ? inner : pt_cap;
-	tail_len = inner - head;
-	if (tail_len > TAIL_STACK) {
-		tail_heap = sodium_malloc(tail_len + 1);
-		if (!tail_heap) {
-			transient_drop(r, &r->rx);
-			return SS_INSUFFICIENT_MEMORY;
-		}
-		tail = tail_heap;
-	}
-
-	st = aead_open(r, in, inner, pt, head, tail);
-	if (st != SS_OK) {
-		st = rx_fail(r, st);
-		goto out;
-	}
-
-	/* §5.4: the content type is the last non-zero byte; zeros after it are
-	 * padding.  No non-zero byte at all → unexpected_message. */
-	for (i = inner; i > 0; i--) {
-		uint8_t b = i > head ? tail[i - 1 - head] : pt[i - 1];
-		if (b != 0) {
-			type = b;
-			break;
-		}
-	}
-	/* §5: no non-zero byte at all, or a protected ChangeCipherSpec, is
-	 * unexpected_message. */
-	if (type == 0 || type == SS_CT_CHANGE_CIPHER_SPEC) {
-		st = rx_fail(r, SS_UNEXPECTED_MESSAGE);
-		goto out;
-	}
-	if (i - 1 > pt_cap) {
-		/* Authentic, but the caller's buffer is too small: leave seq and
-		 * input alone so the call can be repeated with a larger buffer. */
-		st = SS_BUFFER_TOO_SMALL;
-		goto out;
-	}
-	*pt_len = i - 1;
-	*ct = type;
-	*consumed = rec_len;
-	r->st->rx.seq++;
-	st = SS_OK;
-out:
-	if (st != SS_OK) {
-		if (head)
-			sodium_memzero(pt, head);
-	} else if (head > *pt_len)
-		memset(pt + *pt_len, 0, head - *pt_len);   /* type byte and padding */
-	sodium_memzero(tail, tail_len + 1);
-	if (tail_heap)
-		sodium_free(tail_heap);
-	return st;
-}
-
-/* ------------------------------------------------------------- read */
-
-/* §4.6.3 KeyUpdate received: the peer's next-generation secret. */
-static ss_status rx_key_update(ss_rec *r, uint8_t request)
-{
-	const ss_suite_info *si = ss_suite_lookup(r->st->suite);
-	ss_status st;
-
-	if (!si)
-		return SS_INTERNAL_ERROR;
-	st = ss_rec_dir_next(si, &r->st->rx);
-	if (st != SS_OK)
-		return st;
-	if (request == KU_REQUESTED)
-		r->st->flags |= SS_REC_F_UPDATE_OWED;
-	return SS_OK;
-}
-
-/* Interpret the handshake messages of one record (§4.6).  Messages must be
- * complete within the record; KeyUpdate must be the record's last message
- * (§5.1: "Handshake messages MUST NOT span key changes"). */
-static ss_status read_handshake(ss_rec *r, const uint8_t *p, size_t n)
-{
-	size_t off = 0;
-
-	/* §5.1: zero-length handshake fragments are forbidden. */
-	if (n == 0)
-		return SS_DECODE_ERROR;
-	while (off < n) {
-		uint8_t type;
-		size_t len;
-
-		if (n - off < HS_HEADER_LEN)
-			return SS_DECODE_ERROR;
-		type = p[off];
-		len = (size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3];
-		off += HS_HEADER_LEN;
-		if (len > n - off)
-			return SS_DECODE_ERROR;   /* split across records: see ss_rec.h */
-		switch (type) {
-		case HS_NEW_SESSION_TICKET:
-			/* §4.6.1: a standard TLS server may send tickets; secsock never
-			 * resumes, so the ticket is dropped unread. */
-			break;
-		case HS_KEY_UPDATE:
-			/* struct { KeyUpdateRequest request_update; } KeyUpdate; */
-			if (len != 1)
-				return SS_DECODE_ERROR;
-			if (p[off] != KU_NOT_REQUESTED && p[off] != KU_REQUESTED)
-				return SS_DECODE_ERROR;   /* §4.6.3: illegal_parameter */
-			if (off + len != n)
-				return SS_UNEXPECTED_MESSAGE;
-			return rx_key_update(r, p[off]);
-		default:
-			/* Anything else after the handshake (a second Finished, a
-			 * CertificateRequest we never asked to handle, ...) */
-			return SS_UNEXPECTED_MESSAGE;
-		}
-		off += len;
-	}
-	return SS_OK;
-}
-
-ss_status ss_rec_read(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consumed,
-                      ss_rec_event *ev, uint8_t *pt, size_t pt_cap, size_t *pt_len,
-                      uint8_t *alert)
-{
-	uint8_t ct = 0;
-	size_t used = 0, n = 0;
-	ss_status st;
-
-	if (!ev || !alert || !consumed || !pt_len)
-		return SS_INVALID_HANDLE;
-	*ev = 0;
-	*alert = 0;
-	st = ss_rec_open(r, in, in_len, &used, &ct, pt, pt_cap, &n);
-	if (st != SS_OK) {
-		*consumed = 0;
-		*pt_len = 0;
-		return st;
-	}
-	*consumed = used;
-	*pt_len = 0;
-
-	switch (ct) {
-	case SS_CT_APPLICATION_DATA:
-		*pt_len = n;
-		*ev = SS_REC_EV_DATA;
-		return SS_OK;
-	case SS_CT_CHANGE_CIPHER_SPEC:
-		*ev = SS_REC_EV_HANDLED;
-		return SS_OK;
-	case SS_CT_ALERT:
-		/* §5.1: exactly one alert per record.  §6: the level is legacy; the
-		 * description alone says closure alert or error alert. */
-		if (n != 2) {
-			st = SS_DECODE_ERROR;
-			break;
-		}
-		if (pt[1] == ALERT_CLOSE_NOTIFY) {
-			r->st->flags |= SS_REC_F_CLOSE_RECEIVED;
-			*ev = SS_REC_EV_CLOSE;
-			st = SS_OK;
-		} else if (pt[1] == ALERT_USER_CANCELED) {
-			/* §6.1: a close_notify is expected to follow. */
-			*ev = SS_REC_EV_HANDLED;
-			st = SS_OK;
-		} else {
-			*alert = pt[1];
-			st = SS_PEER_ALERT;
-		}
-		break;
-	case SS_CT_HANDSHAKE:
-		st = read_handshake(r, pt, n);
-		if (st == SS_OK)
-			*ev = SS_REC_EV_HANDLED;
-		break;
-	default:
-		/* §5: an unknown or (inside protection) ChangeCipherSpec inner type */
-		st = SS_UNEXPECTED_MESSAGE;
-		break;
-	}
-	/* pt carries application data only; control payloads are wiped. */
-	if (n)
-		sodium_memzero(pt, n);
-	if (st != SS_OK) {
-		r->st->flags |= SS_REC_F_FAILED;
-		*consumed = 0;
-	}
-	return st;
 }
 
 /* ------------------------------------------------------------- control */

@@ -1,20 +1,13 @@
-/* pol_check.c — whole-policy checks and loading a file safely.
+/* pol_check.c — whole-policy checks.
  *
  * Per-line problems are found while parsing (pol_parse.c); here are the
  * problems that need the whole section or the whole file: rules without an
  * action, udp rules that would need datagram security, settings that cannot
- * work together, shadowed rules, and the ownership/permission rule for the
- * file itself (a policy anyone else can write is no policy).
+ * work together, shadowed rules.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "pol_internal.h"
 #include "ss_cred.h"
 
@@ -70,24 +63,30 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 		}
 }
 
-void pol_finish(pol_policy *p, pol_diags *d)
+/* Effective settings: built-in < [defaults] < the rule's own. */
+void pol_resolve(pol_policy *p)
 {
 	pol_settings builtin;
 	pol_builtin_settings(&builtin);
 	p->defaults.eff = builtin;
 	pol_overlay(&p->defaults.eff, &p->defaults.own, p->defaults.set);
-	if (p->defaults.set & (UINT32_C(1) << PK_ACTION)) {
-		/* action already parsed into defaults.action */
-	} else {
+	if (!(p->defaults.set & (UINT32_C(1) << PK_ACTION)))
 		p->defaults.action = pol_builtin_action();
-	}
-	if (secures(p->defaults.action))
-		check_consistency(p, &p->defaults, POL_DIR_ANY, d);
-
 	for (int i = 0; i < p->n_rules; i++) {
 		struct pol_rule *r = p->rules[i];
 		r->eff = p->defaults.eff;
 		pol_overlay(&r->eff, &r->own, r->set);
+	}
+}
+
+/* Per section, on the resolved settings: an action, what udp may do, and
+ * settings that cannot work together. */
+void pol_check_sections(const pol_policy *p, pol_diags *d)
+{
+	if (secures(p->defaults.action))
+		check_consistency(p, &p->defaults, POL_DIR_ANY, d);
+	for (int i = 0; i < p->n_rules; i++) {
+		const struct pol_rule *r = p->rules[i];
 		if (!(r->set & (UINT32_C(1) << PK_ACTION))) {
 			pol_diag_add(d, false, "%s:%d: rule '%s' has no action (add action = bypass, request, require, block or respond)",
 			             p->name, r->line, r->name);
@@ -103,8 +102,6 @@ void pol_finish(pol_policy *p, pol_diags *d)
 	}
 }
 
-/* Warnings: shadowed rules (never match), settings on a rule that never
- * secures anything (they have no effect). */
 void pol_check_rules(pol_policy *p, pol_diags *d)
 {
 	for (int j = 0; j < p->n_rules; j++) {
@@ -124,105 +121,4 @@ void pol_check_rules(pol_policy *p, pol_diags *d)
 				             pol_action_name(r->action));
 			}
 	}
-}
-
-/* The ownership rule (ARCHITECTURE.md "Policy"): neither the file nor the
- * directory holding it may be writable by anyone but its owner and root —
- * no group/other write bit, and the owner is root or the user loading it.
- * Otherwise another user could change what gets secured. */
-static bool safe_owner(const struct stat *st, const char *path, const char *what, pol_diags *d)
-{
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		pol_diag_add(d, false, "%s: refused: %s is writable by %s (chmod go-w)", path, what,
-		             (st->st_mode & S_IWOTH) ? "everyone" : "its group");
-		return false;
-	}
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		pol_diag_add(d, false, "%s: refused: %s is owned by uid %u, not root or uid %u",
-		             path, what, (unsigned)st->st_uid, (unsigned)geteuid());
-		return false;
-	}
-	return true;
-}
-
-enum { POLICY_FILE_MAX = 1 << 20 };   /* 1 MiB: far above any real policy */
-
-pol_policy *pol_load_file(const char *path, pol_diags *diags)
-{
-	pol_diags local;
-	pol_diags *d = diags ? diags : &local;
-	memset(d, 0, sizeof *d);
-	pol_policy *p = NULL;
-	char *text = NULL;
-	char real[PATH_MAX];
-	int fd = -1;
-
-	if (path == NULL || path[0] == '\0') {
-		pol_diag_add(d, false, "(policy): no file name given");
-		goto out;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		pol_diag_add(d, false, "%s: cannot open: %s", path, strerror(errno));
-		goto out;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		pol_diag_add(d, false, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		pol_diag_add(d, false, "%s: refused: not a regular file", path);
-		goto out;
-	}
-	if (!safe_owner(&st, path, "the file", d))
-		goto out;
-	/* the directory that really holds it (after symlinks) */
-	if (realpath(path, real) == NULL) {
-		pol_diag_add(d, false, "%s: cannot resolve path: %s", path, strerror(errno));
-		goto out;
-	}
-	struct stat dst;
-	char *dir = dirname(real);
-	if (stat(dir, &dst) != 0) {
-		pol_diag_add(d, false, "%s: cannot stat directory %s: %s", path, dir, strerror(errno));
-		goto out;
-	}
-	char what[PATH_MAX + 32];
-	snprintf(what, sizeof what, "its directory %s", dir);
-	if (!safe_owner(&dst, path, what, d))
-		goto out;
-	if (st.st_size > POLICY_FILE_MAX) {
-		pol_diag_add(d, false, "%s: refused: larger than %d bytes", path, POLICY_FILE_MAX);
-		goto out;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (text == NULL) {
-		pol_diag_add(d, false, "%s: out of memory", path);
-		goto out;
-	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			pol_diag_add(d, false, "%s: cannot read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	text[got] = '\0';
-	if (memchr(text, '\0', got) != NULL) {
-		pol_diag_add(d, false, "%s: refused: contains a NUL byte (not a text file)", path);
-		goto out;
-	}
-	p = pol_parse_text(text, path, d);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(text);
-	return p;
 }

@@ -61,7 +61,7 @@ const char *pol_default_text(void)
 static void compile_default(void)
 {
 	pol_diags d = { 0 };
-	the_default = pol_parse_text(pol_default_text(), "built-in default", &d);
+	the_default = pol_compile(pol_default_text(), "built-in default", &d);
 }
 
 /* NULL only when memory ran out while compiling it (callers fail closed). */

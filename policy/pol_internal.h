@@ -125,9 +125,12 @@ pol_policy *pol_parse_text(const char *text, const char *name, pol_diags *d);
 void pol_diag_add(pol_diags *d, bool warning, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* After parsing: merge settings, then the whole-policy checks (consistency,
- * shadowing).  Adds errors/warnings to d. */
-void pol_finish(pol_policy *p, pol_diags *d);
+/* The stages of pol_compile (pol_compile.c): parse text into sections
+ * (above), resolve every section's effective settings, check each section,
+ * check the rules against each other (shadowing).  Checks add to d. */
+pol_policy *pol_compile(const char *text, const char *name, pol_diags *d);
+void pol_resolve(pol_policy *p);
+void pol_check_sections(const pol_policy *p, pol_diags *d);
 void pol_check_rules(pol_policy *p, pol_diags *d);
 
 /* Build / free p->index (no index when memory is short or an index would be

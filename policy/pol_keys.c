@@ -58,6 +58,12 @@ static const char *set_auth(pol_settings *s, char *v)
 			if (au->method == 0)
 				return "anonymous, host-key, psk, certificate or group:NAME";
 		}
+		/* Promise 3: a method this build cannot run is refused, never
+		 * accepted and skipped at run time. */
+		if (au->method == SS_AUTH_HOST_KEY)
+			return "anonymous, psk or certificate: host-key is not built yet";
+		if (au->method == SS_AUTH_GROUP)
+			return "anonymous, psk or certificate: group:NAME is not built yet";
 		for (int j = 0; j < i; j++)
 			if (s->auth[j].method == au->method && strcmp(s->auth[j].group, au->group) == 0)
 				return "each method once (a duplicate was given)";
@@ -178,6 +184,9 @@ const char *pol_set_setting(pol_settings *s, pol_key k, char *v)
 		*(bool *)field = strcmp(v, "yes") == 0;
 		return NULL;
 	case KT_PATH:
+		/* host-key's files: the method is not built yet (promise 3) */
+		if (k == PK_HOST_KEY_FILE || k == PK_KNOWN_PEERS_FILE)
+			return "nothing: it belongs to host-key authentication, which is not built yet";
 		if (!pol_copy_path(field, len, v))
 			return "an absolute path under 256 characters";
 		return NULL;

@@ -51,7 +51,7 @@ typedef enum pol_ktype {
 X(ACTION, "action", KT_ACTION, POL_NOFIELD, 0, 0, "request", \
   "secure when the peer can, else clear (seed: ND boundary)", \
   "what happens to the connection: bypass, request, require, block or respond") \
-X(AUTH, "auth", KT_AUTH, POL_SPAN(auth, n_auth), 0, 0, "anonymous, host-key", NULL, \
+X(AUTH, "auth", KT_AUTH, POL_SPAN(auth, n_auth), 0, 0, "anonymous", NULL, \
   "the methods a peer may prove itself with, in preference order") \
 X(CIPHERS, "ciphers", KT_CIPHERS, POL_SPAN(ciphers, n_ciphers), 0, 0, \
   "aes-128-gcm, chacha20-poly1305", NULL, "TLS 1.3 cipher suites offered and accepted, in preference order") \
@@ -85,9 +85,9 @@ X(PSK_FILE, "psk-file", KT_PATH, POL_F(psk_file), 0, 0, NULL, NULL, "the pre-sha
 X(CERT_FILE, "cert-file", KT_PATH, POL_F(cert_file), 0, 0, NULL, NULL, "this end's certificate chain (PEM)") \
 X(KEY_FILE, "key-file", KT_PATH, POL_F(key_file), 0, 0, NULL, NULL, "this end's private key (PEM)") \
 X(CA_FILE, "ca-file", KT_PATH, POL_F(ca_file), 0, 0, NULL, NULL, "the trust anchors a peer's certificate is checked against") \
-X(HOST_KEY_FILE, "host-key-file", KT_PATH, POL_F(host_key_file), 0, 0, NULL, NULL, "this host's key (auth host-key)") \
+X(HOST_KEY_FILE, "host-key-file", KT_PATH, POL_F(host_key_file), 0, 0, NULL, NULL, "reserved for auth host-key (not built yet: refused)") \
 X(KNOWN_PEERS_FILE, "known-peers-file", KT_PATH, POL_F(known_peers_file), 0, 0, NULL, NULL, \
-  "the host keys of known peers (auth host-key)") \
+  "reserved for auth host-key (not built yet: refused)") \
 X(PROTOCOL, "protocol", KT_PROTOCOL, POL_NOFIELD, 0, 0, NULL, NULL, "match: tcp or udp") \
 X(DIRECTION, "direction", KT_DIRECTION, POL_NOFIELD, 0, 0, NULL, NULL, "match: inbound, outbound or any") \
 X(REMOTE, "remote", KT_REMOTE, POL_NOFIELD, 0, 0, NULL, NULL, "match: the peer's addresses or CIDR prefixes") \

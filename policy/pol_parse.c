@@ -487,7 +487,9 @@ void pol_free(pol_policy *p)
 	free(p);
 }
 
-/* Parse text into a policy; diags are added to (not reset).  NULL on any error. */
+/* Parse text into a policy (sections, keys, values; nothing resolved or
+ * checked yet: pol_compile does that).  diags are added to, not reset.
+ * NULL on any error. */
 pol_policy *pol_parse_text(const char *text, const char *name, pol_diags *d)
 {
 	int errors_before = d->errors;
@@ -506,28 +508,9 @@ pol_policy *pol_parse_text(const char *text, const char *name, pol_diags *d)
 		pol_diag_add(d, false, "%s:%d: syntax error", p->name, rc);
 	else if (rc < 0)
 		pol_diag_add(d, false, "%s: cannot parse (%d)", p->name, rc);
-	if (d->errors == errors_before)
-		pol_finish(p, d);
-	if (d->errors == errors_before)
-		pol_check_rules(p, d);
 	if (d->errors != errors_before) {
 		pol_free(p);
 		return NULL;
 	}
-	pol_index_build(p);
 	return p;
-}
-
-pol_policy *pol_load_string(const char *text, const char *name, pol_diags *diags)
-{
-	pol_diags local;
-	pol_diags *d = diags ? diags : &local;
-	memset(d, 0, sizeof *d);
-	if (name == NULL)
-		name = "(string)";
-	if (text == NULL) {
-		pol_diag_add(d, false, "%s: no policy text", name);
-		return NULL;
-	}
-	return pol_parse_text(text, name, d);
 }

@@ -7,6 +7,17 @@
  * handshake, driven by the program's reads; anything else → clear
  * pass-through (request) or reset (require).  A program that writes first
  * waits at most server-first-wait for the client to speak.
+ *
+ * Readiness (issue 11 item 6): the bytes of a handshake are secsock's, never
+ * input to the program.  Until the connection is decided, pre_ready.c
+ * keeps them from making it readable (poll/select drive the handshake and
+ * report only what is left; epoll registrations are masked and the
+ * engine then drives the handshake in the background, pre_accept_service),
+ * so that a program waiting in epoll for input, or
+ * looking for early input before it speaks (an SMTP server's pipelining
+ * check), never takes a ClientHello for the client's request.  When the
+ * connection is decided (settle), the masks go and the engine lets go of a
+ * connection that went clear.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,6 +30,7 @@
 #include "pre_core.h"
 #include "pre_creds.h"
 #include "pre_discovery.h"
+#include "pre_engine.h"
 #include "pre_handshake.h"
 #include "pre_io.h"
 #include "pre_log.h"
@@ -80,8 +92,11 @@ static int inbound_clear(struct pre_conn *c, int fd, int evidence, const char *w
 	pre_discovery_clear(&peer, false, c->set, evidence, c->action == POL_REQUEST,
 	                    "clear inbound %s <- %s rule=%s reason=\"%s\"", l, r,
 	                    c->rule ? c->rule : "defaults", why);
-	/* Clear connections are not ours any more: one lookup from now on. */
-	pre_fd_forget(fd);
+	/* Clear connections are not ours any more: one lookup from now on
+	 * (unless fd is the engine's duplicate: the program's number is not
+	 * known there, and the slot stays, a CLEAR pass-through). */
+	if (pre_fd_peek(fd) == c)
+		pre_fd_forget(fd);
 	return 0;
 }
 
@@ -129,7 +144,8 @@ static int classify(struct pre_conn *c, int fd, int *need, ssize_t *peeked)
 		 * the kernel reports it to the program as it is. */
 		free(buf);
 		atomic_store(&c->state, PRE_CLEAR);
-		pre_fd_forget(fd);
+		if (pre_fd_peek(fd) == c)
+			pre_fd_forget(fd);
 		return 1;
 	}
 	if (n < 0) {
@@ -175,7 +191,7 @@ static int wait_until(struct pre_conn *c, int fd, int64_t left, int64_t until)
 	return wait_unlocked(c, fd, left);
 }
 
-int pre_accept_progress(struct pre_conn *c, int fd, int64_t until)
+static int accept_progress(struct pre_conn *c, int fd, int64_t until)
 {
 	int fin_seen = 0;
 
@@ -266,7 +282,60 @@ int pre_accept_progress(struct pre_conn *c, int fd, int64_t until)
 	}
 }
 
-int pre_accept_before_write(struct pre_conn *c, int fd)
+static int undecided(const struct pre_conn *c)
+{
+	int st = atomic_load(&c->state);
+	return st == PRE_UNDECIDED || st == PRE_HANDSHAKE;
+}
+
+/* Decided (secured, clear or failed): the program's epoll registrations get
+ * their input events back (re-polled by the kernel), and the engine lets go
+ * of a connection that is not secured (its duplicate would keep a clear
+ * socket open after the program's close).  rx_lock held. */
+static void settle(struct pre_conn *c)
+{
+	if (undecided(c))
+		return;
+	pthread_mutex_lock(&c->tx_lock);
+	pre_ready_bg_done(c);
+	if (atomic_load(&c->state) != PRE_SECURED)
+		pre_engine_detach(c);
+	pthread_mutex_unlock(&c->tx_lock);
+}
+
+int pre_accept_progress(struct pre_conn *c, int fd, int64_t until)
+{
+	int r = accept_progress(c, fd, until), e = errno;
+
+	settle(c);
+	errno = e;
+	return r;
+}
+
+/* The engine: an accepted connection's socket (its duplicate) has input,
+ * or a deadline is due.  One step without waiting; armed again while the
+ * client has more to send. */
+void pre_accept_service(struct pre_conn *c)
+{
+	int efd, e = errno;
+
+	pthread_mutex_lock(&c->rx_lock);
+	pthread_mutex_lock(&c->tx_lock);
+	efd = pre_engine_fd(c);
+	pthread_mutex_unlock(&c->tx_lock);
+	if (efd >= 0 && c->eng_inbound && undecided(c)) {
+		pre_accept_progress(c, efd, 0);
+		if (undecided(c)) {
+			pthread_mutex_lock(&c->tx_lock);
+			pre_engine_arm(c, efd, EPOLLIN | EPOLLRDHUP);
+			pthread_mutex_unlock(&c->tx_lock);
+		}
+	}
+	pthread_mutex_unlock(&c->rx_lock);
+	errno = e;
+}
+
+static int before_write(struct pre_conn *c, int fd)
 {
 	int st = atomic_load(&c->state);
 
@@ -293,15 +362,44 @@ int pre_accept_before_write(struct pre_conn *c, int fd)
 			if (left <= 0)
 				return inbound_clear(c, fd, PRE_DISC_UNPROVEN, "client sent nothing within server-first-wait");
 			pre_set_lowat(c, fd, need);
+			/* A wait of ours that fails is not the program's error
+			 * (poll under RLIMIT_NOFILE 0 is EINVAL; pre_io_wait falls
+			 * back to select): the connection fails closed. */
 			if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
-				return -1;
+				return inbound_fail(c, fd, "refused", "cannot wait for the client's first bytes");
 			if (atomic_load(&c->state) != PRE_UNDECIDED)
 				break;
 		}
 	}
 	if (atomic_load(&c->state) == PRE_HANDSHAKE)
-		return pre_accept_progress(c, fd, pre_io_timeo(fd, SO_SNDTIMEO));
+		return accept_progress(c, fd, pre_io_timeo(fd, SO_SNDTIMEO));
 	return 0;
+}
+
+int pre_accept_before_write(struct pre_conn *c, int fd)
+{
+	int r = before_write(c, fd), e = errno;
+
+	settle(c);
+	errno = e;
+	return r;
+}
+
+/* A governed connection just accepted: what its handshake will need is
+ * made now, in the process and at the moment the program accepts — before
+ * a fork child of the program can restrict itself (issue 11 item 5): the
+ * crypto library, the credentials (cached per settings), the engine
+ * thread with its epoll and eventfd, which also watches the client's
+ * first bytes of a connection the program waits for in epoll (item 6,
+ * pre_ready.c).  Failures are not the program's: each is retried
+ * where it is needed, and refuses the handshake there. */
+static void prepare_inbound(struct pre_conn *c, int fd)
+{
+	char why[160];
+
+	if (pre_crypto_init() == 0 && !c->cred)
+		c->cred = pre_creds_get(c->set, SS_CRED_INBOUND, why, sizeof why);
+	(void)pre_engine_prepare();
 }
 
 /* After the kernel's accept: decide.  peer is the address accept returned
@@ -380,6 +478,7 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, int *retr
 			return fd;
 		goto drop;
 	}
+	prepare_inbound(c, fd);
 	pre_conn_put(c);   /* the slot holds it now */
 	return fd;
 drop:

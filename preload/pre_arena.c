@@ -24,6 +24,17 @@
  * no wrapper: its descriptors die with it, the kernel sends FIN, and the
  * survivor's own close later says close_notify — or, if it was the last
  * holder, the peer sees a truncation (RFC 8446 §6.1), which is honest.
+ *
+ * Exec: a chunk is a memfd (sealed against resizing, CLOEXEC) mapped
+ * MAP_SHARED, and this process keeps its descriptor.  A secured connection
+ * whose descriptor survives exec goes along as its slot: pre_exec.c makes
+ * the chunk's memfd inheritable for that exec (only towards an image that
+ * loads the preload, policy/pol_reach.c) and names chunk and slot; the new
+ * image maps the same memfd (pre_arena_exec_adopt) and goes on with the one
+ * record state and locks every other holder uses.  exec keeps the pid, so
+ * the holder list stays right without a change: the exec'd image is the
+ * holder its exporter was.  Without a memfd (memfd_create refused), the
+ * chunk is anonymous and the state is moved instead (pre_arena_move).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,9 +45,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include "pre_sock.h"
 #include "pre_sym.h"
+
+#define ARENA_MEMFD "secsock-arena"
+#define ARENA_FD_MIN 256   /* lowest number for a chunk memfd, when the limit allows */
 
 enum {
 	SLOT_PIDS = 14,
@@ -79,6 +94,13 @@ static size_t handed_n, handed_cap;
 static pthread_mutex_t handed_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct chunk *chunks[MAX_CHUNKS];
+/* The memfd behind chunks[i] in this process: descriptor + 1 (0: anonymous
+ * or lost) and its inode, to tell our file from another one the program
+ * put on that number (dup2 over it, close and reuse). */
+static struct chunk_file {
+	int fd1;
+	ino_t ino;
+} chunk_files[MAX_CHUNKS];
 static atomic_uint nchunks;
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -151,14 +173,40 @@ static void shared_mutex_init(pthread_mutex_t *m)
 
 /* ------------------------------------------------------------ slots */
 
-static struct chunk *chunk_new(void)
+static void chunk_guard(struct chunk *ch)
 {
-	struct chunk *ch = mmap(NULL, sizeof *ch, PROT_READ | PROT_WRITE,
-	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (ch == MAP_FAILED)
-		return NULL;
 	madvise(ch, sizeof *ch, MADV_DONTDUMP);
 	(void)sodium_mlock(ch, sizeof *ch);   /* best effort: RLIMIT_MEMLOCK */
+}
+
+/* grow_lock held; i: the index the chunk gets. */
+static struct chunk *chunk_new(unsigned i)
+{
+	struct chunk *ch = MAP_FAILED;
+	struct stat sb;
+	int fd = memfd_create(ARENA_MEMFD, MFD_CLOEXEC | MFD_ALLOW_SEALING), hi;
+
+	chunk_files[i].fd1 = 0;
+	/* Out of the way of the numbers the program expects next (a server
+	 * that closed stdio and counts on socket() returning 0, 1...). */
+	if (fd >= 0 && fd < ARENA_FD_MIN && (hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, ARENA_FD_MIN)) >= 0) {
+		REAL(close)(fd);
+		fd = hi;
+	}
+	if (fd >= 0 && ftruncate(fd, sizeof *ch) == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0 && fstat(fd, &sb) == 0)
+		ch = mmap(NULL, sizeof *ch, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (ch != MAP_FAILED) {
+		chunk_files[i].fd1 = fd + 1;
+		chunk_files[i].ino = sb.st_ino;
+	} else {
+		if (fd >= 0)
+			REAL(close)(fd);
+		ch = mmap(NULL, sizeof *ch, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (ch == MAP_FAILED)
+			return NULL;
+	}
+	chunk_guard(ch);
 	return ch;
 }
 
@@ -292,7 +340,7 @@ static struct pre_slot *slot_alloc(void)
 			break;
 		pthread_mutex_lock(&grow_lock);
 		if (atomic_load(&nchunks) == n && n < MAX_CHUNKS && reclaim_exited(n) + reclaim_handed() == 0) {
-			struct chunk *ch = chunk_new();
+			struct chunk *ch = chunk_new(n);
 			if (ch) {
 				chunks[n] = ch;
 				atomic_store_explicit(&nchunks, n + 1, memory_order_release);
@@ -382,10 +430,14 @@ static int alive(pid_t pid)
 /* meta held.  Remove pid (if listed); prune holders that died. */
 static void holders_update(struct pre_slot *s, pid_t drop)
 {
+	pid_t me = getpid();
+
 	for (int i = 0; i < s->npids;) {
 		pid_t p = s->pids[i];
 		int gone = p == drop;
-		if (!gone && !alive(p)) {
+		/* We are alive without asking the kernel: a sandboxed child
+		 * (seccomp, issue 11 item 5) may not be allowed kill or open. */
+		if (!gone && p != me && !alive(p)) {
 			gone = 1;
 			s->procs--;   /* it will never detach itself */
 		}
@@ -560,6 +612,139 @@ void pre_arena_unmove(struct pre_conn *c)
 		s->tail_pid = getpid();
 	holders_add(s, getpid());
 	pthread_mutex_unlock(&s->meta);
+}
+
+/* ------------------------------------------------------------ exec sharing */
+
+static int slot_where(const struct pre_slot *s, unsigned *ci, uint32_t *si)
+{
+	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (s >= chunks[i]->slot && s < chunks[i]->slot + CHUNK_SLOTS) {
+			*ci = i;
+			*si = (uint32_t)(s - chunks[i]->slot);
+			return 0;
+		}
+	return -1;
+}
+
+/* Our memfd of chunk i, still on its number (the program may have closed
+ * it or put another file there), or -1. */
+static int chunk_fd(unsigned i)
+{
+	struct stat sb;
+	int fd = chunk_files[i].fd1 - 1;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || sb.st_ino != chunk_files[i].ino || !S_ISREG(sb.st_mode) ||
+	    sb.st_size != (off_t)sizeof(struct chunk)) {
+		chunk_files[i].fd1 = 0;   /* not ours any more: never touch it again */
+		return -1;
+	}
+	return fd;
+}
+
+int pre_arena_exec_ref(struct pre_conn *c, int *fd, uint32_t *slot)
+{
+	unsigned ci;
+
+	if (!c->sh || slot_where(c->sh, &ci, slot) < 0 || (*fd = chunk_fd(ci)) < 0)
+		return -1;
+	return 0;
+}
+
+/* 1 when fd is the memfd of one of our chunks (meant for the exec'd image
+ * only when it was named in a hand-off). */
+static int is_arena_memfd(int fd, struct stat *sb)
+{
+	char link[64], target[64];
+	ssize_t n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof target - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	return !strncmp(target, "/memfd:" ARENA_MEMFD " ", sizeof "/memfd:" ARENA_MEMFD) &&
+	       fstat(fd, sb) == 0 && S_ISREG(sb->st_mode) && sb->st_size == (off_t)sizeof(struct chunk) &&
+	       (fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW);
+}
+
+ss_rec_state *pre_arena_exec_adopt(struct pre_conn *c, int fd, uint32_t si)
+{
+	struct chunk *ch = NULL;
+	struct pre_slot *s;
+	struct stat sb;
+	unsigned n;
+
+	if (si >= CHUNK_SLOTS || !is_arena_memfd(fd, &sb))
+		return NULL;
+	pthread_mutex_lock(&grow_lock);
+	n = atomic_load(&nchunks);
+	for (unsigned i = 0; i < n && !ch; i++)
+		if (chunk_files[i].fd1 == fd + 1 && chunk_files[i].ino == sb.st_ino)
+			ch = chunks[i];
+	if (!ch && n < MAX_CHUNKS) {
+		ch = mmap(NULL, sizeof *ch, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (ch == MAP_FAILED) {
+			ch = NULL;
+		} else {
+			chunk_guard(ch);
+			REAL(fcntl)(fd, F_SETFD, FD_CLOEXEC);
+			chunks[n] = ch;
+			chunk_files[n].fd1 = fd + 1;
+			chunk_files[n].ino = sb.st_ino;
+			atomic_store_explicit(&nchunks, n + 1, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(&grow_lock);
+	if (!ch || !(atomic_load(&ch->used[si / 64]) & (1ull << (si % 64))))
+		return NULL;
+	s = &ch->slot[si];
+	/* The slot pre_conn_new gave c goes back; the exporter's private
+	 * connection (counted in procs) is the one c replaces. */
+	pre_arena_detach(c);
+	c->sh = s;
+	c->rx_lock.m = &s->rx;
+	c->tx_lock.m = &s->tx;
+	if (meta_lock(s) == 0) {
+		holders_add(s, getpid());   /* listed already: exec keeps the pid */
+		pthread_mutex_unlock(&s->meta);
+	}
+	return &s->rs;
+}
+
+void pre_arena_exec_seal(void)
+{
+	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++) {
+		int fd = chunk_fd(i), fl;
+		if (fd >= 0 && (fl = REAL(fcntl)(fd, F_GETFD)) >= 0 && !(fl & FD_CLOEXEC))
+			REAL(fcntl)(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+}
+
+int pre_arena_owns_fd(int fd)
+{
+	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (chunk_files[i].fd1 == fd + 1)
+			return 1;
+	return 0;
+}
+
+void pre_arena_exec_unused(int fd)
+{
+	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (chunk_files[i].fd1 == fd + 1)
+			return;
+	REAL(close)(fd);
 }
 
 /* ------------------------------------------------------------ fork */

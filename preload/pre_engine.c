@@ -4,8 +4,19 @@
  * duplicate of the socket, adds it to the engine's epoll (one-shot) and puts
  * the connection on the list with a reference; the engine serves it on each
  * event (pre_io_service) and re-arms while there is work; when the work is
- * done, or the program closes its last descriptor, the duplicate is closed
- * (pre_engine_detach) and the next sweep of the list drops the reference.
+ * done, or the program closes its last descriptor, the duplicate is taken
+ * out of the epoll set and closed (pre_engine_detach) and the next sweep of
+ * the list drops the reference.
+ *
+ * The reference is dropped only once no registration can name the
+ * connection: the duplicate shares its open file description with the
+ * program's descriptor, and epoll(7) keeps a registration until every
+ * descriptor of that description is closed — closing our duplicate alone
+ * leaves it in the set, armed, with a pointer to the connection in its
+ * data.  So detach deletes it (EPOLL_CTL_DEL) before closing; and when the
+ * program took the duplicate's number away (close_range, dup2 over it),
+ * leaving nothing to delete it by, the engine re-creates its epoll set
+ * before that sweep's references are dropped.
  *
  * Descriptors the program can break: our epoll, wake and duplicate
  * descriptors are ordinary numbers in its table, and a program may close
@@ -87,8 +98,9 @@ static struct {
 	struct ident ep_id, wake_id;
 	pid_t pid;                /* process the thread runs in */
 	atomic_int running;
+	atomic_int rebuild;       /* a registration may outlive its duplicate: re-create the set */
 	struct pre_conn *list;
-} E = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 0, 0, { 0, 0 }, { 0, 0 }, 0, 0, NULL };
+} E = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 0, 0, { 0, 0 }, { 0, 0 }, 0, 0, 0, NULL };
 
 static __thread int prep_depth, prep_locked;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -361,8 +373,11 @@ static void *engine_main(void *arg)
 
 		pthread_mutex_lock(&E.lk);
 		dead = sweep(&timeout);
+		/* The set is re-made before the dead are put: one that lost its
+		 * duplicate may still be registered in it (see the top). */
+		atomic_thread_fence(memory_order_seq_cst);
 		ep = atomic_load(&E.ep) - 1;
-		if (ep < 0 || !is_ours(ep, &E.ep_id)) {
+		if (atomic_exchange(&E.rebuild, 0) || ep < 0 || !is_ours(ep, &E.ep_id)) {
 			ep_setup();
 			ep = atomic_load(&E.ep) - 1;
 		}
@@ -416,8 +431,9 @@ static void *engine_main(void *arg)
 				}
 				continue;
 			}
-			/* Listed connections hold a reference until a sweep, and only
-			 * this thread sweeps: c is alive. */
+			/* A registration exists only while its connection is listed
+			 * (see the top), a listed connection holds a reference until
+			 * a sweep, and only this thread sweeps: c is alive. */
 			pre_io_service(c);
 		}
 		if (timeout >= 0)
@@ -445,6 +461,7 @@ static void forget_inherited(void)
 		c->eng_fd = 0;
 		c->eng_listed = 0;
 		c->eng_next = NULL;
+		c->eng_inbound = 0;   /* the parent's engine drove it; here the program does */
 		/* The tail and a background handshake belong to the parent, whose
 		 * engine carries on with them; the child's copies are stale. */
 		free(c->tail);
@@ -521,6 +538,38 @@ static int engine_start(void)
 	return 0;
 }
 
+int pre_engine_prepare(void)
+{
+	int saved = errno, r = engine_start();
+
+	errno = saved;
+	return r;
+}
+
+/* The child of a fork starts with no engine (forget_inherited); one that
+ * holds a governed connection gets it here, before its own code runs: a
+ * privilege-separated child installs its seccomp filter or lowers
+ * RLIMIT_NOFILE next, and the lazy start (its first record's ctx_hook, its
+ * first tail) would then be killed or fail (issue 11 item 5).  A seccomp
+ * filter binds the thread that installs it and the threads it creates
+ * later, so the engine thread made here keeps its system calls (unless the
+ * program asks the kernel to sync the filter to all threads: docs limits).
+ * A child holding no governed connection (the usual fork-exec) pays one
+ * pass over the descriptor table and no thread. */
+void pre_engine_child_ready(void)
+{
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
+		if (pre_fd_peek((int)fd)) {
+			if (pre_engine_prepare() < 0)
+				pre_log(PRE_LOG_DEBUG, "fork child: engine not started now (%s), later on first need",
+				        strerror(errno));
+			return;
+		}
+	}
+}
+
 int pre_engine_fd(struct pre_conn *c)
 {
 	struct ident id = { c->eng_dev, c->eng_ino };
@@ -529,8 +578,15 @@ int pre_engine_fd(struct pre_conn *c)
 	if (d < 0)
 		return -1;
 	if (!is_ours(d, &id)) {
-		/* closed or replaced by the program: the number is not ours */
+		/* Closed or replaced by the program: the number is not ours, and
+		 * the registration made under it cannot be deleted by it.  The
+		 * engine re-creates its set before the sweep that drops our
+		 * reference (flag first: a sweep that sees eng_fd 0 sees it). */
+		atomic_store(&E.rebuild, 1);
+		atomic_thread_fence(memory_order_seq_cst);
 		c->eng_fd = 0;
+		if (E.pid == getpid())
+			wake_engine();
 		return -1;
 	}
 	return d;
@@ -601,15 +657,26 @@ void pre_engine_detach(struct pre_conn *c)
 
 	if (d < 0)
 		return;
-	/* Closing the duplicate removes it from the epoll set (no other
-	 * descriptor of ours refers to the same file in that set). */
-	REAL(close)(d);
-	c->eng_fd = 0;
 	if (atomic_load(&E.ep) && E.pid == getpid()) {
+		/* Out of the set before the number goes: the program's own
+		 * descriptor keeps the file, and with it the registration, alive
+		 * (epoll(7), "Will closing a file descriptor cause it to be
+		 * removed from all epoll interest lists?").  E.lk: the set is not
+		 * being re-made meanwhile; a set that is not ours any more is
+		 * re-made by the engine before its next sweep's puts. */
+		int ep;
 		pthread_mutex_lock(&E.lk);
+		ep = atomic_load(&E.ep) - 1;
+		if (ep >= 0 && is_ours(ep, &E.ep_id))
+			REAL(epoll_ctl)(ep, EPOLL_CTL_DEL, d, NULL);
+		REAL(close)(d);
+		c->eng_fd = 0;
 		wake_engine();   /* the sweep drops our reference */
 		pthread_mutex_unlock(&E.lk);
+		return;
 	}
+	REAL(close)(d);
+	c->eng_fd = 0;
 }
 
 int64_t pre_connect_bg_deadline(struct pre_conn *c)
@@ -626,6 +693,31 @@ void pre_engine_atfork_prepare(void)
 	pthread_mutex_lock(&E.work);
 	pthread_mutex_lock(&E.lk);
 	prep_locked = 1;
+}
+
+/* Parent side of a fork, every connection's locks and E.lk held: an
+ * accepted connection still undecided is now held by the child too, and a
+ * handshake driven by two processes is broken (each has its own copy of its
+ * state).  Which one will use it cannot be known here (a forking server's
+ * parent closes it; a parent that forks a helper keeps it), so the engine
+ * stops driving it in the background, and from now on it is driven, as
+ * before a background engine existed, by whichever process's program
+ * reads, writes or waits on it.  A program's epoll registration masked for
+ * it gets its events back at the decision (pre_accept.c settle). */
+void pre_engine_fork_parent_handoff(void)
+{
+	if (!prep_locked)
+		return;
+	for (struct pre_conn *c = E.list; c; c = c->eng_next) {
+		int st = atomic_load(&c->state);
+		if (c->dir != POL_DIR_INBOUND || (st != PRE_UNDECIDED && st != PRE_HANDSHAKE) || !c->eng_fd)
+			continue;
+		struct ident id = { c->eng_dev, c->eng_ino };
+		if (is_ours(c->eng_fd - 1, &id))
+			REAL(close)(c->eng_fd - 1);
+		c->eng_fd = 0;   /* the next sweep drops the list's reference */
+		c->eng_inbound = 0;
+	}
 }
 
 void pre_engine_atfork_parent(void)

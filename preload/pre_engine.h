@@ -40,6 +40,20 @@ void pre_engine_detach(struct pre_conn *c);
 /* The engine's descriptor for c (validated), or -1.  tx_lock held. */
 int pre_engine_fd(struct pre_conn *c);
 
+/* Set up, now, what the engine will need for a governed connection (its
+ * thread, epoll instance and wake eventfd), so that no later call of the
+ * program's, after it restricted itself (seccomp, RLIMIT_NOFILE), is the
+ * one that makes them.  Any thread, no lock of ours held.  0 ok, -1 (errno
+ * kept) when it cannot: the engine is then started lazily as before. */
+int pre_engine_prepare(void);
+/* A fork child (pre_fork.c, after every child handler): prepare the engine
+ * when the child holds a governed connection. */
+void pre_engine_child_ready(void);
+
+/* Fork, parent side, before any lock is released (pre_fork.c): the engine
+ * stops driving undecided accepted connections the child now holds too. */
+void pre_engine_fork_parent_handoff(void);
+
 void pre_engine_atfork_prepare(void);
 void pre_engine_atfork_parent(void);
 void pre_engine_atfork_child(void);

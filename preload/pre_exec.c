@@ -10,13 +10,22 @@
  * entry cannot attach keys to another socket — imports it, wipes the memfd
  * and closes it.
  *
- * The exec'd image takes the state over: one record state must never be
- * advanced by two processes independently (nonce reuse), so the slot is
- * marked moved and any other process still holding the socket (a parent
- * that has not closed its copy yet) finds it failed (pre_arena_move).  The
- * connection locks are held from the export to the exec: nothing is sealed
- * between the snapshot and the new image.  If exec fails, all of it is
- * undone.
+ * A secured connection goes along as its shared slot (pre_arena.c
+ * "Exec"): the entry names the arena chunk's memfd, made inheritable for
+ * this exec only, and the slot; the new image maps it and goes on with the
+ * one record state, locks and holder list that a parent or sibling still
+ * holding the socket uses — one record state, never two copies advanced
+ * independently (nonce reuse).  Holders are counted by pid, which exec
+ * keeps, so only the last holder's close says close_notify, whichever
+ * image that is.  The locks are taken for the snapshot of this image's
+ * private part (undelivered plaintext, a partial record) and let go just
+ * before the exec (a robust mutex held across exec reads as its owner's
+ * death); this image's own unsent records go along (the new image sends
+ * them first) and are taken out of this image, whose engine would send them
+ * too.  Where the slot cannot be shared (anonymous chunk, memfd closed by
+ * the program) the state is copied and moved: the other holders find it failed
+ * (pre_arena_move), and the locks are held through the exec.  If exec
+ * fails, all of it is undone.
  *
  * Where the state cannot follow — the target will not load the preload
  * (policy/pol_reach.c, the test `secsock run` makes too: static or
@@ -60,7 +69,7 @@
 extern char **environ;
 
 enum {
-	INH_VERSION = 2, INH_MAX = 4096, INH_PT_MAX = SS_REC_MAX_PLAINTEXT + 256, FDS_MAX = 65536,
+	INH_VERSION = 3, INH_MAX = 4096, INH_PT_MAX = SS_REC_MAX_PLAINTEXT + 256, FDS_MAX = 65536,
 	INH_TAIL_MAX = 64 * 1024 * 1024,   /* sanity bound on an imported tail */
 	TAIL_WAIT_MS = 1000                /* exec waits no longer for another holder's tail */
 };
@@ -75,7 +84,7 @@ struct inh_entry {
 	uint64_t cookie;
 	ss_rec_state rs;
 	uint16_t suite, group;
-	uint8_t dir, action, auth, mode, mutual, wr_shut, nonblock, pad;
+	uint8_t dir, action, auth, mode, mutual, wr_shut, nonblock, shared;
 	uint64_t hs_usec;
 	uint32_t partial_len, cache_len, cache_rec, eof_queued;
 	int32_t k_lowat, user_lowat;
@@ -84,6 +93,10 @@ struct inh_entry {
 	 * before anything else.  Stored after the entries, at tail_at. */
 	uint32_t tail_len, pad2;
 	uint64_t tail_at;
+	/* shared: rs is not here; the record state stays in slot arena_slot of
+	 * the arena chunk whose memfd is arena_fd (pre_arena.c "Exec"). */
+	int32_t arena_fd;
+	uint32_t arena_slot;
 	char peer[256];
 	uint8_t partial[SS_REC_MAX_RECORD];
 	uint8_t cache[INH_PT_MAX];
@@ -147,6 +160,12 @@ struct exec_target {
 
 struct exec_ctx {
 	struct pre_conn **conns;
+	uint8_t *shared;   /* per conn: goes as its arena slot, locks released */
+	int *arena_fd;     /* per conn: the chunk memfd made inheritable, or -1 */
+	struct exec_tail {
+		uint8_t *p;
+		uint32_t off, len;
+	} *tails;          /* per conn: its tail, taken out for the exec */
 	size_t n;
 	int memfd;
 	char **env;
@@ -163,7 +182,7 @@ static uint64_t cookie_of(int fd)
 	return ck;
 }
 
-static void fill_entry(struct inh_entry *e, struct pre_conn *c, int fd)
+static void fill_entry(struct inh_entry *e, struct pre_conn *c, int fd, int shared)
 {
 	memset(e, 0, sizeof *e);
 	e->fd = fd;
@@ -174,9 +193,13 @@ static void fill_entry(struct inh_entry *e, struct pre_conn *c, int fd)
 	e->nonblock = c->nonblock;
 	e->user_lowat = c->user_lowat;
 	e->k_lowat = c->k_lowat;
+	e->arena_fd = -1;
 	if (e->state != PRE_SECURED)
 		return;
-	e->rs = *c->rs;
+	if (shared)
+		e->shared = 1, (void)pre_arena_exec_ref(c, &e->arena_fd, &e->arena_slot);
+	else
+		e->rs = *c->rs;
 	e->suite = c->suite;
 	e->group = c->group;
 	e->auth = c->auth;
@@ -211,13 +234,30 @@ static void exec_undo(struct exec_ctx *x)
 	}
 	for (size_t i = 0; i < x->n; i++) {
 		struct pre_conn *c = x->conns[i];
-		pre_arena_unmove(c);
-		pthread_mutex_unlock(&c->tx_lock);
-		pthread_mutex_unlock(&c->rx_lock);
+		if (x->arena_fd[i] >= 0)
+			REAL(fcntl)(x->arena_fd[i], F_SETFD, FD_CLOEXEC);
+		if (!x->shared[i])
+			pre_arena_unmove(c);
+		if (x->shared[i] != 2) {
+			pthread_mutex_unlock(&c->tx_lock);
+			pthread_mutex_unlock(&c->rx_lock);
+		} else if (x->tails[i].p) {
+			/* the exec failed: the tail is ours to send again (the next
+			 * write pushes it first) */
+			pthread_mutex_lock(&c->tx_lock);
+			free(c->tail);
+			c->tail = x->tails[i].p;
+			c->tail_off = x->tails[i].off;
+			c->tail_len = x->tails[i].len;
+			pthread_mutex_unlock(&c->tx_lock);
+		}
 		c->fork_mark = 0;
 		pre_conn_put(c);
 	}
 	free(x->conns);
+	free(x->shared);
+	free(x->arena_fd);
+	free(x->tails);
 	free(x->env);
 	free(x->preload);
 	memset(x, 0, sizeof *x);
@@ -316,6 +356,101 @@ static int tails_in_order(struct pre_conn *c)
 	}
 }
 
+/* This image's own unsent records (its tail) travel in the hand-off and the
+ * new image sends them first (pre_tail_adopt; same pid, so the slot's tail
+ * mark stays right).  One push now without waiting, so that usually there
+ * is nothing to carry; what the kernel did not take is taken out of c when
+ * the locks go (share_release), or this image's engine would send it too. */
+/* Locks held.  May c's state go to the new image as its shared slot
+ * (pre_arena.c "Exec"), so that every holder goes on with one state? */
+static int shareable(struct pre_conn *c, int fd)
+{
+	uint32_t slot;
+	int afd;
+
+	if (atomic_load(&c->state) != PRE_SECURED || pre_arena_exec_ref(c, &afd, &slot) != 0)
+		return 0;
+	if (pre_arena_tail_state(c) == PRE_TAIL_MINE && pre_tail_flush(c, fd) < 0)
+		return 0;
+	return pre_arena_tail_state(c) != PRE_TAIL_LOST;
+}
+
+/* The shared hand-offs are written: make each chunk memfd inheritable for
+ * this exec and let the locks go — a robust mutex held across exec is
+ * released by the kernel as its owner's death (futex(2), robust lists), and
+ * the next holder would fail the connection on EOWNERDEAD. */
+static void share_release(struct exec_ctx *x)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		struct pre_conn *c = x->conns[i];
+		uint32_t slot;
+		int afd;
+
+		if (x->shared[i] != 1)
+			continue;
+		if (pre_arena_exec_ref(c, &afd, &slot) == 0 && REAL(fcntl)(afd, F_SETFD, 0) == 0)
+			x->arena_fd[i] = afd;
+		x->tails[i].p = c->tail;   /* exported: the new image sends it */
+		x->tails[i].off = c->tail_off;
+		x->tails[i].len = c->tail_len;
+		c->tail = NULL;
+		c->tail_off = c->tail_len = 0;
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		x->shared[i] = 2;
+	}
+}
+
+/* Lock c for the hand-off and list it in x.  0 (listed, or shut down and
+ * let go), -1 out of memory (c let go). */
+static int ctx_add(struct exec_ctx *x, size_t *cap, struct pre_conn *c, int fd, const char *path)
+{
+	int sh;
+
+	if (x->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct pre_conn **nc = realloc(x->conns, ncap * sizeof *nc);
+		uint8_t *ns = nc ? realloc(x->shared, ncap) : NULL;
+		int *na = ns ? realloc(x->arena_fd, ncap * sizeof *na) : NULL;
+		struct exec_tail *nt = na ? realloc(x->tails, ncap * sizeof *nt) : NULL;
+		if (nc)
+			x->conns = nc;
+		if (ns)
+			x->shared = ns;
+		if (na)
+			x->arena_fd = na;
+		if (!nt) {
+			pre_conn_put(c);
+			return -1;
+		}
+		x->tails = nt;
+		*cap = ncap;
+	}
+	/* Both locks for the snapshot, held through the exec unless the slot
+	 * itself goes along (share_release): nothing may be sealed after a
+	 * copied state.  (A dup of the same connection is exported by cookie
+	 * once; the importer finds every descriptor of it.) */
+	c->fork_mark = 1;
+	pthread_mutex_lock(&c->rx_lock);
+	pthread_mutex_lock(&c->tx_lock);
+	sh = shareable(c, fd);
+	if (!sh && atomic_load(&c->state) == PRE_SECURED && !tails_in_order(c)) {
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_unlock(&c->rx_lock);
+		c->fork_mark = 0;
+		REAL(shutdown)(fd, SHUT_RDWR);
+		pre_log(PRE_LOG_WARN, "fd %d: exec of %s: another process's records are still unsent; "
+		        "secured connection shut down", fd, path ? path : "(fd)");
+		pre_conn_put(c);
+		return 0;
+	}
+	x->shared[x->n] = (uint8_t)sh;
+	x->arena_fd[x->n] = -1;
+	x->tails[x->n].p = NULL;
+	x->conns[x->n++] = c;
+	return 0;
+}
+
 static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *const envp[])
 {
 	unsigned hi = atomic_load(&pre_fdtab_hi);
@@ -331,6 +466,7 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 	/* Connections the program closed whose records the engine still sends:
 	 * the engine and its descriptors do not survive the exec. */
 	pre_tail_before_exec();
+	pre_arena_exec_seal();
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
 		struct pre_conn *c;
 		int fl, st;
@@ -363,33 +499,8 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 			pre_conn_put(c);
 			continue;
 		}
-		if (x->n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct pre_conn **nc = realloc(x->conns, ncap * sizeof *nc);
-			if (!nc) {
-				pre_conn_put(c);
-				goto fail;
-			}
-			x->conns = nc;
-			cap = ncap;
-		}
-		/* Hold both locks through the exec: nothing may be sealed after
-		 * the snapshot.  (A dup of the same connection is exported by
-		 * cookie once; the importer finds every descriptor of it.) */
-		c->fork_mark = 1;
-		pthread_mutex_lock(&c->rx_lock);
-		pthread_mutex_lock(&c->tx_lock);
-		if (atomic_load(&c->state) == PRE_SECURED && !tails_in_order(c)) {
-			pthread_mutex_unlock(&c->tx_lock);
-			pthread_mutex_unlock(&c->rx_lock);
-			c->fork_mark = 0;
-			REAL(shutdown)((int)fd, SHUT_RDWR);
-			pre_log(PRE_LOG_WARN, "fd %d: exec of %s: another process's records are still unsent; "
-			        "secured connection shut down", fd, path ? path : "(fd)");
-			pre_conn_put(c);
-			continue;
-		}
-		x->conns[x->n++] = c;
+		if (ctx_add(x, &cap, c, (int)fd, path) < 0)
+			goto fail;
 	}
 	if (!x->n)
 		goto env;
@@ -418,7 +529,7 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 		for (unsigned f = 0; f < hi && f < pre_fdtab_size && fd < 0; f++)
 			if (pre_fd_peek((int)f) == c)
 				fd = (int)f;
-		fill_entry(e, c, fd);
+		fill_entry(e, c, fd, x->shared[i] != 0);
 		if (e->tail_len) {
 			e->tail_at = at;
 			if (pwrite(x->memfd, c->tail + c->tail_off, e->tail_len, (off_t)at) != (ssize_t)e->tail_len)
@@ -435,8 +546,9 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 	    REAL(fcntl)(x->memfd, F_SETFD, 0) != 0)
 		goto fail;
 	for (size_t i = 0; i < x->n; i++)
-		if (atomic_load(&x->conns[i]->state) == PRE_SECURED)
+		if (!x->shared[i] && atomic_load(&x->conns[i]->state) == PRE_SECURED)
 			pre_arena_move(x->conns[i]);
+	share_release(x);
 	pre_log(PRE_LOG_DEBUG, "exec of %s: %zu connection(s) handed over", path ? path : "(fd)", exported);
 env:
 	if (build_env(x, envp) < 0)
@@ -561,10 +673,15 @@ static void import_one(const struct inh_entry *e, const int *fds, int nfds, int 
 	} else if (e->state == PRE_FAILED) {
 		atomic_store(&c->state, PRE_FAILED);
 	} else {
-		c->rs = pre_arena_rs(c);
-		if (!c->rs)
-			goto fail;
-		*c->rs = e->rs;
+		if (e->shared) {
+			/* the one state every holder uses (pre_arena.c "Exec") */
+			if (e->arena_fd < 0 || !(c->rs = pre_arena_exec_adopt(c, e->arena_fd, e->arena_slot)))
+				goto fail;
+		} else {
+			if (!(c->rs = pre_arena_rs(c)))
+				goto fail;
+			*c->rs = e->rs;
+		}
 		if (ss_rec_new(c->rs, &c->rec) != SS_OK)
 			goto fail;
 		c->suite = e->suite;
@@ -653,6 +770,8 @@ void pre_exec_import(void)
 		if (pread((int)mfd, e, sizeof *e, off) != (ssize_t)sizeof *e)
 			break;
 		import_one(e, fds, nfds, (int)mfd, sizeof h + (uint64_t)h.count * sizeof *e);
+		if (e->shared && e->arena_fd >= 0 && e->arena_fd != mfd)
+			pre_arena_exec_unused(e->arena_fd);
 		sodium_memzero(e, sizeof *e);
 		/* wipe the entry in the memfd too (the parent's copy is gone) */
 		(void)!pwrite((int)mfd, e, sizeof *e, off);

@@ -33,6 +33,8 @@
 __attribute__((weak)) void pre_engine_atfork_prepare(void);
 __attribute__((weak)) void pre_engine_atfork_parent(void);
 __attribute__((weak)) void pre_engine_atfork_child(void);
+__attribute__((weak)) void pre_engine_child_ready(void);
+__attribute__((weak)) void pre_engine_fork_parent_handoff(void);
 
 extern atomic_int pre_ready;
 
@@ -56,7 +58,11 @@ SHIM pid_t fork(void)
 		pre_tail_atfork_child();
 		if (pre_engine_atfork_child)
 			pre_engine_atfork_child();
+		if (pre_engine_child_ready)
+			pre_engine_child_ready();
 	} else {
+		if (pre_engine_fork_parent_handoff)
+			pre_engine_fork_parent_handoff();
 		pre_tail_atfork_parent();
 		pre_arena_fork_parent(pid);
 		if (pre_engine_atfork_parent)

@@ -20,6 +20,10 @@
  * own, decided by its own policy if it is preloaded), and everything that
  * is not ours (files, pipes, listening, bypassed and clear sockets).
  *
+ * The memfds of the connection arena (pre_arena.c: every connection's
+ * record state, keys included) are refused the same way: a program passing
+ * descriptors it did not open must not hand them to another process.
+ *
  * The control buffer is walked the way the kernel walks it (net/core/scm.c
  * __scm_send with for_each_cmsghdr; include/linux/socket.h __cmsg_nxthdr),
  * not with glibc's CMSG_NXTHDR, which stops early when the last header's
@@ -63,7 +67,7 @@ static int governed_in(const struct msghdr *msg)
 			for (size_t i = 0; i < n; i++) {
 				int fd;
 				memcpy(&fd, ctl + off + sizeof h + i * sizeof fd, sizeof fd);
-				if (pre_handoff_governed(fd))
+				if (pre_handoff_governed(fd) || pre_arena_owns_fd(fd))
 					return fd;
 			}
 		}
@@ -78,8 +82,11 @@ int pre_handoff_refuse(const struct msghdr *msg)
 
 	if (!msg || !msg->msg_controllen || (fd = governed_in(msg)) < 0)
 		return 0;
-	pre_log(PRE_LOG_WARN, "fd %d: SCM_RIGHTS hand-off of a governed connection refused "
-	        "(the receiving process would have the socket without its security state)", fd);
+	if (pre_arena_owns_fd(fd))
+		pre_log(PRE_LOG_WARN, "fd %d: SCM_RIGHTS hand-off of secsock's connection arena refused", fd);
+	else
+		pre_log(PRE_LOG_WARN, "fd %d: SCM_RIGHTS hand-off of a governed connection refused "
+		        "(the receiving process would have the socket without its security state)", fd);
 	errno = EPERM;
 	return 1;
 }

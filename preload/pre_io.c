@@ -148,6 +148,32 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 
 /* ------------------------------------------------------------ helpers */
 
+/* poll(2) fails EINVAL when nfds exceeds RLIMIT_NOFILE: a program that
+ * set its limit to 0 (a restricted child, issue 11 item 5) still has its
+ * descriptors, and select(2) bounds nfds by the descriptor table, not the
+ * limit.  The set is sized for fd (select takes any size on Linux).
+ * POLLRDHUP has no select form: a FIN makes the socket readable anyway. */
+static int wait_select(int fd, short events, int64_t timeout_ms)
+{
+	size_t words = (size_t)fd / (8 * sizeof(long)) + 1;
+	unsigned long *rd = calloc(2 * words, sizeof(long)), *wr = rd ? rd + words : NULL;
+	unsigned long bit = 1UL << ((unsigned)fd % (8 * sizeof(long)));
+	struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
+	int r;
+
+	if (!rd) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (events & (POLLIN | POLLRDHUP | POLLPRI))
+		rd[fd / (8 * sizeof(long))] |= bit;
+	if (events & POLLOUT)
+		wr[fd / (8 * sizeof(long))] |= bit;
+	r = REAL(select)(fd + 1, (fd_set *)rd, (fd_set *)wr, NULL, timeout_ms < 0 ? NULL : &tv);
+	free(rd);
+	return r < 0 ? -1 : r > 0;
+}
+
 int pre_io_wait(int fd, short events, int64_t timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };
@@ -156,6 +182,8 @@ int pre_io_wait(int fd, short events, int64_t timeout_ms)
 	if (timeout_ms > INT32_MAX)
 		timeout_ms = INT32_MAX;
 	r = REAL(poll)(&p, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
+	if (r < 0 && errno == EINVAL)
+		return wait_select(fd, events, timeout_ms);
 	if (r < 0)
 		return -1;
 	if (r == 0)
@@ -1491,21 +1519,63 @@ int pre_io_so_error(struct pre_conn *c, int *out)
 	return 1;
 }
 
+/* A background handshake whose engine duplicate the program closed (or put
+ * another file under its number): nothing drives it any more, and waiting
+ * for the program to would hang it — its readiness has no EPOLLOUT until the
+ * handshake ends.  It ends failed, as bg_fail ends it (pre_connect.c): the
+ * socket is reset through a descriptor of the program's that still holds
+ * it, SO_ERROR says ECONNRESET, EPOLLOUT comes back.  rx_lock, tx_lock held. */
+static void bg_lost(struct pre_conn *c)
+{
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	pre_io_drop_held(c);
+	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++)
+		if (pre_fd_peek((int)fd) == c && pre_fd_holds((int)fd, c)) {
+			pre_reset((int)fd);
+			break;
+		}
+	c->so_error = ECONNRESET;
+	atomic_store(&c->state, PRE_FAILED);
+	pre_ready_bg_done(c);
+	pre_log(PRE_LOG_WARN, "background handshake failed: the engine's descriptor of the socket was closed by the program");
+}
+
 void pre_io_service(struct pre_conn *c)
 {
 	int efd, put;
 
-	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
-		pthread_mutex_lock(&c->rx_lock);
-		pthread_mutex_lock(&c->tx_lock);
-		efd = pre_engine_fd(c);
-		if (efd >= 0)
-			pre_connect_bg_step(c, efd);
-		pthread_mutex_unlock(&c->tx_lock);
-		pthread_mutex_unlock(&c->rx_lock);
+	if (c->dir == POL_DIR_INBOUND && (atomic_load(&c->state) == PRE_UNDECIDED ||
+	                                  atomic_load(&c->state) == PRE_HANDSHAKE)) {
+		pre_accept_service(c);
 		return;
 	}
+
+	/* Which work it is, decided under tx_lock (connect() sets the state and
+	 * bg holding both locks): the tail path ends by closing the duplicate,
+	 * which a background handshake still needs.  The tail path takes no
+	 * rx_lock: the engine never waits behind a reader. */
 	pthread_mutex_lock(&c->tx_lock);
+	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
+		pthread_mutex_unlock(&c->tx_lock);
+		pthread_mutex_lock(&c->rx_lock);
+		pthread_mutex_lock(&c->tx_lock);
+		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
+			efd = pre_engine_fd(c);
+			if (efd >= 0)
+				pre_connect_bg_step(c, efd);
+			else
+				bg_lost(c);
+			pthread_mutex_unlock(&c->tx_lock);
+			pthread_mutex_unlock(&c->rx_lock);
+			return;
+		}
+		pthread_mutex_unlock(&c->rx_lock);
+	}
 	efd = pre_engine_fd(c);
 	put = pre_tail_service(c, efd);
 	pthread_mutex_unlock(&c->tx_lock);

@@ -60,6 +60,9 @@ int pre_accept_progress(struct pre_conn *c, int fd, int64_t until);
 /* A write on an undecided accepted connection: wait up to
  * server-first-wait for the client's first bytes, then decide.  rx_lock held. */
 int pre_accept_before_write(struct pre_conn *c, int fd);
+/* The engine's step for an accepted connection not yet decided (no lock
+ * held; pre_accept.c "Readiness"). */
+void pre_accept_service(struct pre_conn *c);
 
 /* Event loops (issue 5). */
 /* pre_ready.c (finding 14c): a background handshake began (mask the

@@ -25,6 +25,19 @@
  *    program asked: EPOLL_CTL_MOD re-polls the socket and queues the event
  *    if it is ready (an edge for EPOLLET, eventpoll.c ep_modify), so every
  *    epoll_wait flavour sees it without being wrapped.
+ * The server side (issue 11 item 6): an accepted connection not yet decided
+ * (UNDECIDED or HANDSHAKE) has the client's ClientHello, then its Finished,
+ * in its queue; those bytes are secsock's and must never make the socket
+ * readable to the program (a server that looks for early input with a
+ * zero timeout before its banner would read, and block for a request the
+ * client will only send after the banner).  poll/select ask the kernel as
+ * the program did, plus input; an entry that comes back is driven one step
+ * (pre_accept_progress, never waiting) and reported only as what is left
+ * once the handshake has taken its bytes: input only when the connection
+ * is decided and the kernel still says so.  epoll registrations lose
+ * their input events while it is undecided; the engine, armed then, drives
+ * the handshake (pre_accept.c) and the decision gives them back
+ * (pre_ready_bg_done).
  * Limits (docs/design.md): a registration with EPOLLEXCLUSIVE cannot be
  * modified and is left alone; an EPOLLONESHOT one is re-armed at the end of
  * the handshake.
@@ -37,6 +50,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include "pre_engine.h"
 #include "pre_io.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
@@ -59,22 +73,42 @@ struct pre_epreg {
 	int masked;               /* the kernel has it without EPOLLOUT */
 };
 
+static int inbound_hidden(struct pre_conn *c)
+{
+	int st = atomic_load(&c->state);
+	return c->dir == POL_DIR_INBOUND && (st == PRE_UNDECIDED || st == PRE_HANDSHAKE);
+}
+
 static int hidden(struct pre_conn *c)
 {
-	return atomic_load(&c->state) == PRE_CONNECTING && c->bg;
+	return (atomic_load(&c->state) == PRE_CONNECTING && c->bg) || inbound_hidden(c);
+}
+
+enum { K_NONE, K_CONNECT, K_INBOUND, K_INBOUND_HS };
+
+/* What readiness of fd hides: nothing, a background connect's handshake
+ * (no output until it ends), or an accepted connection's undecided first
+ * bytes (no input until decided; K_INBOUND_HS: its handshake has a
+ * deadline, look in slices). */
+static int fd_kind(int fd)
+{
+	struct pre_conn *c;
+	int k = K_NONE;
+
+	if (fd < 0 || !pre_fd_peek(fd) || !(c = pre_fd_get(fd)))
+		return K_NONE;
+	if (inbound_hidden(c))
+		k = atomic_load(&c->state) == PRE_HANDSHAKE || c->deadline_ms ? K_INBOUND_HS : K_INBOUND;
+	else if (hidden(c))
+		k = K_CONNECT;
+	pre_conn_put(c);
+	return k;
 }
 
 /* Is fd a socket whose handshake runs in the background? */
 static int fd_hidden(int fd)
 {
-	struct pre_conn *c;
-	int h;
-
-	if (fd < 0 || !pre_fd_peek(fd) || !(c = pre_fd_get(fd)))
-		return 0;
-	h = hidden(c);
-	pre_conn_put(c);
-	return h;
+	return fd_kind(fd) != K_NONE;
 }
 
 /* Drive the handshake one step from here; 1 while it still runs. */
@@ -85,7 +119,14 @@ static int drive(int fd)
 
 	if (!c)
 		return 0;
-	if (hidden(c)) {
+	if (inbound_hidden(c)) {
+		int e = errno;
+		pthread_mutex_lock(&c->rx_lock);
+		if (inbound_hidden(c))
+			pre_accept_progress(c, fd, 0);
+		pthread_mutex_unlock(&c->rx_lock);
+		errno = e;
+	} else if (hidden(c)) {
 		pthread_mutex_lock(&c->rx_lock);
 		pthread_mutex_lock(&c->tx_lock);
 		if (hidden(c))
@@ -123,30 +164,39 @@ static int real_wait(struct pollfd *fds, nfds_t n, int64_t ms, const sigset_t *m
 static int ready_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const sigset_t *mask, int use_ppoll)
 {
 	short stack[STACK_FDS], *orig = n <= STACK_FDS ? stack : malloc(n * sizeof(short));
+	unsigned char kstack[STACK_FDS], *kind = n <= STACK_FDS ? kstack : malloc(n);
 	int64_t deadline = timeout_ms < 0 ? -1 : pre_now_ms() + timeout_ms;
 	int r;
 
-	if (!orig)
+	if (!orig || !kind) {
+		if (orig != stack)
+			free(orig);
+		if (kind != kstack)
+			free(kind);
 		return real_wait(fds, n, timeout_ms, mask, use_ppoll);
+	}
 	for (;;) {
 		int64_t left = deadline < 0 ? -1 : deadline - pre_now_ms();
-		int any = 0, count = 0;
+		int any = 0, slice = 0, count = 0;
 
 		if (left < -1)
 			left = 0;
 		for (nfds_t i = 0; i < n; i++) {
 			orig[i] = -1;
-			if (fd_hidden(fds[i].fd)) {
+			kind[i] = (unsigned char)fd_kind(fds[i].fd);
+			if (kind[i] != K_NONE) {
+				short keep = kind[i] == K_CONNECT ? (short)(fds[i].events & ~WR_EVENTS) : fds[i].events;
 				orig[i] = fds[i].events;
-				fds[i].events = (short)((fds[i].events & ~WR_EVENTS) | POLLIN | POLLRDHUP);
+				fds[i].events = (short)(keep | POLLIN | POLLRDHUP);
 				any = 1;
+				slice |= kind[i] != K_INBOUND;
 			}
 		}
 		if (!any) {
 			r = real_wait(fds, n, left, mask, use_ppoll);
 			break;
 		}
-		r = real_wait(fds, n, left < 0 || left > SLICE_MS ? SLICE_MS : left, mask, use_ppoll);
+		r = real_wait(fds, n, slice && (left < 0 || left > SLICE_MS) ? SLICE_MS : left, mask, use_ppoll);
 		for (nfds_t i = 0; i < n; i++)
 			if (orig[i] != -1)
 				fds[i].events = orig[i];
@@ -154,7 +204,13 @@ static int ready_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const si
 			break;
 		for (nfds_t i = 0; i < n; i++) {
 			if (orig[i] != -1) {
-				fds[i].revents = 0;
+				/* an undecided accepted connection: output as the kernel
+				 * says (a write decides it, pre_accept_before_write),
+				 * never its handshake's input */
+				short wr = kind[i] == K_CONNECT ? 0 : (short)(fds[i].revents & orig[i] & WR_EVENTS);
+				if (kind[i] == K_INBOUND && !fds[i].revents)
+					continue;
+				fds[i].revents = wr;
 				if (!drive(fds[i].fd)) {
 					/* over: what the kernel says of it now */
 					struct pollfd one = { fds[i].fd, fds[i].events, 0 };
@@ -170,6 +226,8 @@ static int ready_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const si
 	}
 	if (orig != stack)
 		free(orig);
+	if (kind != kstack)
+		free(kind);
 	return r;
 }
 
@@ -298,12 +356,18 @@ SHIM int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespe
 
 /* ------------------------------------------------------------ epoll */
 
-static uint32_t masked_events(uint32_t ev)
+static uint32_t masked_events(const struct pre_conn *c, uint32_t ev)
 {
+	if (c->dir == POL_DIR_INBOUND)
+		return ev & ~(uint32_t)(EPOLLIN | EPOLLRDNORM | EPOLLRDBAND);
 	return ev & ~(uint32_t)(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 }
 
-/* tx_lock held. */
+/* tx_lock held.  An undecided accepted connection is masked only once the
+ * engine watches it (it then decides it in the background); the engine
+ * only does so for connections a program waits for in epoll, so that one
+ * the program forks or execs before using is still undecided, not in the
+ * middle of a handshake no other image can carry (pre_exec.c). */
 static int ep_record(struct pre_conn *c, int epfd, int op, int fd, const struct epoll_event *ev)
 {
 	struct pre_epreg **pp, *g;
@@ -319,9 +383,13 @@ static int ep_record(struct pre_conn *c, int epfd, int op, int fd, const struct 
 		return REAL(epoll_ctl)(epfd, op, fd, (struct epoll_event *)ev);
 	}
 	struct epoll_event e = *ev;
+	/* an undecided accepted connection only while the engine drives its
+	 * handshake: masked input with no one to decide would never come */
 	int mask = hidden(c);
+	if (inbound_hidden(c) && !c->eng_inbound)
+		mask = c->eng_inbound = pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP) == 0;
 	if (mask)
-		e.events = masked_events(e.events);
+		e.events = masked_events(c, e.events);
 	int r = REAL(epoll_ctl)(epfd, op, fd, &e);
 	if (r < 0)
 		return r;
@@ -345,7 +413,7 @@ SHIM int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (__builtin_expect(!pre_fd_peek(fd), 1) || !(c = pre_fd_get(fd)))
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
 	st = atomic_load(&c->state);
-	if (st != PRE_NEW && st != PRE_CONNECTING && !c->epregs) {
+	if (st != PRE_NEW && st != PRE_CONNECTING && st != PRE_UNDECIDED && st != PRE_HANDSHAKE && !c->epregs) {
 		pre_conn_put(c);
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
 	}
@@ -364,7 +432,7 @@ void pre_ready_bg_start(struct pre_conn *c)
 
 	for (struct pre_epreg *g = c->epregs; g; g = g->next) {
 		struct epoll_event ev = g->ev;
-		ev.events = masked_events(ev.events);
+		ev.events = masked_events(c, ev.events);
 		if (REAL(epoll_ctl)(g->epfd, EPOLL_CTL_MOD, g->fd, &ev) == 0)
 			g->masked = 1;
 	}

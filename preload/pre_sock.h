@@ -132,6 +132,7 @@ struct pre_conn {
 	uint32_t held_len;
 	uint8_t bg;               /* client handshake runs in the background (connect → EINPROGRESS) */
 	uint8_t eng_listed;       /* on the engine's list (the list holds a ref) */
+	uint8_t eng_inbound;      /* the engine drives this accepted connection's handshake (pre_accept.c) */
 	int so_error;             /* what getsockopt(SO_ERROR) reports (once) */
 	int eng_fd;               /* the engine's CLOEXEC dup of the socket, + 1 (0 = none) */
 	uint64_t eng_dev, eng_ino;/* its identity: the program may close or dup2 over that number */
@@ -221,6 +222,20 @@ void pre_arena_exit(struct pre_conn *c);
  * holders (which can no longer use it).  unmove: the exec failed. */
 int pre_arena_move(struct pre_conn *c);
 void pre_arena_unmove(struct pre_conn *c);
+/* exec sharing (pre_arena.c "Exec"): the memfd of c's chunk (ours, still
+ * open) and c's slot in it, 0; -1 when c's slot cannot be shared. */
+int pre_arena_exec_ref(struct pre_conn *c, int *fd, uint32_t *slot);
+/* In the exec'd image: c (fresh) takes slot of the chunk memfd fd, which is
+ * validated, mapped once and kept (CLOEXEC) for the next exec; the shared
+ * record state, or NULL. */
+ss_rec_state *pre_arena_exec_adopt(struct pre_conn *c, int fd, uint32_t slot);
+/* Every chunk memfd FD_CLOEXEC again (the program may have cleared it):
+ * before any exec or glibc spawn, so only a hand-off passes one on. */
+void pre_arena_exec_seal(void);
+/* 1 when fd is the number of one of our chunk memfds (no system call). */
+int pre_arena_owns_fd(int fd);
+/* A chunk memfd named in a hand-off: closed unless a connection adopted it. */
+void pre_arena_exec_unused(int fd);
 /* Whose sealed records wait in a private tail (pre_io.c), tx_lock held:
  * set/clear our mark; NONE, MINE, OTHER (a live holder: wait for it), LOST
  * (its owner died with them: the stream is broken). */

@@ -7,8 +7,9 @@
  * and the child wrote on it in clear.  The state cannot go with it: the
  * parent goes on using the connection (system() returns to it, popen's
  * caller keeps it), and two processes sealing with one record state
- * independently would reuse nonces — exec hands the state over only
- * because the exec'ing image is gone.
+ * independently would reuse nonces — our exec wrappers hand the shared
+ * slot itself to the new image (pre_arena.c "Exec"), but glibc's internal
+ * exec never passes through them.
  *
  * So governed descriptors are kept out of the child: for the duration of
  * the call every governed descriptor without FD_CLOEXEC gets it (the
@@ -90,6 +91,7 @@ static int window_open(void)
 		atomic_store(&marks, m);
 	}
 	spawn_depth++;
+	pre_arena_exec_seal();   /* the arena's memfds never go to these children */
 	/* Every window marks what is governed now (a connection made since an
 	 * earlier window opened is covered too). */
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {

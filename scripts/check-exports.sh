@@ -2,7 +2,8 @@
 # check-exports.sh LIB... — fail when a library exports more than it should
 # (STYLE.md: an exported-symbol list checked into the repo).
 #   libsecsock.so         the interposed libc names (preload/libsecsock.map)
-#                         and the public secsock_* API;
+#                         and the public secsock_* API; and it must not
+#                         need libssl or libcrypto;
 #   libsecsock-engine.so  only secsock_engine_* (core/ss_engine.map): the
 #                         preload reaches core/ through that one table, and
 #                         anything else exported could be bound by the
@@ -25,6 +26,15 @@ for so in "$@"; do
 			bad=1
 		fi
 	done
+	# The preload starts without OpenSSL (docs/design.md "Two libraries"):
+	# only the engine it dlopens may need libssl/libcrypto.
+	case $(basename "$so") in
+	libsecsock-engine*.so) ;;
+	*) if readelf -d "$so" | grep -E 'NEEDED.*lib(ssl|crypto)\.so' >/dev/null; then
+		echo "check-exports: $so needs libssl/libcrypto (only libsecsock-engine.so may)" >&2
+		bad=1
+	   fi ;;
+	esac
 	if [ $bad -eq 0 ]; then
 		echo "check-exports: ok $(basename "$so") ($(nm -D --defined-only "$so" | wc -l) symbols)"
 	else

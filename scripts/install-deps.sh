@@ -2,8 +2,17 @@
 # Install the Debian 12 packages secsock needs to build, test and demo —
 # plus any package names given as arguments (bench/install-deps.sh passes the
 # benchmark's contenders) — only those that are missing: one dpkg-query per
-# package, at most one apt-get.
+# package, at most one apt-get.  `install-deps.sh --compat` installs the
+# programs of `make compat` (tests/compat/) instead: only its runner asks.
 set -eu
+COMPAT_PKGS="ruby php-cli openjdk-17-jdk-headless nodejs memcached libmemcached-tools
+haproxy ucspi-tcp mosquitto mosquitto-clients vsftpd lighttpd rsync git wget
+swaks postgresql postgresql-client perl netcat-openbsd socat curl python3
+nginx-light redis-server redis-tools"
+if [ "${1:-}" = --compat ]; then
+	shift
+	set -- $COMPAT_PKGS "$@"
+fi
 PKGS="build-essential pkg-config libssl-dev openssl libsodium-dev libinih-dev
 libcriterion-dev clang libclang-rt-14-dev valgrind socat curl python3
 iproute2 procps psmisc tshark netcat-openbsd file libcap2-bin util-linux
@@ -26,6 +35,6 @@ $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # Debian starts redis-server (and sometimes iperf3, nginx) as services; tests
 # and benchmarks run their own instances on free ports, so stop the system
 # ones to keep the machine quiet.  Harmless where there is no init system.
-for s in redis-server iperf3 nginx; do
+for s in redis-server iperf3 nginx memcached mosquitto vsftpd lighttpd haproxy postgresql; do
 	$SUDO systemctl stop "$s" 2>/dev/null || $SUDO service "$s" stop 2>/dev/null || true
 done

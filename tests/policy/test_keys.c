@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include "helpers.h"
 #include "pol_internal.h"
 #include "ss_cred.h"
@@ -72,17 +73,14 @@ Test(keys, auth_list_in_order)
 {
 	pol_diags d;
 	pol_policy *p = load_defaults_line(
-	    "auth = group:db-servers, certificate, psk, host-key, anonymous\n"
+	    "auth = certificate, psk, anonymous\n"
 	    "psk-file = /etc/secsock/db.psk\nca-file = /etc/ssl/ca.pem", &d);
 	cr_assert_not_null(p, "%s", d.items[0].msg);
 	const pol_settings *s = defaults_of(p);
-	cr_assert_eq(s->n_auth, 5);
-	cr_expect_eq(s->auth[0].method, SS_AUTH_GROUP);
-	cr_expect_str_eq(s->auth[0].group, "db-servers");
-	cr_expect_eq(s->auth[1].method, SS_AUTH_CERTIFICATE);
-	cr_expect_eq(s->auth[2].method, SS_AUTH_PSK);
-	cr_expect_eq(s->auth[3].method, SS_AUTH_HOST_KEY);
-	cr_expect_eq(s->auth[4].method, SS_AUTH_ANONYMOUS);
+	cr_assert_eq(s->n_auth, 3);
+	cr_expect_eq(s->auth[0].method, SS_AUTH_CERTIFICATE);
+	cr_expect_eq(s->auth[1].method, SS_AUTH_PSK);
+	cr_expect_eq(s->auth[2].method, SS_AUTH_ANONYMOUS);
 	cr_expect_str_eq(s->psk_file, "/etc/secsock/db.psk");
 	cr_expect_str_eq(s->ca_file, "/etc/ssl/ca.pem");
 	pol_free(p);
@@ -112,7 +110,6 @@ Test(keys, strings_paths_and_flags)
 	pol_policy *p = load_defaults_line(
 	    "peer = standard-tls\nauth = certificate\npeer-name = db.internal\npfs = no\n"
 	    "cert-file = /c.pem\nkey-file = /k.pem\nca-file = /ca.pem\n"
-	    "host-key-file = /var/lib/secsock/host.key\nknown-peers-file = /var/lib/secsock/known\n"
 	    "psk-file = /p.psk", &d);
 	cr_assert_not_null(p, "%s", d.count ? d.items[0].msg : "");
 	const pol_settings *s = defaults_of(p);
@@ -121,8 +118,6 @@ Test(keys, strings_paths_and_flags)
 	cr_expect_eq(s->pfs, false);
 	cr_expect_str_eq(s->cert_file, "/c.pem");
 	cr_expect_str_eq(s->key_file, "/k.pem");
-	cr_expect_str_eq(s->host_key_file, "/var/lib/secsock/host.key");
-	cr_expect_str_eq(s->known_peers_file, "/var/lib/secsock/known");
 	cr_expect_str_eq(s->psk_file, "/p.psk");
 	pol_free(p);
 }
@@ -213,4 +208,23 @@ Test(keys, names_single_source)
 	cr_expect_eq(ss_group_from_name("ffdhe2048"), 0);
 	cr_expect_str_eq(ss_auth_name(SS_AUTH_HOST_KEY), "host-key");
 	cr_expect_null(ss_suite_name(0x9999));
+}
+
+/* Promise 3: host-key and group:NAME are not built yet, so a file that
+ * names them is refused with that reason, never accepted and skipped. */
+Test(keys, methods_not_built_are_refused)
+{
+	static const char *const lines[] = {
+		"auth = host-key", "auth = anonymous, host-key", "auth = host-key, anonymous",
+		"auth = group:db-servers", "auth = psk, group:x\npsk-file = /etc/secsock/db.psk",
+		"host-key-file = /var/lib/secsock/host.key", "known-peers-file = /var/lib/secsock/known",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		pol_diags d;
+		pol_policy *p = load_defaults_line(lines[i], &d);
+		cr_expect_null(p, "accepted: %s", lines[i]);
+		cr_expect(d.count > 0 && strstr(d.items[0].msg, "is not built yet") != NULL,
+		          "%s: %s", lines[i], d.count ? d.items[0].msg : "(no message)");
+		pol_free(p);
+	}
 }

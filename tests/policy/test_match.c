@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include "helpers.h"
+#include "ss_cred.h"
 
 static pol_policy *load(const char *text)
 {
@@ -177,12 +178,14 @@ Test(match, protocol)
 	pol_free(p);
 }
 
-/* The example from ARCHITECTURE.md "Policy", with its inline '#' comments. */
+/* The example from ARCHITECTURE.md "Policy", with its inline '#' comments;
+ * its host-key and group:db-servers are replaced by anonymous and psk
+ * until those methods are built (a file naming them is refused: test_keys). */
 Test(match, architecture_example)
 {
 	pol_policy *p = load(
 	    "[defaults]\n"
-	    "auth              = host-key, anonymous\n"
+	    "auth              = anonymous\n"
 	    "ciphers           = aes-128-gcm, chacha20-poly1305, aes-256-gcm\n"
 	    "groups            = x25519, p-256\n"
 	    "session-lifetime  = 2h        # main mode\n"
@@ -202,14 +205,15 @@ Test(match, architecture_example)
 	    "remote    = 10.1.0.0/16\n"
 	    "port      = 5432\n"
 	    "action    = require\n"
-	    "auth      = group:db-servers\n"
+	    "auth      = psk\n"
+	    "psk-file  = /etc/secsock/db.psk\n"
 	    "peer-name = db.internal\n");
 	pol_query q = q_make(OUT, "10.1.0.9", 5432, NULL);
 	pol_decision d;
 	pol_decide(p, &q, &d);
 	cr_expect_str_eq(d.rule_name, "db");
 	cr_expect_eq(d.action, POL_REQUIRE);
-	cr_expect_str_eq(d.settings->auth[0].group, "db-servers");
+	cr_expect_eq(d.settings->auth[0].method, SS_AUTH_PSK);
 	cr_expect_str_eq(d.settings->peer_name, "db.internal");
 	cr_expect_eq(d.settings->n_ciphers, 3);
 	cr_expect_eq(d.settings->session_lifetime_ms, 7200000);

@@ -18,6 +18,14 @@
  *   --truncate-s2c N    same for server->client (FIN to the client)
  *   --stall-c2s N       after N bytes client->server: stop forwarding (read and drop the rest)
  *   --stall-s2c N       same for server->client
+ *   --freeze-c2s N      after N bytes client->server: stop reading from the
+ *                       client at all (its sends back up, as with a peer that
+ *                       stopped reading), until the client closes or resets;
+ *                       then what got through, and FIN, go on
+ *   --freeze-s2c N      same for server->client (still until the client goes)
+ *   --reset-c2s N       after N bytes client->server: reset both connections
+ *                       (RST to the client and to the server, nothing else)
+ *   --reset-s2c N       same, counted server->client
  *   --fault-conn K      apply the faults only to connection K (1-based)
  *
  * A thread per direction with blocking I/O, so a full-duplex bulk transfer
@@ -26,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,9 +57,11 @@ struct fault {
 	long long flip;      /* -1 = none */
 	long long truncate;  /* -1 = none */
 	long long stall;     /* -1 = none */
+	long long freeze;    /* -1 = none */
+	long long reset;     /* -1 = none */
 };
 
-static struct fault faults[2] = { { -1, -1, -1 }, { -1, -1, -1 } };
+static struct fault faults[2] = { { -1, -1, -1, -1, -1 }, { -1, -1, -1, -1, -1 } };
 static long fault_conn = 0;      /* 0 = every connection */
 static const char *record_dir;
 static const char *target_host, *target_port;
@@ -67,6 +78,7 @@ struct conn {
 	long id;
 	int cfd, sfd;
 	atomic_int live;              /* halves still running */
+	atomic_bool reset;            /* a reset was injected: close both with RST, no FIN */
 	struct pipe_half half[2];
 };
 
@@ -100,6 +112,12 @@ static void conn_release(struct conn *c)
 {
 	if (atomic_fetch_sub(&c->live, 1) != 1)
 		return;
+	if (atomic_load(&c->reset)) {
+		/* close() with a zero linger time sends RST instead of FIN */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		setsockopt(c->sfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
 	close(c->cfd);
 	close(c->sfd);
 	for (int d = 0; d < 2; d++)
@@ -107,6 +125,31 @@ static void conn_release(struct conn *c)
 			fclose(c->half[d].rec);
 	logf_("conn %ld closed", c->id);
 	free(c);
+}
+
+/* A frozen half: read nothing more from src (its sender's data backs up in
+ * the kernel's buffers) until the client gives up: its FIN or RST on cfd
+ * (POLLRDHUP sees the FIN without taking data), or the other half ended.
+ * Never the server's FIN: a server that finished its answer and closed is
+ * still a stalled reader's peer, its FIN queued behind the unread data. */
+static void freeze(struct pipe_half *h)
+{
+	struct pollfd p = { .fd = h->c->cfd, .events = POLLRDHUP };
+
+	while (atomic_load(&h->c->live) == 2 && !atomic_load(&h->c->reset)) {
+		int r = poll(&p, 1, 50);
+		if (r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			break;
+	}
+}
+
+/* Inject a reset: both ends get RST at conn_release; SHUT_RD wakes the other
+ * half's recv (it returns 0, sends nothing) so both halves end now. */
+static void inject_reset(struct conn *c)
+{
+	atomic_store(&c->reset, true);
+	shutdown(c->cfd, SHUT_RD);
+	shutdown(c->sfd, SHUT_RD);
 }
 
 static void *pump(void *arg)
@@ -117,6 +160,7 @@ static void *pump(void *arg)
 	unsigned char buf[65536];
 	long long off = 0;           /* stream offset of buf[0] */
 	bool stopped = false;        /* truncated or stalled: drop the rest */
+	bool frozen = false, reset = false;
 	const char *why = "EOF";
 
 	for (;;) {
@@ -147,6 +191,10 @@ static void *pump(void *arg)
 			limit = f->truncate;
 		if (faulty && f->stall >= 0 && (limit < 0 || f->stall < limit))
 			limit = f->stall;
+		if (faulty && f->freeze >= 0 && (limit < 0 || f->freeze < limit))
+			limit = f->freeze;
+		if (faulty && f->reset >= 0 && (limit < 0 || f->reset < limit))
+			limit = f->reset;
 		if (limit >= 0 && off + r > limit) {
 			n = (size_t)(limit > off ? limit - off : 0);
 			stopped = true;
@@ -157,6 +205,20 @@ static void *pump(void *arg)
 			break;
 		}
 		off += r;
+		if (stopped && faulty && f->reset == limit) {
+			logf_("conn %ld %s reset (RST both ways) after %lld bytes", h->c->id, dir_name[h->dir], limit);
+			inject_reset(h->c);
+			reset = true;
+			why = "reset injected";
+			break;
+		}
+		if (stopped && faulty && f->freeze == limit) {
+			logf_("conn %ld %s frozen after %lld bytes (%lld read)", h->c->id, dir_name[h->dir], limit, off);
+			freeze(h);
+			frozen = true;
+			why = "frozen";
+			break;
+		}
 		if (stopped) {
 			if (faulty && f->truncate >= 0 && f->truncate == limit) {
 				shutdown(h->dst, SHUT_WR);
@@ -169,7 +231,11 @@ static void *pump(void *arg)
 		}
 	}
 	logf_("conn %ld %s end (%s) after %lld bytes", h->c->id, dir_name[h->dir], why, off);
-	if (!strcmp(why, "EOF")) {
+	if (reset || atomic_load(&h->c->reset)) {
+		;   /* conn_release sends the RSTs */
+	} else if (frozen) {
+		shutdown(h->dst, SHUT_WR);   /* what got through, then FIN: no close_notify */
+	} else if (!strcmp(why, "EOF")) {
 		if (!stopped)
 			shutdown(h->dst, SHUT_WR);
 	} else {
@@ -230,6 +296,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: ss_relay [--record DIR] [--port-file F] [--flip-c2s|--flip-s2c OFF]\n"
 	                "       [--truncate-c2s|--truncate-s2c N] [--stall-c2s|--stall-s2c N]\n"
+	                "       [--freeze-c2s|--freeze-s2c N] [--reset-c2s|--reset-s2c N]\n"
 	                "       [--fault-conn K] LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT\n");
 	exit(2);
 }
@@ -263,6 +330,14 @@ int main(int argc, char **argv)
 			faults[DIR_C2S].stall = num_arg(v);
 		else if (!strcmp(o, "--stall-s2c"))
 			faults[DIR_S2C].stall = num_arg(v);
+		else if (!strcmp(o, "--freeze-c2s"))
+			faults[DIR_C2S].freeze = num_arg(v);
+		else if (!strcmp(o, "--freeze-s2c"))
+			faults[DIR_S2C].freeze = num_arg(v);
+		else if (!strcmp(o, "--reset-c2s"))
+			faults[DIR_C2S].reset = num_arg(v);
+		else if (!strcmp(o, "--reset-s2c"))
+			faults[DIR_S2C].reset = num_arg(v);
 		else if (!strcmp(o, "--fault-conn"))
 			fault_conn = (long)num_arg(v);
 		else
@@ -334,6 +409,7 @@ int main(int argc, char **argv)
 		c->cfd = cfd;
 		c->sfd = sfd;
 		atomic_init(&c->live, 2);
+		atomic_init(&c->reset, false);
 		c->half[DIR_C2S] = (struct pipe_half){ c, DIR_C2S, cfd, sfd, open_record(id, "c2s") };
 		c->half[DIR_S2C] = (struct pipe_half){ c, DIR_S2C, sfd, cfd, open_record(id, "s2c") };
 		logf_("conn %ld accepted", id);

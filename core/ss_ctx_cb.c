@@ -1,0 +1,332 @@
+/* ss_ctx_cb.c — the callbacks OpenSSL calls during a handshake of ss_ctx.c:
+ * the keylog callback that hands us the traffic secrets (RFC 8446 §7.1),
+ * the secsock/1 ALPN check (RFC 7301), PSK offer and selection (RFC 8446
+ * §4.2.11) and the certificate checks, plus the small parsers of ClientHello
+ * extensions they need.  They record why they refused in ctx->fail, since
+ * OpenSSL only learns that a callback said no.
+ */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+#include "ss_ctx_int.h"
+#include "ss_cursor.h"
+#include "ss_mem.h"
+#include "ss_rec.h"
+
+/* ------------------------------------------------------------ small parsers */
+
+/* Does an ALPN ProtocolNameList (RFC 7301 §3.1) contain secsock/1?  A
+ * malformed list counts as "no". */
+static int alpn_list_has_secsock(const uint8_t *d, size_t n)
+{
+	ss_cur c = ss_cur_make(d, n), list, name;
+
+	if (!ss_cur_vec(&c, 2, &list) || ss_cur_left(&c) != 0)
+		return 0;
+	while (ss_cur_left(&list) > 0) {
+		if (!ss_cur_vec(&list, 1, &name))
+			return 0;
+		if (ss_cur_equals(&name, SS_ALPN, sizeof SS_ALPN - 1))
+			return 1;
+	}
+	return 0;
+}
+
+/* RFC 8446 §4.2.11 OfferedPsks: find our identity; *binder_len is the length
+ * of its binder (= Hash.length of the hash the client bound the PSK to).
+ * Returns 1 when found. */
+static int offered_psk_find(const uint8_t *d, size_t n, const char *id, size_t id_len,
+                            size_t *binder_len)
+{
+	ss_cur c = ss_cur_make(d, n), ids, binders, ident, binder;
+	size_t index = 0, match = SIZE_MAX;
+	uint32_t age;
+
+	if (!ss_cur_vec(&c, 2, &ids) || !ss_cur_vec(&c, 2, &binders))
+		return 0;
+	while (ss_cur_left(&ids) > 0) {
+		if (!ss_cur_vec(&ids, 2, &ident) || !ss_cur_uint(&ids, 4, &age))
+			return 0;
+		if (match == SIZE_MAX && ss_cur_equals(&ident, id, id_len))
+			match = index;
+		index++;
+	}
+	if (match == SIZE_MAX)
+		return 0;
+	for (index = 0; ss_cur_left(&binders) > 0; index++) {
+		if (!ss_cur_vec(&binders, 1, &binder))
+			return 0;
+		if (index == match) {
+			*binder_len = ss_cur_left(&binder);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static ss_ctx *ctx_of(const SSL *ssl)
+{
+	return SSL_get_app_data(ssl);
+}
+
+/* NSS key log line (what OpenSSL passes): "LABEL <client_random hex> <secret hex>". */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	static const struct { const char *label; unsigned bit; } want[] = {
+		{ "CLIENT_TRAFFIC_SECRET_0", HAVE_CLIENT_APP },
+		{ "SERVER_TRAFFIC_SECRET_0", HAVE_SERVER_APP },
+		{ "CLIENT_HANDSHAKE_TRAFFIC_SECRET", HAVE_CLIENT_HS },
+	};
+	ss_ctx *ctx = ctx_of(ssl);
+	const char *sp1, *sp2;
+	uint8_t *dst = NULL;
+	unsigned bit = 0;
+	size_t got = 0;
+
+	if (ctx == NULL || ctx->sec == NULL || line == NULL)
+		return;
+	sp1 = strchr(line, ' ');
+	if (sp1 == NULL)
+		return;
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		if ((size_t)(sp1 - line) == strlen(want[i].label) &&
+		    memcmp(line, want[i].label, (size_t)(sp1 - line)) == 0)
+			bit = want[i].bit;
+	}
+	if (bit == 0)
+		return;
+	sp2 = strchr(sp1 + 1, ' ');
+	if (sp2 == NULL)
+		return;
+	dst = bit == HAVE_CLIENT_APP ? ctx->sec->client_app
+	    : bit == HAVE_SERVER_APP ? ctx->sec->server_app : ctx->sec->client_hs;
+	if (sodium_hex2bin(dst, SECRET_MAX, sp2 + 1, strlen(sp2 + 1), NULL, &got, NULL) != 0 ||
+	    (got != 32 && got != 48)) {
+		sodium_memzero(dst, SECRET_MAX);
+		return;
+	}
+	ctx->sec->len = got;
+	ctx->sec->have |= bit;
+}
+
+/* Server: the first look at a ClientHello (before OpenSSL decides
+ * anything).  In secsock mode the client must offer ALPN secsock/1, else the
+ * peer is not a secsock client: RFC 7301 §3.2 no_application_protocol.  A
+ * PSK-only server that is offered no identity it knows answers
+ * unknown_psk_identity (RFC 4279 §2, kept by RFC 8446 §6.2). */
+static int client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+	const ss_cred *c;
+	const unsigned char *d;
+	size_t n;
+
+	(void)arg;
+	if (ctx == NULL)
+		return SSL_CLIENT_HELLO_ERROR;
+	c = ctx->cred;
+	if (c->mode == SS_MODE_SECSOCK &&
+	    (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &d, &n) != 1 ||
+	     !alpn_list_has_secsock(d, n))) {
+		ctx->fail |= F_NOT_SECSOCK;
+		*al = SSL_AD_NO_APPLICATION_PROTOCOL;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	if (c->allow_psk) {
+		int found = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &d, &n) == 1 &&
+		            offered_psk_find(d, n, c->psk_identity, c->psk_identity_len,
+		                             &ctx->psk_binder_len);
+		if (!found && !c->present_cert) {
+			ctx->fail |= F_PSK_UNKNOWN;
+			*al = SSL_AD_UNKNOWN_PSK_IDENTITY;
+			return SSL_CLIENT_HELLO_ERROR;
+		}
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Server, secsock mode: select secsock/1 (the client hello callback has
+ * already made sure it was offered). */
+static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                          const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	/* ProtocolNameList without its 2-byte length, as OpenSSL passes it */
+	ss_cur c = ss_cur_make(in, inlen), name;
+	while (ss_cur_left(&c) > 0) {
+		if (!ss_cur_vec(&c, 1, &name))
+			break;
+		if (ss_cur_equals(&name, SS_ALPN, sizeof SS_ALPN - 1)) {
+			*out = alpn_wire + 1;
+			*outlen = (unsigned char)(sizeof SS_ALPN - 1);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_ALERT_FATAL;   /* no_application_protocol */
+}
+
+/* An external PSK as OpenSSL wants it: a TLS 1.3 session whose master key is
+ * the PSK and whose cipher fixes the PSK's hash (RFC 8446 §4.2.11: each PSK
+ * is bound to one hash; the binder is computed with it). */
+static SSL_SESSION *psk_session(const ss_cred *c, const SSL_CIPHER *cipher)
+{
+	SSL_SESSION *s = SSL_SESSION_new();
+
+	if (s == NULL)
+		return NULL;
+	if (!SSL_SESSION_set1_master_key(s, c->psk, c->psk_len) ||
+	    !SSL_SESSION_set_cipher(s, cipher) ||
+	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+		SSL_SESSION_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Client: offer our PSK bound to the hash of our most preferred suite (the
+ * server picks by client preference, so that is the suite it will choose
+ * when it supports it).  After a HelloRetryRequest md is the negotiated
+ * hash and we must match it. */
+static int psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+                      SSL_SESSION **sess)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+	const SSL_CIPHER *cipher = NULL;
+	const ss_cred *c;
+
+	*sess = NULL;
+	if (ctx == NULL)
+		return 0;
+	c = ctx->cred;
+	if (!c->allow_psk)
+		return 1;
+	for (size_t i = 0; i < c->n_suites && cipher == NULL; i++) {
+		const unsigned char code[2] = { (unsigned char)(c->suites[i] >> 8),
+		                                (unsigned char)(c->suites[i] & 0xff) };
+		const SSL_CIPHER *x = SSL_CIPHER_find(ssl, code);
+		if (x != NULL && (md == NULL ||
+		                  EVP_MD_get_type(SSL_CIPHER_get_handshake_digest(x)) == EVP_MD_get_type(md)))
+			cipher = x;
+	}
+	if (cipher == NULL)
+		return 1;   /* no PSK fits this hash: continue without */
+	*sess = psk_session(c, cipher);
+	if (*sess == NULL)
+		return 0;
+	*id = (const unsigned char *)c->psk_identity;
+	*idlen = c->psk_identity_len;
+	return 1;
+}
+
+/* Server: the client named identity; if it is ours, hand OpenSSL the PSK
+ * bound to the hash of the suite already chosen (SSL_get_pending_cipher),
+ * provided the client bound it to the same hash (binder length). */
+static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+	const SSL_CIPHER *cipher;
+	const ss_cred *c;
+	int hlen;
+
+	*sess = NULL;
+	if (ctx == NULL)
+		return 0;
+	c = ctx->cred;
+	if (!c->allow_psk || idlen != c->psk_identity_len || memcmp(id, c->psk_identity, idlen) != 0)
+		return 1;   /* not ours: certificate path (or the hello callback refused already) */
+	cipher = SSL_get_pending_cipher(ssl);
+	if (cipher == NULL)
+		return 0;
+	hlen = EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(cipher));
+	if (hlen <= 0)
+		return 0;
+	if (ctx->psk_binder_len != 0 && (size_t)hlen != ctx->psk_binder_len) {
+		ctx->fail |= F_PSK_HASH;
+		return 1;
+	}
+	*sess = psk_session(c, cipher);
+	return *sess != NULL;
+}
+
+/* Decide about the peer's certificate (the server's, on a client; a
+ * client's, on a server that asked for one).  certificate method → the
+ * chain must verify against ca_file (and on a client the name, via
+ * SSL_set1_host); anonymous → accepted unverified (that is what anonymous
+ * means; finish() then counts the peer as anonymous); neither (PSK only) →
+ * a certificate is refused: the server did not accept our PSK. */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	ss_ctx *ctx = ssl ? ctx_of(ssl) : NULL;
+	const ss_cred *c;
+
+	if (ctx == NULL)
+		return 0;
+	c = ctx->cred;
+	if (c->allow_cert) {
+		if (ok)
+			return 1;
+		if (ctx->verify_err == 0)
+			ctx->verify_err = X509_STORE_CTX_get_error(xs);
+		return c->allow_anon;
+	}
+	if (c->allow_anon)
+		return 1;
+	ctx->fail |= F_CERT_REFUSED;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);   /* → bad_certificate alert */
+	return 0;
+}
+
+/* Client: replaces OpenSSL's chain check.  Only the certificate method
+ * builds and verifies a chain (verify_cb above sees each step); an
+ * anonymous-only client has nothing to verify and skips the work (the
+ * server still proves possession of the key with CertificateVerify, RFC 8446
+ * §4.4.3, which is all anonymous needs); a PSK-only client refuses. */
+static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	ss_ctx *ctx = ssl ? ctx_of(ssl) : NULL;
+
+	(void)arg;
+	if (ctx == NULL)
+		return 0;
+	if (ctx->cred->allow_cert)
+		return X509_verify_cert(xs);
+	if (ctx->cred->allow_anon)
+		return 1;
+	ctx->fail |= F_CERT_REFUSED;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);   /* → bad_certificate alert */
+	return 0;
+}
+
+void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
+{
+	SSL_CTX_set_keylog_callback(sctx, keylog_cb);
+	if (c->use == SS_CRED_INBOUND) {
+		SSL_CTX_set_client_hello_cb(sctx, client_hello_cb, NULL);
+		if (c->mode == SS_MODE_SECSOCK)
+			SSL_CTX_set_alpn_select_cb(sctx, alpn_select_cb, NULL);
+		SSL_CTX_set_psk_find_session_callback(sctx, psk_find_cb);
+		/* A client certificate is asked for only when the certificate
+		 * method has a CA to check it; it must come unless the client may
+		 * also get in without one (anonymous; a PSK client is never asked,
+		 * RFC 8446 §4.3.2). */
+		if (c->verify_peer)
+			SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | (c->allow_anon ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+			                   verify_cb);
+		else
+			SSL_CTX_set_verify(sctx, SSL_VERIFY_NONE, NULL);
+	} else {
+		SSL_CTX_set_psk_use_session_callback(sctx, psk_use_cb);
+		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, verify_cb);
+		SSL_CTX_set_cert_verify_callback(sctx, cert_verify_cb, NULL);
+	}
+}

@@ -1,0 +1,74 @@
+/* ss_ctx_int.h — what ss_ctx.c (the token loop) and ss_ctx_cb.c (the
+ * callbacks OpenSSL calls during it) share: the context itself.  Private to
+ * core/.
+ */
+#ifndef SS_CTX_INT_H
+#define SS_CTX_INT_H
+
+#include <time.h>
+#include <openssl/ssl.h>
+#include "ss_ctx.h"
+#include "ss_cred_int.h"
+
+/* Context lifetime reported through *expiry.  The policy's session-lifetime
+ * (ARCHITECTURE.md, default 2 h) will be passed in by a later issue; until
+ * then every context gets the default. */
+enum { SS_CTX_LIFETIME_DEFAULT = 2 * 3600 };
+
+enum { SECRET_MAX = 48 };
+
+/* Granted on every established context: TLS 1.3 records are always
+ * encrypted, authenticated, and sequence-numbered (RFC 8446 §5.2, §5.3). */
+enum {
+	SS_ATTRS_ALWAYS = SS_REQ_CONFIDENTIALITY | SS_REQ_INTEGRITY | SS_REQ_REPLAY_DETECT |
+	                  SS_REQ_SEQUENCE_DETECT | SS_REQ_STREAM
+};
+
+typedef enum ctx_state {
+	CTX_RUNNING = 1,
+	CTX_ESTABLISHED,     /* SS_OK returned, SSL alive, secrets held */
+	CTX_EXPORTED,        /* secrets moved to an ss_rec_state; query only */
+	CTX_FAILED
+} ctx_state;
+
+/* Why we failed, when our own callbacks decided (OpenSSL only knows that a
+ * callback said no). */
+enum ctx_fail {
+	F_NOT_SECSOCK = 1u << 0,
+	F_PSK_UNKNOWN = 1u << 1,
+	F_PSK_HASH = 1u << 2,
+	F_CERT_REFUSED = 1u << 3,
+	F_NOT_PROVEN = 1u << 4    /* finished, but the peer proved no method we accept */
+};
+
+enum secret_have { HAVE_CLIENT_APP = 1u << 0, HAVE_SERVER_APP = 1u << 1, HAVE_CLIENT_HS = 1u << 2 };
+
+/* Locked memory (a slot from the pool below), wiped on release. */
+typedef struct ctx_secrets {
+	uint8_t client_app[SECRET_MAX];   /* client_application_traffic_secret_0 */
+	uint8_t server_app[SECRET_MAX];   /* server_application_traffic_secret_0 */
+	uint8_t client_hs[SECRET_MAX];    /* client_handshake_traffic_secret */
+	size_t len;                       /* Hash.length: 32 or 48 */
+	unsigned have;                    /* enum secret_have */
+} ctx_secrets;
+
+struct ss_ctx {
+	ctx_state state;
+	int server;
+	int started;
+	int seen_record;          /* the first record from the peer has been checked */
+	unsigned fail;            /* enum ctx_fail */
+	int verify_err;           /* first X509_V_ERR_* from the chain check */
+	size_t psk_binder_len;    /* server: binder length of the client's matching PSK */
+	int binder_failed;        /* server: the PSK binder did not verify (wrong key) */
+	ss_cred *cred;            /* reference; dropped at export */
+	SSL *ssl;
+	BIO *rbio, *wbio;         /* owned by ssl */
+	ctx_secrets *sec;
+	struct timespec t0;
+	ss_ctx_info info;
+};
+
+static const unsigned char alpn_wire[] = "\x09" SS_ALPN;   /* RFC 7301 §3.1 ProtocolNameList entry */
+
+#endif
