@@ -8,7 +8,7 @@
 # children close, _exit with the socket open, or are killed).
 . "$(dirname "$0")/lib.sh"
 for s in 70-load-eventloop 71-load-fork 72-fork-exits; do
-	SOAK_SECS=${SOAK_SECS:-5} SOAK_CONNS=${SOAK_CONNS:-200} SOAK_WARM_SECS=2 TMPDIR=$T \
+	SOAK_SECS=${SOAK_SECS:-5} SOAK_CONNS=${SOAK_CONNS:-200} TMPDIR=$T \
 		bash "$REPO/tests/soak/$s.sh" >"$T/$s.txt" 2>&1
 	rc=$?
 	grep '^# ' "$T/$s.txt" | grep -v '^# files kept'

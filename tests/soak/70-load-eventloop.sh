@@ -20,15 +20,16 @@ start_bg echo preload "$T/server.log" env GLIBC_TUNABLES=glibc.malloc.mmap_thres
 SPID=$BG_PID
 wait_listen "$PORT" 10 "$SPID" || bail "echo_asyncio did not listen" "$T/echo.err"
 sample fresh "$SPID"
-FRESH_FD=$S_FD
+FRESH_FD=$S_FD FRESH_SHM=$S_SHM
 
 # Warm-up: the same number of connections for a short time, so the baseline
 # already holds what the interpreter and the allocator keep once they grew.
 run_load warmup "$PORT" "$SOAK_CONNS" "$SOAK_WARM_SECS" 2 ||
 	fail "warm-up load failed" "$T/warmup.out" "$T/warmup.err"
 # +2: the engine thread's epoll instance and wake eventfd, created with the
-# first governed connection (docs/design.md, the lazy engine) and kept.
-settle "$SPID" $((FRESH_FD + 2)) || fail "after the warm-up the server still holds $(fd_count "$SPID") fds"
+# first governed connection (docs/design.md, the lazy engine) and kept; and
+# the memfd of each arena chunk mapped since (kept: chunks are never unmapped).
+settle "$SPID" $((FRESH_FD + 2 + $(shm_maps "$SPID") - FRESH_SHM)) || fail "after the warm-up the server still holds $(fd_count "$SPID") fds"
 sample baseline "$SPID"
 BASE_RSS=$S_RSS BASE_FD=$S_FD BASE_SHM=$S_SHM
 

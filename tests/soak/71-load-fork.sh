@@ -18,13 +18,14 @@ start_bg socat preload "$T/server.log" socat -lu \
 SPID=$BG_PID
 wait_listen "$PORT" 10 "$SPID" || bail "socat did not listen" "$T/socat.err"
 sample fresh "$SPID"
-FRESH_FD=$S_FD
+FRESH_FD=$S_FD FRESH_SHM=$S_SHM
 
 run_load warmup "$PORT" "$SOAK_CONNS" "$SOAK_WARM_SECS" 2 ||
 	fail "warm-up load failed" "$T/warmup.out" "$T/warmup.err"
 # +2: room for the engine's epoll instance and wake eventfd, should the
-# parent have started it (docs/design.md, the lazy engine).
-settle "$SPID" $((FRESH_FD + 2)) 30 ||
+# parent have started it (docs/design.md, the lazy engine); and the memfd of
+# each arena chunk mapped since (kept: chunks are never unmapped).
+settle "$SPID" $((FRESH_FD + 2 + $(shm_maps "$SPID") - FRESH_SHM)) 30 ||
 	fail "after the warm-up the server still holds $(fd_count "$SPID") fds, $(kids "$SPID") children"
 sample baseline "$SPID"
 BASE_RSS=$S_RSS BASE_FD=$S_FD BASE_SHM=$S_SHM

@@ -44,11 +44,13 @@ rss_kb() {
 }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 kids() { pgrep -P "$1" | wc -l; }
-# MAP_SHARED anonymous mappings ("/dev/zero (deleted)", rw-s): where the
-# preload keeps the shared part of each connection (preload/pre_arena.c, one
-# mapping per 128 connections).  More of them after a load than before it
-# means slots were never given back.
-shm_maps() { grep -c ' rw-s .*/dev/zero (deleted)' "/proc/$1/maps" 2>/dev/null || echo 0; }
+# The preload's connection-state arena (preload/pre_arena.c: one chunk per
+# 128 connections, a MAP_SHARED memfd "secsock-arena", or anonymous shared
+# memory where memfd_create is refused).  More chunks after a load than
+# before it means slots were never given back.
+shm_maps() {
+	grep -Ec ' rw-s .*(/memfd:secsock-arena|/dev/zero) \(deleted\)' "/proc/$1/maps" 2>/dev/null || echo 0
+}
 # Sum of the children's proportional set sizes (Pss: shared pages divided
 # among the processes that map them; an RSS sum would count libcrypto once per child).
 kids_pss_kb() {
