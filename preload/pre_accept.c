@@ -300,15 +300,18 @@ static int undecided(const struct pre_conn *c)
 
 /* Decided (secured, clear or failed): the program's epoll registrations get
  * their input events back (re-polled by the kernel), and the engine lets go
- * of a connection that is not secured (its duplicate would keep a clear
- * socket open after the program's close).  rx_lock held. */
+ * of the connection unless records wait in its tail: its duplicate would
+ * keep a clear socket open after the program's close, and would cost a
+ * secured one a second descriptor for its whole life (an epoll server would
+ * meet EMFILE at half the connections it serves without us; a tail arms the
+ * engine again with a fresh duplicate).  rx_lock held. */
 static void settle(struct pre_conn *c)
 {
 	if (undecided(c))
 		return;
 	pthread_mutex_lock(&c->tx_lock);
 	pre_ready_bg_done(c);
-	if (atomic_load(&c->state) != PRE_SECURED)
+	if (atomic_load(&c->state) != PRE_SECURED || !c->tail_len)
 		pre_engine_detach(c);
 	pthread_mutex_unlock(&c->tx_lock);
 }

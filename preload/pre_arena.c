@@ -69,14 +69,29 @@ struct pre_slot {
 	int overflow;                   /* holders that did not fit in pids[] */
 	uint32_t flags;
 	pid_t tail_pid;                 /* holder whose sealed records wait in its private tail (tx) */
+	_Atomic pid_t exited;           /* the last process left it at exit: free once that pid is gone */
 	int npids;
 	pid_t pids[SLOT_PIDS];
 };
 
 struct chunk {
 	_Atomic uint64_t used[CHUNK_SLOTS / 64];
+	_Atomic uint32_t gen[CHUNK_SLOTS];   /* bumped by every free: which use of the slot */
 	struct pre_slot slot[CHUNK_SLOTS];
 };
+
+/* Slots this process let go of while other processes still counted in them
+ * (a forking server's listener after its close of the accepted socket), with
+ * the generation they had: reclaim_handed frees those whose holders all died
+ * without letting go (killed by a signal, or exited with the socket open). */
+struct handed {
+	struct pre_slot *s;
+	_Atomic uint32_t *gen;
+	uint32_t g;
+};
+static struct handed *handed;
+static size_t handed_n, handed_cap;
+static pthread_mutex_t handed_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct chunk *chunks[MAX_CHUNKS];
 /* The memfd behind chunks[i] in this process: descriptor + 1 (0: anonymous
@@ -195,6 +210,117 @@ static struct chunk *chunk_new(unsigned i)
 	return ch;
 }
 
+static int alive(pid_t pid);
+static void slot_free(struct pre_slot *s);
+static int meta_lock(struct pre_slot *s);
+static void holders_update(struct pre_slot *s, pid_t drop);
+
+/* Where s lives among our chunks: its generation counter, or NULL. */
+static _Atomic uint32_t *slot_gen(struct pre_slot *s)
+{
+	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct chunk *ch = chunks[i];
+		if (s >= ch->slot && s < ch->slot + CHUNK_SLOTS)
+			return &ch->gen[s - ch->slot];
+	}
+	return NULL;
+}
+
+/* A generation that moved means the slot was freed since (by its last
+ * holder, or by another reclaimer): not ours to look at any more. */
+static void handed_compact(void)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < handed_n; i++)
+		if (atomic_load(handed[i].gen) == handed[i].g)
+			handed[j++] = handed[i];
+	handed_n = j;
+}
+
+static void handed_remember(struct pre_slot *s)
+{
+	_Atomic uint32_t *gen = slot_gen(s);
+
+	if (!gen)
+		return;
+	pthread_mutex_lock(&handed_lock);
+	if (handed_n == handed_cap)
+		handed_compact();
+	if (handed_n == handed_cap) {
+		size_t ncap = handed_cap ? handed_cap * 2 : 64;
+		struct handed *nh = realloc(handed, ncap * sizeof *nh);
+		if (nh) {
+			handed = nh;
+			handed_cap = ncap;
+		}
+	}
+	if (handed_n < handed_cap)
+		handed[handed_n++] = (struct handed){ s, gen, atomic_load(gen) };
+	pthread_mutex_unlock(&handed_lock);
+}
+
+/* Free s if every process that counts in it is gone: 1 freed, 0 still
+ * held, -1 freed or reused since generation g.  Under the slot's meta lock,
+ * with its generation still g and procs > 0, nobody else can be freeing it
+ * (its last holder takes procs to 0 under the same lock first, and so does a
+ * reclaimer in another process); pruning the dead holders may take procs to
+ * 0 here instead, and then we free it.  The generation is bumped before a
+ * slot is wiped, so a lock taken on a slot freed meanwhile is seen as such. */
+static int reclaim_slot(struct pre_slot *s, _Atomic uint32_t *gen, uint32_t g)
+{
+	int r = -1;
+
+	if (atomic_load(gen) != g || meta_lock(s) != 0)
+		return -1;
+	if (atomic_load(gen) == g && s->procs > 0) {
+		holders_update(s, -1);
+		r = s->procs <= 0 && s->npids == 0 && s->forking == 0 && s->overflow == 0;
+	}
+	pthread_mutex_unlock(&s->meta);
+	if (r == 1)
+		slot_free(s);
+	return r;
+}
+
+/* grow_lock held: the slots of handed[] whose holders all died. */
+static unsigned reclaim_handed(void)
+{
+	unsigned freed = 0;
+	size_t j = 0;
+
+	pthread_mutex_lock(&handed_lock);
+	for (size_t i = 0; i < handed_n; i++) {
+		int r = reclaim_slot(handed[i].s, handed[i].gen, handed[i].g);
+		freed += r == 1;
+		if (r == 0)
+			handed[j++] = handed[i];
+	}
+	handed_n = j;
+	pthread_mutex_unlock(&handed_lock);
+	return freed;
+}
+
+/* grow_lock held: slots whose last process marked them at exit
+ * (pre_arena_exit) and is gone now, among them slots no process here ever
+ * let go of (a child's own connection in a chunk it inherited). */
+static unsigned reclaim_exited(unsigned n)
+{
+	unsigned freed = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < CHUNK_SLOTS; k++) {
+			struct pre_slot *s = &chunks[i]->slot[k];
+			uint32_t g = atomic_load(&chunks[i]->gen[k]);
+			pid_t p = atomic_load(&s->exited);
+			if (p > 0 && !alive(p))
+				freed += reclaim_slot(s, &chunks[i]->gen[k], g) == 1;
+		}
+	return freed;
+}
+
 static struct pre_slot *slot_alloc(void)
 {
 	for (int pass = 0; pass < 2; pass++) {
@@ -213,7 +339,7 @@ static struct pre_slot *slot_alloc(void)
 		if (pass)
 			break;
 		pthread_mutex_lock(&grow_lock);
-		if (atomic_load(&nchunks) == n && n < MAX_CHUNKS) {
+		if (atomic_load(&nchunks) == n && n < MAX_CHUNKS && reclaim_exited(n) + reclaim_handed() == 0) {
 			struct chunk *ch = chunk_new(n);
 			if (ch) {
 				chunks[n] = ch;
@@ -228,18 +354,21 @@ static struct pre_slot *slot_alloc(void)
 static void slot_free(struct pre_slot *s)
 {
 	unsigned n = atomic_load_explicit(&nchunks, memory_order_acquire);
+	struct chunk *ch = NULL;
 
+	for (unsigned i = 0; i < n && !ch; i++)
+		if (s >= chunks[i]->slot && s < chunks[i]->slot + CHUNK_SLOTS)
+			ch = chunks[i];
+	/* First: a reclaimer that locks the slot from now on sees it is gone. */
+	if (ch)
+		atomic_fetch_add(&ch->gen[s - ch->slot], 1);
 	pthread_mutex_destroy(&s->rx);
 	pthread_mutex_destroy(&s->tx);
 	pthread_mutex_destroy(&s->meta);
 	sodium_memzero(s, sizeof *s);
-	for (unsigned i = 0; i < n; i++) {
-		struct chunk *ch = chunks[i];
-		if (s >= ch->slot && s < ch->slot + CHUNK_SLOTS) {
-			unsigned k = (unsigned)(s - ch->slot);
-			atomic_fetch_and(&ch->used[k / 64], ~(1ull << (k % 64)));
-			return;
-		}
+	if (ch) {
+		unsigned k = (unsigned)(s - ch->slot);
+		atomic_fetch_and(&ch->used[k / 64], ~(1ull << (k % 64)));
 	}
 }
 
@@ -381,6 +510,28 @@ void pre_arena_detach(struct pre_conn *c)
 	}
 	if (left <= 0)
 		slot_free(s);
+	else
+		handed_remember(s);
+}
+
+/* exit() or _exit() with c still open here (a forked child that shuts its
+ * socket down and exits, as socat's do, never closes): no later detach will
+ * come from this process.  We stay listed, so the next holders_update (a
+ * holder's, or a reclaimer's) prunes us once we are gone; if we are the last
+ * process in the slot, we also mark it for reclaim_exited, since no other
+ * process may have it in its handed[] list.  Not freed now: threads of ours
+ * may still use it until the process is gone. */
+void pre_arena_exit(struct pre_conn *c)
+{
+	struct pre_slot *s = c->sh;
+
+	if (!s || meta_lock(s) != 0)
+		return;
+	holders_update(s, -1);
+	holders_add(s, getpid());   /* pruned by the next holders_update once we are gone */
+	if (s->procs == 1 && s->forking == 0 && !(s->flags & SLOT_MOVED))
+		atomic_store(&s->exited, getpid());
+	pthread_mutex_unlock(&s->meta);
 }
 
 /* ------------------------------------------------------------ tails */
@@ -698,6 +849,11 @@ void pre_arena_fork_child(void)
 	 * re-made: the grow lock, fallback mutexes, reference counts (threads
 	 * that held references in the parent do not exist here). */
 	pthread_mutex_init(&grow_lock, NULL);
+	/* The parent's list is the parent's to reclaim. */
+	pthread_mutex_init(&handed_lock, NULL);
+	free(handed);
+	handed = NULL;
+	handed_n = handed_cap = 0;
 	for (size_t i = 0; i < fork_n; i++) {
 		struct pre_conn *c = fork_set[i];
 		int locked = c->fork_mark >= 3;

@@ -222,6 +222,8 @@ int pre_arena_fds_gone(struct pre_conn *c);
 int pre_arena_sole_holder(struct pre_conn *c);
 /* Last private reference: detach (the slot is freed with its last process). */
 void pre_arena_detach(struct pre_conn *c);
+/* The process exits with c still open: let the slot be freed once it is gone. */
+void pre_arena_exit(struct pre_conn *c);
 /* exec: the state leaves with the exec'd image; returns the number of other
  * holders (which can no longer use it).  unmove: the exec failed. */
 int pre_arena_move(struct pre_conn *c);

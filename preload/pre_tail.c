@@ -321,6 +321,7 @@ void pre_tail_exit_all(void)
 				pre_io_drop_eof(c, (int)fd);
 			exit_one(c, (int)fd, sole, deadline);
 		}
+		pre_arena_exit(c);
 		pre_conn_put(c);
 	}
 }
