@@ -1,27 +1,8 @@
 #!/bin/bash
 # keys.sh — `secsock keygen` and `secsock peers`, driven as an admin would:
 # the files they make, what they print, exit codes, and what they refuse.
-set -u
-S="${BUILD:?BUILD must be the build directory}/secsock"
-T=$(mktemp -d /tmp/secsock-keys-cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-expect() {
-	local want=$1 desc=$2; shift 3
-	n=$((n + 1))
-	"$@" >"$T/out" 2>"$T/err"
-	local got=$?
-	if [ "$got" != "$want" ]; then
-		echo "FAIL: $desc: exit $got, want $want"; sed 's/^/  out: /' "$T/out"; sed 's/^/  err: /' "$T/err"
-		fails=$((fails + 1))
-	fi
-}
-check() {   # check DESC CONDITION...
-	local desc=$1; shift
-	n=$((n + 1))
-	"$@" || { echo "FAIL: $desc"; fails=$((fails + 1)); }
-}
+CLI_NAME=keys-cli
+. "$(dirname "$0")/lib.bash"
 export XDG_CONFIG_HOME=$T/cfg
 FPA=SHA256:eyQ+DO28nVHL8fAOrR3zOj3E1Xjjs3bRjIgy8RIF/mU
 FPB=SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU
@@ -107,5 +88,4 @@ check "no add failed" [ ! -s "$T/conc.err" ]
 expect 2 "peers unknown command" -- "$S" peers frob
 expect 0 "peers --help" -- "$S" peers --help
 
-echo "keys.sh: $((n - fails))/$n checks passed"
-[ "$fails" = 0 ]
+cli_done keys.sh

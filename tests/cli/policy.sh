@@ -1,38 +1,8 @@
 #!/bin/bash
 # policy.sh — `secsock policy` check / explain / show-default, driven as an
 # admin would: exit codes and what is printed.
-set -u
-S="${BUILD:?BUILD must be the build directory}/secsock"
-T=$(mktemp -d /tmp/secsock-policy-cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-
-# expect CODE DESC -- CMD...  (stdout → $T/out, stderr → $T/err)
-expect() {
-	local want=$1 desc=$2; shift 3
-	n=$((n + 1))
-	"$@" >"$T/out" 2>"$T/err"
-	local got=$?
-	if [ "$got" != "$want" ]; then
-		echo "FAIL: $desc: exit $got, want $want"; sed 's/^/  out: /' "$T/out"; sed 's/^/  err: /' "$T/err"
-		fails=$((fails + 1))
-	fi
-}
-# has FILE TEXT DESC: fixed string present
-has() {
-	n=$((n + 1))
-	if ! grep -qF -- "$2" "$T/$1"; then
-		echo "FAIL: $3: $1 lacks '$2'"; sed "s/^/  $1: /" "$T/$1"; fails=$((fails + 1))
-	fi
-}
-# line FILE REGEX DESC: an extended regex matches a line
-line() {
-	n=$((n + 1))
-	if ! grep -qE -- "$2" "$T/$1"; then
-		echo "FAIL: $3: $1 has no line like '$2'"; sed "s/^/  $1: /" "$T/$1"; fails=$((fails + 1))
-	fi
-}
+CLI_NAME=policy-cli
+. "$(dirname "$0")/lib.bash"
 
 unset SECSOCK_POLICY
 
@@ -206,5 +176,4 @@ has out "secsock policy check" "policy help lists commands"
 expect 2 "policy without command" -- "$S" policy
 expect 2 "policy unknown command" -- "$S" policy frobnicate
 
-echo "policy.sh: $((n - fails))/$n checks passed"
-[ "$fails" = 0 ]
+cli_done policy.sh

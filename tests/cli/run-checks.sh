@@ -5,39 +5,11 @@
 # on stderr and exit 1 unless --force; a policy that would refuse every TCP
 # connection of the program is a warning and the program runs.  Whether the
 # program ran is seen by a marker file it creates.
-set -u
-S="${BUILD:?BUILD must be the build directory}/secsock"
-T=$(mktemp -d /tmp/secsock-run-cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+CLI_NAME=run-cli
+. "$(dirname "$0")/lib.bash"
 # the marker directory is writable by the unprivileged users some cases run as
 chmod 755 "$T"; mkdir -m 1777 "$T/w"
-fails=0
-n=0
-
-# expect CODE DESC -- CMD...  (stdout → $T/out, stderr → $T/err)
-expect() {
-	local want=$1 desc=$2; shift 3
-	n=$((n + 1))
-	rm -f "$T/w/ran"
-	"$@" >"$T/out" 2>"$T/err"
-	local got=$?
-	if [ "$got" != "$want" ]; then
-		echo "FAIL: $desc: exit $got, want $want"; sed 's/^/  out: /' "$T/out"; sed 's/^/  err: /' "$T/err"
-		fails=$((fails + 1))
-	fi
-}
-has() {
-	n=$((n + 1))
-	if ! grep -qF -- "$2" "$T/$1"; then
-		echo "FAIL: $3: $1 lacks '$2'"; sed "s/^/  $1: /" "$T/$1"; fails=$((fails + 1))
-	fi
-}
-lacks() {
-	n=$((n + 1))
-	if grep -qF -- "$2" "$T/$1"; then
-		echo "FAIL: $3: $1 has '$2'"; sed "s/^/  $1: /" "$T/$1"; fails=$((fails + 1))
-	fi
-}
+EXPECT_BEFORE='rm -f '"$T"'/w/ran'
 ran() {
 	n=$((n + 1))
 	if [ "$1" = yes ] && [ ! -e "$T/w/ran" ]; then
@@ -189,5 +161,4 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 n=$((n + 1))
 grep -q 'force' "$here/docs/man/secsock.1" || { echo "FAIL: secsock.1 lacks --force"; fails=$((fails + 1)); }
 
-echo "run-checks.sh: $((n - fails))/$n checks passed"
-[ "$fails" = 0 ]
+cli_done run-checks.sh
