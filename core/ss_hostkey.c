@@ -14,24 +14,6 @@
 #include <openssl/pem.h>
 #include "ss_hostkey.h"
 
-static int mkdirs(const char *path)
-{
-	char d[PATH_MAX];
-	snprintf(d, sizeof d, "%s", path);
-	char *dir = dirname(d);
-	for (char *s = dir + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-			return -1;
-		*s = c;
-		if (c == '\0')
-			return 0;
-	}
-}
-
 static ss_status fp_of(EVP_PKEY *k, char fp[SS_FP_LEN])
 {
 	uint8_t pub[32];
@@ -55,7 +37,7 @@ ss_status ss_hostkey_generate(const char *path, int force, char fp[SS_FP_LEN], c
 		snprintf(err, errn, "%s exists (--force replaces it; peers that pinned it will refuse the new key)", path);
 		return SS_NO_CREDENTIALS;
 	}
-	if (mkdirs(path) != 0) {
+	if (ss_mkdirs_for(path) != 0) {
 		snprintf(err, errn, "%s: cannot make its directory: %s", path, strerror(errno));
 		return SS_NO_CREDENTIALS;
 	}

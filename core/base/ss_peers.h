@@ -98,5 +98,8 @@ ss_status ss_peers_remove(const char *path, const ss_peer *e, int *removed, char
  * environment in setuid programs, which get the system file).  0 ok. */
 int ss_peers_default_path(char *out, size_t n);
 #define SS_PEERS_SYSTEM_PATH "/etc/secsock/known_peers"
+/* The directories holding path, made 0700 where missing (~/.config too,
+ * as OpenSSH makes ~/.ssh).  0 ok, -1 errno. */
+int ss_mkdirs_for(const char *path);
 
 #endif

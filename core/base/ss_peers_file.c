@@ -86,8 +86,7 @@ ss_status ss_peers_load(const char *path, ss_peers **out, char *err, size_t errn
 	return st;
 }
 
-/* The directories holding path, made 0700 where missing (~/.config too). */
-static int make_dir(const char *path)
+int ss_mkdirs_for(const char *path)
 {
 	char d[PATH_MAX];
 	snprintf(d, sizeof d, "%s", path);
@@ -110,7 +109,7 @@ static int lock_file(const char *path, char *err, size_t errn)
 {
 	char lk[PATH_MAX];
 	struct stat st;
-	if (snprintf(lk, sizeof lk, "%s.lock", path) >= (int)sizeof lk || make_dir(path) != 0) {
+	if (snprintf(lk, sizeof lk, "%s.lock", path) >= (int)sizeof lk || ss_mkdirs_for(path) != 0) {
 		snprintf(err, errn, "%s: cannot make its directory: %s", path, strerror(errno));
 		return -1;
 	}
