@@ -117,7 +117,7 @@ static int wait_unlocked(struct pre_conn *c, int fd, int64_t timeout_ms)
 	if (c->eng_inbound && (timeout_ms < 0 || timeout_ms > ENGINE_SLICE_MS))
 		timeout_ms = ENGINE_SLICE_MS;
 	pthread_mutex_unlock(&c->rx_lock);
-	r = pre_io_wait(fd, POLLIN | POLLRDHUP, timeout_ms);
+	r = pre_wire_wait(fd, POLLIN | POLLRDHUP, timeout_ms);
 	pthread_mutex_lock(&c->rx_lock);
 	return r;
 }
@@ -223,7 +223,7 @@ static int accept_progress(struct pre_conn *c, int fd, int64_t until)
 				 * handshake timeout runs; a FIN now means it never will. */
 				if (!c->deadline_ms)
 					c->deadline_ms = pre_now_ms() + hs_deadline(c);
-				if (pre_io_fin_after(fd, (size_t)peeked))
+				if (pre_wire_fin_after(fd, (size_t)peeked))
 					return inbound_fail(c, fd, "refused", "client closed inside its ClientHello");
 				left = c->deadline_ms - pre_now_ms();
 				if (left <= 0)
@@ -265,7 +265,7 @@ static int accept_progress(struct pre_conn *c, int fd, int64_t until)
 		int64_t left = c->deadline_ms - pre_now_ms();
 		if (left <= 0)
 			return inbound_fail(c, fd, "refused", "handshake timeout");
-		if (pre_io_truncated(fd)) {
+		if (pre_wire_truncated(fd)) {
 			/* The FIN may have come in with the rest of the flight after
 			 * pre_hs_step peeked: a fast client sends Finished, its data
 			 * and FIN (socat at stdin EOF) right behind our flight, and
@@ -376,7 +376,7 @@ static int before_write(struct pre_conn *c, int fd)
 				return inbound_clear(c, fd, PRE_DISC_UNPROVEN, "client sent nothing within server-first-wait");
 			pre_set_lowat(c, fd, need);
 			/* A wait of ours that fails is not the program's error
-			 * (poll under RLIMIT_NOFILE 0 is EINVAL; pre_io_wait falls
+			 * (poll under RLIMIT_NOFILE 0 is EINVAL; pre_wire_wait falls
 			 * back to select): the connection fails closed. */
 			if (wait_unlocked(c, fd, left) < 0 && errno != EINTR)
 				return inbound_fail(c, fd, "refused", "cannot wait for the client's first bytes");
@@ -385,7 +385,7 @@ static int before_write(struct pre_conn *c, int fd)
 		}
 	}
 	if (atomic_load(&c->state) == PRE_HANDSHAKE)
-		return accept_progress(c, fd, pre_io_timeo(fd, SO_SNDTIMEO));
+		return accept_progress(c, fd, pre_wire_timeo(fd, SO_SNDTIMEO));
 	return 0;
 }
 

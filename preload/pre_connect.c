@@ -87,7 +87,7 @@ static int finish_tcp_connect(int fd, int64_t deadline)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		r = pre_io_wait(fd, POLLOUT, left);
+		r = pre_wire_wait(fd, POLLOUT, left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -291,7 +291,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 			pre_hs_why(why, sizeof why, st, eof, "", PEER_GONE);
 			goto failed;
 		}
-		if (pre_io_truncated(fd)) {
+		if (pre_wire_truncated(fd)) {
 			/* FIN/RST with the server's flight incomplete (or absent) —
 			 * unless the rest of the flight landed with the FIN after
 			 * pre_hs_step peeked (the same rule as on the accept side):
@@ -308,7 +308,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		}
 		int64_t until = saw_reply ? deadline : first_deadline;
 		int64_t left = until - pre_now_ms();
-		int w = left > 0 ? pre_io_wait(fd, POLLIN | POLLRDHUP, left) : 0;
+		int w = left > 0 ? pre_wire_wait(fd, POLLIN | POLLRDHUP, left) : 0;
 		if (w == 0) {
 			st = SS_TIMEOUT;
 			snprintf(why, sizeof why, "no secsock reply within %lldms",
@@ -472,7 +472,7 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 	}
 	if (c->held_len) {
 		int64_t left = c->deadline_ms - pre_now_ms(), until = pre_now_ms() + (left > 1000 ? left : 1000);
-		if (finish_tcp_connect(fd, until) < 0 || pre_io_send_all(fd, c->held, c->held_len, until) < 0) {
+		if (finish_tcp_connect(fd, until) < 0 || pre_wire_send_all(fd, c->held, c->held_len, until) < 0) {
 			c->so_error = errno ? errno : ECONNRESET;
 			pre_io_drop_held(c);
 			pre_reset(fd);
@@ -522,7 +522,7 @@ static int lazy_clear(struct pre_conn *c, int fd, int spoke)
 	c->cred = NULL;
 	if (c->held_len) {
 		int64_t left = c->deadline_ms - pre_now_ms();
-		if (pre_io_send_all(fd, c->held, c->held_len, pre_now_ms() + (left > 1000 ? left : 1000)) < 0) {
+		if (pre_wire_send_all(fd, c->held, c->held_len, pre_now_ms() + (left > 1000 ? left : 1000)) < 0) {
 			c->so_error = errno ? errno : ECONNRESET;
 			pre_io_drop_held(c);
 			atomic_store(&c->state, PRE_FAILED);
@@ -642,7 +642,7 @@ static int bg_step(struct pre_conn *c, int fd)
 	int hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
 	/* Truncated only if a step that peeked after the FIN still needs more
 	 * (see the blocking path above). */
-	if (hs == PRE_HS_MORE && pre_io_truncated(fd)) {
+	if (hs == PRE_HS_MORE && pre_wire_truncated(fd)) {
 		hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
 		if (hs == PRE_HS_MORE)
 			return c->action == POL_REQUEST ? bg_clear(c, fd, SS_OK, PEER_GONE)
@@ -687,7 +687,7 @@ void pre_connect_bg_finish(struct pre_conn *c, int fd)
 	while (atomic_load(&c->state) == PRE_CONNECTING && c->bg && pre_connect_bg_step(c, fd) == 0) {
 		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_unlock(&c->rx_lock);
-		pre_io_wait(fd, POLLIN | POLLRDHUP, 50);
+		pre_wire_wait(fd, POLLIN | POLLRDHUP, 50);
 		pthread_mutex_lock(&c->rx_lock);
 		pthread_mutex_lock(&c->tx_lock);
 	}

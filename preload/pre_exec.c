@@ -327,7 +327,7 @@ static int clear_client(int fd, const struct pre_conn *c)
 	int64_t wait = c->set && c->set->server_first_wait_ms ? (int64_t)c->set->server_first_wait_ms : 300;
 	ssize_t n;
 
-	if (pre_io_wait(fd, POLLIN, wait) <= 0)
+	if (pre_wire_wait(fd, POLLIN, wait) <= 0)
 		return 1;
 	n = REAL(recv)(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
 	if (n <= 0)

@@ -116,7 +116,7 @@ int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
 			*st = ss_ctx_initialize(c->cred, &c->ctx, target, PRE_HS_REQ,
 			                        buf ? buf + off : NULL, n - off, &used, &out, &attrs, NULL);
 		off += used;
-		if (out.len && pre_io_send_all(fd, out.data, out.len, deadline_ms) < 0) {
+		if (out.len && pre_wire_send_all(fd, out.data, out.len, deadline_ms) < 0) {
 			int e = errno;
 			if (*st == SS_OK || *st == SS_CONTINUE_NEEDED || *st == SS_INCOMPLETE_MESSAGE)
 				*st = SS_OK;   /* an I/O failure: errno says which */

@@ -192,7 +192,7 @@ int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer)
 	c->tx_bytes = 0;
 	c->tx_epoch_ms = pre_now_ms();
 	pre_log(PRE_LOG_DEBUG, "fd %d: KeyUpdate sent (request_peer=%d)", fd, request_peer);
-	return pre_io_send_all(fd, buf, n, 0);
+	return pre_wire_send_all(fd, buf, n, 0);
 }
 
 void pre_io_drop_eof(struct pre_conn *c, int fd)

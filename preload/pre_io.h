@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include "pre_sock.h"
+#include "pre_wire.h"
 
 /* flags: MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT (others ignored on secured). */
 ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags);
@@ -32,24 +33,6 @@ void pre_io_drop_eof(struct pre_conn *c, int fd);
 /* Fail c (state and shared record state) and reset the TCP connection;
  * logs why.  close_notify, shutdown and exit: pre_tail.h. */
 void pre_io_fail(struct pre_conn *c, int fd, const char *why);
-/* Wait for fd readiness with no lock held; timeout_ms < 0 = forever.
- * Returns 1 ready, 0 timeout, -1 error (errno). */
-int pre_io_wait(int fd, short events, int64_t timeout_ms);
-/* 1 when the peer has sent FIN (or RST): bytes queued now are all there
- * will ever be.  Non-blocking (poll POLLRDHUP, timeout 0). */
-int pre_io_truncated(int fd);
-/* pre_io_truncated() for a caller that peeked `seen` bytes (still queued)
- * before asking: 1 only when FIN/RST is in AND no byte came in since that
- * peek.  A FIN that arrives together with the rest of a record (or flight)
- * after the peek is not truncation: the caller must look again. */
-int pre_io_fin_after(int fd, size_t seen);
-/* Send all of buf (handshake flights, alerts) before deadline_ms (0 = none). */
-int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms);
-
-/* The program's SO_RCVTIMEO or SO_SNDTIMEO (name) as the deadline of a
- * blocking call starting now (CLOCK_MONOTONIC ms), or -1 when none is set
- * (socket(7): a zero timeout never expires). */
-int64_t pre_io_timeo(int fd, int name);
 /* Drive the server side of an accepted connection (UNDECIDED/HANDSHAKE)
  * until it is SECURED, CLEAR or FAILED.  until: 0 = never wait (EAGAIN),
  * -1 = wait (bounded by the handshake deadline), else also no longer than

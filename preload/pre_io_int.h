@@ -110,8 +110,4 @@ void pre_io_fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
 int pre_io_failed_errno(struct pre_conn *c);
 /* Seal and send a KeyUpdate (RFC 8446 §4.6.3); tx_lock held. */
 int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer);
-/* Send all of buf, waiting for room until deadline_ms (0: no limit): 0 all
- * sent, 1 the deadline passed first, -1 error; *done: bytes sent. */
-int pre_wire_send_until(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms, size_t *done);
-
 #endif

@@ -206,7 +206,7 @@ static int rx_partial(struct pre_conn *c, int fd, struct cursor *k, int peek, si
 			}
 			if (n > 0 && partial_take(c, fd, (size_t)n) < 0)
 				goto fail;
-			if (n == 0 && pre_io_fin_after(fd, 0)) {
+			if (n == 0 && pre_wire_fin_after(fd, 0)) {
 				rx_fail(c, fd, "peer closed inside a record (truncation)", 0);
 				errno = ECONNRESET;
 				return -1;
@@ -514,7 +514,7 @@ repeek:
 	if (inc) {
 		/* An incomplete record at the head: take it out of the kernel
 		 * (partial_take says why) and wait for the bytes still missing. */
-		if (pre_io_fin_after(fd, inc)) {
+		if (pre_wire_fin_after(fd, inc)) {
 			if (delivered)
 				return (ssize_t)delivered;
 			rx_fail(c, fd, "peer closed inside a record (truncation)", 0);
@@ -554,7 +554,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		st = atomic_load(&c->state);
 		if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
 			if (!until && !pre_io_would_block(c, fd, flags))
-				until = pre_io_timeo(fd, SO_RCVTIMEO);
+				until = pre_wire_timeo(fd, SO_RCVTIMEO);
 			if (pre_accept_progress(c, fd, pre_io_would_block(c, fd, flags) ? 0 : until) < 0) {
 				r = -1;
 				goto out;
@@ -570,7 +570,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			if (b != 0)
 				continue;
 			if (!until && !pre_io_would_block(c, fd, flags))
-				until = pre_io_timeo(fd, SO_RCVTIMEO);
+				until = pre_wire_timeo(fd, SO_RCVTIMEO);
 			if (pre_io_would_block(c, fd, flags) || (until > 0 && pre_now_ms() >= until)) {
 				errno = EAGAIN;
 				r = -1;
@@ -578,7 +578,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			}
 			int64_t left = c->deadline_ms - pre_now_ms();
 			pthread_mutex_unlock(&c->rx_lock);
-			pre_io_wait(fd, POLLIN | POLLRDHUP, left < 0 ? 0 : left < 100 ? left : 100);
+			pre_wire_wait(fd, POLLIN | POLLRDHUP, left < 0 ? 0 : left < 100 ? left : 100);
 			pthread_mutex_lock(&c->rx_lock);
 			continue;
 		}
@@ -627,7 +627,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		 * then fails with EAGAIN, one that got some returns it (MSG_WAITALL
 		 * too); a record begun stays in c->partial for the next read. */
 		if (!until)
-			until = pre_io_timeo(fd, SO_RCVTIMEO);
+			until = pre_wire_timeo(fd, SO_RCVTIMEO);
 		if (until > 0 && pre_now_ms() >= until) {
 			if (total)
 				break;
@@ -658,7 +658,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			 * waking early; an early wake-up is a pass that finds
 			 * nothing, bounded by `until`. */
 			int64_t left = until > 0 ? until - pre_now_ms() : -1;
-			int w = pre_io_wait(fd, POLLIN | POLLRDHUP, left < -1 ? 0 : left);
+			int w = pre_wire_wait(fd, POLLIN | POLLRDHUP, left < -1 ? 0 : left);
 			if (w == 0)
 				errno = EAGAIN;   /* SO_RCVTIMEO ran out */
 			if (w <= 0)

@@ -139,7 +139,7 @@ static void finish(struct pre_conn *c, int fd, unsigned what, int64_t deadline_m
 	int ok = atomic_load(&c->state) == PRE_SECURED && c->rs && !(c->rs->flags & SS_REC_F_FAILED);
 
 	if (c->tail_len) {
-		if (ok && pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, deadline_ms) < 0) {
+		if (ok && pre_wire_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, deadline_ms) < 0) {
 			pre_io_fail(c, fd, "records written before close were not taken by the peer in time");
 			ok = 0;
 		}
@@ -149,7 +149,7 @@ static void finish(struct pre_conn *c, int fd, unsigned what, int64_t deadline_m
 		c->wr_shut = 1;
 	if ((what & AFTER_NOTIFY) && ok && others_out(c, deadline_ms) && c->rec &&
 	    !(c->rs->flags & SS_REC_F_FAILED) && ss_rec_alert(c->rec, 1, 0, buf, sizeof buf, &n) == SS_OK) {
-		pre_io_send_all(fd, buf, n, deadline_ms);
+		pre_wire_send_all(fd, buf, n, deadline_ms);
 		pre_log(PRE_LOG_DEBUG, "fd %d: close_notify sent", fd);
 	}
 	if (what & AFTER_SHUT_WR)
@@ -344,7 +344,7 @@ int pre_tail_adopt(struct pre_conn *c, int fd, uint8_t *buf, size_t n)
 	pre_arena_tail_set(c, 1);
 	t = pre_tail_flush(c, fd);
 	if (t == 0 && pre_engine_arm(c, fd, EPOLLOUT) < 0)
-		t = pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
+		t = pre_wire_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
 		                    pre_now_ms() + CLOSE_WAIT_MS) == 0 ? 1 : -1;
 	if (t != 0)
 		pre_tail_drop(c);

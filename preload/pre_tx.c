@@ -26,7 +26,7 @@
 static int64_t snd_deadline(int fd, int64_t *until)
 {
 	if (!*until)
-		*until = pre_io_timeo(fd, SO_SNDTIMEO);
+		*until = pre_wire_timeo(fd, SO_SNDTIMEO);
 	return *until > 0 ? *until : 0;
 }
 
@@ -205,7 +205,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 					return (ssize_t)total;
 				}
 				pre_tail_drop(c);
-				if (pre_io_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
+				if (pre_wire_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
 					goto broken;
 			}
 		}
@@ -213,7 +213,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		c->tx_bytes += batch;
 	}
 	if (mode == TX_NOWAIT && c->tail_len && pre_engine_arm(c, fd, EPOLLOUT) < 0) {
-		if (pre_io_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, 0) < 0)
+		if (pre_wire_send_all(fd, c->tail + c->tail_off, c->tail_len - c->tail_off, 0) < 0)
 			goto broken;
 		pre_tail_drop(c);
 	}
@@ -247,7 +247,7 @@ static int hold_write(struct pre_conn *c, int fd, const struct iovec *iov, int i
 		/* Over the bound: wait for the handshake (bounded by its
 		 * timeout).  A refusal here would need an EPOLLOUT edge the
 		 * kernel never owes us (the socket is writable all along). */
-		if (pre_io_wait(fd, POLLIN | POLLRDHUP, 10) < 0 && errno != EINTR)
+		if (pre_wire_wait(fd, POLLIN | POLLRDHUP, 10) < 0 && errno != EINTR)
 			return -1;
 		pthread_mutex_lock(&c->rx_lock);
 		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
@@ -340,7 +340,7 @@ static int tx_gate(struct pre_conn *c, int fd, int flags, int block)
 			int64_t now = pre_now_ms();
 			if (!since)
 				since = now;
-			if (pre_io_wait(fd, POLLOUT, 0) == 0 || now - since >= TAIL_WAIT_MS) {
+			if (pre_wire_wait(fd, POLLOUT, 0) == 0 || now - since >= TAIL_WAIT_MS) {
 				errno = EAGAIN;
 				return -1;
 			}

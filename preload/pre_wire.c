@@ -39,7 +39,7 @@ static int wait_select(int fd, short events, int64_t timeout_ms)
 	return r < 0 ? -1 : r > 0;
 }
 
-int pre_io_wait(int fd, short events, int64_t timeout_ms)
+int pre_wire_wait(int fd, short events, int64_t timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	int r;
@@ -60,7 +60,7 @@ int pre_io_wait(int fd, short events, int64_t timeout_ms)
 	return 1;
 }
 
-int64_t pre_io_timeo(int fd, int name)
+int64_t pre_wire_timeo(int fd, int name)
 {
 	struct timeval tv = { 0, 0 };
 	socklen_t l = sizeof tv;
@@ -98,7 +98,7 @@ int pre_wire_send_until(int fd, const uint8_t *buf, size_t len, int64_t deadline
 				break;
 			}
 		}
-		if (pre_io_wait(fd, POLLOUT, left) < 0 && errno != EINTR) {
+		if (pre_wire_wait(fd, POLLOUT, left) < 0 && errno != EINTR) {
 			rc = -1;
 			break;
 		}
@@ -107,7 +107,7 @@ int pre_wire_send_until(int fd, const uint8_t *buf, size_t len, int64_t deadline
 	return rc;
 }
 
-int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
+int pre_wire_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
 {
 	size_t done;
 	int r = pre_wire_send_until(fd, buf, len, deadline_ms, &done);
@@ -118,24 +118,24 @@ int pre_io_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
 }
 
 /* FIN or RST behind an incomplete record is truncation (RFC 8446 §6.1). */
-int pre_io_truncated(int fd)
+int pre_wire_truncated(int fd)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
 	return REAL(poll)(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* Why not pre_io_truncated() alone after a peek: peek and poll are two
+/* Why not pre_wire_truncated() alone after a peek: peek and poll are two
  * looks at a moving queue.  A fast peer's last bytes and its FIN can land
  * between them (socat sending a whole file then SHUT_WR; the client's
  * Finished + data + FIN right behind our flight), and the poll then reports
  * RDHUP for a queue that is complete.  Order matters here: FIN first, then
  * the queue length — after a FIN no byte can arrive, so a queue longer than
  * the caller's peek means data came in meanwhile: look again. */
-int pre_io_fin_after(int fd, size_t seen)
+int pre_wire_fin_after(int fd, size_t seen)
 {
 	int q = 0;
 
-	if (!pre_io_truncated(fd))
+	if (!pre_wire_truncated(fd))
 		return 0;
 	if (REAL(ioctl)(fd, FIONREAD, &q) < 0)   /* TCP: bytes queued (SIOCINQ) */
 		return 1;
