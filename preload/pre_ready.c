@@ -87,7 +87,19 @@ static int hidden(struct pre_conn *c)
 	return (atomic_load(&c->state) == PRE_CONNECTING && c->bg && !c->bg_open) || inbound_hidden(c);
 }
 
-enum { K_NONE, K_CONNECT, K_INBOUND, K_INBOUND_HS };
+/* A first contact under request still being decided: output is the
+ * kernel's (what the program writes is held), input is not yet — the
+ * server's handshake flight the engine is about to take would make a
+ * blocking reader read nothing and block (a relay such as socat, waiting
+ * in read() on one socket while its other one needs it).  poll/select
+ * drive it and report input once it is decided; epoll registrations keep
+ * the kernel's readiness (event loops read non-blocking: EAGAIN). */
+static int open_contact(struct pre_conn *c)
+{
+	return atomic_load(&c->state) == PRE_CONNECTING && c->bg && c->bg_open;
+}
+
+enum { K_NONE, K_CONNECT, K_INBOUND, K_INBOUND_HS, K_OPEN };
 
 /* What readiness of fd hides: nothing, a background connect's handshake
  * (no output until it ends), or an accepted connection's undecided first
@@ -104,6 +116,8 @@ static int fd_kind(int fd)
 		k = atomic_load(&c->state) == PRE_HANDSHAKE || c->deadline_ms ? K_INBOUND_HS : K_INBOUND;
 	else if (hidden(c))
 		k = K_CONNECT;
+	else if (open_contact(c))
+		k = K_OPEN;
 	pre_conn_put(c);
 	return k;
 }
@@ -122,22 +136,26 @@ static int drive(int fd)
 
 	if (!c)
 		return 0;
+	/* The locks first, then the look: the engine may be finishing this
+	 * handshake right now, and it sets the state before it has dropped
+	 * the flight's bytes from the kernel queue (both under these locks).
+	 * Looking first could see "over" while those bytes are still queued,
+	 * and the kernel's POLLIN for them would tell the program a read will
+	 * not block — a single-threaded relay (socat) then blocked in read()
+	 * on the one socket while its other one waited for it. */
+	int e = errno;
+	pthread_mutex_lock(&c->rx_lock);
 	if (inbound_hidden(c)) {
-		int e = errno;
-		pthread_mutex_lock(&c->rx_lock);
-		if (inbound_hidden(c))
-			pre_accept_progress(c, fd, 0);
-		pthread_mutex_unlock(&c->rx_lock);
-		errno = e;
-	} else if (hidden(c)) {
-		pthread_mutex_lock(&c->rx_lock);
+		pre_accept_progress(c, fd, 0);
+	} else {
 		pthread_mutex_lock(&c->tx_lock);
-		if (hidden(c))
+		if (hidden(c) || open_contact(c))
 			pre_connect_bg_step(c, fd);
 		pthread_mutex_unlock(&c->tx_lock);
-		pthread_mutex_unlock(&c->rx_lock);
 	}
-	h = hidden(c);
+	pthread_mutex_unlock(&c->rx_lock);
+	errno = e;
+	h = hidden(c) || open_contact(c);
 	pre_conn_put(c);
 	return h;
 }
