@@ -601,6 +601,7 @@ static int bg_step(struct pre_conn *c, int fd)
 		pre_reset(fd);
 		atomic_store(&c->state, PRE_FAILED);
 		pre_engine_detach(c);
+		pre_log(PRE_LOG_INFO, "outbound handshake abandoned: the program closed the connection before it ended (the peer gets a reset)");
 		return -1;
 	}
 	if (c->action == POL_REQUEST && !c->bg_lazy && !c->bg_reply && c->bg_clear_ms &&
