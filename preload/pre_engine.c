@@ -83,7 +83,8 @@
 enum {
 	ENG_EVENTS = 64,
 	ENG_TICK_MS = 100,    /* background handshakes: deadline and close checks */
-	ENG_BATCH = 64        /* connections served per timer pass */
+	ENG_BATCH = 64,       /* connections served per timer pass */
+	ENG_FD_MIN = 256      /* lowest number for the engine's descriptors (move_high) */
 };
 
 struct ident {
@@ -149,16 +150,32 @@ static void ep_close(void)
 
 /* (Re)create the epoll instance and the wake eventfd; re-add every listed
  * connection.  E.lk held. */
+/* The engine's own descriptors sit at ENG_FD_MIN or above when the limit
+ * allows, out of the way of the numbers a program expects next: after
+ * closefrom(3) (which closes ours too, and the engine makes them again) a
+ * program's open() must still get 3, as a server that closed stdio counts
+ * on socket() returning 0.  Returns the descriptor to use (fd itself when
+ * it cannot move). */
+static int move_high(int fd)
+{
+	int hi;
+
+	if (fd < 0 || fd >= ENG_FD_MIN || (hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, ENG_FD_MIN)) < 0)
+		return fd;
+	REAL(close)(fd);
+	return hi;
+}
+
 static int ep_setup(void)
 {
 	int ep, wk;
 	struct epoll_event ev;
 
 	ep_close();
-	ep = epoll_create1(EPOLL_CLOEXEC);
+	ep = move_high(epoll_create1(EPOLL_CLOEXEC));
 	if (ep < 0)
 		return -1;
-	wk = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	wk = move_high(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (wk < 0 || ident_of(ep, &E.ep_id) < 0 || ident_of(wk, &E.wake_id) < 0) {
 		REAL(close)(ep);
 		if (wk >= 0)
@@ -605,7 +622,9 @@ int pre_engine_arm(struct pre_conn *c, int fd, uint32_t events)
 	d = pre_engine_fd(c);
 	if (d < 0) {
 		struct ident id;
-		d = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
+		d = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, ENG_FD_MIN);
+		if (d < 0)
+			d = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);   /* a limit below ENG_FD_MIN */
 		if (d < 0)
 			goto fail;
 		if (ident_of(d, &id) < 0) {
