@@ -5,15 +5,21 @@
  * Everything the caller passed is copied; the PSK lives in sodium_malloc'd
  * (locked, guarded) memory and is wiped when the last reference goes.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/err.h>
 #include <sodium.h>
 #include "ss_cred_int.h"
 #include "ss_ctx.h"
+#include "ss_hostkey.h"
 #include "ss_rec.h"
 
 /* ------------------------------------------------------------ anonymous key
@@ -26,36 +32,90 @@ static pthread_once_t anon_once = PTHREAD_ONCE_INIT;
 static EVP_PKEY *anon_key;
 static X509 *anon_cert;
 
-enum { ANON_NOT_BEFORE_SKEW = 3600, ANON_LIFETIME = 7 * 86400 };
+enum { ANON_NOT_BEFORE_SKEW = 3600, ANON_LIFETIME = 7 * 86400, HOSTKEY_CERT_LIFETIME = 365 * 86400 };
 
-static void anon_make(void)
+/* A self-signed certificate over k with subject CN cn: TLS 1.3 carries
+ * keys in certificates (RFC 8446 §4.4.2); for anonymous and host-key nobody
+ * checks a chain, the CertificateVerify signature (§4.4.3) proves the key. */
+static X509 *self_signed(EVP_PKEY *k, const char *cn, long lifetime)
 {
-	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	X509 *x = X509_new();
 	X509_NAME *nm;
-	int ok = 0;
+	int ok;
 
-	if (k == NULL || x == NULL)
-		goto out;
+	if (x == NULL)
+		return NULL;
 	nm = X509_get_subject_name(x);
 	ok = X509_set_version(x, X509_VERSION_3) &&
 	     ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(randombytes_random() >> 1)) &&
 	     X509_gmtime_adj(X509_getm_notBefore(x), -ANON_NOT_BEFORE_SKEW) != NULL &&
-	     X509_gmtime_adj(X509_getm_notAfter(x), ANON_LIFETIME) != NULL &&
+	     X509_gmtime_adj(X509_getm_notAfter(x), lifetime) != NULL &&
 	     X509_set_pubkey(x, k) &&
-	     X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
-	                                (const unsigned char *)"secsock anonymous", -1, -1, 0) &&
+	     X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0) &&
 	     X509_set_issuer_name(x, nm) &&
 	     X509_sign(x, k, NULL) > 0;   /* Ed25519 signs without a separate digest */
-out:
-	if (ok) {
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void anon_make(void)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *x = k ? self_signed(k, "secsock anonymous", ANON_LIFETIME) : NULL;
+
+	if (x != NULL) {
 		anon_key = k;
 		anon_cert = x;
 	} else {
 		EVP_PKEY_free(k);
-		X509_free(x);
 	}
 	ERR_clear_error();
+}
+
+/* ------------------------------------------------------------ host key
+ * The persistent key of host-key (ss_hostkey.h): the named file, else the
+ * user's default, else (root) the system key.  0 when loaded. */
+static int hostkey_load(const char *file, ss_cred *c)
+{
+	char def[PATH_MAX];
+	const char *path = file;
+	EVP_PKEY *k = NULL;
+	FILE *f;
+	int fd;
+
+	if (path == NULL) {
+		if (ss_hostkey_default_path(def, sizeof def) == 0 && access(def, F_OK) == 0)
+			path = def;
+		else if (geteuid() == 0)
+			path = SS_HOSTKEY_SYSTEM_PATH;
+		else
+			return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (k == NULL || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(k);
+		return -1;
+	}
+	/* A host key is long-lived; its certificate only wraps it (the peer
+	 * pins the key, never looks at the validity dates). */
+	c->hk_cert = self_signed(k, SS_HOSTKEY_CN, HOSTKEY_CERT_LIFETIME);
+	if (c->hk_cert == NULL) {
+		EVP_PKEY_free(k);
+		return -1;
+	}
+	c->hk_key = k;
+	return 0;
 }
 
 /* ------------------------------------------------------------ name tables */
@@ -116,9 +176,10 @@ static int psk_identity_ok(const char *id, size_t *len)
  * (ARCHITECTURE.md "Authentication methods": a server accepts exactly the
  * methods its rule lists; ss_ctx.c checks after the handshake that the peer
  * proved one of them).  A configured certificate never adds a method.
- * host-key and group are a later issue: they are skipped here so that a
- * policy listing "host-key, anonymous" still works; a credential left with
- * no usable method is SS_NO_CREDENTIALS.  No list at all means anonymous. */
+ * host-key without a host key is unavailable (skipped: "host-key,
+ * anonymous" still works without one); group is a later issue and skipped;
+ * a credential left with no usable method is SS_NO_CREDENTIALS.  No list at
+ * all means anonymous. */
 static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 {
 	int server = p->use == SS_CRED_INBOUND;
@@ -139,7 +200,12 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 		case SS_AUTH_CERTIFICATE:
 			c->allow_cert = 1;
 			break;
-		case SS_AUTH_HOST_KEY:   /* later issue: persistent host key + TOFU */
+		case SS_AUTH_HOST_KEY:
+			if (c->hk_key == NULL && hostkey_load(p->host_key_file, c) != 0)
+				break;   /* unavailable: no key */
+			c->allow_hostkey = 1;
+			c->hostkey_first = !c->allow_cert;
+			break;
 		case SS_AUTH_GROUP:      /* later issue: GKDI group key as external PSK */
 			break;
 		default:
@@ -148,7 +214,7 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 	}
 	if (!any)
 		c->allow_anon = 1;
-	if (!c->allow_psk && !c->allow_anon && !c->allow_cert)
+	if (!c->allow_psk && !c->allow_anon && !c->allow_cert && !c->allow_hostkey)
 		return SS_NO_CREDENTIALS;
 	if ((p->cert_file == NULL) != (p->key_file == NULL))
 		return SS_NO_CREDENTIALS;
@@ -166,9 +232,15 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 		c->verify_name = !server;
 		c->own_cert = p->cert_file != NULL;
 	}
-	c->present_cert = server && (c->allow_cert || c->allow_anon);
+	c->present_cert = server && (c->allow_cert || c->allow_anon || c->allow_hostkey);
 	if (c->present_cert)
 		c->own_cert = p->cert_file != NULL;
+	/* One certificate per end: the host key when the rule lists host-key
+	 * before certificate (or has no certificate of ours), else the chain. */
+	if (c->allow_hostkey && (c->hostkey_first || !c->own_cert))
+		c->own_cert = 0;
+	else if (c->allow_hostkey && !server)
+		c->hostkey_first = 0;   /* the client presents its chain, not the key */
 	return SS_OK;
 }
 
@@ -226,6 +298,10 @@ static ss_status setup_ssl_ctx(const ss_cred_params *p, ss_cred *c)
 		    SSL_CTX_use_PrivateKey_file(s, p->key_file, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(s) != 1)
 			return SS_NO_CREDENTIALS;
+	} else if (server && c->allow_hostkey) {
+		if (SSL_CTX_use_certificate(s, c->hk_cert) != 1 ||
+		    SSL_CTX_use_PrivateKey(s, c->hk_key) != 1)
+			return SS_INTERNAL_ERROR;
 	} else if (c->present_cert) {
 		pthread_once(&anon_once, anon_make);
 		if (anon_cert == NULL)
@@ -241,7 +317,7 @@ static ss_status setup_ssl_ctx(const ss_cred_params *p, ss_cred *c)
 	/* A server that verifies peers must name a session id context, or
 	 * OpenSSL refuses every PSK handshake ("session id context
 	 * uninitialized"); the external PSK is then bound to it (psk_find_cb). */
-	if (server && c->verify_peer &&
+	if (server && (c->verify_peer || c->allow_hostkey) &&
 	    !SSL_CTX_set_session_id_context(s, (const unsigned char *)SS_ALPN, sizeof SS_ALPN - 1))
 		return SS_INTERNAL_ERROR;
 	ss_ctx_install_callbacks_(s, c);
@@ -318,6 +394,8 @@ void ss_cred_free(ss_cred *c)
 	if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	SSL_CTX_free(c->ssl);
+	X509_free(c->hk_cert);
+	EVP_PKEY_free(c->hk_key);
 	if (c->psk != NULL)
 		sodium_free(c->psk);   /* wipes before unmapping */
 	sodium_memzero(c, sizeof *c);

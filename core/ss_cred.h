@@ -18,7 +18,7 @@ enum ss_cred_use { SS_CRED_OUTBOUND = 1, SS_CRED_INBOUND = 2 };
 typedef enum ss_auth {
 	SS_AUTH_NONE = 0,
 	SS_AUTH_ANONYMOUS,   /* ephemeral Ed25519 key, self-signed cert, made once per process */
-	SS_AUTH_HOST_KEY,    /* (later issue) persistent host key, TOFU pinning */
+	SS_AUTH_HOST_KEY,    /* persistent Ed25519 host key; the caller pins it (TOFU) */
 	SS_AUTH_PSK,         /* TLS 1.3 external PSK (RFC 8446 §2.2, §4.2.11) */
 	SS_AUTH_CERTIFICATE, /* (later issue for secsock mode) X.509 chain + peer-name */
 	SS_AUTH_GROUP        /* (later issue) GKDI group key as external PSK */
@@ -57,7 +57,19 @@ typedef struct ss_cred_params {
 	const char *cert_file;               /* our chain */
 	const char *key_file;                /* our private key */
 	const char *ca_file;                 /* trust anchors for the peer's chain */
+	/* host-key: the Ed25519 host key (ss_hostkey.h); NULL means the
+	 * user's default, and for root the system key when that is missing.
+	 * Both ends present it (a self-signed certificate with CN
+	 * SS_HOSTKEY_CN); a peer's host-key certificate is accepted unverified
+	 * and its key fingerprint reported (ss_ctx_info.peer): the trust
+	 * decision is the caller's pin.  No key → host-key unavailable
+	 * (SS_NO_CREDENTIALS when it was the only method). */
+	const char *host_key_file;
 } ss_cred_params;
+
+/* The subject CN of a host-key certificate: what tells a peer's persistent
+ * host key from the ephemeral key of anonymous ("secsock anonymous"). */
+#define SS_HOSTKEY_CN "secsock host-key"
 
 typedef struct ss_cred ss_cred;
 

@@ -22,6 +22,8 @@ struct ss_cred {
 	int allow_psk;
 	int allow_anon;
 	int allow_cert;                  /* the peer may prove a certificate that verifies */
+	int allow_hostkey;               /* host-key: our key loaded, the peer may prove its own */
+	int hostkey_first;               /* host-key comes before certificate in the rule */
 	int verify_peer;                 /* ask for and verify the peer's chain (ca_file loaded) */
 	int verify_name;                 /* client: check target against the certificate */
 	int present_cert;                /* server: has a certificate to present */
@@ -30,6 +32,8 @@ struct ss_cred {
 	size_t psk_identity_len;
 	uint8_t *psk;                    /* sodium_malloc'd, psk_len bytes */
 	size_t psk_len;
+	EVP_PKEY *hk_key;                /* host-key: our key and its self-signed certificate */
+	X509 *hk_cert;
 	SSL_CTX *ssl;                    /* configured for this direction, shared by contexts */
 };
 

@@ -418,7 +418,7 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	 * what we presented ourselves. */
 	psk = SSL_session_reused(ctx->ssl);   /* an external PSK counts as "reused" */
 	peer = SSL_get0_peer_certificate(ctx->ssl);
-	cert_ok = c->verify_peer && peer != NULL && ctx->verify_err == 0 &&
+	cert_ok = c->verify_peer && !ctx->hk_seen && peer != NULL && ctx->verify_err == 0 &&
 	          SSL_get_verify_result(ctx->ssl) == X509_V_OK;
 	if (psk) {
 		in->auth = SS_AUTH_PSK;
@@ -430,6 +430,12 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 		if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
 		                              in->peer, sizeof in->peer) < 0)
 			snprintf(in->peer, sizeof in->peer, "(no common name)");
+	} else if (ctx->hk_seen && peer != NULL && c->allow_hostkey) {
+		/* The peer's host key; whether it is the right one is the
+		 * caller's pin (known-peers), keyed by this fingerprint. */
+		in->auth = SS_AUTH_HOST_KEY;
+		in->mutual = ctx->server ? c->hostkey_first || !c->own_cert : ctx->hk_sent;
+		snprintf(in->peer, sizeof in->peer, "%s", ctx->hk_fp);
 	} else {
 		in->auth = SS_AUTH_ANONYMOUS;
 		snprintf(in->peer, sizeof in->peer, "anonymous");

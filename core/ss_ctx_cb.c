@@ -285,11 +285,34 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	return 0;
 }
 
-/* Client: replaces OpenSSL's chain check.  Only the certificate method
+/* Is x a host-key certificate (subject CN SS_HOSTKEY_CN over an Ed25519
+ * key)?  Then fp gets the key's fingerprint (ss_peers.h).  Anyone can make
+ * such a certificate: it only names the key, the caller's pin decides. */
+static int hostkey_cert_fp(X509 *x, char fp[SS_FP_LEN])
+{
+	char cn[64];
+	uint8_t pub[32];
+	size_t n = sizeof pub;
+	EVP_PKEY *k = x ? X509_get0_pubkey(x) : NULL;
+
+	if (k == NULL || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519 ||
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn) < 0 ||
+	    strcmp(cn, SS_HOSTKEY_CN) != 0 ||
+	    EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != 32)
+		return 0;
+	ss_fingerprint(pub, fp);
+	return 1;
+}
+
+/* Replaces OpenSSL's chain check, on a client and on a server that asks
+ * for client certificates.  A host-key certificate, when host-key is
+ * listed, is accepted here and its fingerprint recorded (the pin is the
+ * caller's decision; the handshake's CertificateVerify, RFC 8446 §4.4.3,
+ * proves the peer holds the key).  Otherwise only the certificate method
  * builds and verifies a chain (verify_cb above sees each step); an
- * anonymous-only client has nothing to verify and skips the work (the
- * server still proves possession of the key with CertificateVerify, RFC 8446
- * §4.4.3, which is all anonymous needs); a PSK-only client refuses. */
+ * anonymous-only end has nothing to verify and skips the work (the peer
+ * still proves possession of the key, which is all anonymous needs); a
+ * PSK-only client refuses. */
 static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -298,6 +321,10 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	(void)arg;
 	if (ctx == NULL)
 		return 0;
+	if (ctx->cred->allow_hostkey && hostkey_cert_fp(X509_STORE_CTX_get0_cert(xs), ctx->hk_fp)) {
+		ctx->hk_seen = 1;
+		return 1;
+	}
 	if (ctx->cred->allow_cert)
 		return X509_verify_cert(xs);
 	if (ctx->cred->allow_anon)
@@ -305,6 +332,27 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	ctx->fail |= F_CERT_REFUSED;
 	X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);   /* → bad_certificate alert */
 	return 0;
+}
+
+/* Client: the server asked for a certificate (RFC 8446 §4.3.2) and none is
+ * set: present the host key (OpenSSL takes the references). */
+static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+	const ss_cred *c = ctx ? ctx->cred : NULL;
+
+	if (c == NULL || !c->allow_hostkey || !c->hostkey_first || c->hk_cert == NULL)
+		return 0;   /* an empty Certificate: the server decides */
+	if (!X509_up_ref(c->hk_cert))
+		return 0;
+	if (!EVP_PKEY_up_ref(c->hk_key)) {
+		X509_free(c->hk_cert);
+		return 0;
+	}
+	*x509 = c->hk_cert;
+	*pkey = c->hk_key;
+	ctx->hk_sent = 1;
+	return 1;
 }
 
 void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
@@ -319,14 +367,20 @@ void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
 		 * method has a CA to check it; it must come unless the client may
 		 * also get in without one (anonymous; a PSK client is never asked,
 		 * RFC 8446 §4.3.2). */
-		if (c->verify_peer)
+		/* host-key asks every client for its key (mutual, ARCHITECTURE.md
+		 * "Authentication methods"). */
+		if (c->verify_peer || c->allow_hostkey) {
 			SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | (c->allow_anon ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
 			                   verify_cb);
-		else
+			SSL_CTX_set_cert_verify_callback(sctx, cert_verify_cb, NULL);
+		} else {
 			SSL_CTX_set_verify(sctx, SSL_VERIFY_NONE, NULL);
+		}
 	} else {
 		SSL_CTX_set_psk_use_session_callback(sctx, psk_use_cb);
 		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, verify_cb);
 		SSL_CTX_set_cert_verify_callback(sctx, cert_verify_cb, NULL);
+		if (c->allow_hostkey)
+			SSL_CTX_set_client_cert_cb(sctx, client_cert_cb);
 	}
 }

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include "ss_ctx.h"
 #include "ss_cred_int.h"
+#include "ss_peers.h"
 
 /* Context lifetime reported through *expiry.  The policy's session-lifetime
  * (ARCHITECTURE.md, default 2 h) will be passed in by a later issue; until
@@ -61,6 +62,9 @@ struct ss_ctx {
 	int verify_err;           /* first X509_V_ERR_* from the chain check */
 	size_t psk_binder_len;    /* server: binder length of the client's matching PSK */
 	int binder_failed;        /* server: the PSK binder did not verify (wrong key) */
+	int hk_seen;              /* the peer presented a host-key certificate (fingerprint in hk_fp) */
+	int hk_sent;              /* client: the server asked and we presented our host key */
+	char hk_fp[SS_FP_LEN];
 	ss_cred *cred;            /* reference; dropped at export */
 	SSL *ssl;
 	BIO *rbio, *wbio;         /* owned by ssl */

@@ -59,6 +59,7 @@ typedef struct pol_settings {
 	/* credential paths, "" when unset */
 	char psk_file[256], cert_file[256], key_file[256], ca_file[256];
 	char host_key_file[256], known_peers_file[256];
+	bool known_peers_strict;             /* known-peers = strict: no pin on first use */
 } pol_settings;
 
 /* Where an effective setting came from, for `secsock policy explain`. */

@@ -249,7 +249,9 @@ static int accept_progress(struct pre_conn *c, int fd, int64_t until)
 			return 0;
 		int hs = pre_hs_step(c, fd, 1, NULL, c->deadline_ms, &s, &eof);
 		if (hs == PRE_HS_DONE) {
-			char l[80], r[80];
+			char l[80], r[80], pin[200];
+			if (pre_creds_check_conn(c, fd, pin, sizeof pin) < 0)
+				return inbound_fail(c, fd, "refused", pin);
 			if (pre_conn_secure(c) < 0)
 				return inbound_fail(c, fd, "refused", "cannot set up record protection");
 			pre_set_lowat(c, fd, SS_REC_HEADER_LEN);

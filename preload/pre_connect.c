@@ -322,6 +322,10 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		saw_reply = 1;
 	}
 
+	if (pre_creds_check_conn(c, fd, why, sizeof why) < 0) {
+		st = SS_LOGON_DENIED;   /* authentication failed: never a clear retry */
+		goto failed;
+	}
 	if (pre_conn_secure(c) < 0) {
 		snprintf(why, sizeof why, "cannot set up record protection");
 		st = SS_INTERNAL_ERROR;
@@ -660,6 +664,11 @@ static int bg_step(struct pre_conn *c, int fd)
 		if (pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP) < 0)
 			return bg_fail(c, fd, ECONNREFUSED, "engine unavailable");
 		return 0;
+	}
+	{
+		char pin[200];
+		if (pre_creds_check_conn(c, fd, pin, sizeof pin) < 0)
+			return bg_fail(c, fd, ECONNREFUSED, pin);
 	}
 	if (pre_conn_secure(c) < 0)
 		return bg_fail(c, fd, ECONNREFUSED, "cannot set up record protection");

@@ -4,6 +4,7 @@
  * (settings, use) is a stable cache key.  The cache is touched only when a
  * connection is being set up, never on the data path; a mutex is fine.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +15,10 @@
 #include <sodium.h>
 #include "pre_core.h"
 #include "pre_creds.h"
+#include "pre_sock.h"
 #include "pre_log.h"
 #include "pre_sym.h"
+#include "ss_peers.h"
 
 enum { CRED_CACHE = 32, PSK_MAX = 64, PSK_FILE_MAX = 4096 };
 
@@ -144,14 +147,15 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	 * list like "host-key, anonymous" still works. */
 	for (int i = 0; i < s->n_auth && nm < SS_MAX_METHODS; i++) {
 		int m = s->auth[i].method;
-		if (m == SS_AUTH_HOST_KEY || m == SS_AUTH_GROUP)
+		if (m == SS_AUTH_GROUP)
 			continue;
 		if (m == SS_AUTH_PSK && (p.mode == SS_MODE_STANDARD_TLS || !s->psk_file[0])) {
 			snprintf(why, why_len, "auth 'psk' %s", p.mode == SS_MODE_STANDARD_TLS
 			         ? "is not available with peer = standard-tls" : "has no psk-file");
 			return NULL;
 		}
-		if (m == SS_AUTH_ANONYMOUS || m == SS_AUTH_PSK || m == SS_AUTH_CERTIFICATE)
+		if (m == SS_AUTH_ANONYMOUS || m == SS_AUTH_PSK || m == SS_AUTH_CERTIFICATE ||
+		    (m == SS_AUTH_HOST_KEY && p.mode == SS_MODE_SECSOCK))
 			p.methods[nm++] = (ss_auth)m;
 	}
 	if (nm == 0) {
@@ -173,6 +177,7 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	p.cert_file = s->cert_file[0] ? s->cert_file : NULL;
 	p.key_file = s->key_file[0] ? s->key_file : NULL;
 	p.ca_file = s->ca_file[0] ? s->ca_file : NULL;
+	p.host_key_file = s->host_key_file[0] ? s->host_key_file : NULL;
 	st = ss_cred_acquire(&p, &cred);
 	if (st == SS_NO_AUTHENTICATING_AUTHORITY && !p.ca_file) {
 		snprintf(why, why_len, "auth 'certificate' has no ca-file: nothing can verify the peer");
@@ -219,4 +224,120 @@ ss_cred *pre_creds_get(const pol_settings *s, unsigned use, char *why, size_t wh
 out:
 	pthread_mutex_unlock(&cache_lock);
 	return c;
+}
+
+/* The peer as a known-peers key (ss_peers.h): 16-byte address, and the
+ * port outbound (a server is a host and port), none inbound (a client's
+ * port is ephemeral: the address only). */
+static int peer_key(const struct sockaddr_storage *a, int inbound, ss_peer *e)
+{
+	memset(e, 0, sizeof *e);
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+		e->addr[10] = e->addr[11] = 0xff;
+		memcpy(e->addr + 12, &v4->sin_addr, 4);
+		e->port = inbound ? 0 : ntohs(v4->sin_port);
+	} else if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
+		memcpy(e->addr, &v6->sin6_addr, 16);
+		e->port = inbound ? 0 : ntohs(v6->sin6_port);
+	} else {
+		return -1;
+	}
+	e->prefix = 128;
+	return 0;
+}
+
+int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockaddr_storage *peer,
+                         ss_auth auth, const char *fp, char *why, size_t why_len)
+{
+	char path[512], err[256], addr[80];
+	const char *files[2];
+	ss_peer e, have = { 0 };
+	ss_pin pin = SS_PIN_UNKNOWN;
+	int listed = 0;
+
+	for (int i = 0; i < s->n_auth; i++)
+		listed |= s->auth[i].method == SS_AUTH_HOST_KEY;
+	if (!listed || (auth != SS_AUTH_HOST_KEY && auth != SS_AUTH_ANONYMOUS))
+		return 0;   /* psk and certificate prove themselves */
+	if (peer_key(peer, inbound, &e) < 0) {
+		snprintf(why, why_len, "host-key: the peer has no IP address");
+		return -1;
+	}
+	pre_log_addr(peer, addr, sizeof addr);
+	if (s->known_peers_file[0])
+		snprintf(path, sizeof path, "%s", s->known_peers_file);
+	else if (ss_peers_default_path(path, sizeof path) != 0)
+		path[0] = '\0';
+	files[0] = path[0] ? path : NULL;
+	files[1] = strcmp(path, SS_PEERS_SYSTEM_PATH) != 0 ? SS_PEERS_SYSTEM_PATH : NULL;
+	for (int f = 0; f < 2 && pin != SS_PIN_MISMATCH; f++) {
+		ss_peers *list = NULL;
+		const ss_peer *line = NULL;
+		ss_pin r;
+		if (!files[f])
+			continue;
+		if (ss_peers_load(files[f], &list, err, sizeof err) != SS_OK) {
+			snprintf(why, why_len, "known-peers %s: %s", files[f], err);
+			return -1;
+		}
+		r = ss_peers_check(list, e.addr, e.port, auth == SS_AUTH_HOST_KEY ? fp : NULL, &line);
+		if (r == SS_PIN_MISMATCH && line)
+			have = *line;
+		if (r != SS_PIN_UNKNOWN)
+			pin = r;
+		ss_peers_free(list);
+	}
+	if (auth == SS_AUTH_ANONYMOUS) {
+		if (pin == SS_PIN_UNKNOWN)
+			return 0;
+		/* otherwise an active attacker simply offers anonymous */
+		pre_log(PRE_LOG_WARN, "host-key: %s is pinned (%s) but authenticated anonymously: refused",
+		        addr, have.fp);
+		snprintf(why, why_len, "pinned peer %s offered no host key", addr);
+		return -1;
+	}
+	if (pin == SS_PIN_UNKNOWN) {
+		if (s->known_peers_strict) {
+			snprintf(why, why_len, "host-key: %s (%s) is not a known peer (known-peers = strict)", addr, fp);
+			return -1;
+		}
+		snprintf(e.fp, sizeof e.fp, "%s", fp);
+		if (!files[0] || ss_peers_pin(files[0], &e, &pin, &have, err, sizeof err) != SS_OK) {
+			snprintf(why, why_len, "host-key: cannot pin %s: %s", addr, files[0] ? err : "no known-peers file");
+			return -1;
+		}
+		if (pin == SS_PIN_MATCH)
+			pre_log(PRE_LOG_INFO, "notice: host-key: pinned %s %s in %s", addr, fp, files[0]);
+	}
+	if (pin == SS_PIN_MISMATCH) {
+		pre_log(PRE_LOG_WARN, "WARNING: host-key of %s CHANGED: expected %s, seen %s — refused "
+		        "(a man in the middle, or a new key: secsock peers remove)", addr, have.fp, fp);
+		snprintf(why, why_len, "host-key mismatch for %s", addr);
+		return -1;
+	}
+	return 0;
+}
+
+int pre_creds_check_conn(struct pre_conn *c, int fd, char *why, size_t why_len)
+{
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof peer;
+	ss_ctx_info info;
+	int rc;
+
+	if (!c->set || !c->ctx)
+		return 0;
+	memset(&info, 0, sizeof info);
+	memset(&peer, 0, sizeof peer);
+	if (ss_ctx_query(c->ctx, &info) != SS_OK ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
+		snprintf(why, why_len, "host-key: cannot identify the peer");
+		return -1;
+	}
+	rc = pre_creds_check_peer(c->set, c->dir == POL_DIR_INBOUND, &peer, info.auth, info.peer,
+	                          why, why_len);
+	sodium_memzero(&info, sizeof info);
+	return rc;
 }

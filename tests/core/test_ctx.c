@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <stdio.h>
 
 #include <openssl/ssl.h>
 #include <sodium.h>
 
 #include "ss_ctx.h"
 #include "ss_rec.h"
+#include "ss_hostkey.h"
 
 static const uint16_t all_suites[] = {
 	SS_SUITE_AES_128_GCM_SHA256, SS_SUITE_AES_256_GCM_SHA384, SS_SUITE_CHACHA20_POLY1305_SHA256
@@ -902,4 +905,67 @@ Test(ctx, server_accepts_listed_methods_only, .init = init_keys)
 		side_fini(&c);
 		side_fini(&s);
 	}
+}
+
+/* host-key both ways: each end presents its persistent key, the other
+ * reports it as host-key with the key's fingerprint (the pin is the
+ * caller's); a client that lists only host-key refuses an anonymous server. */
+static ss_cred *hk_cred(unsigned use, const char *key, ss_auth second)
+{
+	ss_cred_params p = { 0 };
+	ss_cred *c = NULL;
+	p.use = use;
+	p.methods[0] = SS_AUTH_HOST_KEY;
+	p.methods[1] = second;
+	p.host_key_file = key;
+	cr_assert_eq(ss_cred_acquire(&p, &c), SS_OK);
+	return c;
+}
+
+Test(ctx, host_key_mutual, .init = init_keys)
+{
+	char dir[] = "/tmp/hk-test-XXXXXX", ka[64], kb[64], fa[SS_FP_LEN], fb[SS_FP_LEN], err[256];
+	ss_ctx_info ci, si;
+	ss_cred_params p = { 0 };
+	ss_cred *none = NULL;
+	side c, s;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(ka, sizeof ka, "%s/a.key", dir);
+	snprintf(kb, sizeof kb, "%s/b.key", dir);
+	cr_assert_eq(ss_hostkey_generate(ka, 0, fa, err, sizeof err), SS_OK, "%s", err);
+	cr_assert_eq(ss_hostkey_generate(kb, 0, fb, err, sizeof err), SS_OK, "%s", err);
+	side_init(&c, hk_cred(SS_CRED_OUTBOUND, ka, SS_AUTH_NONE), 0, REQ);
+	side_init(&s, hk_cred(SS_CRED_INBOUND, kb, SS_AUTH_NONE), 1, REQ);
+	pump(&c, &s, 0);
+	cr_assert_eq(c.st, SS_OK, "client %s", ss_status_name(c.st));
+	cr_assert_eq(s.st, SS_OK, "server %s", ss_status_name(s.st));
+	cr_assert_eq(ss_ctx_query(c.ctx, &ci), SS_OK);
+	cr_assert_eq(ss_ctx_query(s.ctx, &si), SS_OK);
+	cr_assert_eq(ci.auth, SS_AUTH_HOST_KEY);
+	cr_assert_eq(si.auth, SS_AUTH_HOST_KEY);
+	cr_assert_str_eq(ci.peer, fb);
+	cr_assert_str_eq(si.peer, fa);
+	cr_assert(ci.mutual && si.mutual);
+	exchange_records(&c, &s);
+	side_fini(&c);
+	side_fini(&s);
+
+	/* host-key only, anonymous server: refused (never counted as host-key) */
+	cred_opts anon = { .mode = SS_MODE_SECSOCK, .method = SS_AUTH_ANONYMOUS };
+	side_init(&c, hk_cred(SS_CRED_OUTBOUND, ka, SS_AUTH_NONE), 0, REQ);
+	side_init(&s, mk_cred(SS_CRED_INBOUND, &anon), 1, REQ);
+	pump(&c, &s, 0);
+	cr_assert_neq(c.st, SS_OK, "an anonymous certificate is no host key");
+	side_fini(&c);
+	side_fini(&s);
+
+	/* no key: host-key alone is no credential */
+	p.use = SS_CRED_OUTBOUND;
+	p.methods[0] = SS_AUTH_HOST_KEY;
+	p.host_key_file = "/nonexistent/host.key";
+	cr_assert_eq(ss_cred_acquire(&p, &none), SS_NO_CREDENTIALS);
+	unlink(ka);
+	unlink(kb);
+	rmdir(dir);
 }
