@@ -144,30 +144,21 @@ static int file_unreadable(const char *key, const char *path, char *why, size_t 
 
 /* Can the credentials of settings s be built (preload/pre_creds.c, which
  * refuses the connection when any listed method cannot work)?  Only what
- * can be seen without the engine: the files exist and are readable by us,
- * and one method is one this build has. */
+ * can be seen without the engine: the files exist and are readable by us.
+ * (A method this build lacks never gets here: policy check refuses it.) */
 static int creds_impossible(const pol_settings *s, char *why, size_t n)
 {
-	int usable = 0;
-
 	for (int i = 0; i < s->n_auth; i++) {
 		int m = s->auth[i].method;
-		if (m == SS_AUTH_PSK) {
-			if (file_unreadable("psk-file", s->psk_file, why, n))
-				return 1;
-		} else if (m == SS_AUTH_CERTIFICATE) {
-			if (file_unreadable("ca-file", s->ca_file, why, n) ||
-			    file_unreadable("cert-file", s->cert_file, why, n) ||
-			    file_unreadable("key-file", s->key_file, why, n))
-				return 1;
-		} else if (m != SS_AUTH_ANONYMOUS) {
-			continue;   /* host-key, group:NAME: skipped by this build */
-		}
-		usable = 1;
+		if (m == SS_AUTH_PSK && file_unreadable("psk-file", s->psk_file, why, n))
+			return 1;
+		if (m == SS_AUTH_CERTIFICATE &&
+		    (file_unreadable("ca-file", s->ca_file, why, n) ||
+		     file_unreadable("cert-file", s->cert_file, why, n) ||
+		     file_unreadable("key-file", s->key_file, why, n)))
+			return 1;
 	}
-	if (!usable)
-		snprintf(why, n, "no auth method this build can use (host-key and group are not available)");
-	return !usable;
+	return 0;
 }
 
 /* pol_match.c's program test: a pattern with '/' against the path, else
