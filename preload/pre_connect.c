@@ -418,6 +418,32 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	return -1;
 }
 
+/* Decided clear on this socket: what the program wrote while it was being
+ * decided goes out first, in order (within the handshake's time, at least
+ * 1 s), then the state is CLEAR.  reconnected: the clear retry's TCP
+ * connect is waited for first, and a failure resets it.  0, or -1 (FAILED,
+ * c->so_error set). */
+static int clear_with_held(struct pre_conn *c, int fd, int reconnected)
+{
+	if (c->held_len) {
+		int64_t left = c->deadline_ms - pre_now_ms(), until = pre_now_ms() + (left > 1000 ? left : 1000);
+		if ((reconnected && finish_tcp_connect(fd, until) < 0) ||
+		    pre_wire_send_all(fd, c->held, c->held_len, until) < 0) {
+			c->so_error = errno ? errno : ECONNRESET;
+			pre_io_drop_held(c);
+			if (reconnected)
+				pre_reset(fd);
+			atomic_store(&c->state, PRE_FAILED);
+			pre_engine_detach(c);
+			return -1;
+		}
+		pre_io_drop_held(c);
+	}
+	atomic_store(&c->state, PRE_CLEAR);
+	pre_engine_detach(c);
+	return 0;
+}
+
 /* Under `request`, a background handshake with a peer that turns out not
  * to speak secsock (the "speaks secsock" entry that sent us here is stale:
  * the peer restarted without it) gets the clear connection the foreground
@@ -474,20 +500,8 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 		        c->rule ? c->rule : "defaults", strerror(errno));
 		return -1;
 	}
-	if (c->held_len) {
-		int64_t left = c->deadline_ms - pre_now_ms(), until = pre_now_ms() + (left > 1000 ? left : 1000);
-		if (finish_tcp_connect(fd, until) < 0 || pre_wire_send_all(fd, c->held, c->held_len, until) < 0) {
-			c->so_error = errno ? errno : ECONNRESET;
-			pre_io_drop_held(c);
-			pre_reset(fd);
-			atomic_store(&c->state, PRE_FAILED);
-			pre_engine_detach(c);
-			return -1;
-		}
-		pre_io_drop_held(c);
-	}
-	atomic_store(&c->state, PRE_CLEAR);
-	pre_engine_detach(c);
+	if (clear_with_held(c, fd, 1) < 0)
+		return -1;
 	/* Corrects the entry at once: forgets "speaks secsock" (an answer in
 	 * clear right after a secsock handshake counts as unproven). */
 	pre_discovery_clear(&peer, true, c->set, st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN,
@@ -524,19 +538,8 @@ static int lazy_clear(struct pre_conn *c, int fd, int spoke)
 	c->ctx = NULL;
 	ss_cred_free(c->cred);
 	c->cred = NULL;
-	if (c->held_len) {
-		int64_t left = c->deadline_ms - pre_now_ms();
-		if (pre_wire_send_all(fd, c->held, c->held_len, pre_now_ms() + (left > 1000 ? left : 1000)) < 0) {
-			c->so_error = errno ? errno : ECONNRESET;
-			pre_io_drop_held(c);
-			atomic_store(&c->state, PRE_FAILED);
-			pre_engine_detach(c);
-			return -1;
-		}
-		pre_io_drop_held(c);
-	}
-	atomic_store(&c->state, PRE_CLEAR);
-	pre_engine_detach(c);
+	if (clear_with_held(c, fd, 0) < 0)
+		return -1;
 	pre_discovery_clear(&peer, true, c->set, spoke ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true,
 	                    "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
 	                    l, r, c->rule ? c->rule : "defaults",
