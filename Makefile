@@ -124,6 +124,13 @@ $(BUILD)/tests/%: tests/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(CRIT_LIBS) $(LDLIBS)
 
+# tests/preload/: the unit tier of preload/ — each test links the one pure
+# preload object it tests (no interposed libc names in the test binary).
+PRELOAD_UNIT_OBJ := $(call obj,preload/pre_state.c)
+$(BUILD)/tests/preload/%: tests/preload/%.c $(CORE_LIB) $(PRELOAD_UNIT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -Itests -o $@ $< $(PRELOAD_UNIT_OBJ) $(CORE_LIB) $(CRIT_LIBS) $(LDLIBS)
+
 $(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LDLIBS)

@@ -76,7 +76,7 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 	ss_ctx_free(c->ctx);
 	c->ctx = NULL;
 	pre_reset(fd);
-	atomic_store(&c->state, PRE_FAILED);
+	pre_conn_set_state(c, PRE_FAILED);
 	errno = ECONNRESET;
 	return -1;
 }
@@ -90,7 +90,7 @@ static int inbound_clear(struct pre_conn *c, int fd, int evidence, const char *w
 	if (c->action == POL_REQUIRE)
 		return inbound_fail(c, fd, "refused", why);
 	names(fd, l, r, &peer);
-	atomic_store(&c->state, PRE_CLEAR);
+	pre_conn_set_state(c, PRE_CLEAR);
 	pre_set_lowat(c, fd, c->user_lowat);
 	pre_discovery_clear(&peer, false, c->set, evidence, c->action == POL_REQUEST,
 	                    "clear inbound %s <- %s rule=%s reason=\"%s\"", l, r,
@@ -133,7 +133,7 @@ static int start_handshake(struct pre_conn *c, int fd)
 	if (!c->cred)
 		return inbound_fail(c, fd, "refused", why);
 	c->deadline_ms = pre_now_ms() + hs_deadline(c);
-	atomic_store(&c->state, PRE_HANDSHAKE);
+	pre_conn_set_state(c, PRE_HANDSHAKE);
 	return 0;
 }
 
@@ -154,7 +154,7 @@ static int classify(struct pre_conn *c, int fd, int *need, ssize_t *peeked)
 		/* Closed (or reset) before saying anything: nothing to secure,
 		 * the kernel reports it to the program as it is. */
 		free(buf);
-		atomic_store(&c->state, PRE_CLEAR);
+		pre_conn_set_state(c, PRE_CLEAR);
 		if (pre_fd_peek(fd) == c)
 			pre_fd_forget(fd);
 		return 1;
@@ -486,7 +486,7 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, int *retr
 	c->action = (uint8_t)(d.action == POL_RESPOND ? POL_REQUEST : d.action);
 	c->set = d.settings;
 	c->rule = d.rule_name;
-	atomic_store(&c->state, PRE_UNDECIDED);
+	pre_conn_set_state(c, PRE_UNDECIDED);
 	if (pre_fd_install(fd, c) < 0) {
 		pre_conn_put(c);
 		if (d.action != POL_REQUIRE)

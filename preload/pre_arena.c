@@ -870,10 +870,10 @@ void pre_arena_fork_child(void)
 			/* The record state was not shareable: the child must not
 			 * seal with a copy of it. */
 			if (atomic_load(&c->state) == PRE_SECURED)
-				atomic_store(&c->state, PRE_FAILED);
+				pre_conn_set_state(c, PRE_FAILED);
 		} else if (!locked && atomic_load(&c->state) == PRE_SECURED) {
 			/* Copied while another thread was in the middle of it. */
-			atomic_store(&c->state, PRE_FAILED);
+			pre_conn_set_state(c, PRE_FAILED);
 		}
 		c->fork_mark = 0;
 		/* Ours (put below), the descriptors', and the engine list's, which

@@ -229,7 +229,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 
 	pthread_mutex_lock(&c->rx_lock);
 	pthread_mutex_lock(&c->tx_lock);
-	atomic_store(&c->state, PRE_CONNECTING);
+	pre_conn_set_state(c, PRE_CONNECTING);
 	t0 = pre_now_ms();
 	deadline = t0 + (int64_t)(d.settings->handshake_timeout_ms ? d.settings->handshake_timeout_ms : 10000);
 	first_deadline = deadline;
@@ -271,7 +271,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	if (rc < 0) {
 		/* No TCP connection at all: the program gets the kernel's answer. */
 		int e = errno;
-		atomic_store(&c->state, PRE_NEW);
+		pre_conn_set_state(c, PRE_NEW);
 		ss_cred_free(c->cred);
 		c->cred = NULL;
 		pthread_mutex_unlock(&c->tx_lock);
@@ -355,7 +355,7 @@ failed:;
 	if (action == POL_REQUEST && not_secsock) {
 		rc = clear_fallback(c, fd, addr, len);
 		int e = errno;
-		atomic_store(&c->state, PRE_CLEAR);
+		pre_conn_set_state(c, PRE_CLEAR);
 		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_unlock(&c->rx_lock);
 		/* Only an answer in clear is evidence; a reset, EOF or silence
@@ -368,7 +368,7 @@ failed:;
 		return rc;
 	}
 	pre_reset(fd);
-	atomic_store(&c->state, PRE_FAILED);
+	pre_conn_set_state(c, PRE_FAILED);
 	pthread_mutex_unlock(&c->tx_lock);
 	pthread_mutex_unlock(&c->rx_lock);
 	{
@@ -409,7 +409,7 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	pre_io_drop_held(c);
 	pre_reset(fd);
 	c->so_error = err;
-	atomic_store(&c->state, PRE_FAILED);
+	pre_conn_set_state(c, PRE_FAILED);
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)
 		pre_discovery_forget_secsock(&peer);   /* not known secsock any more: probe next time */
@@ -433,13 +433,13 @@ static int clear_with_held(struct pre_conn *c, int fd, int reconnected)
 			pre_io_drop_held(c);
 			if (reconnected)
 				pre_reset(fd);
-			atomic_store(&c->state, PRE_FAILED);
+			pre_conn_set_state(c, PRE_FAILED);
 			pre_engine_detach(c);
 			return -1;
 		}
 		pre_io_drop_held(c);
 	}
-	atomic_store(&c->state, PRE_CLEAR);
+	pre_conn_set_state(c, PRE_CLEAR);
 	pre_engine_detach(c);
 	return 0;
 }
@@ -494,7 +494,7 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 	if (rc < 0 && errno != EINPROGRESS) {
 		c->so_error = errno;
 		pre_io_drop_held(c);
-		atomic_store(&c->state, PRE_FAILED);
+		pre_conn_set_state(c, PRE_FAILED);
 		pre_engine_detach(c);
 		pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"clear retry: %s\"", l, r,
 		        c->rule ? c->rule : "defaults", strerror(errno));
@@ -606,7 +606,7 @@ static int bg_step(struct pre_conn *c, int fd)
 		c->ctx = NULL;
 		pre_io_drop_held(c);
 		pre_reset(fd);
-		atomic_store(&c->state, PRE_FAILED);
+		pre_conn_set_state(c, PRE_FAILED);
 		pre_engine_detach(c);
 		pre_log(PRE_LOG_INFO, "outbound handshake abandoned: the program closed the connection before it ended (the peer gets a reset)");
 		return -1;

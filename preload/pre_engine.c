@@ -487,7 +487,7 @@ static void forget_inherited(void)
 		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
 			pre_io_drop_held(c);
 			c->so_error = ECONNRESET;
-			atomic_store(&c->state, PRE_FAILED);
+			pre_conn_set_state(c, PRE_FAILED);
 		}
 		pre_conn_put(c);
 	}

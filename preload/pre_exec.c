@@ -672,9 +672,9 @@ static void import_one(const struct inh_entry *e, const int *fds, int nfds, int 
 	c->k_lowat = e->k_lowat;
 	settings_for(c, fd);
 	if (e->state == PRE_UNDECIDED) {
-		atomic_store(&c->state, PRE_UNDECIDED);
+		pre_conn_set_state(c, PRE_UNDECIDED);
 	} else if (e->state == PRE_FAILED) {
-		atomic_store(&c->state, PRE_FAILED);
+		pre_conn_set_state(c, PRE_FAILED);
 	} else {
 		if (e->shared) {
 			/* the one state every holder uses (pre_arena.c "Exec") */
@@ -710,7 +710,7 @@ static void import_one(const struct inh_entry *e, const int *fds, int nfds, int 
 			c->cache_len = e->cache_len;
 			c->cache_rec = e->cache_rec;
 		}
-		atomic_store(&c->state, PRE_SECURED);
+		pre_conn_set_state(c, PRE_SECURED);
 		if (e->tail_len) {
 			/* ahead of anything this image writes, close_notify included */
 			uint8_t *t = read_tail(mfd, e, first);

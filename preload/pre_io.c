@@ -160,7 +160,7 @@ int pre_io_discard(int fd, size_t n)
 
 void pre_io_fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
 {
-	if (atomic_exchange(&c->state, PRE_FAILED) != PRE_FAILED)
+	if (pre_conn_state_fail(c) != PRE_FAILED)
 		pre_log(PRE_LOG_WARN, "fd %d: secured connection torn down: %s%s%s", fd, why,
 		        st ? " " : "", st ? ss_status_name(st) : "");
 	if (c->rs)
@@ -246,7 +246,7 @@ static void bg_lost(struct pre_conn *c)
 			break;
 		}
 	c->so_error = ECONNRESET;
-	atomic_store(&c->state, PRE_FAILED);
+	pre_conn_set_state(c, PRE_FAILED);
 	pre_ready_bg_done(c);
 	pre_log(PRE_LOG_WARN, "background handshake failed: the engine's descriptor of the socket was closed by the program");
 }

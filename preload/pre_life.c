@@ -116,7 +116,7 @@ static struct pre_conn *renew(int fd, struct pre_conn *old)
 	n->app_require = old->app_require;
 	pthread_mutex_lock(&old->rx_lock);
 	pthread_mutex_lock(&old->tx_lock);
-	if (atomic_exchange(&old->state, PRE_FAILED) == PRE_FAILED) {
+	if (pre_conn_state_fail(old) == PRE_FAILED) {
 		/* pre_reset's SO_LINGER {1, 0} is not the program's: a new
 		 * connection must end with FIN, not RST (socket(7) default). */
 		struct linger lg = { 0, 0 };
@@ -254,7 +254,7 @@ static void close_first_contact(int fd)
 		pthread_mutex_lock(&c->tx_lock);
 		int quiet = c->bg_lazy && !c->held_len;
 		if (quiet) {
-			atomic_store(&c->state, PRE_CLEAR);
+			pre_conn_set_state(c, PRE_CLEAR);
 			pre_engine_detach(c);
 		}
 		pthread_mutex_unlock(&c->tx_lock);

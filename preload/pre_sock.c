@@ -15,13 +15,30 @@
 #include "pre_sym.h"
 #include "pre_tail.h"
 
-static const char *const state_names[] = {
-	"new", "connecting", "undecided", "handshake", "secured", "clear", "failed"
-};
-
-const char *pre_state_name(int st)
+int pre_conn_set_state(struct pre_conn *c, int to)
 {
-	return st >= 0 && st <= PRE_FAILED ? state_names[st] : "?";
+	int from = atomic_load(&c->state);
+
+	for (;;) {
+		if (from == PRE_FAILED && to != PRE_FAILED)
+			return -1;   /* torn down meanwhile: it stays failed */
+		if (!pre_state_allowed(from, to)) {
+			pre_log(PRE_LOG_WARN, "internal error: connection state %s -> %s is not a "
+			        "transition secsock makes; the connection fails closed",
+			        pre_state_name(from), pre_state_name(to));
+			atomic_store(&c->state, PRE_FAILED);
+			return -1;
+		}
+		/* compare-and-swap: a teardown on another thread (a reset seen
+		 * by the engine) wins over a change decided on a stale state */
+		if (atomic_compare_exchange_weak(&c->state, &from, to))
+			return 0;
+	}
+}
+
+int pre_conn_state_fail(struct pre_conn *c)
+{
+	return atomic_exchange(&c->state, PRE_FAILED);
 }
 
 int64_t pre_now_ms(void)
@@ -180,7 +197,7 @@ int pre_conn_secure(struct pre_conn *c)
 	ss_cred_free(c->cred);   /* not needed after the handshake */
 	c->cred = NULL;
 	sodium_memzero(&info, sizeof info);
-	atomic_store(&c->state, PRE_SECURED);
+	pre_conn_set_state(c, PRE_SECURED);
 	return 0;
 }
 

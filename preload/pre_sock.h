@@ -33,6 +33,7 @@
 #include "pol.h"
 #include "ss_ctx.h"
 #include "ss_rec.h"
+#include "pre_state.h"
 
 typedef struct pre_lock {
 	pthread_mutex_t *m;       /* the slot's process-shared mutex, or &own */
@@ -52,16 +53,17 @@ int pre_lock_release(pre_lock_t *l);
 
 struct pre_slot;   /* pre_arena.c: the shared part of a connection */
 
-enum pre_state {
-	PRE_NEW = 0,      /* socket() seen, not connected: we record options and bind */
-	PRE_CONNECTING,   /* inside our connect() */
-	PRE_UNDECIDED,    /* accepted; waiting for the client's first bytes */
-	PRE_HANDSHAKE,    /* server handshake in progress, driven by reads */
-	PRE_SECURED,      /* records both ways */
-	PRE_CLEAR,        /* decided clear (transient: the slot is dropped) */
-	PRE_FAILED        /* torn down: reads ECONNRESET, writes EPIPE/ECONNRESET */
-};
-const char *pre_state_name(int st);
+/* enum pre_state and its transition table: pre_state.h.  A connection's
+ * state changes only through pre_conn_set_state: it checks from → to, and a
+ * change the table does not allow is a bug that fails the connection closed
+ * (a warn line names both states) rather than going on in a state nothing
+ * expects.  0 when the change was made, -1 when it was refused. */
+struct pre_conn;
+int pre_conn_set_state(struct pre_conn *c, int to);
+/* Teardown (every state may fail): the state becomes PRE_FAILED; returns the
+ * state it had, so that exactly one of several racing teardowns does the
+ * work of the last one. */
+int pre_conn_state_fail(struct pre_conn *c);
 
 /* A setsockopt() the program made before connect, replayed on the fresh
  * socket of a discovery fallback. */

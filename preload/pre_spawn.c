@@ -278,7 +278,7 @@ static void child_without_fork(int share_files)
 		int st, fl;
 		if (!c || (st = atomic_load(&c->state)) == PRE_NEW || st == PRE_CLEAR)
 			continue;
-		atomic_store(&c->state, PRE_FAILED);
+		pre_conn_set_state(c, PRE_FAILED);
 		if (!share_files && (fl = REAL(fcntl)((int)fd, F_GETFD)) >= 0)
 			REAL(fcntl)((int)fd, F_SETFD, fl | FD_CLOEXEC);
 	}

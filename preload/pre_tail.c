@@ -202,7 +202,7 @@ int pre_tail_service(struct pre_conn *c, int efd)
 		/* The program closed our duplicate (closefrom, close_range by raw
 		 * system call) or put another file under its number: the tail can
 		 * no longer be sent, so nothing may follow it. */
-		if (c->tail_len && atomic_exchange(&c->state, PRE_FAILED) == PRE_SECURED) {
+		if (c->tail_len && pre_conn_state_fail(c) == PRE_SECURED) {
 			if (c->rs)
 				c->rs->flags |= SS_REC_F_FAILED;
 			pre_log(PRE_LOG_WARN, "secured connection torn down: its pending records lost their descriptor");
