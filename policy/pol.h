@@ -100,6 +100,10 @@ typedef struct pol_diags {
 const pol_policy *pol_default(void);
 /* Its INI text, the same text `secsock policy show-default` prints. */
 const char *pol_default_text(void);
+/* What the embedded default applies without a rule: the one source of
+ * default values for code that holds no settings of its own (the key
+ * table's defaults, merged as for any policy). */
+const pol_settings *pol_default_settings(void);
 
 /* Parse and check a file: owner/permission checks (file and directory not
  * writable by anyone but the owner and root), syntax, keys, values,

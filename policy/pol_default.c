@@ -70,3 +70,8 @@ const pol_policy *pol_default(void)
 	pthread_once(&default_once, compile_default);
 	return the_default;
 }
+
+const pol_settings *pol_default_settings(void)
+{
+	return &pol_default()->defaults.eff;
+}

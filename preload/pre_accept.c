@@ -62,7 +62,7 @@ static void names(int fd, char *l, char *r, struct sockaddr_storage *peer)
 
 static int hs_deadline(const struct pre_conn *c)
 {
-	return (int)(c->set && c->set->handshake_timeout_ms ? c->set->handshake_timeout_ms : 10000);
+	return (int)pre_conn_settings(c)->handshake_timeout_ms;
 }
 
 /* Give up on an accepted connection: RST, FAILED, ECONNRESET. */
@@ -357,7 +357,7 @@ static int before_write(struct pre_conn *c, int fd)
 	if (st == PRE_UNDECIDED) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof peer;
-		int64_t wait_ms = c->set ? (int64_t)c->set->server_first_wait_ms : 300;
+		int64_t wait_ms = (int64_t)pre_conn_settings(c)->server_first_wait_ms;
 		int need = 1;
 
 		memset(&peer, 0, sizeof peer);

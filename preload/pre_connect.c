@@ -231,7 +231,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 	pthread_mutex_lock(&c->tx_lock);
 	pre_conn_set_state(c, PRE_CONNECTING);
 	t0 = pre_now_ms();
-	deadline = t0 + (int64_t)(d.settings->handshake_timeout_ms ? d.settings->handshake_timeout_ms : 10000);
+	deadline = t0 + (int64_t)d.settings->handshake_timeout_ms;   /* at least 1 ms: pol_keys.h */
 	first_deadline = deadline;
 	if (action == POL_REQUEST && d.settings->allow_clear_after_ms &&
 	    t0 + (int64_t)d.settings->allow_clear_after_ms < deadline)

@@ -324,7 +324,7 @@ static int build_env(struct exec_ctx *x, char *const envp[])
 static int clear_client(int fd, const struct pre_conn *c)
 {
 	uint8_t buf[512];
-	int64_t wait = c->set && c->set->server_first_wait_ms ? (int64_t)c->set->server_first_wait_ms : 300;
+	int64_t wait = (int64_t)pre_conn_settings(c)->server_first_wait_ms;
 	ssize_t n;
 
 	if (pre_wire_wait(fd, POLLIN, wait) <= 0)

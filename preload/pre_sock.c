@@ -41,6 +41,11 @@ int pre_conn_state_fail(struct pre_conn *c)
 	return atomic_exchange(&c->state, PRE_FAILED);
 }
 
+const pol_settings *pre_conn_settings(const struct pre_conn *c)
+{
+	return c->set ? c->set : pol_default_settings();
+}
+
 int64_t pre_now_ms(void)
 {
 	struct timespec ts;

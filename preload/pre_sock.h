@@ -64,6 +64,10 @@ int pre_conn_set_state(struct pre_conn *c, int to);
  * state it had, so that exactly one of several racing teardowns does the
  * work of the last one. */
 int pre_conn_state_fail(struct pre_conn *c);
+/* The settings that govern c: the rule's, or — for a connection that has
+ * none (no policy could be loaded) — the embedded default's, so that no
+ * caller keeps its own copy of a default value. */
+const pol_settings *pre_conn_settings(const struct pre_conn *c);
 
 /* A setsockopt() the program made before connect, replayed on the fresh
  * socket of a discovery fallback. */
