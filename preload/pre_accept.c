@@ -37,9 +37,6 @@
 #include "pre_sock.h"
 #include "pre_sym.h"
 
-void pre_log_secured(struct pre_conn *c, const char *dir, const char *arrow,
-                     const char *local, const char *remote);
-
 enum {
 	HELLO_PEEK = 16 * 1024 + 5,
 	ENGINE_SLICE_MS = 20   /* wait_unlocked while the engine drives the handshake too */
@@ -73,10 +70,7 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 	names(fd, l, r, NULL);
 	pre_log(PRE_LOG_WARN, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r,
 	        c->rule ? c->rule : "defaults", why);
-	ss_ctx_free(c->ctx);
-	c->ctx = NULL;
-	pre_reset(fd);
-	pre_conn_set_state(c, PRE_FAILED);
+	pre_hs_abandon(c, fd, 0);
 	errno = ECONNRESET;
 	return -1;
 }
@@ -202,13 +196,33 @@ static int wait_until(struct pre_conn *c, int fd, int64_t left, int64_t until)
 	return wait_unlocked(c, fd, left);
 }
 
+/* The client's next bytes, for at most `left` ms (< 0: the handshake has
+ * not started, no limit of its own), blocking as a plain read would
+ * (SO_RCVTIMEO included): until 0 is a non-blocking read, which gets EAGAIN
+ * at once, as does one whose `until` has passed. */
+static int await_client(struct pre_conn *c, int fd, int64_t left, int64_t until)
+{
+	int w;
+
+	if (!until) {
+		errno = EAGAIN;
+		return -1;
+	}
+	w = wait_until(c, fd, left, until);
+	if (w < 0 && errno != EINTR)
+		return -1;
+	if (w == 0 && until > 0 && pre_now_ms() >= until) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return 0;
+}
+
 static int accept_progress(struct pre_conn *c, int fd, int64_t until)
 {
-	int fin_seen = 0;
-
 	for (;;) {
-		int st = atomic_load(&c->state), need = 1, eof = 0;
-		ss_status s = SS_OK;
+		int st = atomic_load(&c->state), need = 1;
+		struct pre_hs_end end;
 
 		if (st == PRE_UNDECIDED) {
 			ssize_t peeked = 0;
@@ -230,67 +244,22 @@ static int accept_progress(struct pre_conn *c, int fd, int64_t until)
 					return inbound_fail(c, fd, "refused", "handshake timeout (incomplete ClientHello)");
 			}
 			pre_set_lowat(c, fd, need);
-			if (!until) {
-				errno = EAGAIN;
+			if (await_client(c, fd, left, until) < 0)
 				return -1;
-			}
-			/* A client that has not spoken: block as a plain read would
-			 * (SO_RCVTIMEO included). */
-			int w = wait_until(c, fd, left, until);
-			if (w < 0 && errno != EINTR)
-				return -1;
-			if (w == 0 && until > 0 && pre_now_ms() >= until) {
-				errno = EAGAIN;
-				return -1;
-			}
 			continue;
 		}
 		if (st != PRE_HANDSHAKE)
 			return 0;
-		int hs = pre_hs_step(c, fd, 1, NULL, c->deadline_ms, &s, &eof);
-		if (hs == PRE_HS_DONE) {
-			char l[80], r[80], pin[200];
-			if (pre_creds_check_conn(c, fd, pin, sizeof pin) < 0)
-				return inbound_fail(c, fd, "refused", pin);
-			if (pre_conn_secure(c) < 0)
-				return inbound_fail(c, fd, "refused", "cannot set up record protection");
-			pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
-			names(fd, l, r, NULL);
-			pre_log_secured(c, "inbound", "<-", l, r);
+		int hs = pre_hs_drive(c, fd, c->deadline_ms, &end);
+		if (hs == PRE_HS_DONE)
 			return 0;
-		}
-		if (hs == PRE_HS_FAIL) {
-			char why[160];
-			pre_hs_why(why, sizeof why, s, eof, "handshake: ", "client went away");
-			return inbound_fail(c, fd, "refused", why);
-		}
+		if (hs == PRE_HS_FAIL)
+			return inbound_fail(c, fd, "refused", end.why);
 		int64_t left = c->deadline_ms - pre_now_ms();
 		if (left <= 0)
 			return inbound_fail(c, fd, "refused", "handshake timeout");
-		if (pre_wire_truncated(fd)) {
-			/* The FIN may have come in with the rest of the flight after
-			 * pre_hs_step peeked: a fast client sends Finished, its data
-			 * and FIN (socat at stdin EOF) right behind our flight, and
-			 * calling that "went away" would reset a handshake the
-			 * client has completed.  One more step, peeking after the FIN was seen, sees all there
-			 * will ever be; only if that one needs more did it go away. */
-			if (!fin_seen) {
-				fin_seen = 1;
-				continue;
-			}
-			return inbound_fail(c, fd, "refused", "handshake: client went away");
-		}
-		if (!until) {
-			errno = EAGAIN;
+		if (await_client(c, fd, left, until) < 0)
 			return -1;
-		}
-		int w = wait_until(c, fd, left, until);
-		if (w < 0 && errno != EINTR)
-			return -1;
-		if (w == 0 && until > 0 && pre_now_ms() >= until) {
-			errno = EAGAIN;
-			return -1;
-		}
 	}
 }
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "pre_connect.h"
 #include "pre_creds.h"
 #include "pre_discovery.h"
 #include "pre_engine.h"
@@ -64,15 +65,6 @@ static void addrs(int fd, const struct sockaddr *remote, socklen_t rlen, char *l
 	memset(&ss, 0, sizeof ss);
 	memcpy(&ss, remote, rlen < sizeof ss ? rlen : sizeof ss);
 	pre_log_addr(&ss, r, 80);
-}
-
-void pre_log_secured(struct pre_conn *c, const char *dir, const char *arrow,
-                     const char *local, const char *remote)
-{
-	pre_log(PRE_LOG_INFO, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s handshake=%.2fms",
-	        dir, local, arrow, remote, c->rule ? c->rule : "defaults", ss_suite_name(c->suite),
-	        c->group ? ss_group_name(c->group) : "none", ss_auth_name((ss_auth)c->auth),
-	        c->peer ? c->peer : "anonymous", (double)c->hs_usec / 1000.0);
 }
 
 /* Wait for a non-blocking connect to finish: 0 connected, -1 errno. */
@@ -140,116 +132,148 @@ static int refuse(int fd, const char *l, const char *r, const char *rule, const 
 	return -1;
 }
 
-int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen_t len)
+/* The peer "does not speak secsock" when it answered with something else,
+ * an alert, a reset or EOF (SS_IO_ERROR), or (the caller's test) nothing
+ * within allow-clear-after.  A peer that did speak secsock and then failed
+ * authentication is not retried in clear, and require never falls back. */
+static int not_secsock(ss_status st)
 {
-	const pol_policy *pol;
-	pol_query q;
-	pol_decision d;
-	char l[80], r[80], why[160] = "";
-	int action, rc, eof = 0, saw_reply = 0, bg = 0, fin_seen = 0, open = 0, known = 0;
-	int64_t t0, deadline, first_deadline;
-	ss_status st = SS_OK;
-	struct sockaddr_storage peer;
+	ss_status_category cat = ss_status_category_of(st);
+	return st == SS_NOT_SECSOCK || cat == SS_CAT_PROTOCOL || cat == SS_CAT_ALERT ||
+	       cat == SS_CAT_CLOSED;
+}
 
-	memset(&peer, 0, sizeof peer);
-	memcpy(&peer, addr, len < sizeof peer ? len : sizeof peer);
-	pol = pre_policy();
+/* One connect() of a governed socket, as it goes through the four steps. */
+struct attempt {
+	const struct sockaddr *addr;
+	socklen_t len;
+	pol_decision d;
+	int action, saw_reply;
+	int64_t t0, deadline, first_deadline;
+	struct sockaddr_storage peer;
+	char l[80], r[80];
+	struct pre_hs_end end;
+};
+
+/* Decide: the policy's action for this peer.  1 when connect() ends here
+ * (*rc its result: blocked, bypassed, a known clear peer, no credential);
+ * 0 when the connection is to be secured, c set up for it. */
+static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
+{
+	const pol_policy *pol = pre_policy();
+	pol_query q;
+	char why[160] = "";
+
 	if (!pol) {
-		addrs(fd, addr, len, l, r);
-		return refuse(fd, l, r, "none", "policy failed to load (fail closed)", ECONNREFUSED);
+		addrs(fd, a->addr, a->len, a->l, a->r);
+		*rc = refuse(fd, a->l, a->r, "none", "policy failed to load (fail closed)", ECONNREFUSED);
+		return 1;
 	}
 	memset(&q, 0, sizeof q);
 	q.protocol = POL_PROTO_TCP;
 	q.direction = POL_DIR_OUTBOUND;
-	q.remote = peer;
-	q.port = ntohs(addr->sa_family == AF_INET ? ((const struct sockaddr_in *)addr)->sin_port
-	                                          : ((const struct sockaddr_in6 *)addr)->sin6_port);
+	q.remote = a->peer;
+	q.port = ntohs(a->addr->sa_family == AF_INET ? ((const struct sockaddr_in *)a->addr)->sin_port
+	                                             : ((const struct sockaddr_in6 *)a->addr)->sin6_port);
 	q.program = pre_program();
-	pol_decide(pol, &q, &d);
-	action = d.action;
-	if (action == POL_REQUEST && c->app_require)
-		action = POL_REQUIRE;   /* a program may strengthen policy, never weaken it */
+	pol_decide(pol, &q, &a->d);
+	a->action = a->d.action;
+	if (a->action == POL_REQUEST && c->app_require)
+		a->action = POL_REQUIRE;   /* a program may strengthen policy, never weaken it */
 
-	if (action == POL_BLOCK) {
-		addrs(fd, addr, len, l, r);
-		pre_log(PRE_LOG_WARN, "blocked outbound %s -> %s rule=%s", l, r, d.rule_name);
+	if (a->action == POL_BLOCK) {
+		addrs(fd, a->addr, a->len, a->l, a->r);
+		pre_log(PRE_LOG_WARN, "blocked outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
 		errno = EACCES;
-		return -1;
+		*rc = -1;
+		return 1;
 	}
-	if (action == POL_BYPASS || action == POL_RESPOND) {
+	if (a->action == POL_BYPASS || a->action == POL_RESPOND) {
 		/* respond: initiate in clear (ARCHITECTURE.md policy actions). */
 		pre_fd_forget(fd);
-		rc = REAL(connect)(fd, addr, len);
+		*rc = REAL(connect)(fd, a->addr, a->len);
 		if (pre_log_level >= PRE_LOG_INFO) {
 			int e = errno;
-			addrs(fd, addr, len, l, r);
-			pre_log(PRE_LOG_INFO, "bypass outbound %s -> %s rule=%s", l, r, d.rule_name);
+			addrs(fd, a->addr, a->len, a->l, a->r);
+			pre_log(PRE_LOG_INFO, "bypass outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
 			errno = e;
 		}
-		return rc;
+		return 1;
 	}
-	if (action == POL_REQUEST && pre_discovery_is_clear(&peer, true)) {
+	if (a->action == POL_REQUEST && pre_discovery_is_clear(&a->peer, true)) {
 		pre_fd_forget(fd);
-		rc = REAL(connect)(fd, addr, len);
+		*rc = REAL(connect)(fd, a->addr, a->len);
 		int e = errno;
-		addrs(fd, addr, len, l, r);
-		pre_discovery_clear(&peer, true, d.settings, PRE_DISC_CACHED, true,
+		addrs(fd, a->addr, a->len, a->l, a->r);
+		pre_discovery_clear(&a->peer, true, a->d.settings, PRE_DISC_CACHED, true,
 		                    "clear outbound %s -> %s rule=%s reason=\"discovery cache: known clear peer\"",
-		                    l, r, d.rule_name);
+		                    a->l, a->r, a->d.rule_name);
 		errno = e;
-		return rc;
+		return 1;
 	}
 
 	/* request / require: secure before connect returns */
 	if (pre_crypto_init() < 0) {
-		addrs(fd, addr, len, l, r);
-		return refuse(fd, l, r, d.rule_name, "crypto library failed to initialise", ECONNREFUSED);
+		addrs(fd, a->addr, a->len, a->l, a->r);
+		*rc = refuse(fd, a->l, a->r, a->d.rule_name, "crypto library failed to initialise", ECONNREFUSED);
+		return 1;
 	}
-	c->cred = pre_creds_get(d.settings, SS_CRED_OUTBOUND, why, sizeof why);
+	c->cred = pre_creds_get(a->d.settings, SS_CRED_OUTBOUND, why, sizeof why);
 	if (!c->cred) {
-		addrs(fd, addr, len, l, r);
-		return refuse(fd, l, r, d.rule_name, why, ECONNREFUSED);
+		addrs(fd, a->addr, a->len, a->l, a->r);
+		*rc = refuse(fd, a->l, a->r, a->d.rule_name, why, ECONNREFUSED);
+		return 1;
 	}
-	c->set = d.settings;
-	c->rule = d.rule_name;
+	c->set = a->d.settings;
+	c->rule = a->d.rule_name;
 	c->dir = POL_DIR_OUTBOUND;
-	c->action = (uint8_t)action;
-	{
-		int fl = REAL(fcntl)(fd, F_GETFL), nb = fl >= 0 && (fl & O_NONBLOCK);
-		known = pre_discovery_is_secsock(&peer);
-		bg = nb && (action == POL_REQUIRE || known);
-		/* First contact under request ("First contact" in docs/design.md):
-		 * never held in connect — the peer may be waiting for the program
-		 * (an FTP data connection) — but decided in the background, the
-		 * ClientHello held back until the program's first write or a third
-		 * of server-first-wait, whichever comes first. */
-		if (!bg && action == POL_REQUEST)
-			bg = open = 1;
-	}
+	c->action = (uint8_t)a->action;
+	return 0;
+}
+
+/* Connect: the TCP connection, with rx_lock and tx_lock held from here on.
+ * A non-blocking connect whose outcome cannot change the descriptor (see
+ * the top of this file) hands the handshake to the background and ends
+ * connect() (1, *rc); so does a TCP connection that failed (the kernel's
+ * answer, the state NEW again).  0: connected, the handshake is driven here. */
+static int connect_tcp(struct pre_conn *c, int fd, struct attempt *a, int *rc)
+{
+	const pol_settings *s = a->d.settings;
+	int fl = REAL(fcntl)(fd, F_GETFL), nb = fl >= 0 && (fl & O_NONBLOCK);
+	int known = pre_discovery_is_secsock(&a->peer), open = 0;
+	int bg = nb && (a->action == POL_REQUIRE || known);
+
+	/* First contact under request ("First contact" in docs/design.md):
+	 * never held in connect — the peer may be waiting for the program (an
+	 * FTP data connection) — but decided in the background, the
+	 * ClientHello held back until the program's first write or a third of
+	 * server-first-wait, whichever comes first. */
+	if (!bg && a->action == POL_REQUEST)
+		bg = open = 1;
 
 	pthread_mutex_lock(&c->rx_lock);
 	pthread_mutex_lock(&c->tx_lock);
 	pre_conn_set_state(c, PRE_CONNECTING);
-	t0 = pre_now_ms();
-	deadline = t0 + (int64_t)d.settings->handshake_timeout_ms;   /* at least 1 ms: pol_keys.h */
-	first_deadline = deadline;
-	if (action == POL_REQUEST && d.settings->allow_clear_after_ms &&
-	    t0 + (int64_t)d.settings->allow_clear_after_ms < deadline)
-		first_deadline = t0 + (int64_t)d.settings->allow_clear_after_ms;
+	a->t0 = pre_now_ms();
+	a->deadline = a->t0 + (int64_t)s->handshake_timeout_ms;   /* at least 1 ms: pol_keys.h */
+	a->first_deadline = a->deadline;
+	if (a->action == POL_REQUEST && s->allow_clear_after_ms &&
+	    a->t0 + (int64_t)s->allow_clear_after_ms < a->deadline)
+		a->first_deadline = a->t0 + (int64_t)s->allow_clear_after_ms;
 
-	rc = REAL(connect)(fd, addr, len);
-	if (bg && (rc == 0 || errno == EINPROGRESS)) {
+	*rc = REAL(connect)(fd, a->addr, a->len);
+	if (bg && (*rc == 0 || errno == EINPROGRESS)) {
 		/* The handshake goes on without the program: EINPROGRESS (or 0,
 		 * a blocking connect whose TCP connection is up). */
-		int was = rc;
+		int was = *rc;
 		c->bg = 1;
 		c->bg_open = (uint8_t)open;
 		c->bg_lazy = (uint8_t)(open && !known);
 		c->bg_reply = 0;
-		c->bg_lazy_ms = t0 + (int64_t)(d.settings->server_first_wait_ms / 3);
-		c->bg_clear_ms = action == POL_REQUEST && d.settings->allow_clear_after_ms ? first_deadline : 0;
-		c->deadline_ms = deadline;
-		c->bg_peer = peer;
+		c->bg_lazy_ms = a->t0 + (int64_t)(s->server_first_wait_ms / 3);
+		c->bg_clear_ms = a->action == POL_REQUEST && s->allow_clear_after_ms ? a->first_deadline : 0;
+		c->deadline_ms = a->deadline;
+		c->bg_peer = a->peer;
 		if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
 			if (!open)
 				pre_ready_bg_start(c);   /* not writable to the program until it ends */
@@ -257,18 +281,18 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 			pthread_mutex_unlock(&c->rx_lock);
 			pre_log(PRE_LOG_DEBUG, "fd %d: %s continues in the background", fd,
 			        c->bg_lazy ? "first contact" : "handshake");
-			if (was == 0)
-				return 0;
-			errno = EINPROGRESS;
-			return -1;
+			*rc = was;
+			if (was < 0)
+				errno = EINPROGRESS;
+			return 1;
 		}
 		c->bg = c->bg_open = c->bg_lazy = 0;   /* no engine: handshake here */
 		if (was < 0)
 			errno = EINPROGRESS;
 	}
-	if (rc < 0 && (errno == EINPROGRESS || errno == EINTR))
-		rc = finish_tcp_connect(fd, deadline);
-	if (rc < 0) {
+	if (*rc < 0 && (errno == EINPROGRESS || errno == EINTR))
+		*rc = finish_tcp_connect(fd, a->deadline);
+	if (*rc < 0) {
 		/* No TCP connection at all: the program gets the kernel's answer. */
 		int e = errno;
 		pre_conn_set_state(c, PRE_NEW);
@@ -277,106 +301,96 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_unlock(&c->rx_lock);
 		errno = e;
-		return -1;
+		return 1;
 	}
-	addrs(fd, addr, len, l, r);
+	addrs(fd, a->addr, a->len, a->l, a->r);
+	return 0;
+}
 
+/* Drive: the handshake, waiting here for the server's flights (the first
+ * no longer than allow-clear-after under request).  0 secured, -1 not
+ * (a->end says why). */
+static int drive(struct pre_conn *c, int fd, struct attempt *a)
+{
 	for (;;) {
-		const char *target = c->target ? c->target
-		                     : (d.settings->peer_name[0] ? d.settings->peer_name : NULL);
-		int hs = pre_hs_step(c, fd, 0, target, deadline, &st, &eof);
+		int hs = pre_hs_drive(c, fd, a->deadline, &a->end);
 		if (hs == PRE_HS_DONE)
-			break;
-		if (hs == PRE_HS_FAIL) {
-			pre_hs_why(why, sizeof why, st, eof, "", PEER_GONE);
-			goto failed;
-		}
-		if (pre_wire_truncated(fd)) {
-			/* FIN/RST with the server's flight incomplete (or absent) —
-			 * unless the rest of the flight landed with the FIN after
-			 * pre_hs_step peeked (the same rule as on the accept side):
-			 * one more step, peeking after the FIN, sees all
-			 * there will ever be. */
-			if (!fin_seen) {
-				fin_seen = 1;
-				continue;
-			}
-			eof = 1;
-			st = SS_OK;
-			snprintf(why, sizeof why, "%s", PEER_GONE);
-			goto failed;
-		}
-		int64_t until = saw_reply ? deadline : first_deadline;
+			return 0;
+		if (hs == PRE_HS_FAIL)
+			return -1;
+		int64_t until = a->saw_reply ? a->deadline : a->first_deadline;
 		int64_t left = until - pre_now_ms();
 		int w = left > 0 ? pre_wire_wait(fd, POLLIN | POLLRDHUP, left) : 0;
 		if (w == 0) {
-			st = SS_TIMEOUT;
-			snprintf(why, sizeof why, "no secsock reply within %lldms",
-			         (long long)(until - t0));
-			goto failed;
+			a->end.st = SS_TIMEOUT;
+			snprintf(a->end.why, sizeof a->end.why, "no secsock reply within %lldms",
+			         (long long)(until - a->t0));
+			return -1;
 		}
 		if (w < 0 && errno != EINTR) {
-			snprintf(why, sizeof why, "%s", strerror(errno));
-			goto failed;
+			a->end.st = SS_IO_ERROR;
+			a->end.err = errno;
+			snprintf(a->end.why, sizeof a->end.why, "%s", strerror(errno));
+			return -1;
 		}
-		saw_reply = 1;
+		a->saw_reply = 1;
 	}
+}
 
-	if (pre_creds_check_conn(c, fd, why, sizeof why) < 0) {
-		st = SS_LOGON_DENIED;   /* authentication failed: never a clear retry */
-		goto failed;
-	}
-	if (pre_conn_secure(c) < 0) {
-		snprintf(why, sizeof why, "cannot set up record protection");
-		st = SS_INTERNAL_ERROR;
-		goto failed;
-	}
-	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
-	pre_conn_free_setup(c);
-	pthread_mutex_unlock(&c->tx_lock);
-	pthread_mutex_unlock(&c->rx_lock);
-	pre_discovery_note_secsock(&peer);
-	pre_log_secured(c, "outbound", "->", l, r);
-	return 0;
+/* Fall back: a request to a peer that does not speak secsock (silence
+ * within allow-clear-after counts) goes clear on a fresh socket; anything
+ * else is refused.  Releases the locks. */
+static int fall_back(struct pre_conn *c, int fd, struct attempt *a)
+{
+	const struct pre_hs_end *end = &a->end;
+	char msg[240];
+	int rc;
 
-failed:;
-	/* The peer "does not speak secsock" when it answered with something
-	 * else, an alert, a reset or EOF, or nothing within allow-clear-after.
-	 * A peer that did speak secsock and then failed authentication is not
-	 * retried in clear, and require never falls back. */
-	ss_status_category cat = ss_status_category_of(st);
-	int not_secsock = st == SS_OK || st == SS_NOT_SECSOCK ||
-	                  (st == SS_TIMEOUT && !saw_reply) ||
-	                  cat == SS_CAT_PROTOCOL || cat == SS_CAT_ALERT || cat == SS_CAT_CLOSED;
-	ss_ctx_free(c->ctx);
-	c->ctx = NULL;
-	ss_cred_free(c->cred);
-	c->cred = NULL;
-	if (action == POL_REQUEST && not_secsock) {
-		rc = clear_fallback(c, fd, addr, len);
+	if (a->action == POL_REQUEST && (not_secsock(end->st) || (end->st == SS_TIMEOUT && !a->saw_reply))) {
+		ss_ctx_free(c->ctx);
+		c->ctx = NULL;
+		ss_cred_free(c->cred);
+		c->cred = NULL;
+		rc = clear_fallback(c, fd, a->addr, a->len);
 		int e = errno;
 		pre_conn_set_state(c, PRE_CLEAR);
 		pthread_mutex_unlock(&c->tx_lock);
 		pthread_mutex_unlock(&c->rx_lock);
 		/* Only an answer in clear is evidence; a reset, EOF or silence
 		 * can come from anyone on the path (pre_discovery.h). */
-		pre_discovery_clear(&peer, true, d.settings, st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN,
-		                    true, "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
-		                    l, r, d.rule_name, why);
+		pre_discovery_clear(&a->peer, true, a->d.settings,
+		                    end->st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true,
+		                    "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
+		                    a->l, a->r, a->d.rule_name, end->why);
 		pre_fd_forget(fd);
 		errno = e;
 		return rc;
 	}
-	pre_reset(fd);
-	pre_conn_set_state(c, PRE_FAILED);
+	pre_hs_abandon(c, fd, 0);
 	pthread_mutex_unlock(&c->tx_lock);
 	pthread_mutex_unlock(&c->rx_lock);
-	{
-		char msg[200];
-		snprintf(msg, sizeof msg, "%s: %s", action == POL_REQUIRE ? "require" : "request", why);
-		return refuse(fd, l, r, d.rule_name, msg,
-		              st == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED);
-	}
+	snprintf(msg, sizeof msg, "%s: %s", a->action == POL_REQUIRE ? "require" : "request", end->why);
+	return refuse(fd, a->l, a->r, a->d.rule_name, msg,
+	              end->st == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED);
+}
+
+int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct attempt a;
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	a.addr = addr;
+	a.len = len;
+	memcpy(&a.peer, addr, len < sizeof a.peer ? len : sizeof a.peer);
+	if (decide(c, fd, &a, &rc) || connect_tcp(c, fd, &a, &rc))
+		return rc;
+	if (drive(c, fd, &a) < 0)
+		return fall_back(c, fd, &a);
+	pthread_mutex_unlock(&c->tx_lock);
+	pthread_mutex_unlock(&c->rx_lock);
+	pre_discovery_note_secsock(&a.peer);
+	return 0;
 }
 
 /* ------------------------------------------------------------ background */
@@ -402,14 +416,7 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	struct sockaddr_storage peer;
 
 	bg_names(fd, l, r, &peer);
-	ss_ctx_free(c->ctx);
-	c->ctx = NULL;
-	ss_cred_free(c->cred);
-	c->cred = NULL;
-	pre_io_drop_held(c);
-	pre_reset(fd);
-	c->so_error = err;
-	pre_conn_set_state(c, PRE_FAILED);
+	pre_hs_abandon(c, fd, err);
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)
 		pre_discovery_forget_secsock(&peer);   /* not known secsock any more: probe next time */
@@ -569,14 +576,6 @@ static int lazy_step(struct pre_conn *c, int fd)
 	return 1;
 }
 
-/* The foreground path's test (pre_connect, label failed). */
-static int not_secsock(ss_status st)
-{
-	ss_status_category cat = ss_status_category_of(st);
-	return st == SS_OK || st == SS_NOT_SECSOCK || cat == SS_CAT_PROTOCOL || cat == SS_CAT_ALERT ||
-	       cat == SS_CAT_CLOSED;
-}
-
 static int bg_step(struct pre_conn *c, int fd);
 
 /* Whoever drives the step (engine, read, write, readiness call): when the
@@ -594,19 +593,14 @@ int pre_connect_bg_step(struct pre_conn *c, int fd)
 static int bg_step(struct pre_conn *c, int fd)
 {
 	int st = atomic_load(&c->state);
-	ss_status s = SS_OK;
-	int eof = 0;
+	struct pre_hs_end end;
 
 	if (st != PRE_CONNECTING || !c->bg)
 		return st == PRE_FAILED ? -1 : 1;
 	if (atomic_load(&c->fd_refs) == 0) {
 		/* The program closed it mid-handshake: nothing was delivered, a
 		 * reset is the honest ending. */
-		ss_ctx_free(c->ctx);
-		c->ctx = NULL;
-		pre_io_drop_held(c);
-		pre_reset(fd);
-		pre_conn_set_state(c, PRE_FAILED);
+		pre_hs_abandon(c, fd, 0);
 		pre_engine_detach(c);
 		pre_log(PRE_LOG_INFO, "outbound handshake abandoned: the program closed the connection before it ended (the peer gets a reset)");
 		return -1;
@@ -645,23 +639,11 @@ static int bg_step(struct pre_conn *c, int fd)
 	} else if (!c->bg_reply) {
 		peer_said_something(c, fd);
 	}
-	const char *target = c->target ? c->target
-	                     : (c->set && c->set->peer_name[0] ? c->set->peer_name : NULL);
-	int hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
-	/* Truncated only if a step that peeked after the FIN still needs more
-	 * (see the blocking path above). */
-	if (hs == PRE_HS_MORE && pre_wire_truncated(fd)) {
-		hs = pre_hs_step(c, fd, 0, target, c->deadline_ms, &s, &eof);
-		if (hs == PRE_HS_MORE)
-			return c->action == POL_REQUEST ? bg_clear(c, fd, SS_OK, PEER_GONE)
-			                                : bg_fail(c, fd, ECONNREFUSED, PEER_GONE);
-	}
+	int hs = pre_hs_drive(c, fd, c->deadline_ms, &end);
 	if (hs == PRE_HS_FAIL) {
-		char why[160];
-		pre_hs_why(why, sizeof why, s, eof, "", PEER_GONE);
-		if (c->action == POL_REQUEST && not_secsock(s))
-			return bg_clear(c, fd, s, why);
-		return bg_fail(c, fd, s == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, why);
+		if (c->action == POL_REQUEST && not_secsock(end.st))
+			return bg_clear(c, fd, end.st, end.why);
+		return bg_fail(c, fd, end.st == SS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, end.why);
 	}
 	if (hs == PRE_HS_MORE) {
 		if (pre_engine_arm(c, fd, EPOLLIN | EPOLLRDHUP) < 0)
@@ -669,20 +651,10 @@ static int bg_step(struct pre_conn *c, int fd)
 		return 0;
 	}
 	{
-		char pin[200];
-		if (pre_creds_check_conn(c, fd, pin, sizeof pin) < 0)
-			return bg_fail(c, fd, ECONNREFUSED, pin);
-	}
-	if (pre_conn_secure(c) < 0)
-		return bg_fail(c, fd, ECONNREFUSED, "cannot set up record protection");
-	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
-	pre_conn_free_setup(c);
-	{
 		char l[80], r[80];
 		struct sockaddr_storage peer;
 		bg_names(fd, l, r, &peer);
 		pre_discovery_note_secsock(&peer);
-		pre_log_secured(c, "outbound", "->", l, r);
 	}
 	/* What the program wrote meanwhile, in order, before anything else. */
 	if (pre_io_flush_held(c, fd) < 0)
@@ -720,4 +692,19 @@ void pre_connect_finish_all(void)
 			pre_connect_bg_finish(c, (int)fd);
 		pre_conn_put(c);
 	}
+}
+
+int64_t pre_connect_bg_deadline(struct pre_conn *c)
+{
+	int64_t d;
+
+	if (!c->bg || atomic_load(&c->state) != PRE_CONNECTING)
+		return 0;
+	d = c->deadline_ms ? c->deadline_ms : 1;
+	/* first contact under request (pre_connect.c): its own, earlier timers */
+	if (c->bg_lazy && c->bg_lazy_ms && c->bg_lazy_ms < d)
+		d = c->bg_lazy_ms;
+	if (!c->bg_lazy && !c->bg_reply && c->bg_clear_ms && c->bg_clear_ms < d)
+		d = c->bg_clear_ms;
+	return d;
 }

@@ -226,7 +226,7 @@ static struct pre_conn *sweep(int *timeout)
 			dead = c;
 			continue;
 		}
-		int64_t dl = pre_connect_bg_deadline(c);
+		int64_t dl = pre_engine_setup_deadline(c);
 		if (dl) {
 			int64_t t = dl - now;
 			if (t > ENG_TICK_MS)
@@ -368,7 +368,7 @@ static void timer_pass(void)
 
 	pthread_mutex_lock(&E.lk);
 	for (struct pre_conn *c = E.list; c && n < ENG_BATCH; c = c->eng_next)
-		if (c->eng_fd && pre_connect_bg_deadline(c))
+		if (c->eng_fd && pre_engine_setup_deadline(c))
 			due[n++] = pre_conn_ref(c);
 	pthread_mutex_unlock(&E.lk);
 	for (int i = 0; i < n; i++) {
@@ -698,19 +698,21 @@ void pre_engine_detach(struct pre_conn *c)
 	c->eng_fd = 0;
 }
 
-int64_t pre_connect_bg_deadline(struct pre_conn *c)
-{
-	int64_t d;
+static const struct pre_engine_setup *setup_hooks;
 
-	if (!c->bg || atomic_load(&c->state) != PRE_CONNECTING)
-		return 0;
-	d = c->deadline_ms ? c->deadline_ms : 1;
-	/* first contact under request (pre_connect.c): its own, earlier timers */
-	if (c->bg_lazy && c->bg_lazy_ms && c->bg_lazy_ms < d)
-		d = c->bg_lazy_ms;
-	if (!c->bg_lazy && !c->bg_reply && c->bg_clear_ms && c->bg_clear_ms < d)
-		d = c->bg_clear_ms;
-	return d;
+void pre_engine_set_setup(const struct pre_engine_setup *s)
+{
+	setup_hooks = s;
+}
+
+int64_t pre_engine_setup_deadline(struct pre_conn *c)
+{
+	return setup_hooks ? setup_hooks->deadline(c) : 0;
+}
+
+int pre_engine_setup_service(struct pre_conn *c)
+{
+	return setup_hooks ? setup_hooks->service(c) : 0;
 }
 
 /* Nested calls (our own pthread_atfork registration plus a caller's

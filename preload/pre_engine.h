@@ -58,9 +58,19 @@ void pre_engine_atfork_prepare(void);
 void pre_engine_atfork_parent(void);
 void pre_engine_atfork_child(void);
 
-/* Provided by pre_io.c (see pre_io.h). */
-void pre_io_service(struct pre_conn *c);
-/* Deadline (CLOCK_MONOTONIC ms) of a background handshake, or 0. */
-int64_t pre_connect_bg_deadline(struct pre_conn *c);
+/* What the engine does for a connection that is not decided yet, given by
+ * the layer above (pre_setup.c) so that the engine calls nothing in
+ * connect or accept.  service: the engine's event or timer on c; 1 when it
+ * was setup work (done), 0 when the engine's own work is next.  deadline:
+ * when service is due without an event (CLOCK_MONOTONIC ms), 0 never. */
+struct pre_engine_setup {
+	int (*service)(struct pre_conn *c);
+	int64_t (*deadline)(struct pre_conn *c);
+};
+void pre_engine_set_setup(const struct pre_engine_setup *s);
+/* The setup hook's deadline for c (0 without hooks). */
+int64_t pre_engine_setup_deadline(struct pre_conn *c);
+/* The setup hook's service (0 without hooks). */
+int pre_engine_setup_service(struct pre_conn *c);
 
 #endif

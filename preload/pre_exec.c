@@ -57,6 +57,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include "pol_reach.h"
+#include "pre_connect.h"
 #include "pre_handoff.h"
 #include "pre_io.h"
 #include "pre_log.h"

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include "pre_connect.h"
 #include "pre_io.h"
 #include "pre_sock.h"
 #include "pre_sym.h"

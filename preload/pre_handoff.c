@@ -35,6 +35,8 @@
  */
 #include <errno.h>
 #include <string.h>
+#include "pre_connect.h"
+#include "pre_accept.h"
 #include "pre_handoff.h"
 #include "pre_io.h"
 #include "pre_log.h"

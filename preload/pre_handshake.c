@@ -1,4 +1,4 @@
-/* pre_handshake.c — see pre_handshake.h. */
+/* pre_handshake.c — the handshake driver (pre_handshake.h). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sodium.h>
+#include "pre_creds.h"
 #include "pre_handshake.h"
 #include "pre_io.h"
 #include "pre_log.h"
@@ -19,7 +20,7 @@ enum { HS_PEEK = 64 * 1024 };   /* a handshake flight with a certificate chain f
  * ACKs the Finished — and the server, with nothing to say yet, delays that
  * ACK (40 ms on Linux).  Measured before this: 23 connect→echo→close per
  * second.  So a client sends with TCP_NODELAY until its first data write has
- * gone out (then the program's own setting is back, pre_hs_nagle_restore),
+ * gone out (then the program's own setting is back, pre_conn_nagle_restore),
  * and a server pushes the pending ACK at once (TCP_QUICKACK), which also
  * helps a client that is not secsock's. */
 static void hs_done_nagle(struct pre_conn *c, int fd, int server)
@@ -34,18 +35,6 @@ static void hs_done_nagle(struct pre_conn *c, int fd, int server)
 	           REAL(setsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) {
 		c->nagle_off = 1;
 	}
-	errno = e;
-}
-
-void pre_hs_nagle_restore(struct pre_conn *c, int fd)
-{
-	int zero = 0;
-	int e = errno;
-
-	if (!c->nagle_off)
-		return;
-	c->nagle_off = 0;
-	(void)REAL(setsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &zero, sizeof zero);
 	errno = e;
 }
 
@@ -67,8 +56,11 @@ static int hs_discard(int fd, size_t n, uint8_t *buf)
 	return 0;
 }
 
-int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
-                int64_t deadline_ms, ss_status *st, int *eof)
+/* One round of the token loop (seed 001 "Remarks": call again with the
+ * peer's next token until SEC_E_OK): feeds every complete record queued,
+ * sends the output token.  I/O failures are SS_IO_ERROR, errno kept. */
+static enum pre_hs_result hs_step(struct pre_conn *c, int fd, int server, const char *target,
+                                  int64_t deadline_ms, ss_status *st, int *eof)
 {
 	uint8_t *buf = NULL;
 	size_t n = 0, off = 0, used;
@@ -90,12 +82,15 @@ int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
 		while (r < 0 && errno == EINTR);
 		if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE))) {
 			*eof = 1;
+			*st = SS_IO_ERROR;
 			errno = ECONNRESET;
 			goto out;
 		}
 		if (r < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				*st = SS_IO_ERROR;
 				goto out;
+			}
 			r = 0;
 		}
 		n = (size_t)r;
@@ -119,15 +114,17 @@ int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
 		if (out.len && pre_wire_send_all(fd, out.data, out.len, deadline_ms) < 0) {
 			int e = errno;
 			if (*st == SS_OK || *st == SS_CONTINUE_NEEDED || *st == SS_INCOMPLETE_MESSAGE)
-				*st = SS_OK;   /* an I/O failure: errno says which */
+				*st = SS_IO_ERROR;   /* errno says which */
 			*eof = e == EPIPE || e == ECONNRESET;
 			errno = e;
 			goto out;
 		}
 		out.len = 0;
 		if (*st == SS_OK) {
-			if (off && hs_discard(fd, off, buf) < 0)
+			if (off && hs_discard(fd, off, buf) < 0) {
+				*st = SS_IO_ERROR;
 				goto out;
+			}
 			hs_done_nagle(c, fd, server);
 			rc = PRE_HS_DONE;
 			goto out;
@@ -143,8 +140,10 @@ int pre_hs_step(struct pre_conn *c, int fd, int server, const char *target,
 			need = (int)rl;
 		break;
 	}
-	if (off && hs_discard(fd, off, buf) < 0)
+	if (off && hs_discard(fd, off, buf) < 0) {
+		*st = SS_IO_ERROR;
 		goto out;
+	}
 	pre_set_lowat(c, fd, first || off == n ? 1 : need);
 	*st = SS_OK;
 	rc = PRE_HS_MORE;
@@ -160,11 +159,109 @@ out:
 	return rc;
 }
 
-void pre_hs_why(char *why, size_t len, ss_status st, int eof, const char *io_prefix,
-                const char *gone)
+static void hs_names(int fd, char *l, char *r)
 {
-	if (st == SS_OK)
-		snprintf(why, len, "%s%s", io_prefix, eof ? gone : strerror(errno));
+	struct sockaddr_storage a, b;
+	socklen_t la = sizeof a, lb = sizeof b;
+
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	getsockname(fd, (struct sockaddr *)&a, &la);
+	getpeername(fd, (struct sockaddr *)&b, &lb);
+	pre_log_addr(&a, l, 80);
+	pre_log_addr(&b, r, 80);
+}
+
+/* The handshake is over (SEC_E_OK): the peer's identity is checked against
+ * what the rule asks for (pre_creds.h), the record layer takes the keys,
+ * and the one "secured" line is written. */
+static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_hs_end *end)
+{
+	int in = c->dir == POL_DIR_INBOUND;
+	char l[80], r[80];
+
+	if (pre_creds_check_conn(c, fd, end->why, sizeof end->why) < 0) {
+		end->st = SS_LOGON_DENIED;   /* authentication failed: never a clear retry */
+		return PRE_HS_FAIL;
+	}
+	if (pre_conn_secure(c) < 0) {
+		end->st = SS_INTERNAL_ERROR;
+		snprintf(end->why, sizeof end->why, "cannot set up record protection");
+		return PRE_HS_FAIL;
+	}
+	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
+	pre_conn_free_setup(c);
+	hs_names(fd, l, r);
+	pre_log(PRE_LOG_INFO, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s handshake=%.2fms",
+	        in ? "inbound" : "outbound", l, in ? "<-" : "->", r, c->rule ? c->rule : "defaults",
+	        ss_suite_name(c->suite), c->group ? ss_group_name(c->group) : "none",
+	        ss_auth_name((ss_auth)c->auth), c->peer ? c->peer : "anonymous",
+	        (double)c->hs_usec / 1000.0);
+	return PRE_HS_DONE;
+}
+
+/* The log's reason: the context's status, or for a socket that failed the
+ * peer's going away / errno's text. */
+static void hs_failed(struct pre_hs_end *end, int in, ss_status st, int eof)
+{
+	end->st = st;
+	end->eof = eof;
+	end->err = st == SS_IO_ERROR ? errno : 0;
+	if (st != SS_IO_ERROR)
+		snprintf(end->why, sizeof end->why, "handshake: %s", ss_status_name(st));
+	else if (eof)
+		snprintf(end->why, sizeof end->why, "%s",
+		         in ? "handshake: client went away" : "connection closed or reset by peer");
 	else
-		snprintf(why, len, "handshake: %s", ss_status_name(st));
+		snprintf(end->why, sizeof end->why, "%s%s", in ? "handshake: " : "", strerror(end->err));
+}
+
+enum pre_hs_result pre_hs_drive(struct pre_conn *c, int fd, int64_t deadline_ms,
+                                struct pre_hs_end *end)
+{
+	int in = c->dir == POL_DIR_INBOUND;
+	const pol_settings *set = pre_conn_settings(c);
+	const char *target = in ? NULL : c->target ? c->target : set->peer_name[0] ? set->peer_name : NULL;
+
+	memset(end, 0, sizeof *end);
+	for (int fin_seen = 0;;) {
+		ss_status st = SS_OK;
+		int eof = 0;
+		enum pre_hs_result r = hs_step(c, fd, in, target, deadline_ms, &st, &eof);
+
+		if (r == PRE_HS_DONE)
+			return hs_established(c, fd, end);
+		if (r == PRE_HS_FAIL) {
+			hs_failed(end, in, st, eof);
+			return PRE_HS_FAIL;
+		}
+		if (!pre_wire_truncated(fd))
+			return PRE_HS_MORE;
+		/* FIN (or RST) with the flight still incomplete — unless the
+		 * rest of it landed with the FIN after hs_step peeked: a fast
+		 * peer sends its last flight, its data and FIN (socat at stdin
+		 * EOF) right behind ours, and calling that "went away" would
+		 * reset a handshake the peer has completed.  One more step,
+		 * peeking after the FIN was seen, sees all there will ever be;
+		 * only if that one needs more did the peer go away. */
+		if (fin_seen++) {
+			errno = ECONNRESET;
+			hs_failed(end, in, SS_IO_ERROR, 1);
+			return PRE_HS_FAIL;
+		}
+	}
+}
+
+void pre_hs_abandon(struct pre_conn *c, int fd, int err)
+{
+	ss_ctx_free(c->ctx);
+	c->ctx = NULL;
+	ss_cred_free(c->cred);
+	c->cred = NULL;
+	pre_io_drop_held(c);
+	if (fd >= 0)
+		pre_reset(fd);
+	if (err)
+		c->so_error = err;
+	pre_conn_set_state(c, PRE_FAILED);
 }

@@ -36,7 +36,6 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sodium.h>
-#include "pre_handshake.h"
 #include "pre_engine.h"
 #include "pre_io.h"
 #include "pre_io_int.h"
@@ -225,63 +224,15 @@ int pre_io_so_error(struct pre_conn *c, int *out)
 	return 1;
 }
 
-/* A background handshake whose engine duplicate the program closed (or put
- * another file under its number): nothing drives it any more, and waiting
- * for the program to would hang it — its readiness has no EPOLLOUT until the
- * handshake ends.  It ends failed, as bg_fail ends it (pre_connect.c): the
- * socket is reset through a descriptor of the program's that still holds
- * it, SO_ERROR says ECONNRESET, EPOLLOUT comes back.  rx_lock, tx_lock held. */
-static void bg_lost(struct pre_conn *c)
-{
-	unsigned hi = atomic_load(&pre_fdtab_hi);
-
-	ss_ctx_free(c->ctx);
-	c->ctx = NULL;
-	ss_cred_free(c->cred);
-	c->cred = NULL;
-	pre_io_drop_held(c);
-	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++)
-		if (pre_fd_peek((int)fd) == c && pre_fd_holds((int)fd, c)) {
-			pre_reset((int)fd);
-			break;
-		}
-	c->so_error = ECONNRESET;
-	pre_conn_set_state(c, PRE_FAILED);
-	pre_ready_bg_done(c);
-	pre_log(PRE_LOG_WARN, "background handshake failed: the engine's descriptor of the socket was closed by the program");
-}
-
 void pre_io_service(struct pre_conn *c)
 {
 	int efd, put;
 
-	if (c->dir == POL_DIR_INBOUND && (atomic_load(&c->state) == PRE_UNDECIDED ||
-	                                  atomic_load(&c->state) == PRE_HANDSHAKE)) {
-		pre_accept_service(c);
+	if (pre_engine_setup_service(c))
 		return;
-	}
-
-	/* Which work it is, decided under tx_lock (connect() sets the state and
-	 * bg holding both locks): the tail path ends by closing the duplicate,
-	 * which a background handshake still needs.  The tail path takes no
-	 * rx_lock: the engine never waits behind a reader. */
+	/* The tail path takes no rx_lock: the engine never waits behind a
+	 * reader. */
 	pthread_mutex_lock(&c->tx_lock);
-	if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
-		pthread_mutex_unlock(&c->tx_lock);
-		pthread_mutex_lock(&c->rx_lock);
-		pthread_mutex_lock(&c->tx_lock);
-		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
-			efd = pre_engine_fd(c);
-			if (efd >= 0)
-				pre_connect_bg_step(c, efd);
-			else
-				bg_lost(c);
-			pthread_mutex_unlock(&c->tx_lock);
-			pthread_mutex_unlock(&c->rx_lock);
-			return;
-		}
-		pthread_mutex_unlock(&c->rx_lock);
-	}
 	efd = pre_engine_fd(c);
 	put = pre_tail_service(c, efd);
 	pthread_mutex_unlock(&c->tx_lock);

@@ -20,7 +20,13 @@
 #include "pre_sock.h"
 #include "pre_wire.h"
 
-/* flags: MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT (others ignored on secured). */
+/* The connection is not decided yet (accepted and undecided, in its
+ * handshake, or a background connect): nothing was done; the setup layer
+ * (pre_setup.h) makes it ready and calls again.  Never seen by a program. */
+#define PRE_IO_NOT_READY ((ssize_t)-2)
+
+/* flags: MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT (others ignored on secured).
+ * The three may return PRE_IO_NOT_READY. */
 ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags);
 ssize_t pre_io_send(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags);
 /* A write that must not return EAGAIN (sendfile/splice from a source that
@@ -33,20 +39,6 @@ void pre_io_drop_eof(struct pre_conn *c, int fd);
 /* Fail c (state and shared record state) and reset the TCP connection;
  * logs why.  close_notify, shutdown and exit: pre_tail.h. */
 void pre_io_fail(struct pre_conn *c, int fd, const char *why);
-/* Drive the server side of an accepted connection (UNDECIDED/HANDSHAKE)
- * until it is SECURED, CLEAR or FAILED.  until: 0 = never wait (EAGAIN),
- * -1 = wait (bounded by the handshake deadline), else also no longer than
- * this CLOCK_MONOTONIC deadline (the program's SO_RCVTIMEO: EAGAIN then,
- * the handshake resumes on the next call).  0 = decided, -1 errno.
- * Called with rx_lock held. */
-int pre_accept_progress(struct pre_conn *c, int fd, int64_t until);
-/* A write on an undecided accepted connection: wait up to
- * server-first-wait for the client's first bytes, then decide.  rx_lock held. */
-int pre_accept_before_write(struct pre_conn *c, int fd);
-/* The engine's step for an accepted connection not yet decided (no lock
- * held; pre_accept.c "Readiness"). */
-void pre_accept_service(struct pre_conn *c);
-
 /* Event loops (issue 5). */
 /* pre_ready.c (finding 14c): a background handshake began (mask the
  * program's epoll registrations: no EPOLLOUT until it ends) / ended (give
@@ -58,21 +50,19 @@ void pre_ready_free(struct pre_conn *c);
  * waits: the rest becomes the tail).  rx_lock and tx_lock held. */
 int pre_io_flush_held(struct pre_conn *c, int fd);
 void pre_io_drop_held(struct pre_conn *c);      /* tx_lock held; wipes */
+/* A write while the client handshake runs in the background: hold the
+ * plaintext (bounded), sealed and sent in order when the handshake
+ * completes.  PRE_IO_HELD (*r set), PRE_IO_HOLD_FULL (over the bound:
+ * nothing held, wait for the handshake), 0 not in the background any more,
+ * -1 error.  No lock held. */
+enum { PRE_IO_HELD = 1, PRE_IO_HOLD_FULL = 2 };
+int pre_io_hold(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, ssize_t *r);
+/* Would a read or write with these flags block (MSG_DONTWAIT, O_NONBLOCK)? */
+int pre_io_would_block(struct pre_conn *c, int fd, int flags);
 /* getsockopt(SO_ERROR): 1 and *out when a background handshake failure is
  * to be reported (once), else 0 (ask the kernel). */
 int pre_io_so_error(struct pre_conn *c, int *out);
-/* The engine thread's work for c (pre_engine.c). */
+/* The engine thread's work for c (pre_engine.c): the setup hook, then the
+ * tail. */
 void pre_io_service(struct pre_conn *c);
-/* One step of a background client handshake on fd (pre_connect.c).  rx_lock
- * and tx_lock held.  1 secured, 0 in progress (the engine is armed), -1
- * failed (state FAILED, c->so_error set). */
-int pre_connect_bg_step(struct pre_conn *c, int fd);
-/* A first contact under request still undecided (c->bg_open): decide it
- * now, waiting (bounded by its timers) — before an exec, which cannot carry
- * a handshake in progress.  Takes rx_lock and tx_lock. */
-void pre_connect_bg_finish(struct pre_conn *c, int fd);
-/* Every such first contact of the process, before a fork: the child's copy
- * of a background handshake cannot follow it (pre_engine_atfork_child). */
-void pre_connect_finish_all(void);
-
 #endif

@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <linux/close_range.h>
+#include "pre_connect.h"
 #include "pre_engine.h"
 #include "pre_handshake.h"
 #include "pre_io.h"
@@ -29,7 +30,6 @@
 
 #define SHIM __attribute__((visibility("default")))
 
-int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen_t len);
 extern atomic_int pre_ready;
 
 SHIM int socket(int domain, int type, int protocol)
@@ -132,7 +132,7 @@ static struct pre_conn *renew(int fd, struct pre_conn *old)
 	/* What we set on the socket for the record layer is not the program's. */
 	if (old->k_lowat != old->user_lowat)
 		REAL(setsockopt)(fd, SOL_SOCKET, SO_RCVLOWAT, &old->user_lowat, sizeof(int));
-	pre_hs_nagle_restore(old, fd);
+	pre_conn_nagle_restore(old, fd);
 	pthread_mutex_unlock(&old->tx_lock);
 	pthread_mutex_unlock(&old->rx_lock);
 	hi = atomic_load(&pre_fdtab_hi);

@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "secsock.h"
+#include "pre_connect.h"
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sock.h"
+#include "pre_setup.h"
 #include "pre_stdio.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
@@ -30,6 +32,7 @@ __attribute__((constructor)) static void pre_init(void)
 	pre_sym_bind();
 	pre_log_init();
 	pre_fdtab_init();
+	pre_setup_init();
 	pre_exec_init();
 	atomic_store_explicit(&pre_ready, 1, memory_order_release);
 	/* A secured descriptor handed over by the image that exec'd us. */

@@ -50,6 +50,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include "pre_accept.h"
+#include "pre_connect.h"
 #include "pre_engine.h"
 #include "pre_io.h"
 #include "pre_sock.h"

@@ -552,35 +552,11 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 	pthread_mutex_lock(&c->rx_lock);
 	for (;;) {
 		st = atomic_load(&c->state);
-		if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
-			if (!until && !pre_io_would_block(c, fd, flags))
-				until = pre_wire_timeo(fd, SO_RCVTIMEO);
-			if (pre_accept_progress(c, fd, pre_io_would_block(c, fd, flags) ? 0 : until) < 0) {
-				r = -1;
-				goto out;
-			}
-			continue;
-		}
-		if (st == PRE_CONNECTING && c->bg) {
-			/* Background client handshake: drive it from here too (the
-			 * readiness the program saw may be the server's flight). */
-			pthread_mutex_lock(&c->tx_lock);
-			int b = pre_connect_bg_step(c, fd);
-			pthread_mutex_unlock(&c->tx_lock);
-			if (b != 0)
-				continue;
-			if (!until && !pre_io_would_block(c, fd, flags))
-				until = pre_wire_timeo(fd, SO_RCVTIMEO);
-			if (pre_io_would_block(c, fd, flags) || (until > 0 && pre_now_ms() >= until)) {
-				errno = EAGAIN;
-				r = -1;
-				goto out;
-			}
-			int64_t left = c->deadline_ms - pre_now_ms();
-			pthread_mutex_unlock(&c->rx_lock);
-			pre_wire_wait(fd, POLLIN | POLLRDHUP, left < 0 ? 0 : left < 100 ? left : 100);
-			pthread_mutex_lock(&c->rx_lock);
-			continue;
+		if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE || (st == PRE_CONNECTING && c->bg)) {
+			/* Not decided: the setup layer's work first (pre_setup.h).
+			 * Nothing was read yet: a decided connection never goes back. */
+			r = PRE_IO_NOT_READY;
+			goto out;
 		}
 		if (st == PRE_FAILED) {
 			errno = pre_io_failed_errno(c);

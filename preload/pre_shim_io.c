@@ -18,6 +18,7 @@
 #include <sodium.h>
 #include "pre_handoff.h"
 #include "pre_io.h"
+#include "pre_setup.h"
 #include "pre_sock.h"
 #include "pre_shim.h"
 #include "pre_sym.h"
@@ -60,7 +61,7 @@ int pre_shim_stale(struct pre_conn *c, int fd, ssize_t r)
 __attribute__((noinline)) static ssize_t do_recv(struct pre_conn *c, int fd, void *buf, size_t len, int flags)
 {
 	struct iovec v = { buf, len };
-	ssize_t r = pre_io_recv(c, fd, &v, 1, flags);
+	ssize_t r = pre_setup_recv(c, fd, &v, 1, flags);
 	if (pre_shim_stale(c, fd, r))
 		r = STALE;
 	return put_keep(c, r);
@@ -69,7 +70,7 @@ __attribute__((noinline)) static ssize_t do_recv(struct pre_conn *c, int fd, voi
 __attribute__((noinline)) static ssize_t do_send(struct pre_conn *c, int fd, const void *buf, size_t len, int flags)
 {
 	struct iovec v = { (void *)buf, len };
-	ssize_t r = pre_io_send(c, fd, &v, 1, flags);
+	ssize_t r = pre_setup_send(c, fd, &v, 1, flags);
 	if (pre_shim_stale(c, fd, r))
 		r = STALE;
 	return put_keep(c, r);
@@ -201,7 +202,7 @@ SHIM ssize_t readv(int fd, const struct iovec *iov, int cnt)
 		errno = EINVAL;
 		return -1;
 	}
-	ssize_t r = pre_io_recv(c, fd, iov, cnt, 0);
+	ssize_t r = pre_setup_recv(c, fd, iov, cnt, 0);
 	if (pre_shim_stale(c, fd, r)) {
 		pre_conn_put(c);
 		return REAL(readv)(fd, iov, cnt);
@@ -219,7 +220,7 @@ SHIM ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		errno = EINVAL;
 		return -1;
 	}
-	ssize_t r = pre_io_send(c, fd, iov, cnt, 0);
+	ssize_t r = pre_setup_send(c, fd, iov, cnt, 0);
 	if (pre_shim_stale(c, fd, r)) {
 		pre_conn_put(c);
 		return REAL(writev)(fd, iov, cnt);
@@ -236,7 +237,7 @@ SHIM ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 			pre_fd_fresh_rights(msg);   /* SCM_RIGHTS: new numbers */
 		return n;
 	}
-	ssize_t r = pre_io_recv(c, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+	ssize_t r = pre_setup_recv(c, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
 	int e = errno;
 	pre_conn_put(c);
 	if (r >= 0) {
@@ -265,7 +266,7 @@ SHIM ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	struct pre_conn *c = governed(fd);
 	if (!c)
 		return REAL(sendmsg)(fd, msg, flags);
-	ssize_t r = pre_io_send(c, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+	ssize_t r = pre_setup_send(c, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
 	int e = errno;
 	pre_conn_put(c);
 	errno = e;
@@ -349,7 +350,7 @@ static ssize_t sendfile_secured(struct pre_conn *c, int out, int in, off_t *offs
 			break;
 		}
 		struct iovec v = { buf, (size_t)n };
-		r = pre_io_send(c, out, &v, 1, MSG_NOSIGNAL);
+		r = pre_setup_send(c, out, &v, 1, MSG_NOSIGNAL);
 		if (r < 0) {
 			e = errno;
 			break;
@@ -391,7 +392,7 @@ static ssize_t relay(struct pre_conn *ci, int in, off_t *off_in, struct pre_conn
 		len = SPLICE_CHUNK;
 	if (ci) {
 		struct iovec v = { buf, len };
-		n = pre_io_recv(ci, in, &v, 1, nonblock ? MSG_DONTWAIT : 0);
+		n = pre_setup_recv(ci, in, &v, 1, nonblock ? MSG_DONTWAIT : 0);
 	} else {
 		n = off_in ? pread(in, buf, len, *off_in) : REAL(read)(in, buf, len);
 		if (n > 0 && off_in)
@@ -400,7 +401,7 @@ static ssize_t relay(struct pre_conn *ci, int in, off_t *off_in, struct pre_conn
 	r = n;
 	if (n > 0) {
 		if (co) {
-			r = pre_io_send_blocking(co, out, buf, (size_t)n);
+			r = pre_setup_send_blocking(co, out, buf, (size_t)n);
 		} else {
 			size_t done = 0;
 			while (done < (size_t)n) {

@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 #include <sodium.h>
 #include "pre_io.h"
+#include "pre_setup.h"
 #include "pre_shim.h"
 #include "pre_sym.h"
 
@@ -169,7 +170,7 @@ __attribute__((noinline)) static ssize_t rw2_sealed(struct pre_conn *c, int fd, 
 		r = -1;
 	} else {
 		int mf = (flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0;
-		r = wr ? pre_io_send(c, fd, iov, cnt, mf) : pre_io_recv(c, fd, iov, cnt, mf);
+		r = wr ? pre_setup_send(c, fd, iov, cnt, mf) : pre_setup_recv(c, fd, iov, cnt, mf);
 	}
 	return put_keep(c, r);
 }

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sodium.h>
 #include <netinet/in.h>
 #include "pre_io.h"
@@ -214,6 +216,18 @@ void pre_set_lowat(struct pre_conn *c, int fd, int want)
 		return;
 	if (REAL(setsockopt)(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0)
 		c->k_lowat = want;
+}
+
+void pre_conn_nagle_restore(struct pre_conn *c, int fd)
+{
+	int zero = 0;
+	int e = errno;
+
+	if (!c->nagle_off)
+		return;
+	c->nagle_off = 0;
+	(void)REAL(setsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &zero, sizeof zero);
+	errno = e;
 }
 
 void pre_reset(int fd)

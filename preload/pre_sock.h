@@ -269,6 +269,9 @@ int64_t pre_now_ms(void);
 void pre_set_lowat(struct pre_conn *c, int fd, int want);
 /* Reset the connection (RST) without closing the program's descriptor. */
 void pre_reset(int fd);
+/* Put the program's Nagle setting back after the first data write (the
+ * handshake turned it off, hs_done_nagle in pre_handshake.c).  tx_lock held. */
+void pre_conn_nagle_restore(struct pre_conn *c, int fd);
 /* Program path for policy decisions (readlink /proc/self/exe, once). */
 const char *pre_program(void);
 /* The policy, loaded lazily; NULL when the file failed (logged once). */

@@ -228,34 +228,18 @@ broken:
 	return -1;
 }
 
-/* A write while the client handshake runs in the background: hold the
- * plaintext (bounded), sealed and sent in order when the handshake
- * completes.  1 held (*r set), 0 not in the background any more, -1 error. */
-static int hold_write(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, ssize_t *r)
+int pre_io_hold(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, ssize_t *r)
 {
 	size_t n = iov_total(iov, iovcnt);
 
-	for (;;) {
-		pthread_mutex_lock(&c->tx_lock);
-		if (atomic_load(&c->state) != PRE_CONNECTING || !c->bg) {
-			pthread_mutex_unlock(&c->tx_lock);
-			return 0;
-		}
-		if (c->held_len + n <= HOLD_MAX || n == 0)
-			break;
+	pthread_mutex_lock(&c->tx_lock);
+	if (atomic_load(&c->state) != PRE_CONNECTING || !c->bg) {
 		pthread_mutex_unlock(&c->tx_lock);
-		/* Over the bound: wait for the handshake (bounded by its
-		 * timeout).  A refusal here would need an EPOLLOUT edge the
-		 * kernel never owes us (the socket is writable all along). */
-		if (pre_wire_wait(fd, POLLIN | POLLRDHUP, 10) < 0 && errno != EINTR)
-			return -1;
-		pthread_mutex_lock(&c->rx_lock);
-		if (atomic_load(&c->state) == PRE_CONNECTING && c->bg) {
-			pthread_mutex_lock(&c->tx_lock);
-			pre_connect_bg_step(c, fd);
-			pthread_mutex_unlock(&c->tx_lock);
-		}
-		pthread_mutex_unlock(&c->rx_lock);
+		return 0;
+	}
+	if (c->held_len + n > HOLD_MAX && n != 0) {
+		pthread_mutex_unlock(&c->tx_lock);
+		return PRE_IO_HOLD_FULL;
 	}
 	if (n) {
 		uint8_t *h = malloc(c->held_len + n);
@@ -283,7 +267,7 @@ static int hold_write(struct pre_conn *c, int fd, const struct iovec *iov, int i
 	}
 	pthread_mutex_unlock(&c->tx_lock);
 	*r = (ssize_t)n;
-	return 1;
+	return PRE_IO_HELD;
 }
 
 void pre_io_drop_held(struct pre_conn *c)
@@ -360,33 +344,8 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 	ssize_t r;
 	int st = atomic_load(&c->state);
 
-	if (st == PRE_CONNECTING && c->bg) {
-		int h = hold_write(c, fd, iov, iovcnt, &r);
-		if (h < 0)
-			return -1;
-		if (h > 0 && c->bg_lazy) {
-			/* A first contact waiting for the program's first write
-			 * (pre_connect.c): the ClientHello goes now. */
-			pthread_mutex_lock(&c->rx_lock);
-			pthread_mutex_lock(&c->tx_lock);
-			if (atomic_load(&c->state) == PRE_CONNECTING && c->bg)
-				pre_connect_bg_step(c, fd);
-			pthread_mutex_unlock(&c->tx_lock);
-			pthread_mutex_unlock(&c->rx_lock);
-		}
-		if (h > 0)
-			return r;
-		st = atomic_load(&c->state);
-	}
-
-	if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE) {
-		pthread_mutex_lock(&c->rx_lock);
-		r = pre_accept_before_write(c, fd);
-		pthread_mutex_unlock(&c->rx_lock);
-		if (r < 0)
-			return -1;
-		st = atomic_load(&c->state);
-	}
+	if (st == PRE_UNDECIDED || st == PRE_HANDSHAKE || (st == PRE_CONNECTING && c->bg))
+		return PRE_IO_NOT_READY;   /* the setup layer's work first (pre_setup.h) */
 	if (st == PRE_FAILED) {
 		errno = pre_io_failed_errno(c);
 		return -1;
@@ -409,7 +368,7 @@ static ssize_t tx_write(struct pre_conn *c, int fd, const struct iovec *iov, int
 	if (r == 0)
 		r = tx_locked(c, fd, iov, iovcnt, flags, force_block ? TX_BLOCK : TX_AS_SOCKET);
 	if (r > 0 && c->nagle_off)
-		pre_hs_nagle_restore(c, fd);
+		pre_conn_nagle_restore(c, fd);
 	pthread_mutex_unlock(&c->tx_lock);
 	return r;
 }

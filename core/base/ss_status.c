@@ -48,6 +48,8 @@ static const ss_status_row status_rows[] = {
 	ROW(SS_BUFFER_TOO_SMALL, SS_CAT_USAGE),
 	/* §5.3: the caller must rekey (KeyUpdate) before sealing more. */
 	ROW(SS_SEQUENCE_EXHAUSTED, SS_CAT_USAGE),
+	/* The connection is gone under the caller, as after an orderly close. */
+	ROW(SS_IO_ERROR, SS_CAT_CLOSED),
 };
 
 #undef ROW

@@ -37,6 +37,9 @@ typedef enum ss_status {
 	SS_PEER_ALERT,           /* fatal alert received from the peer */
 	SS_BUFFER_TOO_SMALL,     /* caller's output buffer cannot hold the result */
 	SS_SEQUENCE_EXHAUSTED,   /* 2^64-1 records under one key: rekey first */
+	/* the socket under a context failed (reset, EOF, send error); used by
+	 * callers that own sockets (preload), which keep errno beside it */
+	SS_IO_ERROR,
 	SS_STATUS_COUNT_
 } ss_status;
 
