@@ -76,7 +76,7 @@ TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libse
            $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
 .PHONY: all check unit check-valgrind check-cli check-integration check-clang \
-        check-exports check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
+        check-exports check-layers check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
 
 all: $(TARGETS) $(TOOL_BIN)
 
@@ -148,6 +148,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) check-valgrind
 	$(MAKE) check-exports
+	$(MAKE) check-layers
 	$(MAKE) check-cli
 	$(MAKE) check-integration
 	$(MAKE) check-security
@@ -171,6 +172,11 @@ check-valgrind: $(UNIT_BIN)
 
 check-exports: all
 	@if [ -f $(SO) ]; then scripts/check-exports.sh $(SO) $(ENGINE); fi
+
+# preload/'s stream engine calls nothing above it (scripts/check-layers.sh;
+# `scripts/check-layers.sh build/obj/preload --graph` prints the graph).
+check-layers: all
+	@scripts/check-layers.sh $(BUILD)/obj/preload
 
 check-cli: all
 	@set -e; for s in $(wildcard tests/cli/*.sh); do echo "== $$s"; \
