@@ -14,6 +14,9 @@
 
 const pol_keydef pol_keydefs[PK_COUNT_] = { POL_KEYS(POL_KEY_DEF) };
 
+/* The position of a key is its bit in pol_rule.set (pol_internal.h). */
+_Static_assert(PK_COUNT_ <= 32, "pol_rule.set has one bit per key");
+
 enum { MAX_LIST = 64 };
 
 static void span_of(pol_key k, size_t *off, size_t *len)
