@@ -26,7 +26,36 @@
  *   --reset-c2s N       after N bytes client->server: reset both connections
  *                       (RST to the client and to the server, nothing else)
  *   --reset-s2c N       same, counted server->client
+ *   --fin-c2s-chunk K   after forwarding the K-th chunk client->server, send
+ *                       FIN to the server at once and drop the rest of that
+ *                       direction; server->client keeps flowing
+ *   --fin-s2c-chunk K   same for server->client (FIN to the client)
+ *   --hold-c2s-from-chunk K
+ *                       from the K-th chunk client->server on, collect the
+ *                       bytes instead of forwarding them; when the client
+ *                       sends FIN, forward all of them in one send with the
+ *                       FIN right behind (the server then finds the whole
+ *                       tail and the FIN queued together); a reset from the
+ *                       client drops what was held
+ *   --hold-s2c-from-chunk K
+ *                       same for server->client (until the server's FIN)
+ *   --log-chunks        log every chunk: "conn N DIR chunk K: B bytes"
  *   --fault-conn K      apply the faults only to connection K (1-based)
+ *
+ * A chunk is what one recv() returned (up to 64 KiB), counted from 1 per
+ * direction.  On loopback one send() of up to 64 KiB is one chunk as long as
+ * the relay was waiting in recv() before it landed: a secsock handshake
+ * flight is one send, so chunk 1 client->server is the ClientHello and chunk
+ * 1 server->client the server's whole flight (ServerHello .. Finished); two
+ * sends in a row may come as one chunk or two.  Seen with --log-chunks,
+ * anonymous credentials: c2s 187 (ClientHello), s2c 560 (the flight), c2s 58
+ * (the client's Finished), then the client's data record and close_notify
+ * as one chunk or two.  Where the relay sends a FIN behind forwarded bytes
+ * (--fin-*-chunk, the release of --hold-*), the last bytes go with MSG_MORE,
+ * so the kernel queues them and shutdown() sets FIN on that same segment
+ * (up to one MSS: 64 KiB on loopback): the receiver never sees those bytes
+ * without the FIN behind them, while after --truncate-* the FIN is a
+ * segment of its own that a fast reader wakes up before.
  *
  * A thread per direction with blocking I/O, so a full-duplex bulk transfer
  * cannot deadlock the relay.  Events go to stderr, one line each.
@@ -59,9 +88,12 @@ struct fault {
 	long long stall;     /* -1 = none */
 	long long freeze;    /* -1 = none */
 	long long reset;     /* -1 = none */
+	long long fin_chunk; /* -1 = none: FIN after forwarding this chunk */
+	long long hold_from; /* -1 = none: hold from this chunk until the source's FIN */
 };
 
-static struct fault faults[2] = { { -1, -1, -1, -1, -1 }, { -1, -1, -1, -1, -1 } };
+static struct fault faults[2] = { { -1, -1, -1, -1, -1, -1, -1 }, { -1, -1, -1, -1, -1, -1, -1 } };
+static bool log_chunks;
 static long fault_conn = 0;      /* 0 = every connection */
 static const char *record_dir;
 static const char *target_host, *target_port;
@@ -93,10 +125,12 @@ static void logf_(const char *fmt, ...)
 	va_end(ap);
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+/* more: MSG_MORE, for bytes a FIN follows at once (the FIN then rides on
+ * the same segment, see the header). */
+static int write_all(int fd, const unsigned char *p, size_t n, bool more)
 {
 	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -152,6 +186,51 @@ static void inject_reset(struct conn *c)
 	shutdown(c->sfd, SHUT_RD);
 }
 
+/* Bytes --hold-*-from-chunk collects until the source's FIN. */
+struct held {
+	unsigned char *p;
+	size_t len, cap;
+	long long from;   /* stream offset of p[0] */
+};
+
+static void held_add(struct held *k, const unsigned char *p, size_t n)
+{
+	if (k->len + n > k->cap) {
+		size_t cap = k->cap ? k->cap : 65536;
+		while (cap < k->len + n)
+			cap *= 2;
+		unsigned char *q = realloc(k->p, cap);
+		if (!q)
+			abort();
+		k->p = q;
+		k->cap = cap;
+	}
+	memcpy(k->p + k->len, p, n);
+	k->len += n;
+}
+
+/* The first stream offset where a byte-count fault stops forwarding, -1 = none. */
+static long long fault_limit(const struct fault *f)
+{
+	const long long v[] = { f->truncate, f->stall, f->freeze, f->reset };
+	long long limit = -1;
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		if (v[i] >= 0 && (limit < 0 || v[i] < limit))
+			limit = v[i];
+	return limit;
+}
+
+/* The source's EOF: what was held goes on in one send, the FIN on its segment. */
+static void release_held(struct pipe_half *h, struct held *k)
+{
+	if (write_all(h->dst, k->p, k->len, true) < 0)
+		logf_("conn %ld %s write: %s", h->c->id, dir_name[h->dir], strerrorname_np(errno));
+	shutdown(h->dst, SHUT_WR);
+	logf_("conn %ld %s released %zu held bytes (from offset %lld) with FIN behind", h->c->id,
+	      dir_name[h->dir], k->len, k->from);
+}
+
 static void *pump(void *arg)
 {
 	struct pipe_half *h = arg;
@@ -159,7 +238,9 @@ static void *pump(void *arg)
 	bool faulty = fault_conn == 0 || fault_conn == h->c->id;
 	unsigned char buf[65536];
 	long long off = 0;           /* stream offset of buf[0] */
-	bool stopped = false;        /* truncated or stalled: drop the rest */
+	long long chunk = 0;         /* recv() calls that returned data */
+	struct held held = { NULL, 0, 0, -1 };
+	bool stopped = false;        /* truncated, stalled or FIN sent: drop the rest */
 	bool frozen = false, reset = false;
 	const char *why = "EOF";
 
@@ -173,6 +254,9 @@ static void *pump(void *arg)
 		}
 		if (r == 0)
 			break;
+		chunk++;
+		if (log_chunks)
+			logf_("conn %ld %s chunk %lld: %zd bytes", h->c->id, dir_name[h->dir], chunk, r);
 		if (h->rec) {
 			fwrite(buf, 1, (size_t)r, h->rec);
 			fflush(h->rec);
@@ -186,25 +270,35 @@ static void *pump(void *arg)
 			buf[f->flip - off] ^= 0x01;
 			logf_("conn %ld %s flipped byte at %lld", h->c->id, dir_name[h->dir], f->flip);
 		}
-		long long limit = -1;
-		if (faulty && f->truncate >= 0)
-			limit = f->truncate;
-		if (faulty && f->stall >= 0 && (limit < 0 || f->stall < limit))
-			limit = f->stall;
-		if (faulty && f->freeze >= 0 && (limit < 0 || f->freeze < limit))
-			limit = f->freeze;
-		if (faulty && f->reset >= 0 && (limit < 0 || f->reset < limit))
-			limit = f->reset;
+		if (faulty && f->hold_from >= 0 && chunk >= f->hold_from) {
+			if (held.from < 0) {
+				held.from = off;
+				logf_("conn %ld %s holding from chunk %lld (offset %lld)", h->c->id,
+				      dir_name[h->dir], chunk, off);
+			}
+			held_add(&held, buf, n);
+			off += r;
+			continue;
+		}
+		bool fin_now = faulty && f->fin_chunk == chunk;
+		long long limit = faulty ? fault_limit(f) : -1;
 		if (limit >= 0 && off + r > limit) {
 			n = (size_t)(limit > off ? limit - off : 0);
 			stopped = true;
 		}
-		if (n > 0 && write_all(h->dst, buf, n) < 0) {
+		if (n > 0 && write_all(h->dst, buf, n, fin_now) < 0) {
 			why = "write error";
 			logf_("conn %ld %s write: %s", h->c->id, dir_name[h->dir], strerrorname_np(errno));
 			break;
 		}
 		off += r;
+		if (fin_now) {
+			shutdown(h->dst, SHUT_WR);
+			stopped = true;
+			logf_("conn %ld %s FIN after chunk %lld (%lld bytes)", h->c->id, dir_name[h->dir],
+			      chunk, off);
+			continue;
+		}
 		if (stopped && faulty && f->reset == limit) {
 			logf_("conn %ld %s reset (RST both ways) after %lld bytes", h->c->id, dir_name[h->dir], limit);
 			inject_reset(h->c);
@@ -236,15 +330,20 @@ static void *pump(void *arg)
 	} else if (frozen) {
 		shutdown(h->dst, SHUT_WR);   /* what got through, then FIN: no close_notify */
 	} else if (!strcmp(why, "EOF")) {
-		if (!stopped)
+		if (held.from >= 0)
+			release_held(h, &held);
+		else if (!stopped)
 			shutdown(h->dst, SHUT_WR);
 	} else {
 		/* The source reset: pass the reset on so the other end sees it too. */
+		if (held.from >= 0)
+			logf_("conn %ld %s dropped %zu held bytes", h->c->id, dir_name[h->dir], held.len);
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(h->dst, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 		shutdown(h->dst, SHUT_RDWR);
 		shutdown(h->src, SHUT_RDWR);
 	}
+	free(held.p);
 	conn_release(h->c);
 	return NULL;
 }
@@ -292,18 +391,32 @@ static long long num_arg(const char *s)
 	return v;
 }
 
+/* A chunk number: 1 is the first recv() of a direction. */
+static long long chunk_arg(const char *s)
+{
+	long long v = num_arg(s);
+	if (v < 1) {
+		fprintf(stderr, "ss_relay: chunks count from 1 ('%s')\n", s);
+		exit(2);
+	}
+	return v;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: ss_relay [--record DIR] [--port-file F] [--flip-c2s|--flip-s2c OFF]\n"
 	                "       [--truncate-c2s|--truncate-s2c N] [--stall-c2s|--stall-s2c N]\n"
 	                "       [--freeze-c2s|--freeze-s2c N] [--reset-c2s|--reset-s2c N]\n"
+	                "       [--fin-c2s-chunk|--fin-s2c-chunk K]\n"
+	                "       [--hold-c2s-from-chunk|--hold-s2c-from-chunk K] [--log-chunks]\n"
 	                "       [--fault-conn K] LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT\n");
 	exit(2);
 }
 
-int main(int argc, char **argv)
+/* The options into the globals (and *port_file); returns the index of
+ * LISTEN_HOST. */
+static int parse_opts(int argc, char **argv, const char **port_file)
 {
-	const char *port_file = NULL;
 	int i = 1;
 	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
 		const char *o = argv[i];
@@ -311,13 +424,17 @@ int main(int argc, char **argv)
 			i++;
 			break;
 		}
+		if (!strcmp(o, "--log-chunks")) {
+			log_chunks = true;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage();
 		const char *v = argv[++i];
 		if (!strcmp(o, "--record"))
 			record_dir = v;
 		else if (!strcmp(o, "--port-file"))
-			port_file = v;
+			*port_file = v;
 		else if (!strcmp(o, "--flip-c2s"))
 			faults[DIR_C2S].flip = num_arg(v);
 		else if (!strcmp(o, "--flip-s2c"))
@@ -338,11 +455,34 @@ int main(int argc, char **argv)
 			faults[DIR_C2S].reset = num_arg(v);
 		else if (!strcmp(o, "--reset-s2c"))
 			faults[DIR_S2C].reset = num_arg(v);
+		else if (!strcmp(o, "--fin-c2s-chunk"))
+			faults[DIR_C2S].fin_chunk = chunk_arg(v);
+		else if (!strcmp(o, "--fin-s2c-chunk"))
+			faults[DIR_S2C].fin_chunk = chunk_arg(v);
+		else if (!strcmp(o, "--hold-c2s-from-chunk"))
+			faults[DIR_C2S].hold_from = chunk_arg(v);
+		else if (!strcmp(o, "--hold-s2c-from-chunk"))
+			faults[DIR_S2C].hold_from = chunk_arg(v);
 		else if (!strcmp(o, "--fault-conn"))
 			fault_conn = (long)num_arg(v);
 		else
 			usage();
 	}
+	for (int d = 0; d < 2; d++)
+		if ((faults[d].fin_chunk >= 0 || faults[d].hold_from >= 0) &&
+		    (fault_limit(&faults[d]) >= 0 || (faults[d].fin_chunk >= 0 && faults[d].hold_from >= 0))) {
+			/* which would win would be an accident of pump's order */
+			fprintf(stderr, "ss_relay: --fin-%s-chunk / --hold-%s-from-chunk combine with no other "
+			        "fault of that direction but --flip\n", dir_name[d], dir_name[d]);
+			exit(2);
+		}
+	return i;
+}
+
+int main(int argc, char **argv)
+{
+	const char *port_file = NULL;
+	int i = parse_opts(argc, argv, &port_file);
 	if (argc - i != 4)
 		usage();
 	const char *lhost = argv[i], *lport = argv[i + 1];
