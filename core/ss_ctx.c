@@ -493,6 +493,31 @@ out:
 	}
 }
 
+/* The step failed: the context is dead, and the token is empty or, with
+ * seed 001 ISC_REQ_EXTENDED_ERROR ("the remote party will be notified"),
+ * the alert OpenSSL produced. */
+static void ctx_failed(ss_ctx *ctx, int server, unsigned req, ss_buf *out)
+{
+	ctx->state = CTX_FAILED;
+	out->len = 0;
+	if (req & SS_REQ_EXTENDED_ERROR) {
+		if ((ctx->fail & F_NOT_SECSOCK) && !server && ctx->seen_record) {
+			BIO_reset(ctx->wbio);   /* our Finished must not go out */
+			handshake_alert(ctx, SSL_AD_NO_APPLICATION_PROTOCOL, out);
+		} else if (drain_wbio(ctx, out) != SS_OK) {
+			out->len = 0;
+		} else if (ctx->binder_failed && out->len == 7 && out->data[0] == SS_CT_ALERT) {
+			/* OpenSSL 3.0 answers a bad binder with illegal_parameter;
+			 * RFC 8446 §6.2 says decrypt_error ("unable to ... validate
+			 * ... a PSK binder"), which lets the client tell a wrong key
+			 * from a malformed message.  The alert is still plaintext
+			 * here (no ServerHello yet): fix its description byte. */
+			out->data[6] = SSL_AD_DECRYPT_ERROR;
+		}
+	}
+	ERR_clear_error();
+}
+
 static ss_status ctx_step(ss_cred *cred, ss_ctx **pctx, int server, const char *target,
                           unsigned req, const uint8_t *in, size_t in_len, size_t *in_used,
                           ss_buf *out, unsigned *attrs, int64_t *expiry)
@@ -596,26 +621,7 @@ static ss_status ctx_step(ss_cred *cred, ss_ctx **pctx, int server, const char *
 fail:
 	if (in_used != NULL)
 		*in_used = used;
-	ctx->state = CTX_FAILED;
-	out->len = 0;
-	/* seed 001 ISC_REQ_EXTENDED_ERROR: "the remote party will be notified":
-	 * the alert OpenSSL produced goes out as the token. */
-	if (req & SS_REQ_EXTENDED_ERROR) {
-		if ((ctx->fail & F_NOT_SECSOCK) && !server && ctx->seen_record) {
-			BIO_reset(ctx->wbio);   /* our Finished must not go out */
-			handshake_alert(ctx, SSL_AD_NO_APPLICATION_PROTOCOL, out);
-		} else if (drain_wbio(ctx, out) != SS_OK) {
-			out->len = 0;
-		} else if (ctx->binder_failed && out->len == 7 && out->data[0] == SS_CT_ALERT) {
-			/* OpenSSL 3.0 answers a bad binder with illegal_parameter;
-			 * RFC 8446 §6.2 says decrypt_error ("unable to ... validate
-			 * ... a PSK binder"), which lets the client tell a wrong key
-			 * from a malformed message.  The alert is still plaintext
-			 * here (no ServerHello yet): fix its description byte. */
-			out->data[6] = SSL_AD_DECRYPT_ERROR;
-		}
-	}
-	ERR_clear_error();
+	ctx_failed(ctx, server, req, out);
 	return st;
 }
 

@@ -411,22 +411,14 @@ static int ctx_add(struct exec_ctx *x, size_t *cap, struct pre_conn *c, int fd, 
 	return 0;
 }
 
-static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *const envp[])
+/* Every connection of this image the new one can carry goes into x
+ * (ctx_add); one it cannot is shut down (never clear) or, an undecided
+ * client, left in clear; one that does not survive the exec is left out.
+ * -1 when ctx_add cannot grow x. */
+static int exec_collect(struct exec_ctx *x, unsigned hi, int reach, const char *why, const char *path)
 {
-	unsigned hi = atomic_load(&pre_fdtab_hi);
-	const char *why = NULL, *path = t->path && *t->path ? t->path : NULL;
-	int reach = pol_reach(t->dirfd, t->path, t->flags, env_path(envp), t->sh_fallback, &why) == POL_REACH_YES;
-	int saved = errno;
-	struct inh_entry *e = NULL;
-	struct inh_hdr h;
-	size_t cap = 0, exported = 0, tails = 0, at;
+	size_t cap = 0;
 
-	memset(x, 0, sizeof *x);
-	x->memfd = -1;
-	/* Connections the program closed whose records the engine still sends:
-	 * the engine and its descriptors do not survive the exec. */
-	pre_tail_before_exec();
-	pre_arena_exec_seal();
 	for (unsigned fd = 0; fd < hi && fd < pre_fdtab_size; fd++) {
 		struct pre_conn *c;
 		int fl, st;
@@ -463,12 +455,21 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 			continue;
 		}
 		if (ctx_add(x, &cap, c, (int)fd, path) < 0)
-			goto fail;
+			return -1;
 	}
-	if (!x->n)
-		goto env;
-	if (x->n > INH_MAX)
-		goto fail;
+	return 0;
+}
+
+/* The memfd the new image imports (pre_exec_int.h): the header, one entry
+ * per connection of x, then the secured ones' unsent records; sealed
+ * against resizing and made inheritable.  The number of entries written,
+ * or -1 (x->memfd may then be open: exec_undo closes it). */
+static ssize_t exec_write(struct exec_ctx *x, unsigned hi)
+{
+	struct inh_entry *e = NULL;
+	struct inh_hdr h;
+	size_t exported = 0, tails = 0, at;
+
 	x->memfd = memfd_create("secsock-inherit", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (pre_crypto_init() == 0)   /* sodium_malloc needs sodium_init */
 		e = sodium_malloc(sizeof *e);
@@ -507,20 +508,48 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 	e = NULL;
 	if (fcntl(x->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
 	    REAL(fcntl)(x->memfd, F_SETFD, 0) != 0)
+		return -1;
+	return (ssize_t)exported;
+fail:
+	if (e)
+		sodium_free(e);
+	return -1;
+}
+
+static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *const envp[])
+{
+	unsigned hi = atomic_load(&pre_fdtab_hi);
+	const char *why = NULL, *path = t->path && *t->path ? t->path : NULL;
+	int reach = pol_reach(t->dirfd, t->path, t->flags, env_path(envp), t->sh_fallback, &why) == POL_REACH_YES;
+	int saved = errno;
+	ssize_t exported;
+
+	memset(x, 0, sizeof *x);
+	x->memfd = -1;
+	/* Connections the program closed whose records the engine still sends:
+	 * the engine and its descriptors do not survive the exec. */
+	pre_tail_before_exec();
+	pre_arena_exec_seal();
+	if (exec_collect(x, hi, reach, why, path) < 0)
+		goto fail;
+	if (!x->n)
+		goto env;
+	if (x->n > INH_MAX)
+		goto fail;
+	exported = exec_write(x, hi);
+	if (exported < 0)
 		goto fail;
 	for (size_t i = 0; i < x->n; i++)
 		if (!x->shared[i] && atomic_load(&x->conns[i]->state) == PRE_SECURED)
 			pre_arena_move(x->conns[i]);
 	share_release(x);
-	pre_log(PRE_LOG_DEBUG, "exec of %s: %zu connection(s) handed over", path ? path : "(fd)", exported);
+	pre_log(PRE_LOG_DEBUG, "exec of %s: %zd connection(s) handed over", path ? path : "(fd)", exported);
 env:
 	if (build_env(x, envp) < 0)
 		goto fail;
 	errno = saved;
 	return 0;
 fail:
-	if (e)
-		sodium_free(e);
 	/* Could not hand the state over: the connections must not reach the new
 	 * image usable in clear. */
 	for (size_t i = 0; i < x->n; i++)

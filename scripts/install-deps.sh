@@ -16,7 +16,7 @@ fi
 PKGS="build-essential pkg-config libssl-dev openssl libsodium-dev libinih-dev
 libcriterion-dev clang libclang-rt-14-dev valgrind socat curl python3
 iproute2 procps psmisc tshark netcat-openbsd file libcap2-bin util-linux
-nginx-light haproxy redis-server redis-tools iperf3 $*"
+nginx-light haproxy redis-server redis-tools iperf3 universal-ctags $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
