@@ -45,6 +45,7 @@ typedef struct pol_settings {
 	uint64_t idle_timeout_ms;
 	uint64_t allow_clear_after_ms;
 	uint64_t server_first_wait_ms;
+	uint64_t first_contact_wait_ms;
 	uint64_t handshake_timeout_ms;
 	/* Negotiation discovery under request (preload/pre_discovery.c): how
 	 * long a peer is remembered as clear once it answered in clear (non-TLS

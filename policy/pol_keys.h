@@ -67,6 +67,8 @@ X(ALLOW_CLEAR_AFTER, "allow-clear-after", KT_DURATION, POL_F(allow_clear_after_m
   "first contact under 1 s (seed said 10s)", "under request: fall back to clear when the peer has not answered by then") \
 X(SERVER_FIRST_WAIT, "server-first-wait", KT_DURATION, POL_F(server_first_wait_ms), 0, POL_NOMAX, "300ms", \
   NULL, "an inbound connection that says nothing this long is taken for a server-speaks-first protocol") \
+X(FIRST_CONTACT_WAIT, "first-contact-wait", KT_DURATION, POL_F(first_contact_wait_ms), 0, POL_NOMAX, "100ms", \
+  NULL, "under request: a first contact's ClientHello waits this long for the program's first write") \
 X(HANDSHAKE_TIMEOUT, "handshake-timeout", KT_DURATION, POL_F(handshake_timeout_ms), 1, POL_NOMAX, "10s", \
   NULL, "a handshake not finished by then fails") \
 X(DISCOVERY_CLEAR_TTL, "discovery-clear-ttl", KT_DURATION, POL_F(discovery_clear_ttl_ms), 0, \

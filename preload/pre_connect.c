@@ -246,8 +246,8 @@ static int connect_tcp(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 	/* First contact under request ("First contact" in docs/design.md):
 	 * never held in connect — the peer may be waiting for the program (an
 	 * FTP data connection) — but decided in the background, the
-	 * ClientHello held back until the program's first write or a third of
-	 * server-first-wait, whichever comes first. */
+	 * ClientHello held back until the program's first write or
+	 * first-contact-wait, whichever comes first. */
 	if (!bg && a->action == POL_REQUEST)
 		bg = open = 1;
 
@@ -270,7 +270,7 @@ static int connect_tcp(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		c->bg_open = (uint8_t)open;
 		c->bg_lazy = (uint8_t)(open && !known);
 		c->bg_reply = 0;
-		c->bg_lazy_ms = a->t0 + (int64_t)(s->server_first_wait_ms / 3);
+		c->bg_lazy_ms = a->t0 + (int64_t)s->first_contact_wait_ms;
 		c->bg_clear_ms = a->action == POL_REQUEST && s->allow_clear_after_ms ? a->first_deadline : 0;
 		c->deadline_ms = a->deadline;
 		c->bg_peer = a->peer;

@@ -18,6 +18,10 @@
 #       or foreign-owned directory, a symlinked one; entries that are
 #       garbage, far-future, symlinks or not ours are ignored.
 #   (f) connect, write, fork: the child reads on a decided connection.
+#   (g) first-contact-wait does what it says: 0 sends the ClientHello at
+#       once (a preloaded speaks-first server is secured, not waited out);
+#       longer than the server's server-first-wait (300 ms), the server's
+#       banner comes first, in clear, and the client takes it as clear.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools ss_relay
@@ -249,5 +253,31 @@ check "entry that is a symlink: ignored, the peer is probed" probed_after elink 
 plant_eown() { mkdir -p -m 700 "$T/x-eown/secsock"; valid_entry >"$T/x-eown/secsock/$(entry_name "$1")"; chown nobody "$T/x-eown/secsock/$(entry_name "$1")"; }
 mkdir -m 700 "$T/x-eown"; PLANT=plant_eown
 check "entry owned by another user: ignored, the peer is probed" probed_after eown "$T/x-eown"
+
+# ---------------------------------------------------------------- (g) first-contact-wait
+fcw_client() {   # fcw_client NAME WAIT: banner client under first-contact-wait = WAIT
+	mkdir -m 700 "$T/fcw-$1"
+	POLICY=$T/fcw-$1.conf
+	write_policy "$POLICY" <<EOF
+[defaults]
+first-contact-wait = $2
+EOF
+	XDG_RUNTIME_DIR=$T/fcw-$1 TMO=30 preload "$T/fcw-$1.log" "$PY" -c "$BANNER_CLI" "$bport" \
+		>"$T/fcw-$1.out" 2>"$T/fcw-$1.err"
+	unset POLICY
+	echo "# delay (g) first-contact-wait = $2: $(sed 's/.* //' "$T/fcw-$1.out") ms"
+}
+fcw_client zero 0
+assert_eq "$(sed 's/ [0-9]*$//' "$T/fcw-zero.out")" "220 secsock-test banner" \
+	"first-contact-wait = 0: the banner arrives" "$T/fcw-zero.err" "$T/fcw-zero.log"
+assert_grep 'secured outbound .*-> 127\.0\.0\.1:'"$bport" "$T/fcw-zero.log" \
+	"first-contact-wait = 0: the ClientHello goes at once and the speaks-first secsock server is secured"
+fcw_client long 3s
+assert_eq "$(sed 's/ [0-9]*$//' "$T/fcw-long.out")" "220 secsock-test banner" \
+	"first-contact-wait = 3s: the banner arrives" "$T/fcw-long.err" "$T/fcw-long.log"
+assert_grep 'clear outbound .*reason="peer does not speak secsock: it spoke first, in clear"' "$T/fcw-long.log" \
+	"first-contact-wait = 3s: the server's server-first-wait ran out first, its banner came in clear"
+assert_between "$(sed 's/.* //' "$T/fcw-long.out")" 0 2999 \
+	"first-contact-wait = 3s: the banner did not wait for the ClientHello's timer (ms)"
 
 finish
