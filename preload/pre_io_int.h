@@ -88,6 +88,16 @@ static inline size_t cur_put(struct cursor *k, const uint8_t *src, size_t n)
 	return done;
 }
 
+/* The room left in the cursor's buffers. */
+static inline size_t cur_left(const struct cursor *k)
+{
+	size_t n = 0;
+
+	for (int i = k->i; i < k->cnt; i++)
+		n += k->iov[i].iov_len;
+	return n - k->off;
+}
+
 static inline size_t iov_total(const struct iovec *iov, int cnt)
 {
 	size_t t = 0;

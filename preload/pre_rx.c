@@ -382,6 +382,55 @@ again:
 	return (ssize_t)delivered;
 }
 
+/* Plaintext left over from the head record (c->cache) into k: 1 when the
+ * call ends with it (a peek, or the record's plaintext is not all taken),
+ * 0 when the record is done and removed from the kernel, -1 failed. */
+static int rx_leftover(struct pre_conn *c, int fd, struct cursor *k, int peek, size_t *delivered)
+{
+	size_t m = cur_put(k, c->cache + c->cache_off, c->cache_len - c->cache_off);
+
+	*delivered += m;
+	if (peek)
+		return 1;
+	c->cache_off += (uint32_t)m;
+	if (c->cache_off < c->cache_len)
+		return 1;
+	if (pre_io_discard(fd, c->cache_rec) < 0) {
+		rx_fail(c, fd, "receive queue changed under us", 0);
+		return -1;
+	}
+	sodium_memzero(c->cache, c->cache_len);
+	free(c->cache);
+	c->cache = NULL;
+	c->cache_off = c->cache_len = c->cache_rec = 0;
+	return 0;
+}
+
+/* An incomplete record at the head (inc bytes of it queued, need in all):
+ * take it out of the kernel (partial_take says why) and wait for the bytes
+ * still missing.  Returns what rx_pass returns. */
+static ssize_t rx_incomplete(struct pre_conn *c, int fd, size_t inc, int need, size_t delivered, int *end)
+{
+	if (pre_wire_fin_after(fd, inc)) {
+		if (delivered)
+			return (ssize_t)delivered;
+		rx_fail(c, fd, "peer closed inside a record (truncation)", 0);
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (partial_take(c, fd, inc) < 0) {
+		rx_fail(c, fd, "receive queue changed under us", 0);
+		return delivered ? (ssize_t)delivered : -1;
+	}
+	need -= (int)inc;
+	if (need < 1)
+		need = 1;
+	pre_set_lowat(c, fd, need);
+	if (!delivered)
+		*end = RX_AGAIN;
+	return (ssize_t)delivered;
+}
+
 /* One non-blocking pass over what is queued.  Returns bytes delivered, or -1
  * (errno).  *end: RX_AGAIN when nothing more can be had without waiting,
  * RX_EOF after close_notify.  rx_lock held. */
@@ -399,21 +448,11 @@ static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, i
 	}
 	/* 1. plaintext left over from the head record */
 	if (c->cache) {
-		size_t m = cur_put(k, c->cache + c->cache_off, c->cache_len - c->cache_off);
-		delivered += m;
-		if (peek)
-			return (ssize_t)delivered;
-		c->cache_off += (uint32_t)m;
-		if (c->cache_off < c->cache_len)
-			return (ssize_t)delivered;
-		if (pre_io_discard(fd, c->cache_rec) < 0) {
-			rx_fail(c, fd, "receive queue changed under us", 0);
+		int r = rx_leftover(c, fd, k, peek, &delivered);
+		if (r < 0)
 			return -1;
-		}
-		sodium_memzero(c->cache, c->cache_len);
-		free(c->cache);
-		c->cache = NULL;
-		c->cache_off = c->cache_len = c->cache_rec = 0;
+		if (r > 0)
+			return (ssize_t)delivered;
 	}
 	if (c->rs->flags & SS_REC_F_CLOSE_RECEIVED) {
 		*end = RX_EOF;
@@ -435,10 +474,7 @@ static ssize_t rx_pass(struct pre_conn *c, int fd, struct cursor *k, int peek, i
 	}
 
 	/* 3. peek: enough for the caller's room in whole records, at least one */
-	total = 0;
-	for (int i = k->i; i < k->cnt; i++)
-		total += k->iov[i].iov_len;
-	total -= k->off;
+	total = cur_left(k);
 	if (!peek && total >= TAKE_MIN)
 		return rx_take(c, fd, k, total, delivered, end);
 	want = total + (total / SS_REC_MAX_PLAINTEXT + 1) * SS_REC_OVERHEAD + SS_REC_HEADER_LEN;
@@ -511,28 +547,8 @@ repeek:
 	}
 	if (*end == RX_EOF)
 		return (ssize_t)delivered;
-	if (inc) {
-		/* An incomplete record at the head: take it out of the kernel
-		 * (partial_take says why) and wait for the bytes still missing. */
-		if (pre_wire_fin_after(fd, inc)) {
-			if (delivered)
-				return (ssize_t)delivered;
-			rx_fail(c, fd, "peer closed inside a record (truncation)", 0);
-			errno = ECONNRESET;
-			return -1;
-		}
-		if (partial_take(c, fd, inc) < 0) {
-			rx_fail(c, fd, "receive queue changed under us", 0);
-			return delivered ? (ssize_t)delivered : -1;
-		}
-		need -= (int)inc;
-		if (need < 1)
-			need = 1;
-		pre_set_lowat(c, fd, need);
-		if (!delivered)
-			*end = RX_AGAIN;
-		return (ssize_t)delivered;
-	}
+	if (inc)
+		return rx_incomplete(c, fd, inc, need, delivered, end);
 	pre_set_lowat(c, fd, need);
 	if (off == (size_t)n && (!delivered || (size_t)n < want))
 		*end = RX_AGAIN;   /* only control records, or all that was queued */

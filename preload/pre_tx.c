@@ -46,6 +46,114 @@ static int rekey_due(struct pre_conn *c)
 
 enum tx_mode { TX_AS_SOCKET = 0, TX_BLOCK, TX_NOWAIT };
 
+/* A tail left by an earlier call goes before anything of this one (the
+ * stream's order).  0 when it is gone; -1 with errno (EAGAIN: the engine
+ * finishes it, nothing of this call taken); -2 the connection broke. */
+static int tx_tail_first(struct pre_conn *c, int fd, int flags, int mode, int64_t *until)
+{
+	int t = pre_tail_flush(c, fd);
+
+	if (t < 0)
+		return -2;
+	if (t > 0)
+		return 0;
+	if (mode == TX_AS_SOCKET && pre_io_would_block(c, fd, flags) &&
+	    pre_engine_arm(c, fd, EPOLLOUT) == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	/* blocking socket (or no engine): finish the tail first; SO_SNDTIMEO
+	 * bounds the wait (socket(7): EAGAIN, nothing of this call taken; the
+	 * rest of the tail stays queued). */
+	size_t more = 0;
+	int w = pre_wire_send_until(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
+	                            mode == TX_AS_SOCKET ? snd_deadline(fd, until) : 0, &more);
+	c->tail_off += (uint32_t)more;
+	if (w < 0)
+		return -2;
+	if (w > 0) {
+		pre_engine_arm(c, fd, EPOLLOUT);
+		errno = EAGAIN;
+		return -1;
+	}
+	pre_tail_drop(c);
+	return 0;
+}
+
+/* The next batch bytes of the program's buffers, in one piece: in place
+ * when one buffer holds them, else gathered into s->gather. */
+static const uint8_t *tx_gather(struct cursor *k, struct scratch *s, size_t batch)
+{
+	uint8_t *p = NULL;
+	size_t m = 0;
+
+	if (cur_room(k, &p) >= batch) {
+		k->off += batch;
+		return p;
+	}
+	while (m < batch) {
+		uint8_t *q = NULL;
+		size_t room = cur_room(k, &q), t = batch - m < room ? batch - m : room;
+		memcpy(s->gather + m, q, t);
+		k->off += t;
+		m += t;
+	}
+	return s->gather;
+}
+
+/* Nothing of the batch's records left the process: take the sequence
+ * numbers back (same key epoch, never observed); EAGAIN, or what was
+ * written before. */
+static ssize_t tx_unsend(struct pre_conn *c, struct scratch *s, size_t olen, uint64_t saved_seq,
+                         size_t total)
+{
+	c->rs->tx.seq = saved_seq;
+	sodium_memzero(s->tx, olen);
+	if (total)
+		return (ssize_t)total;
+	errno = EAGAIN;
+	return -1;
+}
+
+enum { TXB_SENT, TXB_QUEUED, TXB_QUEUED_END, TXB_RETURN, TXB_BROKEN };
+
+/* The kernel took `sent` of the batch's olen record bytes.  Non-blocking
+ * (nb): the rest becomes the tail, the program has written all of it (the
+ * engine sends the tail) — TXB_QUEUED.  Blocking: wait for room, no longer
+ * than SO_SNDTIMEO — TXB_SENT when it all went; on the timeout TXB_RETURN
+ * (*ret) when none of the batch was taken, else TXB_QUEUED_END: a batch
+ * must not stay half-sent, the engine finishes it and the count says it was
+ * taken (socket(7): the partial count). */
+static int tx_rest(struct pre_conn *c, int fd, struct scratch *s, size_t sent, size_t olen,
+                   uint64_t saved_seq, int nb, int mode, int64_t *until, size_t total, ssize_t *ret)
+{
+	size_t more = 0;
+	int w;
+
+	if (nb && pre_tail_keep(c, s->tx + sent, olen - sent) == 0) {
+		if (pre_engine_arm(c, fd, EPOLLOUT) == 0)
+			return TXB_QUEUED;
+		pre_tail_drop(c);
+	}
+	w = pre_wire_send_until(fd, s->tx + sent, olen - sent,
+	                        mode == TX_AS_SOCKET ? snd_deadline(fd, until) : 0, &more);
+	if (w < 0)
+		return TXB_BROKEN;
+	sent += more;
+	if (w > 0 && !sent) {
+		*ret = tx_unsend(c, s, olen, saved_seq, total);
+		return TXB_RETURN;
+	}
+	if (w > 0) {
+		if (pre_tail_keep(c, s->tx + sent, olen - sent) == 0 && pre_engine_arm(c, fd, EPOLLOUT) == 0)
+			return TXB_QUEUED_END;
+		pre_tail_drop(c);
+		if (pre_wire_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
+			return TXB_BROKEN;
+	}
+	return TXB_SENT;
+}
+
 /* tx_lock held.  Returns plaintext bytes committed, or -1.  TX_NOWAIT (the
  * held data of a background handshake): never wait and never refuse —
  * whatever the kernel does not take goes to the tail. */
@@ -68,59 +176,21 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		return -1;
 	}
 	if (c->tail_len && mode != TX_NOWAIT) {
-		int t = pre_tail_flush(c, fd);
-		if (t < 0)
+		int t = tx_tail_first(c, fd, flags, mode, &until);
+		if (t == -2)
 			goto broken;
-		if (t == 0) {
-			if (mode == TX_AS_SOCKET && pre_io_would_block(c, fd, flags)) {
-				if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
-					errno = EAGAIN;
-					return -1;
-				}
-			}
-			/* blocking socket (or no engine): finish the tail first;
-			 * SO_SNDTIMEO bounds the wait (socket(7): EAGAIN, nothing of
-			 * this call taken; the rest of the tail stays queued). */
-			size_t more = 0;
-			int w = pre_wire_send_until(fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
-			                   mode == TX_AS_SOCKET ? snd_deadline(fd, &until) : 0, &more);
-			c->tail_off += (uint32_t)more;
-			if (w < 0)
-				goto broken;
-			if (w > 0) {
-				pre_engine_arm(c, fd, EPOLLOUT);
-				errno = EAGAIN;
-				return -1;
-			}
-			pre_tail_drop(c);
-		}
+		if (t < 0)
+			return -1;
 	}
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED && pre_io_send_key_update(c, fd, 0) < 0)
 		goto broken;
 	while (total < want) {
-		size_t batch = want - total, olen = 0, sent = 0;
-		const uint8_t *src;
-		uint8_t *p = NULL;
+		size_t batch = want - total < TX_BATCH ? want - total : TX_BATCH, olen = 0;
+		const uint8_t *src = tx_gather(&k, s, batch);
 		uint64_t saved_seq;
 		ss_status st;
 		ssize_t r;
 
-		if (batch > TX_BATCH)
-			batch = TX_BATCH;
-		if (cur_room(&k, &p) >= batch) {
-			src = p;
-			k.off += batch;
-		} else {
-			size_t m = 0;
-			while (m < batch) {
-				uint8_t *q = NULL;
-				size_t room = cur_room(&k, &q), t = batch - m < room ? batch - m : room;
-				memcpy(s->gather + m, q, t);
-				k.off += t;
-				m += t;
-			}
-			src = s->gather;
-		}
 		if (rekey_due(c) && pre_io_send_key_update(c, fd, 1) < 0)
 			goto broken;
 		saved_seq = c->rs->tx.seq;
@@ -148,65 +218,27 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 			if (nb < 0)
 				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && pre_io_would_block(c, fd, flags));
-			if (nb && errno != EINTR && mode != TX_NOWAIT) {
-				/* Nothing of these records left the process: take the
-				 * sequence numbers back (same key epoch, never observed). */
-				c->rs->tx.seq = saved_seq;
-				sodium_memzero(s->tx, olen);
-				if (total)
-					return (ssize_t)total;
-				errno = EAGAIN;
-				return -1;
-			}
+			if (nb && errno != EINTR && mode != TX_NOWAIT)
+				return tx_unsend(c, s, olen, saved_seq, total);
 			r = 0;
 		}
 		if (r < 0)
 			goto broken;
-		sent = (size_t)r;
-		if (sent < olen) {
+		if ((size_t)r < olen) {
+			ssize_t ret = -1;
 			if (nb < 0)
 				nb = mode == TX_NOWAIT || (mode == TX_AS_SOCKET && pre_io_would_block(c, fd, flags));
-			/* Non-blocking: the rest of this batch becomes the tail; the
-			 * program has written all of it (the engine sends the tail). */
-			if (nb && pre_tail_keep(c, s->tx + sent, olen - sent) == 0) {
-				if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
-					total += batch;
-					c->tx_bytes += batch;
-					if (mode == TX_NOWAIT)
-						continue;
-					return (ssize_t)total;
-				}
-				pre_tail_drop(c);
-			}
-			/* Blocking: wait for room, no longer than SO_SNDTIMEO. */
-			size_t more = 0;
-			int w = pre_wire_send_until(fd, s->tx + sent, olen - sent,
-			                   mode == TX_AS_SOCKET ? snd_deadline(fd, &until) : 0, &more);
-			if (w < 0)
+			int b = tx_rest(c, fd, s, (size_t)r, olen, saved_seq, nb, mode, &until, total, &ret);
+			if (b == TXB_BROKEN)
 				goto broken;
-			sent += more;
-			if (w > 0 && !sent) {
-				/* Timed out with none of the batch taken: as above, the
-				 * records never left (EAGAIN, or what was written so far). */
-				c->rs->tx.seq = saved_seq;
-				sodium_memzero(s->tx, olen);
-				if (total)
-					return (ssize_t)total;
-				errno = EAGAIN;
-				return -1;
-			}
-			if (w > 0) {
-				/* Timed out inside the batch: it must not stay half-sent;
-				 * the engine finishes it and the count says it was taken
-				 * (socket(7): the partial count). */
-				if (pre_tail_keep(c, s->tx + sent, olen - sent) == 0 && pre_engine_arm(c, fd, EPOLLOUT) == 0) {
-					total += batch;
-					c->tx_bytes += batch;
-					return (ssize_t)total;
-				}
-				pre_tail_drop(c);
-				if (pre_wire_send_all(fd, s->tx + sent, olen - sent, 0) < 0)
-					goto broken;
+			if (b == TXB_RETURN)
+				return ret;
+			if (b != TXB_SENT) {
+				total += batch;
+				c->tx_bytes += batch;
+				if (b == TXB_QUEUED && mode == TX_NOWAIT)
+					continue;
+				return (ssize_t)total;
 			}
 		}
 		total += batch;
