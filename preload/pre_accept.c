@@ -34,6 +34,7 @@
 #include "pre_handshake.h"
 #include "pre_io.h"
 #include "pre_log.h"
+#include "pre_ready.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
 

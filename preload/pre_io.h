@@ -39,13 +39,6 @@ void pre_io_drop_eof(struct pre_conn *c, int fd);
 /* Fail c (state and shared record state) and reset the TCP connection;
  * logs why.  close_notify, shutdown and exit: pre_tail.h. */
 void pre_io_fail(struct pre_conn *c, int fd, const char *why);
-/* Event loops (issue 5). */
-/* pre_ready.c (finding 14c): a background handshake began (mask the
- * program's epoll registrations: no EPOLLOUT until it ends) / ended (give
- * them back, re-polled by the kernel); free the records.  tx_lock held. */
-void pre_ready_bg_start(struct pre_conn *c);
-void pre_ready_bg_done(struct pre_conn *c);
-void pre_ready_free(struct pre_conn *c);
 /* Seal and send the plaintext held during a background handshake (never
  * waits: the rest becomes the tail).  rx_lock and tx_lock held. */
 int pre_io_flush_held(struct pre_conn *c, int fd);

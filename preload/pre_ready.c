@@ -54,6 +54,7 @@
 #include "pre_connect.h"
 #include "pre_engine.h"
 #include "pre_io.h"
+#include "pre_ready.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
 

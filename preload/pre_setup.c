@@ -8,6 +8,7 @@
 #include "pre_handshake.h"
 #include "pre_io.h"
 #include "pre_log.h"
+#include "pre_ready.h"
 #include "pre_setup.h"
 #include "pre_sym.h"
 #include "pre_wire.h"

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include "pre_io.h"
 #include "pre_log.h"
+#include "pre_ready.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
