@@ -84,7 +84,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
--include $(shell find $(BUILD)/obj $(BUILD)/testhooks/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/testhooks/obj $(BUILD)/tests $(BUILD)/tools -name '*.d' 2>/dev/null)
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -122,18 +122,18 @@ $(CLI): $(CLI_OBJ) $(CORE_LIB)
 
 $(BUILD)/tests/%: tests/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(CRIT_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -Itests -MMD -MP -o $@ $< $(CORE_LIB) $(CRIT_LIBS) $(LDLIBS)
 
 # tests/preload/: the unit tier of preload/ — each test links the one pure
 # preload object it tests (no interposed libc names in the test binary).
 PRELOAD_UNIT_OBJ := $(call obj,preload/pre_state.c)
 $(BUILD)/tests/preload/%: tests/preload/%.c $(CORE_LIB) $(PRELOAD_UNIT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -Itests -o $@ $< $(PRELOAD_UNIT_OBJ) $(CORE_LIB) $(CRIT_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -Itests -MMD -MP -o $@ $< $(PRELOAD_UNIT_OBJ) $(CORE_LIB) $(CRIT_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -o $@ $< $(CORE_LIB) $(LDLIBS)
 
 $(BUILD)/secsock.pc: secsock.pc.in Makefile
 	@mkdir -p $(dir $@)
