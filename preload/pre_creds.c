@@ -331,9 +331,15 @@ int pre_creds_check_conn(struct pre_conn *c, int fd, char *why, size_t why_len)
 		return 0;
 	memset(&info, 0, sizeof info);
 	memset(&peer, 0, sizeof peer);
-	if (ss_ctx_query(c->ctx, &info) != SS_OK ||
-	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
-		snprintf(why, why_len, "host-key: cannot identify the peer");
+	if (ss_ctx_query(c->ctx, &info) != SS_OK) {
+		snprintf(why, why_len, "cannot identify the peer");
+		return -1;
+	}
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
+		/* Reset or closed right behind its last flight: its address (what
+		 * a pin is looked up by) is gone with the connection. */
+		snprintf(why, why_len, "connection closed or reset by peer before its identity was checked");
+		sodium_memzero(&info, sizeof info);
 		return -1;
 	}
 	rc = pre_creds_check_peer(c->set, c->dir == POL_DIR_INBOUND, &peer, info.auth, info.peer,

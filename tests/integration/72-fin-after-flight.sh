@@ -296,7 +296,8 @@ case_cut_c2s() {   # NAME MODE CUT
 	# TLS 1.3 (RFC 8446 §2): the client is done once its Finished is sent,
 	# so it ends secured and the server's reset ends its read — unless the
 	# reset lands before the client's post-handshake peer check
-	# (getpeername fails: "host-key: cannot identify the peer"), and then
+	# (getpeername fails: "connection closed or reset by peer before its
+	# identity was checked"), and then
 	# connect fails ECONNREFUSED.  Either way refused or reset, never clear.
 	local cl
 	cl="$(field "$T/$n.c" connect) $(recv_line "$T/$n.c")"
