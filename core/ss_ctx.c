@@ -303,6 +303,7 @@ static ss_status ctx_new(ss_cred *cred, int server, const char *target, ss_ctx *
 		if (cred->mode == SS_MODE_SECSOCK &&
 		    SSL_set_alpn_protos(ctx->ssl, alpn_wire, sizeof alpn_wire - 1) != 0)
 			goto out;
+		ctx->want_name = target != NULL && *target != '\0';
 		if (cred->verify_name) {
 			st = SS_TARGET_UNKNOWN;
 			if (target == NULL || *target == '\0')
@@ -451,6 +452,17 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	    !(ctx->server && c->mode == SS_MODE_STANDARD_TLS && !c->verify_peer)) {
 		ctx->fail |= F_NOT_PROVEN;
 		return SS_LOGON_DENIED;
+	}
+	/* A target name is a requirement, not a hint (seed 001: pszTargetName
+	 * names the principal to authenticate; SEC_E_TARGET_UNKNOWN when it
+	 * cannot be).  Of the methods built, only a certificate proves a name
+	 * (its chain to ca-file, the name checked by SSL_set1_host in ctx_new);
+	 * a host key, a PSK or no proof at all say nothing about it, so the
+	 * handshake fails rather than securing the connection with the name
+	 * unchecked. */
+	if (!ctx->server && ctx->want_name && in->auth != SS_AUTH_CERTIFICATE) {
+		ctx->fail |= F_NOT_PROVEN;
+		return SS_TARGET_UNKNOWN;
 	}
 	in->attrs = SS_ATTRS_ALWAYS | (in->mutual ? SS_REQ_MUTUAL_AUTH : 0) |
 	            (req & SS_REQ_EXTENDED_ERROR);

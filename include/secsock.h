@@ -56,8 +56,9 @@ int secsock_query(int fd, struct secsock_info *info);
 int secsock_set_security(int fd, unsigned flags);
 
 /* WSASetSocketPeerTargetName: the name the peer must prove (certificate
- * peer-name), before connect(); overrides the rule's peer-name.  name is
- * copied.  Errors: EBADF, ENOTSOCK, EISCONN, EINVAL (NULL, empty or longer
+ * peer-name), before connect(); overrides the rule's peer-name.  A method
+ * that cannot prove it (anonymous, psk) makes connect fail ECONNREFUSED,
+ * never secure anonymously (docs/api.md).  name is copied.  Errors: EBADF, ENOTSOCK, EISCONN, EINVAL (NULL, empty or longer
  * than 255 bytes), ENOMEM. */
 int secsock_set_peer_target_name(int fd, const char *name);
 

@@ -20,8 +20,8 @@ direction = outbound
 remote    = 10.1.0.0/16, 2001:db8::/32
 port      = 5432
 action    = require
-auth      = psk
-psk-file  = /etc/secsock/db.psk
+auth      = certificate
+ca-file   = /etc/secsock/ca.pem
 peer-name = db.internal
 
 [rule psql-anywhere]
@@ -88,7 +88,7 @@ has out "usage: secsock policy check" "check help"
 expect 0 "explain db" -- "$S" policy explain --policy "$T/good.conf" --to 10.1.2.3:5432
 line out '^matched: +rule db$' "db matched"
 line out '^action +require +rule db$' "action from rule"
-line out '^auth +psk +rule db$' "auth from rule"
+line out '^auth +certificate +rule db$' "auth from rule"
 line out '^peer-name +db\.internal +rule db$' "peer-name from rule"
 line out '^idle-timeout +1m +defaults$' "idle-timeout from defaults"
 line out '^handshake-timeout +10s +built-in$' "handshake-timeout built-in"

@@ -299,6 +299,32 @@ Test(ctx, defaults, .init = init_keys)
 	side_fini(&s);
 }
 
+/* A target name is a requirement (seed 001 pszTargetName): a handshake that
+ * ends anonymous or with a PSK proves no name, so the client fails with
+ * SS_TARGET_UNKNOWN instead of succeeding with the name unchecked. */
+Test(ctx, target_name_needs_a_method_that_proves_names, .init = init_keys)
+{
+	cred_opts anon = { .mode = SS_MODE_SECSOCK };
+	cred_opts psk = { .mode = SS_MODE_SECSOCK, .method = SS_AUTH_PSK, .identity = "id", .psk = psk_a };
+	const cred_opts *cases[] = { &anon, &psk };
+	side c, s;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		pair_up(&c, &s, cases[i], cases[i], REQ, REQ);
+		c.target = "srv.test";
+		pump(&c, &s, 0);
+		cr_assert_eq(c.st, SS_TARGET_UNKNOWN, "case %zu: client %s", i, ss_status_name(c.st));
+		side_fini(&c);
+		side_fini(&s);
+		/* the same pair without a name: secured */
+		pair_up(&c, &s, cases[i], cases[i], REQ, REQ);
+		pump(&c, &s, 0);
+		cr_assert_eq(c.st, SS_OK, "case %zu without a name: client %s", i, ss_status_name(c.st));
+		side_fini(&c);
+		side_fini(&s);
+	}
+}
+
 /* psk preferred, anonymous allowed: psk is used when both know it; a server
  * that does not know the identity falls back to its anonymous certificate. */
 Test(ctx, psk_then_anonymous_fallback, .init = init_keys)

@@ -179,8 +179,10 @@ Test(match, protocol)
 }
 
 /* The example from ARCHITECTURE.md "Policy", with its inline '#' comments;
- * its host-key and group:db-servers are replaced by anonymous and psk
- * until those methods are built (a file naming them is refused: test_keys). */
+ * its host-key and group:db-servers are replaced by anonymous and
+ * certificate until those methods are built (a file naming them is
+ * refused: test_keys) — certificate, not psk, because the rule asks for a
+ * peer-name, which only a certificate proves (pol_check.c). */
 Test(match, architecture_example)
 {
 	pol_policy *p = load(
@@ -205,15 +207,15 @@ Test(match, architecture_example)
 	    "remote    = 10.1.0.0/16\n"
 	    "port      = 5432\n"
 	    "action    = require\n"
-	    "auth      = psk\n"
-	    "psk-file  = /etc/secsock/db.psk\n"
+	    "auth      = certificate\n"
+	    "ca-file   = /etc/secsock/ca.pem\n"
 	    "peer-name = db.internal\n");
 	pol_query q = q_make(OUT, "10.1.0.9", 5432, NULL);
 	pol_decision d;
 	pol_decide(p, &q, &d);
 	cr_expect_str_eq(d.rule_name, "db");
 	cr_expect_eq(d.action, POL_REQUIRE);
-	cr_expect_eq(d.settings->auth[0].method, SS_AUTH_PSK);
+	cr_expect_eq(d.settings->auth[0].method, SS_AUTH_CERTIFICATE);
 	cr_expect_str_eq(d.settings->peer_name, "db.internal");
 	cr_expect_eq(d.settings->n_ciphers, 3);
 	cr_expect_eq(d.settings->session_lifetime_ms, 7200000);

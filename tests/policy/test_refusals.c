@@ -121,6 +121,15 @@ static const struct refusal refusals[] = {
 	  "needs cert-file/key-file" },
 	{ "[rule tls]\naction = require\npeer = standard-tls\nauth = certificate, psk\nca-file = /ca\npsk-file = /p\n", 1,
 	  "peer = standard-tls allows only auth certificate and anonymous" },
+	/* a name asked for only a certificate can prove (issue 13 "Names are enforced") */
+	{ "[rule out]\ndirection = outbound\naction = require\nauth = anonymous\npeer-name = db\n", 1,
+	  "peer-name needs auth = certificate" },
+	{ "[rule out]\ndirection = outbound\naction = require\nauth = psk\npsk-file = /p\npeer-name = db\n", 1,
+	  "peer-name needs auth = certificate" },
+	{ "[defaults]\npeer-name = db\n", 1, "peer-name needs auth = certificate" },
+	{ "[rule in]\ndirection = inbound\naction = require\nauth = certificate\nca-file = /ca.pem\n"
+	  "cert-file = /c.pem\nkey-file = /k.pem\npeer-name = client\n", 1,
+	  "peer-name on inbound connections (allowed client names) is not built yet" },
 #undef KP
 };
 

@@ -163,9 +163,14 @@ try anonly pskgood out "(client) a PSK, but the server is anonymous"
 try anon cert in "(client) a certificate, and the anonymous server presents its CA certificate"
 try evil cert out "(client) a certificate, but the server's is from another CA"
 try other cert out "(client) a certificate for srv.test, but the server's names other.test"
-try evil certanon in "(client) certificate or anonymous: another CA's server counts as anonymous"
-assert_grep 'secured outbound .*rule=defaults .*auth=anonymous' "$T/c-certanon.log" \
-	"a server whose chain does not verify is logged as anonymous, never as certificate"
+# A name asked for is never satisfied by a method that cannot prove names
+# (issue 13 "Names are enforced"): another CA's server proves no name, so
+# "certificate, anonymous" with a peer-name refuses it rather than securing
+# the connection anonymously with the name unchecked.
+try evil certanon out "(client) certificate or anonymous, with a peer-name: another CA's server proves no name"
+assert_grep 'refused outbound .*rule=defaults reason="require: handshake: SS_TARGET_UNKNOWN"' "$T/c-certanon.log" \
+	"a name that was not proven: refused with SS_TARGET_UNKNOWN, never secured as anonymous"
+assert_no_grep 'secured outbound' "$T/c-certanon.log" "the unproven name never ends secured"
 
 # ---------------------------------------------------------------- standard-tls server: client certificates
 tls_server() {
