@@ -347,6 +347,15 @@ static size_t block_size_known(void *p)
 	return 0;                           /* the program's allocator: size unknown */
 }
 
+__attribute__((noinline)) void ss_mem_burn_stack(void)
+{
+	uint8_t dead[SS_MEM_BURN];
+
+	OPENSSL_cleanse(dead, sizeof dead);
+	/* the compiler may not drop the store of a buffer nobody reads */
+	__asm__ volatile("" : : "r"(dead) : "memory");
+}
+
 size_t ss_mem_hide(void *p)
 {
 	size_t size = p != NULL ? block_size_known(p) : 0;

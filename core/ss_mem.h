@@ -52,6 +52,19 @@ void ss_mem_leave(void);
 size_t ss_mem_hide(void *p);
 void ss_mem_unhide(void *p, size_t size);
 
+/* Overwrite with zeros the stack the AEAD code below the caller just used.
+ * OpenSSL's ChaCha20 (its SIMD and C code alike) builds the cipher state —
+ * the key words — in its own stack frame and returns without clearing it,
+ * so every thread that sealed or opened a record kept keys of every
+ * generation in the dead part of its stack, where a core dump takes them
+ * (tests/security/s50-core-dump, ChaCha20-Poly1305; AES-GCM keeps its
+ * schedule in registers and the context, and is not burnt for).  Called
+ * right after the calls that did the work, from the same frame: this
+ * function's frame lies over theirs.  SS_MEM_BURN bytes cover the
+ * provider's and the assembly's frames with room to spare. */
+enum { SS_MEM_BURN = 4096 };
+void ss_mem_burn_stack(void);
+
 /* SS_MEM_SHARED fallback: wipe every copy of each of the n values (vals[i],
  * lens[i] bytes) found in the OpenSSL block p, when OpenSSL's allocator is
  * its default (glibc malloc, so malloc_usable_size(p) is the block).

@@ -442,6 +442,8 @@ out:
 	/* the nonce is the IV itself at seq 0, and gives it away at any seq */
 	sodium_memzero(nonce, sizeof nonce);
 	ss_rec_transient_drop_(r, &r->tx);
+	if (r->cipher_suite == SS_SUITE_CHACHA20_POLY1305_SHA256)
+		ss_mem_burn_stack();   /* the cipher's own copies of the key (ss_mem.h) */
 	return st;
 }
 

@@ -91,6 +91,8 @@ out:
 		r->rx.keyed = 0;
 	sodium_memzero(nonce, sizeof nonce);
 	ss_rec_transient_drop_(r, &r->rx);
+	if (r->cipher_suite == SS_SUITE_CHACHA20_POLY1305_SHA256)
+		ss_mem_burn_stack();   /* the cipher's own copies of the key (ss_mem.h) */
 	return st;
 }
 
