@@ -43,21 +43,6 @@ enum {
 	ENGINE_SLICE_MS = 20   /* wait_unlocked while the engine drives the handshake too */
 };
 
-static void names(int fd, char *l, char *r, struct sockaddr_storage *peer)
-{
-	struct sockaddr_storage a, b;
-	socklen_t la = sizeof a, lb = sizeof b;
-
-	memset(&a, 0, sizeof a);
-	memset(&b, 0, sizeof b);
-	getsockname(fd, (struct sockaddr *)&a, &la);
-	getpeername(fd, (struct sockaddr *)&b, &lb);
-	pre_log_addr(&a, l, 80);
-	pre_log_addr(&b, r, 80);
-	if (peer)
-		*peer = b;
-}
-
 static int hs_deadline(const struct pre_conn *c)
 {
 	return (int)pre_conn_settings(c)->handshake_timeout_ms;
@@ -68,7 +53,7 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 {
 	char l[80], r[80];
 
-	names(fd, l, r, NULL);
+	pre_log_names(fd, l, r, NULL);
 	pre_log(PRE_LOG_WARN, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r,
 	        c->rule ? c->rule : "defaults", why);
 	pre_hs_abandon(c, fd, 0);
@@ -84,7 +69,7 @@ static int inbound_clear(struct pre_conn *c, int fd, int evidence, const char *w
 
 	if (c->action == POL_REQUIRE)
 		return inbound_fail(c, fd, "refused", why);
-	names(fd, l, r, &peer);
+	pre_log_names(fd, l, r, &peer);
 	pre_conn_set_state(c, PRE_CLEAR);
 	pre_set_lowat(c, fd, c->user_lowat);
 	pre_discovery_clear(&peer, false, c->set, evidence, c->action == POL_REQUEST,

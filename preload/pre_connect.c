@@ -396,19 +396,6 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
 
 /* ------------------------------------------------------------ background */
 
-static void bg_names(int fd, char *l, char *r, struct sockaddr_storage *peer)
-{
-	struct sockaddr_storage a;
-	socklen_t la = sizeof a, lp = sizeof *peer;
-
-	memset(&a, 0, sizeof a);
-	memset(peer, 0, sizeof *peer);
-	getsockname(fd, (struct sockaddr *)&a, &la);
-	getpeername(fd, (struct sockaddr *)peer, &lp);
-	pre_log_addr(&a, l, 80);
-	pre_log_addr(peer, r, 80);
-}
-
 /* The background handshake failed: the program learns it from SO_ERROR
  * (and from its next read or write), never by talking in clear. */
 static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
@@ -416,7 +403,7 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	char l[80], r[80];
 	struct sockaddr_storage peer;
 
-	bg_names(fd, l, r, &peer);
+	pre_log_names(fd, l, r, &peer);
 	pre_hs_abandon(c, fd, err);
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)
@@ -471,7 +458,7 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 	socklen_t plen;
 	int rc;
 
-	bg_names(fd, l, r, &peer);
+	pre_log_names(fd, l, r, &peer);
 	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) {
 		peer = c->bg_peer;   /* reset by the peer: getpeername has nothing any more */
 		pre_log_addr(&peer, r, 80);
@@ -541,7 +528,7 @@ static int lazy_clear(struct pre_conn *c, int fd, int spoke)
 	char l[80], r[80];
 	struct sockaddr_storage peer;
 
-	bg_names(fd, l, r, &peer);
+	pre_log_names(fd, l, r, &peer);
 	ss_ctx_free(c->ctx);
 	c->ctx = NULL;
 	ss_cred_free(c->cred);
@@ -651,12 +638,7 @@ static int bg_step(struct pre_conn *c, int fd)
 			return bg_fail(c, fd, ECONNREFUSED, "engine unavailable");
 		return 0;
 	}
-	{
-		char l[80], r[80];
-		struct sockaddr_storage peer;
-		bg_names(fd, l, r, &peer);
-		pre_discovery_note_secsock(&peer);
-	}
+	pre_discovery_note_secsock(&c->bg_peer);   /* where it connected, as connect() notes it */
 	/* What the program wrote meanwhile, in order, before anything else. */
 	if (pre_io_flush_held(c, fd) < 0)
 		return -1;

@@ -159,19 +159,6 @@ out:
 	return rc;
 }
 
-static void hs_names(int fd, char *l, char *r)
-{
-	struct sockaddr_storage a, b;
-	socklen_t la = sizeof a, lb = sizeof b;
-
-	memset(&a, 0, sizeof a);
-	memset(&b, 0, sizeof b);
-	getsockname(fd, (struct sockaddr *)&a, &la);
-	getpeername(fd, (struct sockaddr *)&b, &lb);
-	pre_log_addr(&a, l, 80);
-	pre_log_addr(&b, r, 80);
-}
-
 /* The handshake is over (SEC_E_OK): the peer's identity is checked against
  * what the rule asks for (pre_creds.h), the record layer takes the keys,
  * and the one "secured" line is written. */
@@ -191,7 +178,7 @@ static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_
 	}
 	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 	pre_conn_free_setup(c);
-	hs_names(fd, l, r);
+	pre_log_names(fd, l, r, NULL);
 	pre_log(PRE_LOG_INFO, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s handshake=%.2fms",
 	        in ? "inbound" : "outbound", l, in ? "<-" : "->", r, c->rule ? c->rule : "defaults",
 	        ss_suite_name(c->suite), c->group ? ss_group_name(c->group) : "none",

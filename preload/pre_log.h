@@ -23,5 +23,11 @@ void pre_log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 
 
 /* "127.0.0.1:8080" / "[::1]:8080" into buf (>= 64 bytes). */
 const char *pre_log_addr(const struct sockaddr_storage *ss, char *buf, size_t len);
+/* Socket fd's local and remote addresses, each formatted as pre_log_addr
+ * does into PRE_LOG_ADDR_LEN bytes, for a connection's log line; the
+ * remote address itself in *peer when peer is not NULL (AF_UNSPEC when
+ * the kernel has none any more, e.g. after a reset). */
+enum { PRE_LOG_ADDR_LEN = 80 };
+void pre_log_names(int fd, char *l, char *r, struct sockaddr_storage *peer);
 
 #endif
