@@ -201,8 +201,10 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 			c->allow_cert = 1;
 			break;
 		case SS_AUTH_HOST_KEY:
+			/* A listed method without its key is a refusal, never
+			 * skipped into the rest of the list (promise 3). */
 			if (c->hk_key == NULL && hostkey_load(p->host_key_file, c) != 0)
-				break;   /* unavailable: no key */
+				return SS_NO_CREDENTIALS;
 			c->allow_hostkey = 1;
 			c->hostkey_first = !c->allow_cert;
 			break;

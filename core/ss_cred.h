@@ -62,8 +62,8 @@ typedef struct ss_cred_params {
 	 * Both ends present it (a self-signed certificate with CN
 	 * SS_HOSTKEY_CN); a peer's host-key certificate is accepted unverified
 	 * and its key fingerprint reported (ss_ctx_info.peer): the trust
-	 * decision is the caller's pin.  No key → host-key unavailable
-	 * (SS_NO_CREDENTIALS when it was the only method). */
+	 * decision is the caller's pin.  No readable Ed25519 key →
+	 * SS_NO_CREDENTIALS, whatever else the list holds. */
 	const char *host_key_file;
 } ss_cred_params;
 

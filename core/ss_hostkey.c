@@ -105,13 +105,3 @@ ss_status ss_hostkey_fingerprint_file(const char *path, char fp[SS_FP_LEN], char
 	return rc;
 }
 
-int ss_hostkey_default_path(char *out, size_t n)
-{
-	char peers[PATH_MAX];
-	if (ss_peers_default_path(peers, sizeof peers) != 0)
-		return -1;
-	char *slash = strrchr(peers, '/');
-	*slash = '\0';
-	int w = snprintf(out, n, "%s/host.key", peers);
-	return w > 0 && (size_t)w < n ? 0 : -1;
-}

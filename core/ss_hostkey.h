@@ -14,9 +14,5 @@
 ss_status ss_hostkey_generate(const char *path, int force, char fp[SS_FP_LEN], char *err, size_t errn);
 /* The fingerprint of the key in path (a private key or a public key PEM). */
 ss_status ss_hostkey_fingerprint_file(const char *path, char fp[SS_FP_LEN], char *err, size_t errn);
-/* The user's default: $XDG_CONFIG_HOME/secsock/host.key, else
- * ~/.config/secsock/host.key.  0 ok. */
-int ss_hostkey_default_path(char *out, size_t n);
-#define SS_HOSTKEY_SYSTEM_PATH "/etc/secsock/host.key"
 
 #endif

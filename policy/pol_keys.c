@@ -63,10 +63,8 @@ static const char *set_auth(pol_settings *s, char *v)
 		}
 		/* Promise 3: a method this build cannot run is refused, never
 		 * accepted and skipped at run time. */
-		if (au->method == SS_AUTH_HOST_KEY)
-			return "anonymous, psk or certificate: host-key is not built yet";
 		if (au->method == SS_AUTH_GROUP)
-			return "anonymous, psk or certificate: group:NAME is not built yet";
+			return "anonymous, host-key, psk or certificate: group:NAME is not built yet";
 		for (int j = 0; j < i; j++)
 			if (s->auth[j].method == au->method && strcmp(s->auth[j].group, au->group) == 0)
 				return "each method once (a duplicate was given)";
@@ -181,15 +179,17 @@ const char *pol_set_setting(pol_settings *s, pol_key k, char *v)
 			return "one host name (no blanks or commas, under 256 characters)";
 		snprintf(field, len, "%s", v);
 		return NULL;
+	case KT_KNOWN:
+		if (strcmp(v, "tofu") != 0 && strcmp(v, "strict") != 0)
+			return "tofu or strict";
+		*(bool *)field = strcmp(v, "strict") == 0;
+		return NULL;
 	case KT_BOOL:
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
 			return "yes or no";
 		*(bool *)field = strcmp(v, "yes") == 0;
 		return NULL;
 	case KT_PATH:
-		/* host-key's files: the method is not built yet (promise 3) */
-		if (k == PK_HOST_KEY_FILE || k == PK_KNOWN_PEERS_FILE)
-			return "nothing: it belongs to host-key authentication, which is not built yet";
 		if (!pol_copy_path(field, len, v))
 			return "an absolute path under 256 characters";
 		return NULL;
@@ -262,6 +262,9 @@ bool pol_format_setting(const pol_settings *s, const char *name, char *b, size_t
 		return true;
 	case KT_PEER:
 		snprintf(b, n, "%s", s->peer == POL_PEER_STANDARD_TLS ? "standard-tls" : "secsock");
+		return true;
+	case KT_KNOWN:
+		snprintf(b, n, "%s", *(const bool *)field ? "strict" : "tofu");
 		return true;
 	case KT_BOOL:
 		snprintf(b, n, "%s", *(const bool *)field ? "yes" : "no");

@@ -31,6 +31,7 @@ typedef enum pol_ktype {
 	KT_PEER,       /* pol_peer_kind */
 	KT_HOSTNAME,   /* char[256] */
 	KT_BOOL,       /* yes|no */
+	KT_KNOWN,      /* tofu|strict: bool, true = strict */
 	KT_PATH,       /* char[256], absolute */
 	KT_PROTOCOL,   /* match keys from here on: pol_match, not pol_settings */
 	KT_DIRECTION,
@@ -87,9 +88,12 @@ X(PSK_FILE, "psk-file", KT_PATH, POL_F(psk_file), 0, 0, NULL, NULL, "the pre-sha
 X(CERT_FILE, "cert-file", KT_PATH, POL_F(cert_file), 0, 0, NULL, NULL, "this end's certificate chain (PEM)") \
 X(KEY_FILE, "key-file", KT_PATH, POL_F(key_file), 0, 0, NULL, NULL, "this end's private key (PEM)") \
 X(CA_FILE, "ca-file", KT_PATH, POL_F(ca_file), 0, 0, NULL, NULL, "the trust anchors a peer's certificate is checked against") \
-X(HOST_KEY_FILE, "host-key-file", KT_PATH, POL_F(host_key_file), 0, 0, NULL, NULL, "reserved for auth host-key (not built yet: refused)") \
+X(HOST_KEY_FILE, "host-key-file", KT_PATH, POL_F(host_key_file), 0, 0, NULL, NULL, \
+  "auth host-key: this end's Ed25519 host key (default: the user's, from secsock keygen)") \
 X(KNOWN_PEERS_FILE, "known-peers-file", KT_PATH, POL_F(known_peers_file), 0, 0, NULL, NULL, \
-  "reserved for auth host-key (not built yet: refused)") \
+  "auth host-key: the file of pinned peer keys (default: the user's known_peers)") \
+X(KNOWN_PEERS, "known-peers", KT_KNOWN, POL_F(known_peers_strict), 0, 0, "tofu", NULL, \
+  "auth host-key: tofu pins an unknown peer on first contact; strict admits listed peers only") \
 X(PROTOCOL, "protocol", KT_PROTOCOL, POL_NOFIELD, 0, 0, NULL, NULL, "match: tcp or udp") \
 X(DIRECTION, "direction", KT_DIRECTION, POL_NOFIELD, 0, 0, NULL, NULL, "match: inbound, outbound or any") \
 X(REMOTE, "remote", KT_REMOTE, POL_NOFIELD, 0, 0, NULL, NULL, "match: the peer's addresses or CIDR prefixes") \

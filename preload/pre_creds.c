@@ -119,6 +119,24 @@ out:
 	return rc;
 }
 
+static int hostkey_listed(const ss_auth *m, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (m[i] == SS_AUTH_HOST_KEY)
+			return 1;
+	return 0;
+}
+
+/* Only to word a refusal: core decides whether the key loads. */
+static int hostkey_readable(const char *file)
+{
+	char def[512];
+	if (file)
+		return access(file, R_OK) == 0;
+	return (ss_hostkey_default_path(def, sizeof def) == 0 && access(def, R_OK) == 0) ||
+	       (geteuid() == 0 && access(SS_HOSTKEY_SYSTEM_PATH, R_OK) == 0);
+}
+
 static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why_len)
 {
 	ss_cred_params p;
@@ -181,6 +199,10 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	st = ss_cred_acquire(&p, &cred);
 	if (st == SS_NO_AUTHENTICATING_AUTHORITY && !p.ca_file) {
 		snprintf(why, why_len, "auth 'certificate' has no ca-file: nothing can verify the peer");
+		cred = NULL;
+	} else if (st == SS_NO_CREDENTIALS && hostkey_listed(p.methods, nm) && !hostkey_readable(p.host_key_file)) {
+		snprintf(why, why_len, "auth 'host-key': no host key %s (make one with 'secsock keygen', or set host-key-file)",
+		         p.host_key_file ? p.host_key_file : "of this user");
 		cred = NULL;
 	} else if (st != SS_OK) {
 		snprintf(why, why_len, "credentials: %s", ss_status_name(st));
@@ -308,7 +330,9 @@ int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockad
 			snprintf(why, why_len, "host-key: cannot pin %s: %s", addr, files[0] ? err : "no known-peers file");
 			return -1;
 		}
-		if (pin == SS_PIN_MATCH)
+		/* One notice per pin: a process that finds the line another
+		 * one wrote a moment ago says nothing. */
+		if (pin == SS_PIN_ADDED)
 			pre_log(PRE_LOG_INFO, "notice: host-key: pinned %s %s in %s", addr, fp, files[0]);
 	}
 	if (pin == SS_PIN_MISMATCH) {

@@ -64,7 +64,8 @@ int ss_peers_addr(const char *text, uint8_t out[16]);
 typedef enum ss_pin {
 	SS_PIN_UNKNOWN = 0,   /* no line covers this peer */
 	SS_PIN_MATCH,         /* the covering line has this fingerprint */
-	SS_PIN_MISMATCH       /* the covering line has another: *line says which */
+	SS_PIN_MISMATCH,      /* the covering line has another: *line says which */
+	SS_PIN_ADDED          /* ss_peers_pin only: this call wrote the line */
 } ss_pin;
 /* The most specific line covering (addr, port), compared with fp. */
 ss_pin ss_peers_check(const ss_peers *p, const uint8_t addr[16], uint16_t port, const char *fp,
@@ -86,7 +87,8 @@ size_t ss_peer_format(const ss_peer *e, char *out, size_t n);
 /* Read and parse path.  A missing file is an empty list (SS_OK). */
 ss_status ss_peers_load(const char *path, ss_peers **out, char *err, size_t errn);
 /* Pin e unless a line already covers it: *result says what the file says
- * afterwards (SS_PIN_MATCH: pinned now or already with this key;
+ * afterwards (SS_PIN_ADDED: this call pinned it; SS_PIN_MATCH: a line, of
+ * another process perhaps, already pins this key;
  * SS_PIN_MISMATCH: another key is pinned, *existing gets that line).  The
  * directory is made (0700) when missing. */
 ss_status ss_peers_pin(const char *path, const ss_peer *e, ss_pin *result, ss_peer *existing,
@@ -98,6 +100,11 @@ ss_status ss_peers_remove(const char *path, const ss_peer *e, int *removed, char
  * environment in setuid programs, which get the system file).  0 ok. */
 int ss_peers_default_path(char *out, size_t n);
 #define SS_PEERS_SYSTEM_PATH "/etc/secsock/known_peers"
+/* The user's host key (core/ss_hostkey.h), in the same directory:
+ * $XDG_CONFIG_HOME/secsock/host.key, else ~/.config/secsock/host.key.
+ * 0 ok. */
+int ss_hostkey_default_path(char *out, size_t n);
+#define SS_HOSTKEY_SYSTEM_PATH "/etc/secsock/host.key"
 /* The directories holding path, made 0700 where missing (~/.config too,
  * as OpenSSH makes ~/.ssh).  0 ok, -1 errno. */
 int ss_mkdirs_for(const char *path);

@@ -201,7 +201,7 @@ ss_status ss_peers_pin(const char *path, const ss_peer *e, ss_pin *result, ss_pe
 	}
 	st = replace(path, text ? text : "", len, line, err, errn);
 	if (st == SS_OK)
-		*result = SS_PIN_MATCH;
+		*result = SS_PIN_ADDED;
 out:
 	ss_peers_free(cur);
 	free(text);
@@ -271,5 +271,16 @@ int ss_peers_default_path(char *out, size_t n)
 		w = snprintf(out, n, "%s/.config/secsock/known_peers", pw->pw_dir);
 	else
 		return -1;
+	return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+int ss_hostkey_default_path(char *out, size_t n)
+{
+	char peers[PATH_MAX];
+	if (ss_peers_default_path(peers, sizeof peers) != 0)
+		return -1;
+	char *slash = strrchr(peers, '/');
+	*slash = '\0';
+	int w = snprintf(out, n, "%s/host.key", peers);
 	return w > 0 && (size_t)w < n ? 0 : -1;
 }

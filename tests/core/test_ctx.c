@@ -838,9 +838,14 @@ Test(ctx, cred_params, .init = init_keys)
 	p.use = 3;
 	cr_assert_eq(ss_cred_acquire(&p, &c), SS_UNSUPPORTED_FUNCTION);
 	p.use = SS_CRED_INBOUND;
-	p.methods[0] = SS_AUTH_HOST_KEY;    /* later issue: alone it leaves nothing usable */
+	p.methods[0] = SS_AUTH_HOST_KEY;    /* no key: nothing can prove host-key */
+	p.host_key_file = "/nonexistent/host.key";
 	cr_assert_eq(ss_cred_acquire(&p, &c), SS_NO_CREDENTIALS);
-	p.methods[1] = SS_AUTH_ANONYMOUS;   /* "host-key, anonymous": anonymous is used */
+	p.methods[1] = SS_AUTH_ANONYMOUS;   /* "host-key, anonymous": still refused, never */
+	cr_assert_eq(ss_cred_acquire(&p, &c), SS_NO_CREDENTIALS);   /* skipped into anonymous */
+	p.host_key_file = NULL;
+	p.methods[0] = SS_AUTH_ANONYMOUS;
+	p.methods[1] = 0;
 	cr_assert_eq(ss_cred_acquire(&p, &c), SS_OK);
 	cr_assert_eq(ss_cred_ref(c), c);
 	ss_cred_free(c);

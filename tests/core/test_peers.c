@@ -133,7 +133,7 @@ Test(peers, pin_then_mismatch_then_remove)
 	ss_peers_free(one);
 	tmpfile_path(path, sizeof path);
 	cr_assert_eq(ss_peers_pin(path, &e, &r, &old, err, sizeof err), SS_OK, "%s", err);
-	cr_expect_eq(r, SS_PIN_MATCH);
+	cr_expect_eq(r, SS_PIN_ADDED);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_mode & 0777, 0600);
@@ -170,13 +170,16 @@ Test(peers, concurrent_first_contacts_leave_one_line)
 			if (ss_peers_parse(t, strlen(t), &one, err, sizeof err) != SS_OK)
 				_exit(3);
 			ss_status st = ss_peers_pin(path, ss_peers_at(one, 0), &r, NULL, err, sizeof err);
-			_exit(st == SS_OK && r == SS_PIN_MATCH ? 0 : 1);
+			_exit(st != SS_OK ? 1 : r == SS_PIN_ADDED ? 10 : r == SS_PIN_MATCH ? 0 : 1);
 		}
 	}
-	int bad = 0, status;
-	while (wait(&status) > 0)
-		bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	int bad = 0, added = 0, status;
+	while (wait(&status) > 0) {
+		added += WIFEXITED(status) && WEXITSTATUS(status) == 10;
+		bad += !WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 10);
+	}
 	cr_expect_eq(bad, 0);
+	cr_expect_eq(added, 1, "exactly one process wrote the pin (the others found it)");
 	ss_peers *p = NULL;
 	cr_assert_eq(ss_peers_load(path, &p, err, sizeof err), SS_OK, "%s", err);
 	cr_expect_eq(ss_peers_count(p), 1);

@@ -212,12 +212,34 @@ Test(keys, names_single_source)
 
 /* Promise 3: host-key and group:NAME are not built yet, so a file that
  * names them is refused with that reason, never accepted and skipped. */
+/* host-key is built (issue 13): the method, its files and known-peers are
+ * accepted and read back as written. */
+Test(keys, host_key_settings_are_accepted)
+{
+	static const struct { const char *line, *key, *want; } ok[] = {
+		{ "auth = host-key", "auth", "host-key" },
+		{ "auth = host-key, anonymous", "auth", "host-key, anonymous" },
+		{ "host-key-file = /var/lib/secsock/host.key", "host-key-file", "/var/lib/secsock/host.key" },
+		{ "known-peers-file = /var/lib/secsock/known", "known-peers-file", "/var/lib/secsock/known" },
+		{ "known-peers = strict", "known-peers", "strict" },
+		{ "known-peers = tofu", "known-peers", "tofu" },
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		pol_diags d;
+		pol_policy *p = load_defaults_line(ok[i].line, &d);
+		cr_assert_not_null(p, "refused: %s: %s", ok[i].line, d.count ? d.items[0].msg : "");
+		char b[300];
+		cr_assert(pol_format_setting(defaults_of(p), ok[i].key, b, sizeof b), "%s", ok[i].key);
+		cr_expect_str_eq(b, ok[i].want, "%s", ok[i].line);
+		pol_free(p);
+	}
+}
+
 Test(keys, methods_not_built_are_refused)
 {
 	static const char *const lines[] = {
-		"auth = host-key", "auth = anonymous, host-key", "auth = host-key, anonymous",
 		"auth = group:db-servers", "auth = psk, group:x\npsk-file = /etc/secsock/db.psk",
-		"host-key-file = /var/lib/secsock/host.key", "known-peers-file = /var/lib/secsock/known",
+		"auth = host-key, group:db",
 	};
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
 		pol_diags d;
