@@ -21,8 +21,8 @@ struct cli_cmd {
 static const struct cli_cmd cmds[] = {
 	{ "run", cli_run_main, "run a program with its TCP connections secured" },
 	{ "policy", cli_policy_main, "check, explain and print policies" },
-	{ "keygen", cli_keygen_main, "make a host key (for host-key authentication, not built yet)" },
-	{ "peers", cli_peers_main, "list, add and remove known peers (for host-key, not built yet)" },
+	{ "keygen", cli_keygen_main, "make the host key that host-key authentication presents" },
+	{ "peers", cli_peers_main, "list, add and remove the peers host-key has pinned" },
 	{ "status", cli_status_main, "show secured connections of running programs" },
 	{ "kds", cli_kds_main, "run or query the group key distribution service" },
 };
