@@ -300,6 +300,25 @@ stop_pid() {
 	return 0
 }
 
+
+# make_cert NAME CN [CA]: $T/NAME.crt and $T/NAME.key (P-256, SAN DNS:CN, 2
+# days): a self-signed CA without CA, else a leaf signed by $T/CA.crt.
+make_cert() {
+	local n=$1 cn=$2 ca=${3:-}
+	if [ -z "$ca" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$cn" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "subjectAltName=DNS:$cn" \
+			-keyout "$T/$n.key" -out "$T/$n.crt" >/dev/null 2>&1
+	else
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+			-keyout "$T/$n.key" -out "$T/$n.csr" >/dev/null 2>&1 &&
+			printf 'subjectAltName=DNS:%s\n' "$cn" >"$T/$n.ext" &&
+			openssl x509 -req -in "$T/$n.csr" -CA "$T/$ca.crt" -CAkey "$T/$ca.key" -CAcreateserial -days 2 \
+				-extfile "$T/$n.ext" -out "$T/$n.crt" >/dev/null 2>&1
+	fi || bail "openssl could not make certificate $n"
+	chmod 600 "$T/$n.key"
+}
+
 # ---------------------------------------------------------------- secsock
 
 # preload_argv LOG: sets the array PL to the `env ...` prefix that runs a

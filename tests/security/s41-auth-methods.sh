@@ -23,29 +23,13 @@ require_cmd openssl
 EP=$TOOLS/errno_peer
 
 # ---------------------------------------------------------------- keys
-# cert NAME CN [CA]: $T/NAME.crt/.key, self-signed (a CA) or signed by CA
-cert() {
-	local n=$1 cn=$2 ca=${3:-}
-	if [ -z "$ca" ]; then
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$cn" \
-			-addext "basicConstraints=critical,CA:TRUE" -addext "subjectAltName=DNS:$cn" \
-			-keyout "$T/$n.key" -out "$T/$n.crt" >/dev/null 2>&1
-	else
-		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
-			-keyout "$T/$n.key" -out "$T/$n.csr" >/dev/null 2>&1 &&
-			printf 'subjectAltName=DNS:%s\n' "$cn" >"$T/$n.ext" &&
-			openssl x509 -req -in "$T/$n.csr" -CA "$T/$ca.crt" -CAkey "$T/$ca.key" -CAcreateserial -days 2 \
-				-extfile "$T/$n.ext" -out "$T/$n.crt" >/dev/null 2>&1
-	fi || bail "openssl could not make certificate $n"
-	chmod 600 "$T/$n.key"
-}
-cert ca "secsock test CA"
-cert evilca "another CA"
-cert srv srv.test ca
-cert cli cli.test ca
-cert evilcli cli.test evilca
-cert evilsrv srv.test evilca
-cert othersrv other.test ca
+make_cert ca "secsock test CA"
+make_cert evilca "another CA"
+make_cert srv srv.test ca
+make_cert cli cli.test ca
+make_cert evilcli cli.test evilca
+make_cert evilsrv srv.test evilca
+make_cert othersrv other.test ca
 psk() { printf 'client1:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/$1.psk"; chmod 600 "$T/$1.psk"; }
 psk good
 psk bad
