@@ -19,6 +19,8 @@
 #   (g) a client with no host key: refused with a message that says how to
 #       make one, under request too, even with anonymous listed after host-key
 #       (a listed method is never skipped into a weaker one).
+#   (h) a server with known-peers = strict admits only clients whose
+#       fingerprints are listed: an unlisted client never reaches the program.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -129,8 +131,9 @@ FPS2=$(awk '{print $2}' "$T/ks2.out")
 QS2=$(rq "$FPS2")
 : >"$T/srv.got"
 start_server
-for act in require request; do
-	cli_policy "$act" host-key
+# request twice: a refusal must not teach discovery that the peer is clear
+for act in require request request2; do
+	cli_policy "${act%2}" host-key
 	client "c-$act" "M-c-$act-$$"
 	assert_no_grep '^reply: echo:' "$T/c-$act.out" "(c) $act: a changed key: no exchange" "$T/c-$act.out" "$T/c-$act.log"
 	assert_grep "WARNING: host-key of 127.0.0.1:$port CHANGED: expected $QS, seen $QS2" "$T/c-$act.log" \
@@ -201,5 +204,31 @@ for auth in host-key "host-key, anonymous"; do
 	assert_no_grep 'clear outbound|secured outbound' "$T/$n.log" "(g) '$auth': neither clear nor anonymous"
 	check "(g) '$auth': the program's bytes never reached the server" sh -c "! grep -q 'M-$n-$$' '$T/srv.got'"
 done
+
+# ---------------------------------------------------------------- (h) strict server
+stop_server
+write_policy "$T/srv.conf" <<EOF
+[rule in]
+direction = inbound
+port      = $port
+action    = require
+auth      = host-key
+known-peers = strict
+known-peers-file = $T/srv-allowed
+EOF
+: >"$T/srv.got"
+touch "$T/srv-allowed" && chmod 600 "$T/srv-allowed"
+start_server
+cli_policy require host-key
+rm -f "$KP_CLI"
+client h1 "M-h1-$$"
+assert_no_grep '^reply: echo:' "$T/h1.out" "(h) strict server, unlisted client: no exchange" "$T/h1.out" "$T/h1.log"
+wait_grep 'refused inbound' "$T/srv.log" 5
+assert_grep "refused inbound .*not a known peer \(known-peers = strict\)" "$T/srv.log" "(h) the server refused the unlisted client" "$T/srv.log"
+check "(h) the unlisted client's bytes never reached the program" sh -c "! grep -q 'M-h1-$$' '$T/srv.got'"
+"$SECSOCK" peers add --file "$T/srv-allowed" 127.0.0.1 "$FPC" >"$T/hadd.out" 2>&1
+assert_eq "$?" 0 "(h) the admin lists the client's fingerprint" "$T/hadd.out"
+client h2 "M-h2-$$"
+assert_grep "^reply: echo:M-h2-$$" "$T/h2.out" "(h) strict server, listed client: the exchange works" "$T/h2.out" "$T/h2.log" "$T/srv.log"
 stop_server
 finish
