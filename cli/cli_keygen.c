@@ -36,7 +36,7 @@ static void usage_peers(FILE *f)
 	    "\n"
 	    "Manage the known-peers file that host-key authentication checks peers\n"
 	    "against and pins first contacts in (a line: ADDRESS[/PREFIX] [port=N]\n"
-	    "[names=A,B] FINGERPRINT; names= proves no name yet).\n"
+	    "[names=A,B] FINGERPRINT; names= binds the names a peer-name may ask for).\n"
 	    "Default file: $XDG_CONFIG_HOME/secsock/known_peers (~/.config/secsock/known_peers);\n"
 	    "the system's is %s.  show-fingerprint prints the fingerprint of a\n"
 	    "host key (default: this user's).\n", SS_PEERS_SYSTEM_PATH);

@@ -457,12 +457,18 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	 * names the principal to authenticate; SEC_E_TARGET_UNKNOWN when it
 	 * cannot be).  Of the methods built, only a certificate proves a name
 	 * (its chain to ca-file, the name checked by SSL_set1_host in ctx_new);
-	 * a host key, a PSK or no proof at all say nothing about it, so the
-	 * handshake fails rather than securing the connection with the name
-	 * unchecked. */
+	 * a PSK or no proof at all say nothing about it, so the handshake fails
+	 * rather than securing the connection with the name unchecked.  A host
+	 * key proves a name only through the caller's pin, so it passes only
+	 * when the caller said it will check (SS_REQ_NAME_BY_PIN), and the
+	 * attributes say it must. */
 	if (!ctx->server && ctx->want_name && in->auth != SS_AUTH_CERTIFICATE) {
-		ctx->fail |= F_NOT_PROVEN;
-		return SS_TARGET_UNKNOWN;
+		if (in->auth == SS_AUTH_HOST_KEY && (req & SS_REQ_NAME_BY_PIN)) {
+			in->name_by_pin = 1;
+		} else {
+			ctx->fail |= F_NOT_PROVEN;
+			return SS_TARGET_UNKNOWN;
+		}
 	}
 	in->attrs = SS_ATTRS_ALWAYS | (in->mutual ? SS_REQ_MUTUAL_AUTH : 0) |
 	            (req & SS_REQ_EXTENDED_ERROR);

@@ -35,7 +35,12 @@ enum ss_req {
 	SS_REQ_SEQUENCE_DETECT = 1u << 4,
 	SS_REQ_EXTENDED_ERROR = 1u << 5,
 	SS_REQ_STREAM = 1u << 6,
-	SS_REQ_DELEGATE = 1u << 7        /* not supported: SS_UNSUPPORTED_FUNCTION */
+	SS_REQ_DELEGATE = 1u << 7,       /* not supported: SS_UNSUPPORTED_FUNCTION */
+	/* Client: a host key may satisfy the target name, and the caller
+	 * then proves the name itself through its pin (a known-peers line
+	 * whose names= binds the name to that key; ss_ctx_info.name_by_pin).
+	 * Without it only a certificate satisfies a target. */
+	SS_REQ_NAME_BY_PIN = 1u << 8
 };
 
 /* Growable output token owned by the caller; free with ss_buf_free. */
@@ -71,6 +76,8 @@ typedef struct ss_ctx_info {
 	unsigned attrs;            /* granted ss_req bits */
 	int mutual;                /* both ends authenticated */
 	char peer[256];            /* peer identity: psk identity, cert subject, key fingerprint, "anonymous" */
+	int name_by_pin;           /* SS_REQ_NAME_BY_PIN was used: the target is proven only when
+	                            * the caller's pin binds it to this host key (peer) */
 	uint64_t handshake_usec;   /* wall time from first call to SS_OK */
 } ss_ctx_info;
 ss_status ss_ctx_query(const ss_ctx *ctx, ss_ctx_info *info);

@@ -53,11 +53,13 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 	if (has_auth(s, SS_AUTH_CERTIFICATE) && dir == POL_DIR_INBOUND && s->cert_file[0] == '\0')
 		pol_diag_add(d, false, "%s:%d: %s: auth 'certificate' on inbound connections needs cert-file/key-file (the server proves itself with them)",
 		             p->name, line, what);
-	/* A name asked for is a requirement (core/ss_ctx.c finish): only a
-	 * certificate proves one, so a peer-name with no certificate method
-	 * would refuse every outbound connection the section governs. */
-	if (s->peer_name[0] && dir != POL_DIR_INBOUND && !has_auth(s, SS_AUTH_CERTIFICATE))
-		pol_diag_add(d, false, "%s:%d: %s: peer-name needs auth = certificate: only a certificate proves a name (psk, host-key and anonymous do not), so every connection would be refused",
+	/* A name asked for is a requirement (core/ss_ctx.c finish): a
+	 * certificate proves one, a host key through a known-peers line that
+	 * binds it; a peer-name with neither method would refuse every
+	 * outbound connection the section governs. */
+	if (s->peer_name[0] && dir != POL_DIR_INBOUND && !has_auth(s, SS_AUTH_CERTIFICATE) &&
+	    !has_auth(s, SS_AUTH_HOST_KEY))
+		pol_diag_add(d, false, "%s:%d: %s: peer-name needs auth = certificate or host-key: only they prove a name (psk and anonymous do not), so every connection would be refused",
 		             p->name, line, what);
 	if (s->peer_name[0] && dir == POL_DIR_INBOUND)
 		pol_diag_add(d, false, "%s:%d: %s: peer-name on inbound connections (allowed client names) is not built yet: it names the server an outbound connection must reach",

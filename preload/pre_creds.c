@@ -270,13 +270,57 @@ static int peer_key(const struct sockaddr_storage *a, int inbound, ss_peer *e)
 	return 0;
 }
 
-int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockaddr_storage *peer,
-                         ss_auth auth, const char *fp, char *why, size_t why_len)
+/* What the known-peers files say of peer e (fp NULL: any key is another
+ * key).  The user's file (or the rule's known-peers-file) first, then the
+ * system's, read only; a mismatch in either wins. */
+struct pin_look {
+	char path[512];          /* the file a first contact is pinned in; "" none */
+	ss_pin pin;
+	ss_peer have;            /* SS_PIN_MISMATCH: the line pinning another key */
+	ss_peer hit;             /* SS_PIN_MATCH: the line pinning this key */
+};
+
+static int pin_lookup(const pol_settings *s, const ss_peer *e, const char *fp, struct pin_look *lk,
+                      char *why, size_t why_len)
 {
-	char path[512], err[256], addr[80];
 	const char *files[2];
-	ss_peer e, have = { 0 };
-	ss_pin pin = SS_PIN_UNKNOWN;
+	char err[256];
+
+	memset(lk, 0, sizeof *lk);
+	if (s->known_peers_file[0])
+		snprintf(lk->path, sizeof lk->path, "%s", s->known_peers_file);
+	else if (ss_peers_default_path(lk->path, sizeof lk->path) != 0)
+		lk->path[0] = '\0';
+	files[0] = lk->path[0] ? lk->path : NULL;
+	files[1] = strcmp(lk->path, SS_PEERS_SYSTEM_PATH) != 0 ? SS_PEERS_SYSTEM_PATH : NULL;
+	for (int f = 0; f < 2 && lk->pin != SS_PIN_MISMATCH; f++) {
+		ss_peers *list = NULL;
+		const ss_peer *line = NULL;
+		ss_pin r;
+		if (!files[f])
+			continue;
+		if (ss_peers_load(files[f], &list, err, sizeof err) != SS_OK) {
+			snprintf(why, why_len, "known-peers %s: %s", files[f], err);
+			return -1;
+		}
+		r = ss_peers_check(list, e->addr, e->port, fp, &line);
+		if (r == SS_PIN_MISMATCH && line)
+			lk->have = *line;
+		if (r == SS_PIN_MATCH && line && !lk->hit.fp[0])
+			lk->hit = *line;
+		if (r != SS_PIN_UNKNOWN)
+			lk->pin = r;
+		ss_peers_free(list);
+	}
+	return 0;
+}
+
+int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockaddr_storage *peer,
+                         ss_auth auth, const char *fp, const char *name, char *why, size_t why_len)
+{
+	char err[256], addr[80];
+	struct pin_look lk;
+	ss_peer e;
 	int listed = 0;
 
 	for (int i = 0; i < s->n_auth; i++)
@@ -288,57 +332,49 @@ int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockad
 		return -1;
 	}
 	pre_log_addr(peer, addr, sizeof addr);
-	if (s->known_peers_file[0])
-		snprintf(path, sizeof path, "%s", s->known_peers_file);
-	else if (ss_peers_default_path(path, sizeof path) != 0)
-		path[0] = '\0';
-	files[0] = path[0] ? path : NULL;
-	files[1] = strcmp(path, SS_PEERS_SYSTEM_PATH) != 0 ? SS_PEERS_SYSTEM_PATH : NULL;
-	for (int f = 0; f < 2 && pin != SS_PIN_MISMATCH; f++) {
-		ss_peers *list = NULL;
-		const ss_peer *line = NULL;
-		ss_pin r;
-		if (!files[f])
-			continue;
-		if (ss_peers_load(files[f], &list, err, sizeof err) != SS_OK) {
-			snprintf(why, why_len, "known-peers %s: %s", files[f], err);
-			return -1;
-		}
-		r = ss_peers_check(list, e.addr, e.port, auth == SS_AUTH_HOST_KEY ? fp : NULL, &line);
-		if (r == SS_PIN_MISMATCH && line)
-			have = *line;
-		if (r != SS_PIN_UNKNOWN)
-			pin = r;
-		ss_peers_free(list);
-	}
+	if (pin_lookup(s, &e, auth == SS_AUTH_HOST_KEY ? fp : NULL, &lk, why, why_len) < 0)
+		return -1;
 	if (auth == SS_AUTH_ANONYMOUS) {
-		if (pin == SS_PIN_UNKNOWN)
+		if (lk.pin == SS_PIN_UNKNOWN)
 			return 0;
 		/* otherwise an active attacker simply offers anonymous */
 		pre_log(PRE_LOG_WARN, "host-key: %s is pinned (%s) but authenticated anonymously: refused",
-		        addr, have.fp);
+		        addr, lk.have.fp);
 		snprintf(why, why_len, "pinned peer %s offered no host key", addr);
 		return -1;
 	}
-	if (pin == SS_PIN_UNKNOWN) {
+	/* A name asked for (core: name_by_pin) is proven only by a line that
+	 * binds it to this key; a first contact proves no name, so nothing is
+	 * pinned for it (issue 13 "Names are enforced"). */
+	if (name && lk.pin == SS_PIN_UNKNOWN) {
+		snprintf(why, why_len, "host-key: %s (%s) is not a known peer, so it cannot prove the name %s "
+		         "(secsock peers add --names)", addr, fp, name);
+		return -1;
+	}
+	if (lk.pin == SS_PIN_UNKNOWN) {
 		if (s->known_peers_strict) {
 			snprintf(why, why_len, "host-key: %s (%s) is not a known peer (known-peers = strict)", addr, fp);
 			return -1;
 		}
 		snprintf(e.fp, sizeof e.fp, "%s", fp);
-		if (!files[0] || ss_peers_pin(files[0], &e, &pin, &have, err, sizeof err) != SS_OK) {
-			snprintf(why, why_len, "host-key: cannot pin %s: %s", addr, files[0] ? err : "no known-peers file");
+		if (!lk.path[0] || ss_peers_pin(lk.path, &e, &lk.pin, &lk.have, err, sizeof err) != SS_OK) {
+			snprintf(why, why_len, "host-key: cannot pin %s: %s", addr, lk.path[0] ? err : "no known-peers file");
 			return -1;
 		}
 		/* One notice per pin: a process that finds the line another
 		 * one wrote a moment ago says nothing. */
-		if (pin == SS_PIN_ADDED)
-			pre_log(PRE_LOG_INFO, "notice: host-key: pinned %s %s in %s", addr, fp, files[0]);
+		if (lk.pin == SS_PIN_ADDED)
+			pre_log(PRE_LOG_INFO, "notice: host-key: pinned %s %s in %s", addr, fp, lk.path);
 	}
-	if (pin == SS_PIN_MISMATCH) {
+	if (lk.pin == SS_PIN_MISMATCH) {
 		pre_log(PRE_LOG_WARN, "WARNING: host-key of %s CHANGED: expected %s, seen %s — refused "
-		        "(a man in the middle, or a new key: secsock peers remove)", addr, have.fp, fp);
+		        "(a man in the middle, or a new key: secsock peers remove)", addr, lk.have.fp, fp);
 		snprintf(why, why_len, "host-key mismatch for %s", addr);
+		return -1;
+	}
+	if (name && !ss_peer_has_name(&lk.hit, name)) {
+		snprintf(why, why_len, "host-key: the known-peers line %d for %s does not bind the name %s (names=)",
+		         lk.hit.line, addr, name);
 		return -1;
 	}
 	return 0;
@@ -367,7 +403,7 @@ int pre_creds_check_conn(struct pre_conn *c, int fd, char *why, size_t why_len)
 		return -1;
 	}
 	rc = pre_creds_check_peer(c->set, c->dir == POL_DIR_INBOUND, &peer, info.auth, info.peer,
-	                          why, why_len);
+	                          info.name_by_pin ? pre_conn_target(c) : NULL, why, why_len);
 	sodium_memzero(&info, sizeof info);
 	return rc;
 }

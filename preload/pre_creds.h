@@ -21,10 +21,12 @@ int pre_creds_parse_psk(const char *text, char *identity, size_t id_cap,
 /* After a handshake, before the connection counts as secured: when the
  * rule lists host-key, a host-key peer's fingerprint against known-peers
  * (pinned on first contact unless known-peers = strict; a mismatch is a
- * loud warn), and an anonymous peer that is pinned is refused.  Logs its
- * notice/warn line; 0 accept, -1 refuse (why says it). */
+ * loud warn), and an anonymous peer that is pinned is refused.  name: the
+ * name a host-key peer must prove (core's name_by_pin), or NULL; only a
+ * line with names= binding it to fp proves it.  Logs its notice/warn line;
+ * 0 accept, -1 refuse (why says it). */
 int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockaddr_storage *peer,
-                         ss_auth auth, const char *fp, char *why, size_t why_len);
+                         ss_auth auth, const char *fp, const char *name, char *why, size_t why_len);
 /* The same for a connection whose handshake just finished (c->ctx alive). */
 struct pre_conn;
 int pre_creds_check_conn(struct pre_conn *c, int fd, char *why, size_t why_len);

@@ -207,8 +207,7 @@ enum pre_hs_result pre_hs_drive(struct pre_conn *c, int fd, int64_t deadline_ms,
                                 struct pre_hs_end *end)
 {
 	int in = c->dir == POL_DIR_INBOUND;
-	const pol_settings *set = pre_conn_settings(c);
-	const char *target = in ? NULL : c->target ? c->target : set->peer_name[0] ? set->peer_name : NULL;
+	const char *target = in ? NULL : pre_conn_target(c);
 
 	memset(end, 0, sizeof *end);
 	for (int fin_seen = 0;;) {

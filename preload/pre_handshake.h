@@ -33,7 +33,8 @@ struct pre_hs_end {
 
 /* Requirement flags secsock asks for on every context (seed 001). */
 #define PRE_HS_REQ (SS_REQ_CONFIDENTIALITY | SS_REQ_INTEGRITY | SS_REQ_REPLAY_DETECT | \
-                    SS_REQ_SEQUENCE_DETECT | SS_REQ_STREAM | SS_REQ_EXTENDED_ERROR)
+                    SS_REQ_SEQUENCE_DETECT | SS_REQ_STREAM | SS_REQ_EXTENDED_ERROR | \
+                    SS_REQ_NAME_BY_PIN)   /* pre_creds_check_conn proves host-key names */
 
 /* c->ctx / c->cred hold the context across calls; c->dir says which side.
  * Sends go out under deadline_ms.  Call with rx_lock and tx_lock held on

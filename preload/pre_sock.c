@@ -49,6 +49,12 @@ const pol_settings *pre_conn_settings(const struct pre_conn *c)
 	return c->set ? c->set : pol_default_settings();
 }
 
+const char *pre_conn_target(const struct pre_conn *c)
+{
+	const pol_settings *set = pre_conn_settings(c);
+	return c->target ? c->target : set->peer_name[0] ? set->peer_name : NULL;
+}
+
 int64_t pre_now_ms(void)
 {
 	struct timespec ts;

@@ -68,6 +68,9 @@ int pre_conn_state_fail(struct pre_conn *c);
  * none (no policy could be loaded) — the embedded default's, so that no
  * caller keeps its own copy of a default value. */
 const pol_settings *pre_conn_settings(const struct pre_conn *c);
+/* The name an outbound peer must prove: the program's
+ * (secsock_set_peer_target_name), else the rule's peer-name; NULL none. */
+const char *pre_conn_target(const struct pre_conn *c);
 
 /* A setsockopt() the program made before connect, replayed on the fresh
  * socket of a discovery fallback. */

@@ -269,6 +269,32 @@ ss_pin ss_peers_check(const ss_peers *p, const uint8_t addr[16], uint16_t port, 
 	return fp && strcmp(best->fp, fp) == 0 ? SS_PIN_MATCH : SS_PIN_MISMATCH;
 }
 
+/* pattern against name label by label, so that a '*' stays inside one
+ * label as in certificate names (RFC 6125 §6.4.3): *.srv.test covers
+ * db.srv.test, not a.db.srv.test nor srv.test. */
+static int name_matches(const char *pat, const char *name)
+{
+	char lp[SS_PEERS_NAMES_MAX], ln[SS_PEERS_NAMES_MAX];
+
+	for (;;) {
+		size_t a = strcspn(pat, "."), b = strcspn(name, ".");
+		if (a >= sizeof lp || b >= sizeof ln || b == 0)
+			return 0;   /* an empty label matches nothing, not even '*' */
+		memcpy(lp, pat, a);
+		lp[a] = '\0';
+		memcpy(ln, name, b);
+		ln[b] = '\0';
+		if (fnmatch(lp, ln, FNM_CASEFOLD) != 0)
+			return 0;
+		if ((pat[a] == '.') != (name[b] == '.'))
+			return 0;   /* not the same number of labels */
+		if (pat[a] == '\0')
+			return 1;
+		pat += a + 1;
+		name += b + 1;
+	}
+}
+
 int ss_peer_has_name(const ss_peer *e, const char *name)
 {
 	char buf[SS_PEERS_NAMES_MAX], *save = NULL;
@@ -277,7 +303,7 @@ int ss_peer_has_name(const ss_peer *e, const char *name)
 		return 0;
 	snprintf(buf, sizeof buf, "%s", e->names);
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		if (fnmatch(t, name, FNM_CASEFOLD) == 0)
+		if (name_matches(t, name))
 			return 1;
 	return 0;
 }

@@ -982,6 +982,31 @@ Test(ctx, host_key_mutual, .init = init_keys)
 	side_fini(&c);
 	side_fini(&s);
 
+	/* A target name: a host key never satisfies it on its own (SS_TARGET_UNKNOWN);
+	 * with SS_REQ_NAME_BY_PIN it passes and says the caller's pin must prove it. */
+	for (int by_pin = 0; by_pin < 2; by_pin++) {
+		side_init(&c, hk_cred(SS_CRED_OUTBOUND, ka, SS_AUTH_NONE), 0, REQ | (by_pin ? SS_REQ_NAME_BY_PIN : 0));
+		side_init(&s, hk_cred(SS_CRED_INBOUND, kb, SS_AUTH_NONE), 1, REQ);
+		c.target = "srv.test";
+		pump(&c, &s, 0);
+		cr_assert_eq(c.st, by_pin ? SS_OK : SS_TARGET_UNKNOWN, "by_pin %d: client %s", by_pin, ss_status_name(c.st));
+		if (by_pin) {
+			cr_assert_eq(ss_ctx_query(c.ctx, &ci), SS_OK);
+			cr_assert_eq(ci.name_by_pin, 1);
+			cr_assert_str_eq(ci.peer, fb);
+		}
+		side_fini(&c);
+		side_fini(&s);
+	}
+	cr_assert_eq(ci.name_by_pin, 1);
+	side_init(&c, hk_cred(SS_CRED_OUTBOUND, ka, SS_AUTH_NONE), 0, REQ | SS_REQ_NAME_BY_PIN);
+	side_init(&s, hk_cred(SS_CRED_INBOUND, kb, SS_AUTH_NONE), 1, REQ);
+	pump(&c, &s, 0);
+	cr_assert_eq(ss_ctx_query(c.ctx, &ci), SS_OK);
+	cr_assert_eq(ci.name_by_pin, 0, "no target: nothing for the pin to prove");
+	side_fini(&c);
+	side_fini(&s);
+
 	/* host-key only, anonymous server: refused (never counted as host-key) */
 	cred_opts anon = { .mode = SS_MODE_SECSOCK, .method = SS_AUTH_ANONYMOUS };
 	side_init(&c, hk_cred(SS_CRED_OUTBOUND, ka, SS_AUTH_NONE), 0, REQ);

@@ -66,6 +66,23 @@ Test(peers, most_specific_line_wins)
 	ss_peers_free(p);
 }
 
+/* names=: a '*' stays inside one label (RFC 6125 §6.4.3), case-insensitive;
+ * the number of labels must match. */
+Test(peers, names_glob_one_label)
+{
+	ss_peers *p = parse_ok("10.0.0.1 names=srv.test,*.srv.test,db-*.x " FP_A "\n10.0.0.2 " FP_A "\n");
+	const ss_peer *e = ss_peers_at(p, 0);
+	static const char *const yes[] = { "srv.test", "SRV.Test", "db.srv.test", "db-1.x" };
+	static const char *const no[] = { "a.db.srv.test", "test", "srv.test.evil", "xsrv.test", "db.x", "db-1.y", "", ".srv.test" };
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		cr_expect(ss_peer_has_name(e, yes[i]), "%s", yes[i]);
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		cr_expect(!ss_peer_has_name(e, no[i]), "%s", no[i]);
+	cr_expect(!ss_peer_has_name(ss_peers_at(p, 1), "srv.test"), "a line without names= binds none");
+	cr_expect(!ss_peer_has_name(NULL, "srv.test"));
+	ss_peers_free(p);
+}
+
 Test(peers, bad_lines_refused_with_line_number)
 {
 	static const struct { const char *text, *why; } bad[] = {

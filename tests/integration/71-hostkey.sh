@@ -21,6 +21,11 @@
 #       (a listed method is never skipped into a weaker one).
 #   (h) a server with known-peers = strict admits only clients whose
 #       fingerprints are listed: an unlisted client never reaches the program.
+#   (i) names: a host key proves a peer-name only through a known-peers line
+#       whose names= binds it to the key — first contact (nothing pinned),
+#       a pin without names= and a line naming another host are refused
+#       (under request too, never clear); names=srv.test,*.srv.test proves
+#       srv.test.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -230,5 +235,36 @@ check "(h) the unlisted client's bytes never reached the program" sh -c "! grep 
 assert_eq "$?" 0 "(h) the admin lists the client's fingerprint" "$T/hadd.out"
 client h2 "M-h2-$$"
 assert_grep "^reply: echo:M-h2-$$" "$T/h2.out" "(h) strict server, listed client: the exchange works" "$T/h2.out" "$T/h2.log" "$T/srv.log"
+
+# ---------------------------------------------------------------- (i) names
+srv_policy host-key
+start_server
+rm -f "$KP_CLI"
+name_case() {   # NAME EXPECT(ok|refused) WHAT
+	client "$1" "M-$1-$$"
+	if [ "$2" = ok ]; then
+		assert_grep "^reply: echo:M-$1-$$" "$T/$1.out" "(i) $3: secured" "$T/$1.out" "$T/$1.log"
+		assert_grep "secured outbound .*auth=host-key" "$T/$1.log" "(i) $3: with host-key"
+	else
+		assert_no_grep '^reply: echo:' "$T/$1.out" "(i) $3: no exchange" "$T/$1.out" "$T/$1.log"
+		assert_grep "refused outbound .*$4" "$T/$1.log" "(i) $3: refused, saying why" "$T/$1.log"
+		assert_no_grep 'clear outbound|secured outbound' "$T/$1.log" "(i) $3: neither clear nor secured"
+	fi
+}
+cli_policy request host-key "peer-name = srv.test"
+name_case i1 refused "first contact with a name" "cannot prove the name srv.test"
+check "(i) a first contact with a name pins nothing" [ ! -s "$KP_CLI" ]
+XDG_CONFIG_HOME=$CLI_CFG "$SECSOCK" peers add --port "$port" 127.0.0.1 "$FPS2" >"$T/i.out" 2>&1 || fail "peers add" "$T/i.out"
+name_case i2 refused "a pin without names=" "does not bind the name srv.test"
+XDG_CONFIG_HOME=$CLI_CFG "$SECSOCK" peers remove --port "$port" 127.0.0.1 >"$T/i.out" 2>&1 || fail "peers remove" "$T/i.out"
+XDG_CONFIG_HOME=$CLI_CFG "$SECSOCK" peers add --port "$port" --names other.test 127.0.0.1 "$FPS2" >"$T/i.out" 2>&1 || fail "peers add" "$T/i.out"
+name_case i3 refused "a line naming another host" "does not bind the name srv.test"
+XDG_CONFIG_HOME=$CLI_CFG "$SECSOCK" peers remove --port "$port" 127.0.0.1 >"$T/i.out" 2>&1 || fail "peers remove" "$T/i.out"
+XDG_CONFIG_HOME=$CLI_CFG "$SECSOCK" peers add --port "$port" --names 'srv.test,*.srv.test' 127.0.0.1 "$FPS2" >"$T/i.out" 2>&1 || fail "peers add" "$T/i.out"
+name_case i4 ok "names=srv.test,*.srv.test"
+cli_policy request host-key "peer-name = db.srv.test"
+name_case i5 ok "the glob *.srv.test proves db.srv.test"
+cli_policy request host-key "peer-name = a.db.srv.test"
+name_case i6 refused "a glob covers one label only" "does not bind the name a.db.srv.test"
 stop_server
 finish

@@ -97,5 +97,5 @@ peer-name = srv.test
 EOF
 "$SECSOCK" policy check "$T/bad.conf" >"$T/check.out" 2>&1
 assert_eq "$?" 1 "policy check: peer-name with auth = anonymous is refused (exit 1)" "$T/check.out"
-assert_grep 'peer-name needs auth = certificate' "$T/check.out" "policy check says why"
+assert_grep 'peer-name needs auth = certificate or host-key' "$T/check.out" "policy check says why"
 finish

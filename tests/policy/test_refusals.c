@@ -123,10 +123,10 @@ static const struct refusal refusals[] = {
 	  "peer = standard-tls allows only auth certificate and anonymous" },
 	/* a name asked for only a certificate can prove (issue 13 "Names are enforced") */
 	{ "[rule out]\ndirection = outbound\naction = require\nauth = anonymous\npeer-name = db\n", 1,
-	  "peer-name needs auth = certificate" },
+	  "peer-name needs auth = certificate or host-key" },
 	{ "[rule out]\ndirection = outbound\naction = require\nauth = psk\npsk-file = /p\npeer-name = db\n", 1,
-	  "peer-name needs auth = certificate" },
-	{ "[defaults]\npeer-name = db\n", 1, "peer-name needs auth = certificate" },
+	  "peer-name needs auth = certificate or host-key" },
+	{ "[defaults]\npeer-name = db\n", 1, "peer-name needs auth = certificate or host-key" },
 	{ "[rule in]\ndirection = inbound\naction = require\nauth = certificate\nca-file = /ca.pem\n"
 	  "cert-file = /c.pem\nkey-file = /k.pem\npeer-name = client\n", 1,
 	  "peer-name on inbound connections (allowed client names) is not built yet" },
