@@ -186,26 +186,26 @@ check-structure:
 
 check-cli: all
 	@set -e; for s in $(wildcard tests/cli/*.sh); do echo "== $$s"; \
-	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
+	  BUILD=$(abspath $(BUILD)) bash $$s || exit 1; done
 
 check-integration: all
 	@set -e; for s in $(wildcard tests/integration/*.sh); do echo "== $$s"; \
-	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
+	  BUILD=$(abspath $(BUILD)) bash $$s || exit 1; done
 
 # Regression tests for the attacks of issue 10 (tests/security/README.md):
 # each script is the attack, made by our own tools, against the built library.
 check-security: all
 	@set -e; for s in $(wildcard tests/security/*.sh); do echo "== $$s"; \
-	  BUILD=$(CURDIR)/$(BUILD) bash $$s || exit 1; done
+	  BUILD=$(abspath $(BUILD)) bash $$s || exit 1; done
 
 # Real Debian programs through a recording tap (tests/compat/README.md):
 # `make compat` installs the compat package list and runs every program;
 # check-compat-quick runs the QUICK=1 subset (base packages only, < 5 min).
 compat: all
-	@BUILD=$(CURDIR)/$(BUILD) bash tests/compat/run.sh
+	@BUILD=$(abspath $(BUILD)) bash tests/compat/run.sh
 
 check-compat-quick: all
-	@BUILD=$(CURDIR)/$(BUILD) bash tests/compat/run.sh --quick
+	@BUILD=$(abspath $(BUILD)) bash tests/compat/run.sh --quick
 
 check-clang:
 	$(MAKE) BUILD=$(BUILD)/clang CC=clang all $(patsubst $(BUILD)/%,$(BUILD)/clang/%,$(UNIT_BIN))
@@ -244,11 +244,11 @@ bench-quick: deps all
 # (every target has a verdict, nothing "not measured", plots drawn), never
 # a check of the figures, which are noisy on shared machines.
 check-bench: all
-	@BUILD=$(CURDIR)/$(BUILD) bench/run.sh --quick --out $(BUILD)/bench-quick
+	@BUILD=$(abspath $(BUILD)) bench/run.sh --quick --out $(BUILD)/bench-quick
 	@bench/check-results.sh $(BUILD)/bench-quick
 
 soak: deps all
-	@set -e; for s in $(wildcard tests/soak/*.sh); do echo "== $$s"; BUILD=$(CURDIR)/$(BUILD) bash $$s; done
+	@set -e; for s in $(wildcard tests/soak/*.sh); do echo "== $$s"; BUILD=$(abspath $(BUILD)) bash $$s; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \

@@ -64,6 +64,13 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 	if (s->peer_name[0] && dir == POL_DIR_INBOUND)
 		pol_diag_add(d, false, "%s:%d: %s: peer-name on inbound connections (allowed client names) is not built yet: it names the server an outbound connection must reach",
 		             p->name, line, what);
+	/* The ClientHello of a first contact waits up to first-contact-wait
+	 * inside the handshake's time: at or past handshake-timeout the
+	 * handshake would time out before it began, and a request rule would
+	 * refuse (ETIMEDOUT) instead of securing or falling back. */
+	if (s->first_contact_wait_ms >= s->handshake_timeout_ms)
+		pol_diag_add(d, false, "%s:%d: %s: first-contact-wait must be shorter than handshake-timeout (the handshake would time out before its ClientHello is sent)",
+		             p->name, line, what);
 	if (tls && !has_auth(s, SS_AUTH_CERTIFICATE))
 		pol_diag_add(d, false, "%s:%d: %s: peer = standard-tls needs auth = certificate", p->name, line, what);
 	for (int i = 0; tls && i < s->n_auth; i++)

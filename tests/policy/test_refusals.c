@@ -121,6 +121,9 @@ static const struct refusal refusals[] = {
 	  "needs cert-file/key-file" },
 	{ "[rule tls]\naction = require\npeer = standard-tls\nauth = certificate, psk\nca-file = /ca\npsk-file = /p\n", 1,
 	  "peer = standard-tls allows only auth certificate and anonymous" },
+	{ "[defaults]\nfirst-contact-wait = 10s\n", 1, "first-contact-wait must be shorter than handshake-timeout" },
+	{ "[rule r]\naction = request\nhandshake-timeout = 2s\nfirst-contact-wait = 3s\n", 1,
+	  "first-contact-wait must be shorter than handshake-timeout" },
 	/* a name asked for only a certificate can prove (issue 13 "Names are enforced") */
 	{ "[rule out]\ndirection = outbound\naction = require\nauth = anonymous\npeer-name = db\n", 1,
 	  "peer-name needs auth = certificate or host-key" },
