@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>   /* struct tcp_info with tcpi_segs_out (glibc's stops before it) */
 #include <sys/stat.h>
 #include "secsock.h"
 #include "pre_api.h"
@@ -177,10 +177,15 @@ static int api_kind(int fd, int *protocol)
 	return dom;
 }
 
+/* The kernel's TCP states (include/net/tcp_states.h; not in the uapi). */
+enum { K_TCP_CLOSE = 7, K_TCP_LISTEN = 10 };
+
 /* The kernel's view, which holds for sockets secsock does not track too
  * (quietly bypassed, inherited, forgotten after a bypass decision): 0 when
  * the socket is new, EINVAL bound or listening, EISCONN connecting (SYN
- * sent: getpeername still says ENOTCONN) or connected. */
+ * sent: getpeername still says ENOTCONN), connected, or closed after a
+ * connection (segments sent; connect(AF_UNSPEC) dissolves that, and the
+ * socket is new again). */
 static int api_kernel_state(int fd)
 {
 	struct tcp_info ti;
@@ -190,9 +195,9 @@ static int api_kernel_state(int fd)
 
 	memset(&ti, 0, sizeof ti);
 	if (REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0) {
-		if (ti.tcpi_state == TCP_LISTEN)
+		if (ti.tcpi_state == K_TCP_LISTEN)
 			return EINVAL;
-		if (ti.tcpi_state != TCP_CLOSE)
+		if (ti.tcpi_state != K_TCP_CLOSE || ti.tcpi_segs_out)
 			return EISCONN;
 	} else {
 		l = sizeof v;
@@ -215,14 +220,17 @@ static int api_kernel_state(int fd)
  * where it would not have looked at it); NULL with errno. */
 static struct pre_conn *settable(int fd, int dom, int protocol)
 {
-	struct pre_conn *c;
-	int e = api_kernel_state(fd), fl;
+	struct pre_conn *c = pre_fd_get(fd);
+	int e, fl;
 
+	/* secsock's state first: a connection it failed (reset, FAILED) was
+	 * connected, whatever the kernel says of the socket now. */
+	e = c && atomic_load(&c->state) != PRE_NEW ? EISCONN : api_kernel_state(fd);
 	if (e) {
+		pre_conn_put(c);
 		errno = e;
 		return NULL;
 	}
-	c = pre_fd_get(fd);
 	if (!c) {
 		c = pre_conn_new(dom, SOCK_STREAM, protocol);
 		if (!c) {
