@@ -13,7 +13,9 @@
 #   too), and a client without settings is refused by that listener;
 #   without ALLOW_INSECURE a request rule facing a clear-only server fails
 #   (ECONNREFUSED) instead of going clear; with it the policy falls back;
-#   a block rule still wins (EACCES).
+#   a block rule still wins (EACCES); secsock_query on a host-key connection
+#   gives the method, the peer's fingerprint (the one keygen printed) and
+#   the mutual flag.
 #   (quiet) the same calls under a policy that bypasses everything, where
 #   secsock tracks no socket until the program uses the API.
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +23,12 @@ require_lib
 require_tools api_calls
 require_no_system_policy
 
-PR=$(free_port); PB=$(free_port); PC=$(free_port); PK=$(free_port)
+PR=$(free_port); PB=$(free_port); PC=$(free_port); PK=$(free_port); PH=$(free_port)
+# one host key for both ends (they are one process), never the user's own
+export XDG_CONFIG_HOME=$T/cfg
+"$SECSOCK" keygen >"$T/keygen.out" 2>&1 || bail "secsock keygen" "$T/keygen.out"
+FP=$(grep -o 'SHA256:[A-Za-z0-9+/]*' "$T/keygen.out" | head -1)
+[ -n "$FP" ] || bail "keygen printed no fingerprint" "$T/keygen.out"
 POLICY=$T/api.conf
 write_policy "$POLICY" <<EOF2
 [defaults]
@@ -48,6 +55,11 @@ action = request
 [rule blocked]
 port = $PK
 action = block
+
+[rule host-key]
+port = $PH
+action = require
+auth = host-key
 EOF2
 
 run_driver() {
@@ -62,7 +74,7 @@ run_driver() {
 	assert_grep '^rc=0$' "$T/$name.out" "$name: the driver ran to the end and every check passed" "$T/$name.err" "$T/$name.log"
 }
 
-run_driver policy policy "$PR" "$PB" "$PC" "$PK"
+run_driver policy policy "$PR" "$PB" "$PC" "$PK" "$PH" "$FP"
 assert_grep 'refused outbound .*:'"$PC"' rule=clear-client reason="require' "$T/policy.log" \
 	"policy: the refusal is logged as require (the program asked for no clear)"
 assert_grep 'blocked outbound .*:'"$PK"' rule=blocked' "$T/policy.log" "policy: the block is logged"

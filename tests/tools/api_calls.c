@@ -4,9 +4,11 @@
  * secsock_delete_peer_target_name on sockets in every state, and what the
  * settings do to connections.  Run by tests/integration/74-api.sh:
  *
- *   api_calls policy PR PB PC PK   the script's policy: PR request, PB bypass,
+ *   api_calls policy PR PB PC PK [PH FP]
+ *                                  the script's policy: PR request, PB bypass,
  *                                  PC clear-only server (inbound bypass,
- *                                  outbound request), PK block, defaults bypass
+ *                                  outbound request), PK block, PH host-key
+ *                                  (FP the key's fingerprint), defaults bypass
  *   api_calls quiet PB             a policy that bypasses everything: sockets
  *                                  secsock does not track until the API is used
  *
@@ -502,13 +504,40 @@ static void connecting_tracked(int pr)
 	close(fd);
 }
 
+/* host-key on port ph (the script made one key, used by both ends): the
+ * query names the method and gives the peer's fingerprint, fp. */
+static void hostkey(int ph, const char *fp, int *n)
+{
+	struct secsock_info info;
+	char buf[64], d[200];
+	int lfd = listener(ph, 16, 0), fd;
+
+	serve(echo_server, lfd);
+	fd = client(ph, NULL);
+	if (fd < 0) {
+		report("host-key: connect", 0, strerror(errno));
+		return;
+	}
+	report("host-key: the exchange completes", exchange(fd, buf, sizeof buf) == 3, buf);
+	memset(&info, 0, sizeof info);
+	secsock_query(fd, &info);
+	snprintf(d, sizeof d, "auth '%s' fingerprint '%s' flags %#x, want '%s'", info.auth, info.peer_fingerprint,
+	         info.flags, fp);
+	report("host-key: secsock_query gives the method and the peer's fingerprint",
+	       !strcmp(info.auth, "host-key") && !strcmp(info.peer_fingerprint, fp), d);
+	report("host-key: both ends proved a key: SECSOCK_INFO_MUTUAL", (info.flags & SECSOCK_INFO_MUTUAL) && info.mutual, d);
+	close(fd);
+	++*n;
+	seen_wait(*n, &(int){ 0 }, &(int){ 0 }, &(int){ 0 });
+}
+
 int main(int argc, char **argv)
 {
 	int quiet = argc == 3 && !strcmp(argv[1], "quiet"), n = 0;
 	int pb, full, open;
 
-	if (!secsock_set_security || (!quiet && argc != 6)) {
-		fprintf(stderr, "usage (under the preload): api_calls policy PR PB PC PK | quiet PB\n");
+	if (!secsock_set_security || (!quiet && argc != 6 && argc != 8)) {
+		fprintf(stderr, "usage (under the preload): api_calls policy PR PB PC PK [PH FINGERPRINT] | quiet PB\n");
 		return 2;
 	}
 	pb = atoi(argv[quiet ? 2 : 3]);
@@ -537,6 +566,8 @@ int main(int argc, char **argv)
 		serve(banner_server, lc);
 		connecting_tracked(pr);
 		request_and_block(pc, pk);
+		if (argc == 8)
+			hostkey(atoi(argv[6]), argv[7], &n);
 	}
 	printf("# api_calls %s: %s\n", quiet ? "quiet" : "policy", fails ? "FAILED" : "all passed");
 	fflush(stdout);
