@@ -75,7 +75,7 @@ TESTHOOK_OBJ := $(patsubst %.c,$(TESTHOOK_DIR)/obj/%.o,$(TESTHOOK_SRC))
 TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libsecsock.so) \
            $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
-.PHONY: all check unit check-valgrind check-cli check-integration check-clang \
+.PHONY: all example check unit check-valgrind check-cli check-integration check-clang \
         check-exports check-layers check-structure check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
 
 all: $(TARGETS) $(TOOL_BIN)
@@ -135,6 +135,16 @@ $(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -o $@ $< $(CORE_LIB) $(LDLIBS)
 
+# docs/example/: programs that use the public API as a user would — only
+# include/, no project-internal header, no library at link time (the
+# secsock_* calls are weak) — built with -Werror by `make check`.
+EXAMPLE_SRC := $(wildcard docs/example/*.c)
+EXAMPLE_BIN := $(patsubst docs/example/%.c,$(BUILD)/example/%,$(EXAMPLE_SRC))
+example: $(EXAMPLE_BIN)
+$(BUILD)/example/%: docs/example/%.c include/secsock.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -o $@ $<
+
 $(BUILD)/secsock.pc: secsock.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
@@ -144,7 +154,7 @@ $(BUILD)/secsock.pc: secsock.pc.in Makefile
 # Debian packages first, builds with gcc, runs every tier, then rebuilds with
 # clang so both compilers stay clean.
 check: deps
-	$(MAKE) all
+	$(MAKE) all example
 	$(MAKE) unit
 	$(MAKE) check-valgrind
 	$(MAKE) check-exports
@@ -208,7 +218,7 @@ check-compat-quick: all
 	@BUILD=$(abspath $(BUILD)) bash tests/compat/run.sh --quick
 
 check-clang:
-	$(MAKE) BUILD=$(BUILD)/clang CC=clang all $(patsubst $(BUILD)/%,$(BUILD)/clang/%,$(UNIT_BIN))
+	$(MAKE) BUILD=$(BUILD)/clang CC=clang all example $(patsubst $(BUILD)/%,$(BUILD)/clang/%,$(UNIT_BIN))
 
 # ---------------------------------------------------------------- fuzzing
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -252,12 +262,14 @@ soak: deps all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5
 	[ ! -f $(SO) ] || install -m 0755 $(SO) $(ENGINE) $(DESTDIR)$(PREFIX)/lib/
 	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 include/secsock.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
+	for m in $(wildcard docs/man/*.3); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man3/; done
 	for m in $(wildcard docs/man/*.5); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done
 
 uninstall:

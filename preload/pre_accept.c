@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "pre_api.h"
 #include "pre_core.h"
 #include "pre_creds.h"
 #include "pre_discovery.h"
@@ -373,9 +374,10 @@ static void prepare_inbound(struct pre_conn *c, int fd)
 }
 
 /* After the kernel's accept: decide.  peer is the address accept returned
- * (no getpeername).  Returns fd, or -1 with *retry set when the connection
- * was refused and the caller should accept the next one. */
-static int decide_inbound(int fd, const struct sockaddr_storage *peer, int *retry)
+ * (no getpeername); lsec the listener's settings (pre_api.h).  Returns fd,
+ * or -1 with *retry set when the connection was refused and the caller
+ * should accept the next one. */
+static int decide_inbound(int fd, const struct sockaddr_storage *peer, unsigned lsec, int *retry)
 {
 	const pol_policy *pol;
 	pol_query q;
@@ -389,7 +391,7 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, int *retr
 	*retry = 0;
 	/* Bypassed whatever the address (and not logged): the kernel's socket
 	 * is the program's, with no further system call (issue 6). */
-	if (pre_quiet_bypass(POL_DIR_INBOUND))
+	if (!pre_app_strict(lsec) && pre_quiet_bypass(POL_DIR_INBOUND))
 		return fd;
 	if (!pre_is_tcp(fd, &dom))
 		return fd;
@@ -410,6 +412,10 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, int *retr
 	                                          : ((struct sockaddr_in6 *)&local)->sin6_port);
 	q.program = pre_program();
 	pol_decide(pol, &q, &d);
+	/* A listener the program secured without ALLOW_INSECURE serves no
+	 * clear client, whatever the rule (block still wins; docs/api.md). */
+	if (pre_app_strict(lsec) && d.action != POL_BLOCK)
+		d.action = POL_REQUIRE;
 	if (d.action == POL_BLOCK) {
 		pre_log_addr(&local, l, sizeof l);
 		pre_log_addr(&q.remote, r, sizeof r);
@@ -471,6 +477,8 @@ static int accept_common(int lfd, struct sockaddr *addr, socklen_t *alen, int fl
 			REAL(close)(fd);   /* unreachable: the kernel refused the arguments */
 		return fd < 0 ? fd : -1;
 	}
+	unsigned lsec = pre_api_listener(lfd);
+
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof peer;
@@ -483,7 +491,7 @@ static int accept_common(int lfd, struct sockaddr *addr, socklen_t *alen, int fl
 			return fd;
 		saved = errno;
 		pre_fd_fresh(fd);
-		fd = decide_inbound(fd, &peer, &retry);
+		fd = decide_inbound(fd, &peer, lsec, &retry);
 		if (fd >= 0) {
 			if (addr) {
 				memcpy(addr, &peer, pl < *alen ? pl : *alen);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "pre_api.h"
 #include "pre_connect.h"
 #include "pre_creds.h"
 #include "pre_discovery.h"
@@ -179,8 +180,12 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 	q.program = pre_program();
 	pol_decide(pol, &q, &a->d);
 	a->action = a->d.action;
-	if (a->action == POL_REQUEST && c->app_require)
-		a->action = POL_REQUIRE;   /* a program may strengthen policy, never weaken it */
+	/* secsock_set_security without ALLOW_INSECURE: nothing of this socket
+	 * goes clear, so a fall back (request, respond) or a bypass becomes
+	 * require; block still wins.  A program may strengthen the policy,
+	 * never weaken it (docs/api.md). */
+	if (pre_app_strict(c->app_sec) && a->action != POL_BLOCK)
+		a->action = POL_REQUIRE;
 
 	if (a->action == POL_BLOCK) {
 		addrs(fd, a->addr, a->len, a->l, a->r);

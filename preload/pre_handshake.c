@@ -106,10 +106,10 @@ static enum pre_hs_result hs_step(struct pre_conn *c, int fd, int server, const 
 		used = 0;
 		if (server)
 			*st = ss_ctx_accept(c->cred, &c->ctx, PRE_HS_REQ, buf + off, n - off, &used,
-			                    &out, &attrs, NULL);
+			                    &out, &attrs, &c->expiry);
 		else
 			*st = ss_ctx_initialize(c->cred, &c->ctx, target, PRE_HS_REQ,
-			                        buf ? buf + off : NULL, n - off, &used, &out, &attrs, NULL);
+			                        buf ? buf + off : NULL, n - off, &used, &out, &attrs, &c->expiry);
 		off += used;
 		if (out.len && pre_wire_send_all(fd, out.data, out.len, deadline_ms) < 0) {
 			int e = errno;

@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <linux/close_range.h>
+#include "pre_api.h"
 #include "pre_connect.h"
 #include "pre_engine.h"
 #include "pre_handshake.h"
@@ -79,9 +80,15 @@ SHIM int bind(int fd, const struct sockaddr *addr, socklen_t len)
 SHIM int listen(int fd, int backlog)
 {
 	/* A listener is not a connection: its accepted sockets are decided
-	 * in accept(). */
-	if (pre_fd_peek(fd))
+	 * in accept(), with the settings the program gave it (pre_api.h). */
+	if (pre_fd_peek(fd)) {
+		struct pre_conn *c = pre_fd_get(fd);
+		int kept = pre_api_listen(fd, c);
+		pre_conn_put(c);
+		if (kept < 0)
+			return -1;
 		pre_fd_forget(fd);
+	}
 	return REAL(listen)(fd, backlog);
 }
 
@@ -114,7 +121,7 @@ static struct pre_conn *renew(int fd, struct pre_conn *old)
 
 	if (!n)
 		return NULL;
-	n->app_require = old->app_require;
+	n->app_sec = old->app_sec;   /* once per socket (secsock_set_security), across a dissolve too */
 	pthread_mutex_lock(&old->rx_lock);
 	pthread_mutex_lock(&old->tx_lock);
 	if (pre_conn_state_fail(old) == PRE_FAILED) {
@@ -473,11 +480,29 @@ SHIM int ioctl(int fd, unsigned long req, ...)
 	return r;
 }
 
+/* SO_REUSEPORT on a socket with settings (secsock_set_security): another
+ * socket could then bind the same port and take its connections; refused
+ * with EACCES, the errno of the seed's SO_EXCLUSIVEADDRUSE conflict
+ * (docs/api.md "Exclusive port"). */
+static int reuseport_refused(int fd, const void *val, socklen_t len)
+{
+	struct pre_conn *c = pre_fd_peek(fd) ? pre_fd_get(fd) : NULL;
+	int r = pre_api_reuseport_refused(fd, c, val, len);
+
+	pre_conn_put(c);
+	return r;
+}
+
 SHIM int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct pre_conn *c;
 	int r, st, e;
 
+	if (__builtin_expect(level == SOL_SOCKET && name == SO_REUSEPORT, 0) &&
+	    reuseport_refused(fd, val, len)) {
+		errno = EACCES;
+		return -1;
+	}
 	if (!pre_fd_peek(fd) || !(c = pre_fd_get(fd)))
 		return REAL(setsockopt)(fd, level, name, val, len);
 	st = atomic_load(&c->state);

@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>   /* struct tcp_info with tcpi_segs_out (glibc's stops before it) */
+#include <sys/stat.h>
 #include "secsock.h"
+#include "pre_api.h"
 #include "pre_connect.h"
 #include "pre_io.h"
 #include "pre_log.h"
@@ -116,6 +120,14 @@ API int secsock_query(int fd, struct secsock_info *info)
 		snprintf(info->group, sizeof info->group, "%s", c->group ? ss_group_name(c->group) : "none");
 		snprintf(info->auth, sizeof info->auth, "%s", ss_auth_name((ss_auth)c->auth));
 		snprintf(info->peer, sizeof info->peer, "%s", c->peer ? c->peer : "anonymous");
+		/* Every suite is an AEAD (core/ss_suite): secured is encrypted
+		 * (the seed's guarantee-encryption holds for every socket). */
+		info->flags = SECSOCK_INFO_SECURED | SECSOCK_INFO_ENCRYPTED | (c->mutual ? SECSOCK_INFO_MUTUAL : 0);
+		/* core's ss_ctx_info.peer is the key's fingerprint for host-key;
+		 * the other methods name the peer otherwise and have none. */
+		if (c->auth == SS_AUTH_HOST_KEY && c->peer)
+			snprintf(info->peer_fingerprint, sizeof info->peer_fingerprint, "%s", c->peer);
+		info->expiry = c->expiry;
 		info->mutual = c->mutual;
 		info->standard_tls = c->mode == SS_MODE_STANDARD_TLS;
 		info->handshake_usec = c->hs_usec;
@@ -125,19 +137,113 @@ API int secsock_query(int fd, struct secsock_info *info)
 	return 0;
 }
 
-/* The connection of a socket that has not connected yet, locked. */
-static struct pre_conn *unconnected(int fd)
+/* ------------------------------------------------------------ settings
+ * The seed's WSASetSocketSecurity rules (seed 000 "Remarks"): AF_INET or
+ * AF_INET6, a stream socket (datagrams are not secured yet: EOPNOTSUPP,
+ * docs/api.md), before bind and before connect, once per socket. */
+
+/* What kind of socket fd is: its address family, or -1 with errno. */
+static int api_kind(int fd, int *protocol)
 {
-	struct pre_conn *c;
+	int v = 0;
+	socklen_t l = sizeof v;
 
 	if (!fd_open(fd)) {
 		errno = EBADF;
+		return -1;
+	}
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0)
+		return -1;   /* ENOTSOCK for a pipe or a file */
+	if (v != AF_INET && v != AF_INET6) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	int dom = v;
+	l = sizeof v;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0)
+		return -1;
+	if (v != SOCK_STREAM) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	l = sizeof v;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0)
+		return -1;
+	if (!pre_proto_is_tcp(v)) {
+		errno = EOPNOTSUPP;   /* SCTP's stream sockets, say */
+		return -1;
+	}
+	*protocol = v;
+	return dom;
+}
+
+/* The kernel's TCP states (include/net/tcp_states.h; not in the uapi). */
+enum { K_TCP_CLOSE = 7, K_TCP_LISTEN = 10 };
+
+/* The kernel's view, which holds for sockets secsock does not track too
+ * (quietly bypassed, inherited, forgotten after a bypass decision): 0 when
+ * the socket is new, EINVAL bound or listening, EISCONN connecting (SYN
+ * sent: getpeername still says ENOTCONN), connected, or closed after a
+ * connection (segments sent; connect(AF_UNSPEC) dissolves that, and the
+ * socket is new again). */
+static int api_kernel_state(int fd)
+{
+	struct tcp_info ti;
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ti, sl = sizeof ss;
+	int v = 0;
+
+	memset(&ti, 0, sizeof ti);
+	if (REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0) {
+		if (ti.tcpi_state == K_TCP_LISTEN)
+			return EINVAL;
+		if (ti.tcpi_state != K_TCP_CLOSE || ti.tcpi_segs_out)
+			return EISCONN;
+	} else {
+		l = sizeof v;
+		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v)
+			return EINVAL;
+		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+			return EISCONN;
+		sl = sizeof ss;
+	}
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    (ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+	                             : ((struct sockaddr_in6 *)&ss)->sin6_port) != 0)
+		return EINVAL;   /* bound: settings come before bind */
+	return 0;
+}
+
+/* The connection of a socket that can still take settings, rx_lock held
+ * (tracked from now on if it was not: the policy decides its connect even
+ * where it would not have looked at it); NULL with errno. */
+static struct pre_conn *settable(int fd, int dom, int protocol)
+{
+	struct pre_conn *c = pre_fd_get(fd);
+	int e, fl;
+
+	/* secsock's state first: a connection it failed (reset, FAILED) was
+	 * connected, whatever the kernel says of the socket now. */
+	e = c && atomic_load(&c->state) != PRE_NEW ? EISCONN : api_kernel_state(fd);
+	if (e) {
+		pre_conn_put(c);
+		errno = e;
 		return NULL;
 	}
-	c = pre_fd_get(fd);
 	if (!c) {
-		errno = ENOTSOCK;
-		return NULL;
+		c = pre_conn_new(dom, SOCK_STREAM, protocol);
+		if (!c) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		fl = REAL(fcntl)(fd, F_GETFL);
+		c->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+		if (pre_fd_install(fd, c) < 0) {
+			pre_conn_put(c);
+			errno = ENOMEM;
+			return NULL;
+		}
 	}
 	pthread_mutex_lock(&c->rx_lock);
 	if (atomic_load(&c->state) != PRE_NEW) {
@@ -149,64 +255,208 @@ static struct pre_conn *unconnected(int fd)
 	return c;
 }
 
-/* No tracked connection: under a policy that bypasses every outbound
- * connection socket() does not track TCP sockets (pre_quiet_bypass), and a
- * bypass rule is not overridden by these calls anyway (docs/api.md), so on
- * an unconnected TCP socket they succeed and change nothing, as they did
- * when the socket was tracked. */
-static int untracked_ok(int fd)
+static void settable_done(struct pre_conn *c)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	int dom, saved = errno;
-
-	if (saved != ENOTSOCK || !pre_quiet_bypass(POL_DIR_OUTBOUND) || !pre_is_tcp(fd, &dom))
-		return -1;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		errno = EISCONN;
-		return -1;
-	}
-	errno = saved;
-	return 0;
+	pthread_mutex_unlock(&c->rx_lock);
+	pre_conn_put(c);
 }
 
-API int secsock_set_security(int fd, unsigned flags)
+/* The caller's struct, as far as this build reads it.  Bytes past it must
+ * be zero: a later build's field set to something this one cannot honour
+ * is refused, not ignored (the convention of Linux's openat2 and clone3,
+ * which answer E2BIG; the seed's word for a bad value is EINVAL). */
+enum { SETTINGS_MAX = 4096 };
+static int settings_read(const struct secsock_settings *s, size_t size, struct secsock_settings *out)
 {
-	struct pre_conn *c;
+	const unsigned char *p = (const unsigned char *)s;
 
-	if (flags & ~SECSOCK_REQUIRE) {
+	memset(out, 0, sizeof *out);
+	if (!s) {
+		if (size == 0)
+			return 0;   /* NULL: the default settings */
 		errno = EINVAL;
 		return -1;
 	}
-	if (!(c = unconnected(fd)))
-		return untracked_ok(fd);
-	c->app_require = (flags & SECSOCK_REQUIRE) != 0;
-	pthread_mutex_unlock(&c->rx_lock);
-	pre_conn_put(c);
+	if (size < sizeof *out) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (size > SETTINGS_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = sizeof *out; i < size; i++)
+		if (p[i]) {
+			errno = EINVAL;
+			return -1;
+		}
+	memcpy(out, s, sizeof *out);
+	if (out->protocol != SECSOCK_PROTOCOL_DEFAULT ||
+	    (out->flags & ~(SECSOCK_SETTINGS_GUARANTEE_ENCRYPTION | SECSOCK_SETTINGS_ALLOW_INSECURE))) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+API int secsock_set_security(int fd, const struct secsock_settings *settings, size_t size)
+{
+	struct secsock_settings set;
+	struct pre_conn *c;
+	int dom, protocol = 0, zero = 0;
+
+	if ((dom = api_kind(fd, &protocol)) < 0 || settings_read(settings, size, &set) < 0)
+		return -1;
+	if (!(c = settable(fd, dom, protocol)))
+		return -1;
+	if (c->app_sec & PRE_APP_SET) {
+		settable_done(c);
+		errno = EINVAL;   /* once per socket (seed 000) */
+		return -1;
+	}
+	/* The seed's SO_EXCLUSIVEADDRUSE: a SO_REUSEPORT the program set
+	 * before is taken back (and refused from now on, pre_api_reuseport_
+	 * refused), so no other socket can bind the port beside this one;
+	 * recorded, so a discovery fallback's fresh socket gets it too. */
+	if (REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof zero) < 0) {
+		int e = errno;
+		settable_done(c);
+		errno = e;
+		return -1;
+	}
+	pre_conn_record_opt(c, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof zero);
+	c->app_sec = PRE_APP_SET | ((set.flags & SECSOCK_SETTINGS_ALLOW_INSECURE) ? PRE_APP_INSECURE : 0);
+	settable_done(c);
+	return 0;
+}
+
+/* name NULL: delete. */
+static int target_name(int fd, const char *name)
+{
+	struct pre_conn *c;
+	char *copy = NULL;
+	int dom, protocol = 0;
+
+	if ((dom = api_kind(fd, &protocol)) < 0)
+		return -1;
+	if (name && (!*name || strlen(name) > 255)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (name && !(copy = strdup(name))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (!(c = settable(fd, dom, protocol))) {
+		int e = errno;
+		free(copy);
+		errno = e;
+		return -1;
+	}
+	free(c->target);
+	c->target = copy;
+	settable_done(c);
 	return 0;
 }
 
 API int secsock_set_peer_target_name(int fd, const char *name)
 {
-	struct pre_conn *c;
-	char *copy;
-
-	if (!name || !*name || strlen(name) > 255) {
+	if (!name) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (!(c = unconnected(fd)))
-		return untracked_ok(fd);
-	copy = strdup(name);
-	if (!copy) {
-		pthread_mutex_unlock(&c->rx_lock);
-		pre_conn_put(c);
-		errno = ENOMEM;
+	return target_name(fd, name);
+}
+
+API int secsock_delete_peer_target_name(int fd)
+{
+	return target_name(fd, NULL);
+}
+
+/* ------------------------------------------------------------ listeners
+ * A server socket's settings outlive its connection state (listen()
+ * forgets it, pre_life.c): kept here by the socket's inode, the one thing
+ * every duplicate of the listener shares, with the descriptor it was seen
+ * on, to tell a closed listener's entry (the number is free or another
+ * file now) from a live one when the table is full.  A process has few
+ * listeners with settings; a full table refuses the listen (ENOBUFS)
+ * rather than let accept() serve in clear what the program asked secured. */
+enum { LISTENERS = 64 };
+static struct listener {
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	unsigned sec;   /* PRE_APP_*; 0 = free */
+} listeners[LISTENERS];
+static atomic_int listeners_n;
+static pthread_mutex_t listeners_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int same_socket(int fd, const struct listener *l)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino;
+}
+
+int pre_api_listen(int fd, const struct pre_conn *c)
+{
+	struct stat st;
+	struct listener *slot = NULL;
+
+	if (!c || !(c->app_sec & PRE_APP_SET))
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	pthread_mutex_lock(&listeners_lock);
+	for (int i = 0; i < LISTENERS; i++) {
+		struct listener *l = &listeners[i];
+		if (l->sec && l->dev == st.st_dev && l->ino == st.st_ino) {
+			slot = l;
+			break;
+		}
+		if (!slot && (!l->sec || !same_socket(l->fd, l)))
+			slot = l;
+	}
+	if (!slot) {
+		pthread_mutex_unlock(&listeners_lock);
+		errno = ENOBUFS;
 		return -1;
 	}
-	free(c->target);
-	c->target = copy;
-	pthread_mutex_unlock(&c->rx_lock);
-	pre_conn_put(c);
+	if (!slot->sec)
+		atomic_fetch_add(&listeners_n, 1);
+	*slot = (struct listener){ st.st_dev, st.st_ino, fd, c->app_sec };
+	pthread_mutex_unlock(&listeners_lock);
 	return 0;
+}
+
+unsigned pre_api_listener(int fd)
+{
+	struct stat st;
+	unsigned sec = 0;
+
+	if (atomic_load_explicit(&listeners_n, memory_order_relaxed) == 0)
+		return 0;
+	int e = errno;
+	if (fstat(fd, &st) == 0) {
+		pthread_mutex_lock(&listeners_lock);
+		for (int i = 0; i < LISTENERS && !sec; i++)
+			if (listeners[i].sec && listeners[i].dev == st.st_dev && listeners[i].ino == st.st_ino)
+				sec = listeners[i].sec;
+		pthread_mutex_unlock(&listeners_lock);
+	}
+	errno = e;
+	return sec;
+}
+
+int pre_api_reuseport_refused(int fd, const struct pre_conn *c, const void *val, socklen_t len)
+{
+	int on = 0;
+
+	if (!val || len < sizeof on)
+		return 0;   /* the kernel's EINVAL/EFAULT */
+	memcpy(&on, val, sizeof on);
+	if (!on)
+		return 0;
+	if (c)
+		return (c->app_sec & PRE_APP_SET) != 0;
+	return pre_api_listener(fd) != 0;
 }

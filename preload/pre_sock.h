@@ -91,7 +91,7 @@ struct pre_conn {
 	uint8_t dir;              /* POL_DIR_INBOUND / POL_DIR_OUTBOUND */
 	uint8_t action;           /* enum pol_action that applied */
 	uint8_t nonblock;         /* O_NONBLOCK as the program set it (pre_io.c conn_nonblock) */
-	uint8_t app_require;      /* secsock_set_security(SECSOCK_REQUIRE) */
+	uint8_t app_sec;          /* secsock_set_security: PRE_APP_* (pre_api.h) */
 	uint8_t wr_shut;          /* SHUT_WR done (close_notify sent) */
 	uint8_t nagle_off;        /* TCP_NODELAY set by us until the first data write (pre_handshake.c) */
 	uint8_t fork_mark;        /* pre_fork.c: already locked for this fork */
@@ -129,6 +129,7 @@ struct pre_conn {
 	uint16_t suite, group;
 	uint8_t auth, mode, mutual;
 	uint64_t hs_usec;
+	int64_t expiry;           /* the context's lifetime end, CLOCK_REALTIME seconds (0 unknown) */
 	char *peer;
 
 	/* Event loops (pre_engine.c, issue 5).  tail/held/so_error under tx_lock. */

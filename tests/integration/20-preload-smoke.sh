@@ -17,7 +17,9 @@ class Info(ctypes.Structure):
                 ("cipher", ctypes.c_char * 32), ("group", ctypes.c_char * 16),
                 ("auth", ctypes.c_char * 16), ("peer", ctypes.c_char * 256),
                 ("rule", ctypes.c_char * 64), ("mutual", ctypes.c_int),
-                ("standard_tls", ctypes.c_int), ("handshake_usec", ctypes.c_uint64)]
+                ("standard_tls", ctypes.c_int), ("handshake_usec", ctypes.c_uint64),
+                ("flags", ctypes.c_uint), ("peer_fingerprint", ctypes.c_char * 52),
+                ("expiry", ctypes.c_int64)]
 def query(fd):
     i = Info(); r = lib.secsock_query(fd, ctypes.byref(i)); return r, i
 def out(k, v): print("%s: %s" % (k, v), flush=True)

@@ -6,9 +6,9 @@
 #   system calls they make without the preload (strace -f -c: socket,
 #   connect, accept, getsockname, getpeername, getsockopt, getpid …), and
 #   the data arrives;
-#   secsock_set_security on an unconnected TCP socket there still succeeds
-#   (a bypass rule is not overridden, docs/api.md) and answers EISCONN once
-#   the socket is connected;
+#   secsock_set_security with ALLOW_INSECURE on an unconnected TCP socket
+#   there succeeds and leaves the bypass as it is (the policy decides,
+#   docs/api.md), and answers EISCONN once the socket is connected;
 #   at SECSOCK_LOG=info both decisions are still logged;
 #   under a policy whose decision depends on the port, accept still hands
 #   the program the peer's address (the kernel's, not a getpeername).
@@ -77,18 +77,26 @@ lib = ctypes.CDLL(None, use_errno=True)
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
 srv.listen(1)
+class Settings(ctypes.Structure):
+    _fields_ = [("protocol", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
+insecure = Settings(0, 2)   # SECSOCK_SETTINGS_ALLOW_INSECURE
+lib.secsock_set_security.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
 s = socket.socket()
-r = lib.secsock_set_security(s.fileno(), 1)
+r = lib.secsock_set_security(s.fileno(), ctypes.byref(insecure), ctypes.sizeof(insecure))
 print("unconnected:", r, ctypes.get_errno() if r else 0)
 r = lib.secsock_set_peer_target_name(s.fileno(), b"example")
 print("target-name:", r, ctypes.get_errno() if r else 0)
 s.connect(srv.getsockname())
-r = lib.secsock_set_security(s.fileno(), 1)
+c, _ = srv.accept()
+s.sendall(b"x")
+print("clear:", c.recv(1) == b"x")
+r = lib.secsock_set_security(s.fileno(), None, 0)
 print("connected:", r, ctypes.get_errno() if r else 0)
 EOF
 SECSOCK_LOG=warn preload "$T/api.log" "$PY" "$T/api.py" >"$T/api.out" 2>&1
 assert_grep '^unconnected: 0 0$' "$T/api.out" "api: secsock_set_security on an unconnected bypassed socket succeeds"
 assert_grep '^target-name: 0 0$' "$T/api.out" "api: secsock_set_peer_target_name on it succeeds"
+assert_grep '^clear: True$' "$T/api.out" "api: with ALLOW_INSECURE the bypass stands (clear)"
 assert_grep "^connected: -1 $("$PY" -c 'import errno; print(errno.EISCONN)')\$" "$T/api.out" \
 	"api: secsock_set_security once connected: EISCONN"
 
