@@ -34,4 +34,8 @@ unsigned pre_api_listener(int fd);
  * (EACCES) because fd has settings (seed 000 SO_EXCLUSIVEADDRUSE). */
 int pre_api_reuseport_refused(int fd, const struct pre_conn *c, const void *val, socklen_t len);
 
+/* fork (pre_fork.c): prepare before it, release after it in both. */
+void pre_api_atfork_prepare(void);
+void pre_api_atfork_release(void);
+
 #endif

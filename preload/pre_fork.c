@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include "pre_api.h"
 #include "pre_connect.h"
 #include "pre_io.h"
 #include "pre_sock.h"
@@ -55,8 +56,10 @@ SHIM pid_t fork(void)
 		pre_engine_atfork_prepare();
 	pre_arena_fork_prepare();
 	pre_tail_atfork_prepare();
+	pre_api_atfork_prepare();
 	pid = real();
 	saved = errno;
+	pre_api_atfork_release();
 	if (pid == 0) {
 		pre_fdtab_atfork_child();
 		pre_arena_fork_child();

@@ -447,6 +447,18 @@ unsigned pre_api_listener(int fd)
 	return sec;
 }
 
+/* fork: the table's lock is held across it so that a child never inherits
+ * it taken by a thread that does not exist there (pre_fork.c). */
+void pre_api_atfork_prepare(void)
+{
+	pthread_mutex_lock(&listeners_lock);
+}
+
+void pre_api_atfork_release(void)
+{
+	pthread_mutex_unlock(&listeners_lock);
+}
+
 int pre_api_reuseport_refused(int fd, const struct pre_conn *c, const void *val, socklen_t len)
 {
 	int on = 0;
