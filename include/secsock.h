@@ -84,9 +84,10 @@ struct secsock_settings {
  * bound or listening), EISCONN (connecting or connected), ENOMEM. */
 int secsock_set_security(int fd, const struct secsock_settings *settings, size_t size);
 
-/* WSASetSocketPeerTargetName: the name the peer must prove (certificate
- * peer-name), before connect(); overrides the rule's peer-name.  A method
- * that cannot prove it (anonymous, psk) makes connect fail ECONNREFUSED,
+/* WSASetSocketPeerTargetName: the name the peer must prove (a certificate's,
+ * or a host key's through a known-peers names= line), before connect();
+ * overrides the rule's peer-name.  A method that cannot prove it
+ * (anonymous, psk, an unbound host key) makes connect fail ECONNREFUSED,
  * never secure anonymously (docs/api.md).  name is copied; a second call
  * replaces it.  Errors: those of secsock_set_security for the socket and
  * its state (EBADF ENOTSOCK EAFNOSUPPORT EOPNOTSUPP EINVAL EISCONN), EINVAL
