@@ -44,6 +44,17 @@ static int rekey_due(struct pre_conn *c)
 	return 0;
 }
 
+/* A batch ends where the volume limit falls, so that the KeyUpdate comes
+ * after exactly rekey-after bytes, not up to a batch later. */
+static size_t rekey_cap(const struct pre_conn *c, size_t batch)
+{
+	const pol_settings *s = c->set;
+	if (s && s->rekey_after_bytes && c->tx_bytes < s->rekey_after_bytes &&
+	    s->rekey_after_bytes - c->tx_bytes < batch)
+		return (size_t)(s->rekey_after_bytes - c->tx_bytes);
+	return batch;
+}
+
 enum tx_mode { TX_AS_SOCKET = 0, TX_BLOCK, TX_NOWAIT };
 
 /* A tail left by an earlier call goes before anything of this one (the
@@ -185,14 +196,14 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED && pre_io_send_key_update(c, fd, 0) < 0)
 		goto broken;
 	while (total < want) {
-		size_t batch = want - total < TX_BATCH ? want - total : TX_BATCH, olen = 0;
+		if (rekey_due(c) && pre_io_send_key_update(c, fd, 1) < 0)
+			goto broken;
+		size_t batch = rekey_cap(c, want - total < TX_BATCH ? want - total : TX_BATCH), olen = 0;
 		const uint8_t *src = tx_gather(&k, s, batch);
 		uint64_t saved_seq;
 		ss_status st;
 		ssize_t r;
 
-		if (rekey_due(c) && pre_io_send_key_update(c, fd, 1) < 0)
-			goto broken;
 		saved_seq = c->rs->tx.seq;
 		st = ss_rec_seal_stream(c->rec, src, batch, 0, s->tx, sizeof s->tx, &olen);
 		if (src == s->gather)
