@@ -149,7 +149,7 @@ static const char *set_rekey(pol_settings *s, char *v)
 	return NULL;
 }
 
-const char *pol_set_setting(pol_settings *s, pol_key k, char *v)
+static const char *set_value(pol_settings *s, pol_key k, char *v)
 {
 	const pol_keydef *kd = &pol_keydefs[k];
 	size_t off, len;
@@ -196,6 +196,44 @@ const char *pol_set_setting(pol_settings *s, pol_key k, char *v)
 	default:
 		return "?";   /* the action and match keys are the rule's (pol_parse.c) */
 	}
+}
+
+/* Keys whose run-time side is not built yet (issue 14: main-mode reuse,
+ * quick-mode PSK without (EC)DHE): a session is never reused, so another
+ * value would be accepted and do nothing (promise 3).  Their built-in
+ * value is what secsock does today and stays accepted, so that the
+ * output of `policy show-default` loads. */
+static const char *builtin_only(pol_key k)
+{
+	switch (k) {
+	case PK_SESSION_LIFETIME:
+	case PK_IDLE_TIMEOUT:
+		return "main-mode session reuse is not built yet";
+	case PK_PFS:
+		return "resumption without (EC)DHE (pfs = no) is not built yet";
+	default:
+		return NULL;
+	}
+}
+
+const char *pol_set_setting(pol_settings *s, pol_key k, char *v)
+{
+	static _Thread_local char why[160];   /* read by the caller before its next call */
+	const char *e = set_value(s, k, v), *nb = builtin_only(k);
+	pol_settings b;
+	char bv[64];
+	size_t off, len;
+
+	if (e || !nb)
+		return e;
+	memset(&b, 0, sizeof b);
+	snprintf(bv, sizeof bv, "%s", pol_keydefs[k].builtin);
+	(void)set_value(&b, k, bv);
+	span_of(k, &off, &len);
+	if (memcmp((const char *)s + off, (const char *)&b + off, len) == 0)
+		return NULL;
+	snprintf(why, sizeof why, "%s, its built-in value, only: %s", pol_keydefs[k].builtin, nb);
+	return why;
 }
 
 void pol_overlay(pol_settings *dst, const pol_settings *src, uint32_t set)

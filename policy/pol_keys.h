@@ -59,11 +59,11 @@ X(CIPHERS, "ciphers", KT_CIPHERS, POL_SPAN(ciphers, n_ciphers), 0, 0, \
 X(GROUPS, "groups", KT_GROUPS, POL_SPAN(groups, n_groups), 0, 0, "x25519, p-256", NULL, \
   "key-exchange groups offered and accepted, in preference order") \
 X(SESSION_LIFETIME, "session-lifetime", KT_DURATION, POL_F(session_lifetime_ms), 0, POL_NOMAX, "2h", \
-  "seed: MM lifetime 2 hrs", "how long a negotiated session may be used") \
+  "seed: MM lifetime 2 hrs", "main-mode association lifetime (session reuse not built yet: built-in value only)") \
 X(REKEY_AFTER, "rekey-after", KT_REKEY, POL_SPAN(rekey_after_ms, rekey_after_bytes), 0, 0, "1h, 55G", \
   "seed: QM lifetime 1 hr, 55GB (whichever first)", "traffic keys are updated after this time or volume") \
 X(IDLE_TIMEOUT, "idle-timeout", KT_DURATION, POL_F(idle_timeout_ms), 0, POL_NOMAX, "5m", \
-  "seed: saIdleTimeout 5 min", "an idle connection's cipher state is trimmed after this") \
+  "seed: saIdleTimeout 5 min", "an unused main-mode association is forgotten (not built yet: built-in value only)") \
 X(ALLOW_CLEAR_AFTER, "allow-clear-after", KT_DURATION, POL_F(allow_clear_after_ms), 0, POL_NOMAX, "500ms", \
   "first contact under 1 s (seed said 10s)", "under request: fall back to clear when the peer has not answered by then") \
 X(SERVER_FIRST_WAIT, "server-first-wait", KT_DURATION, POL_F(server_first_wait_ms), 0, POL_NOMAX, "300ms", \
@@ -83,7 +83,7 @@ X(PEER, "peer", KT_PEER, POL_F(peer), 0, 0, "secsock", NULL, \
 X(PEER_NAME, "peer-name", KT_HOSTNAME, POL_F(peer_name), 0, 0, NULL, NULL, \
   "the name the peer's certificate must carry") \
 X(PFS, "pfs", KT_BOOL, POL_F(pfs), 0, 0, "yes", "every handshake has a fresh (EC)DHE share", \
-  "perfect forward secrecy: every handshake has a fresh (EC)DHE share") \
+  "perfect forward secrecy: every handshake has a fresh (EC)DHE share (no: not built yet)") \
 X(PSK_FILE, "psk-file", KT_PATH, POL_F(psk_file), 0, 0, NULL, NULL, "the pre-shared key file (auth psk)") \
 X(CERT_FILE, "cert-file", KT_PATH, POL_F(cert_file), 0, 0, NULL, NULL, "this end's certificate chain (PEM)") \
 X(KEY_FILE, "key-file", KT_PATH, POL_F(key_file), 0, 0, NULL, NULL, "this end's private key (PEM)") \

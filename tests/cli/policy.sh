@@ -8,7 +8,7 @@ unset SECSOCK_POLICY
 
 cat >"$T/good.conf" <<'CONF'
 [defaults]
-idle-timeout = 1m   # shorter than built-in
+server-first-wait = 1s   # longer than built-in
 
 [rule ssh]
 direction = any
@@ -90,7 +90,7 @@ line out '^matched: +rule db$' "db matched"
 line out '^action +require +rule db$' "action from rule"
 line out '^auth +certificate +rule db$' "auth from rule"
 line out '^peer-name +db\.internal +rule db$' "peer-name from rule"
-line out '^idle-timeout +1m +defaults$' "idle-timeout from defaults"
+line out '^server-first-wait +1s +defaults$' "server-first-wait from defaults"
 line out '^handshake-timeout +10s +built-in$' "handshake-timeout built-in"
 line out '^discovery-clear-ttl +5m +built-in$' "discovery-clear-ttl built-in"
 line out '^discovery-unproven-ttl +0 \(off\) +built-in$' "discovery-unproven-ttl built-in (a reset is not remembered)"

@@ -25,7 +25,7 @@ static const struct refusal refusals[] = {
 	{ "[defaults]\n[defaults]\n", 2, "duplicate [defaults]" },
 	{ R "port = 1\n[rule r]\naction = block\n", 4, "duplicate rule name 'r' (first on line 1)" },
 	{ "[defaults]\ncolour = blue\n", 2, "unknown key 'colour'" },
-	{ "[defaults]\nidle-timeout = 1m\nidle-timeout = 2m\n", 3, "duplicate key 'idle-timeout' (first on line 2)" },
+	{ "[defaults]\nserver-first-wait = 1s\nserver-first-wait = 2s\n", 3, "duplicate key 'server-first-wait' (first on line 2)" },
 	{ R "port = 1\nport = 2\n", 4, "duplicate key 'port'" },
 	{ "[defaults]\nport = 22\n", 2, "'port' is a match key" },
 	{ "[defaults]\nremote = 10.0.0.0/8\n", 2, "match key" },
@@ -70,6 +70,10 @@ static const struct refusal refusals[] = {
 	{ "[defaults]\npeer = tls\n", 2, "bad value for 'peer'" },
 	{ "[defaults]\npeer-name = a b\n", 2, "bad value for 'peer-name'" },
 	{ "[defaults]\npfs = true\n", 2, "bad value for 'pfs'" },
+	/* built-in value only until their run-time side exists (issue 14) */
+	{ "[defaults]\npfs = no\n", 2, "(pfs = no) is not built yet" },
+	{ "[defaults]\nsession-lifetime = 1d\n", 2, "2h, its built-in value, only: main-mode session reuse is not built yet" },
+	{ "[defaults]\nidle-timeout = 0\n", 2, "5m, its built-in value, only: main-mode session reuse is not built yet" },
 	{ "[defaults]\npsk-file = relative.psk\n", 2, "bad value for 'psk-file'" },
 	{ "[defaults]\ncert-file = c.pem\n", 2, "bad value for 'cert-file'" },
 	{ "[defaults]\nkey-file = k\n", 2, "bad value for 'key-file'" },
@@ -197,7 +201,7 @@ Test(refusals, line_too_long)
 	cr_assert_null(pol_load_string(text, "t", &d));
 	cr_expect(strstr(d.items[0].msg, "t:2: line too long") != NULL, "%s", d.items[0].msg);
 	/* a long comment is fine: it is stripped before the length check */
-	snprintf(text, sizeof text, "[defaults]\nidle-timeout = 1m   # %0300d\n", 7);
+	snprintf(text, sizeof text, "[defaults]\nserver-first-wait = 1s   # %0300d\n", 7);
 	pol_policy *p = pol_load_string(text, "t", &d);
 	cr_expect_not_null(p);
 	pol_free(p);
