@@ -103,6 +103,9 @@ void pol_check_sections(const pol_policy *p, pol_diags *d)
 {
 	if (secures(p->defaults.action))
 		check_consistency(p, &p->defaults, POL_DIR_ANY, d);
+	if (p->defaults.action == POL_REQUIRE || p->defaults.action == POL_BLOCK)
+		pol_diag_add(d, true, "%s: [defaults] action %s governs TCP only: UDP datagrams are not governed yet and pass in clear",
+		             p->name, pol_action_name(p->defaults.action));
 	for (int i = 0; i < p->n_rules; i++) {
 		const struct pol_rule *r = p->rules[i];
 		if (!(r->set & (UINT32_C(1) << PK_ACTION))) {
@@ -110,10 +113,11 @@ void pol_check_sections(const pol_policy *p, pol_diags *d)
 			             p->name, r->line, r->name);
 			continue;
 		}
-		/* Datagrams are not secured yet (issue 3): a udp rule may only
-		 * decide clear or refuse. */
-		if (p->match[i].protocol == POL_PROTO_UDP && r->action != POL_BYPASS && r->action != POL_BLOCK)
-			pol_diag_add(d, false, "%s:%d: rule '%s': udp rules may only bypass or block (datagrams are not secured)",
+		/* Datagrams are not governed yet (issue 3): the preload neither
+		 * secures nor refuses them, so a udp rule may only say what
+		 * happens anyway (promise 3). */
+		if (p->match[i].protocol == POL_PROTO_UDP && r->action != POL_BYPASS)
+			pol_diag_add(d, false, "%s:%d: rule '%s': udp rules may only bypass (datagrams are not governed yet: secsock neither secures nor blocks them)",
 			             p->name, r->key_line[PK_ACTION], r->name);
 		else if (secures(r->action))
 			check_consistency(p, r, (pol_direction)p->match[i].direction, d);

@@ -224,11 +224,10 @@ static void decided(const pol_policy *p, int i, pol_protocol protocol, pol_decis
 		return;
 	}
 	out->action = p->defaults.action;
-	/* Datagrams are not secured yet: without a udp rule, a default that
-	 * would secure becomes clear (request, respond: secure-if-possible is
-	 * never possible) or refuse (require: secure or fail — fail closed). */
-	if (protocol == POL_PROTO_UDP && out->action != POL_BYPASS && out->action != POL_BLOCK)
-		out->action = out->action == POL_REQUIRE ? POL_BLOCK : POL_BYPASS;
+	/* Datagrams are not governed yet (issue 3): whatever the default,
+	 * a udp flow is what the preload does with it — left alone. */
+	if (protocol == POL_PROTO_UDP)
+		out->action = POL_BYPASS;
 	out->rule = NULL;
 	out->rule_name = "defaults";
 	out->settings = &p->defaults.eff;
