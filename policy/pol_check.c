@@ -53,15 +53,22 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 	if (has_auth(s, SS_AUTH_CERTIFICATE) && dir == POL_DIR_INBOUND && s->cert_file[0] == '\0')
 		pol_diag_add(d, false, "%s:%d: %s: auth 'certificate' on inbound connections needs cert-file/key-file (the server proves itself with them)",
 		             p->name, line, what);
-	/* A name asked for is a requirement (core/ss_ctx.c finish): only a
-	 * certificate proves one, so a peer-name with no certificate method
-	 * would refuse every outbound connection the section governs. */
-	if (s->peer_name[0] && dir != POL_DIR_INBOUND && !has_auth(s, SS_AUTH_CERTIFICATE))
+	/* A name asked for is a requirement (core/ss_ctx.c finish), in both
+	 * directions: outbound the server's name, inbound the allowed client
+	 * names.  Only a certificate proves one, so a peer-name with no
+	 * certificate method would refuse every connection the section
+	 * governs; inbound the client's certificate is checked against ca-file,
+	 * which a standard-tls server may otherwise do without. */
+	if (s->peer_name[0] && !has_auth(s, SS_AUTH_CERTIFICATE))
 		pol_diag_add(d, false, "%s:%d: %s: peer-name needs auth = certificate: only a certificate proves a name (psk, host-key and anonymous do not), so every connection would be refused",
 		             p->name, line, what);
-	if (s->peer_name[0] && dir == POL_DIR_INBOUND)
-		pol_diag_add(d, false, "%s:%d: %s: peer-name on inbound connections (allowed client names) is not built yet: it names the server an outbound connection must reach",
+	else if (s->peer_name[0] && dir == POL_DIR_INBOUND && s->ca_file[0] == '\0')
+		pol_diag_add(d, false, "%s:%d: %s: peer-name on inbound connections (allowed client names) needs ca-file: the clients' certificates are checked against it",
 		             p->name, line, what);
+	/* An outbound connection reaches one server: its name is one name. */
+	if (dir != POL_DIR_INBOUND && strpbrk(s->peer_name, ",*") != NULL)
+		pol_diag_add(d, false, "%s:%d: %s: peer-name '%s': a list of names or a '*' glob is for inbound rules only (allowed client names); an outbound connection names one server (add direction = inbound)",
+		             p->name, line, what, s->peer_name);
 	if (tls && !has_auth(s, SS_AUTH_CERTIFICATE))
 		pol_diag_add(d, false, "%s:%d: %s: peer = standard-tls needs auth = certificate", p->name, line, what);
 	for (int i = 0; tls && i < s->n_auth; i++)
