@@ -20,7 +20,7 @@ typedef enum ss_auth {
 	SS_AUTH_ANONYMOUS,   /* ephemeral Ed25519 key, self-signed cert, made once per process */
 	SS_AUTH_HOST_KEY,    /* persistent Ed25519 host key; the caller pins it (TOFU) */
 	SS_AUTH_PSK,         /* TLS 1.3 external PSK (RFC 8446 §2.2, §4.2.11) */
-	SS_AUTH_CERTIFICATE, /* (later issue for secsock mode) X.509 chain + peer-name */
+	SS_AUTH_CERTIFICATE, /* X.509 chain to ca_file; the name: target (client), peer_names (server) */
 	SS_AUTH_GROUP        /* (later issue) GKDI group key as external PSK */
 } ss_auth;
 
