@@ -16,7 +16,8 @@
 #      succeeds and its read fails ECONNRESET; s_server never prints the
 #      marker); a server certificate from a CA the client does not trust or
 #      for another name → connect ECONNREFUSED with the status in the log.
-#   C. secsock <-> secsock (peer = secsock), the server with peer-name =
+#   C. secsock <-> secsock (peer = secsock) through a recording relay (the
+#      wire: TLS records only, the marker never in clear), the server with peer-name =
 #      "cli.test, *.build.test": a listed name and a glob match get in, the
 #      rest are refused as in A.
 # Certificates are made with openssl in $T (lib.sh make_cert: SAN DNS:CN).
@@ -197,12 +198,25 @@ peer-name = srv.test
 $([ -n "$ccert" ] && printf 'cert-file = %s\nkey-file  = %s\n' "$T/$ccert.crt" "$T/$ccert.key")
 EOF
 	policy_ok "$T/c-$n.conf"
-	POLICY=$T/c-$n.conf preload "$T/c-$n.log" "$EP" -T 10 connect 127.0.0.1 "$SPORT" \
+	# the client reaches the server through a recording relay (not
+	# preloaded): the wire must be TLS records, never the marker in clear
+	mkdir -p "$T/tap-$n"
+	start_bg "tap-$n" plain "$PY" "$TAP" relay "$T/tap-$n" 127.0.0.1 0 127.0.0.1 "$SPORT"
+	local tpid=$BG_PID
+	wait_file "$T/tap-$n/port" 10 || bail "tap relay did not start" "$T/tap-$n.err"
+	POLICY=$T/c-$n.conf preload "$T/c-$n.log" "$EP" -T 10 connect 127.0.0.1 "$(cat "$T/tap-$n/port")" \
 		"send:$marker\n" sleep:300 >"$T/c-$n.out" 2>&1
 	[ "$want" = in ] && assert_grep 'secured outbound .*auth=certificate peer=srv\.test' "$T/c-$n.log" \
 		"$what: client logs secured ... peer=srv.test"
 	server_verdict "$n" "$want" "$status" "$marker" "$what"
+	stop_pid "$tpid"
+	if "$PY" "$TAP" check "$marker" "$T/tap-$n" >"$T/tap-$n.check" 2>&1; then
+		pass "$what: the wire carried TLS records only, the marker never in clear"
+	else
+		fail "$what: the wire carried TLS records only, the marker never in clear" "$T/tap-$n.check"
+	fi
 }
+TAP=$(cd "$(dirname "$0")/../tools" && pwd)/tap.py
 secsock_case c-cert cli in cli.test "secsock client cli.test -> secsock server"
 secsock_case c-glob globcli in a.build.test "secsock client a.build.test (glob) -> secsock server"
 secsock_case c-nocert "" out SS_NO_CREDENTIALS "secsock client without a certificate -> secsock server"
