@@ -234,6 +234,10 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 		c->verify_name = !server;
 		c->own_cert = p->cert_file != NULL;
 	}
+	/* Allowed client names are proven by a verified chain only: without
+	 * the certificate method and a CA every client would be refused. */
+	if (server && p->peer_names != NULL && p->peer_names[0] != '\0' && !c->verify_peer)
+		return SS_NO_AUTHENTICATING_AUTHORITY;
 	c->present_cert = server && (c->allow_cert || c->allow_anon || c->allow_hostkey);
 	if (c->present_cert)
 		c->own_cert = p->cert_file != NULL;
@@ -363,6 +367,11 @@ ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
 	st = choose_methods(p, c);
 	if (st != SS_OK)
 		goto out;
+	if (c->use == SS_CRED_INBOUND && p->peer_names != NULL && p->peer_names[0] != '\0' &&
+	    (c->peer_names = strdup(p->peer_names)) == NULL) {
+		st = SS_INSUFFICIENT_MEMORY;
+		goto out;
+	}
 	if (c->allow_psk) {
 		memcpy(c->psk_identity, p->psk_identity, c->psk_identity_len);
 		c->psk = sodium_malloc(p->psk_len);
@@ -398,6 +407,7 @@ void ss_cred_free(ss_cred *c)
 	SSL_CTX_free(c->ssl);
 	X509_free(c->hk_cert);
 	EVP_PKEY_free(c->hk_key);
+	free(c->peer_names);
 	if (c->psk != NULL)
 		sodium_free(c->psk);   /* wipes before unmapping */
 	sodium_memzero(c, sizeof *c);

@@ -20,7 +20,7 @@ typedef enum ss_auth {
 	SS_AUTH_ANONYMOUS,   /* ephemeral Ed25519 key, self-signed cert, made once per process */
 	SS_AUTH_HOST_KEY,    /* persistent Ed25519 host key; the caller pins it (TOFU) */
 	SS_AUTH_PSK,         /* TLS 1.3 external PSK (RFC 8446 §2.2, §4.2.11) */
-	SS_AUTH_CERTIFICATE, /* (later issue for secsock mode) X.509 chain + peer-name */
+	SS_AUTH_CERTIFICATE, /* X.509 chain to ca_file; the name: target (client), peer_names (server) */
 	SS_AUTH_GROUP        /* (later issue) GKDI group key as external PSK */
 } ss_auth;
 
@@ -65,6 +65,16 @@ typedef struct ss_cred_params {
 	 * decision is the caller's pin.  No readable Ed25519 key →
 	 * SS_NO_CREDENTIALS, whatever else the list holds. */
 	const char *host_key_file;
+	/* inbound, certificate: the client names a server admits (policy
+	 * peer-name on an inbound rule), a comma-separated list of DNS names
+	 * and IP literals; a label that is exactly '*' matches any one label
+	 * ("*.example.com", "build-*" is no glob), case-insensitive.  A client
+	 * gets in only with a verified chain naming one of them: its SAN DNS
+	 * and IP entries, its subject CN only when it has no SAN DNS entry
+	 * (RFC 6125 §6.4.4).  NULL or "": any verified client.  Needs the
+	 * certificate method and a ca_file (acquire otherwise fails with
+	 * SS_NO_AUTHENTICATING_AUTHORITY: nothing could prove the names). */
+	const char *peer_names;
 } ss_cred_params;
 
 /* The subject CN of a host-key certificate: what tells a peer's persistent

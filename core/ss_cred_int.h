@@ -32,6 +32,7 @@ struct ss_cred {
 	size_t psk_identity_len;
 	uint8_t *psk;                    /* sodium_malloc'd, psk_len bytes */
 	size_t psk_len;
+	char *peer_names;                /* inbound: allowed client names (ss_cred_params), NULL = any */
 	EVP_PKEY *hk_key;                /* host-key: our key and its self-signed certificate */
 	X509 *hk_cert;
 	SSL_CTX *ssl;                    /* configured for this direction, shared by contexts */
@@ -44,5 +45,9 @@ void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c);
 /* IANA named group (RFC 8446 §4.2.7) <-> OpenSSL NID; 0 when unknown. */
 int ss_group_to_nid_(uint16_t group);
 uint16_t ss_group_from_nid_(int nid);
+
+/* Does certificate x carry a name from the comma-separated pattern list
+ * (ss_cred_params.peer_names)?  1 yes, 0 no (ss_ctx_cb.c). */
+int ss_cert_names_match_(X509 *x, const char *list);
 
 #endif

@@ -172,8 +172,9 @@ static ss_status map_alert(int desc)
 	case SSL_AD_CERTIFICATE_EXPIRED:
 	case SSL_AD_CERTIFICATE_UNKNOWN:
 	case SSL_AD_ACCESS_DENIED:
-	case TLS13_AD_CERTIFICATE_REQUIRED:
 		return SS_LOGON_DENIED;
+	case TLS13_AD_CERTIFICATE_REQUIRED:   /* RFC 8446 §4.4.2.4: we sent none */
+		return SS_NO_CREDENTIALS;
 	case SSL_AD_UNKNOWN_CA:
 		return SS_NO_AUTHENTICATING_AUTHORITY;
 	case SSL_AD_UNRECOGNIZED_NAME:
@@ -249,8 +250,9 @@ static ss_status map_failure(ss_ctx *ctx, int ssl_err)
 		return SS_LOGON_DENIED;
 	case SSL_R_BAD_SIGNATURE:
 	case SSL_R_DIGEST_CHECK_FAILED:
-	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:   /* we required one (certificate method) */
 		return SS_LOGON_DENIED;
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:   /* we required one (certificate method) */
+		return SS_NO_CREDENTIALS;
 	case SSL_R_CERTIFICATE_VERIFY_FAILED:
 		return map_verify_error(ctx->verify_err ? ctx->verify_err
 		                                        : (int)SSL_get_verify_result(ctx->ssl));
@@ -427,7 +429,12 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 		snprintf(in->peer, sizeof in->peer, "%s", c->psk_identity);
 	} else if (cert_ok) {
 		in->auth = SS_AUTH_CERTIFICATE;
-		in->mutual = ctx->server && c->own_cert;   /* the client's chain and ours */
+		/* Mutual: this end proved itself too.  A server with its own
+		 * chain (or host key), not the anonymous certificate; a client
+		 * that was asked for a certificate and had its chain to send
+		 * (whether the server then accepted it, only the server knows:
+		 * if it did not, it ends the connection with an alert). */
+		in->mutual = ctx->server ? c->own_cert || c->allow_hostkey : ctx->cert_asked && c->own_cert;
 		if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
 		                              in->peer, sizeof in->peer) < 0)
 			snprintf(in->peer, sizeof in->peer, "(no common name)");
@@ -440,6 +447,20 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	} else {
 		in->auth = SS_AUTH_ANONYMOUS;
 		snprintf(in->peer, sizeof in->peer, "anonymous");
+	}
+	/* An inbound peer-name: the client must prove one of the allowed
+	 * names with a verified chain (ss_cred.h peer_names).  verify_chain in
+	 * ss_ctx_cb.c refuses a wrong name on the wire already; this is the
+	 * check that does not depend on the callback, and the one that sees
+	 * a client that proved no name at all. */
+	if (ctx->server && c->peer_names != NULL &&
+	    (in->auth != SS_AUTH_CERTIFICATE || !ss_cert_names_match_(peer, c->peer_names))) {
+		ctx->fail |= F_NOT_PROVEN;
+		if (in->auth == SS_AUTH_CERTIFICATE)
+			return SS_WRONG_PRINCIPAL;
+		if (ctx->verify_err != 0)
+			return map_verify_error(ctx->verify_err);   /* a chain that did not verify */
+		return peer == NULL ? SS_NO_CREDENTIALS : SS_TARGET_UNKNOWN;
 	}
 	/* A peer gets in only by proving a method the credential lists
 	 * (ARCHITECTURE.md "Authentication methods").  The callbacks refuse

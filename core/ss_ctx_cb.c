@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -65,6 +66,105 @@ static int offered_psk_find(const uint8_t *d, size_t n, const char *id, size_t i
 			*binder_len = ss_cur_left(&binder);
 			return 1;
 		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ client names
+ * An inbound rule's peer-name is a list of patterns the client's
+ * certificate must match one of (ss_cred.h peer_names). */
+
+/* One DNS name against one pattern, label by label, case-insensitive; a
+ * pattern label that is exactly '*' matches any one non-empty label.  A
+ * certificate's own wildcard ("*.example.com" in its SAN) is matched
+ * literally: a client proves its own name, it has no business claiming a
+ * whole domain (RFC 6125 §6.4.3 wildcards are for server names). */
+static int dns_match(const char *pat, size_t plen, const char *name, size_t nlen)
+{
+	if (nlen > 0 && name[nlen - 1] == '.')
+		nlen--;   /* an absolute name "a.example." is "a.example" */
+	if (plen == 0 || nlen == 0)
+		return 0;
+	for (;;) {
+		const char *pd = memchr(pat, '.', plen), *nd = memchr(name, '.', nlen);
+		size_t pl = pd ? (size_t)(pd - pat) : plen, nl = nd ? (size_t)(nd - name) : nlen;
+
+		if (nl == 0 || (pd == NULL) != (nd == NULL))
+			return 0;
+		if (!(pl == 1 && pat[0] == '*') && (pl != nl || strncasecmp(pat, name, pl) != 0))
+			return 0;
+		if (pd == NULL)
+			return 1;
+		pat += pl + 1, plen -= pl + 1;
+		name += nl + 1, nlen -= nl + 1;
+	}
+}
+
+/* The pattern as an IP address, when it is one: 4 or 16 bytes, else 0. */
+static size_t ip_pattern(const char *pat, size_t plen, unsigned char ip[16])
+{
+	char tmp[INET6_ADDRSTRLEN];
+
+	if (plen == 0 || plen >= sizeof tmp)
+		return 0;
+	memcpy(tmp, pat, plen);
+	tmp[plen] = '\0';
+	if (inet_pton(AF_INET, tmp, ip) == 1)
+		return 4;
+	if (inet_pton(AF_INET6, tmp, ip) == 1)
+		return 16;
+	return 0;
+}
+
+/* One pattern against the certificate's names: SAN DNS and IP entries;
+ * the subject CNs only when there is no SAN DNS entry (RFC 6125 §6.4.4).
+ * Names with an embedded NUL never match. */
+static int cert_has_name(X509 *x, const char *pat, size_t plen)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	unsigned char ip[16];
+	size_t iplen = ip_pattern(pat, plen, ip);
+	int san_dns = 0, hit = 0;
+
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && !hit; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const ASN1_STRING *v;
+		if (g->type == GEN_DNS) {
+			san_dns = 1;
+			v = g->d.dNSName;
+			hit = iplen == 0 && memchr(ASN1_STRING_get0_data(v), 0, (size_t)ASN1_STRING_length(v)) == NULL &&
+			      dns_match(pat, plen, (const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
+		} else if (g->type == GEN_IPADD) {
+			v = g->d.iPAddress;
+			hit = iplen != 0 && (size_t)ASN1_STRING_length(v) == iplen &&
+			      memcmp(ASN1_STRING_get0_data(v), ip, iplen) == 0;
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	if (hit || san_dns || iplen != 0)
+		return hit;
+	const X509_NAME *subj = X509_get_subject_name(x);
+	for (int i = -1; (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0 && !hit;) {
+		const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+		unsigned char *utf8 = NULL;
+		int n = ASN1_STRING_to_UTF8(&utf8, v);
+		hit = n > 0 && memchr(utf8, 0, (size_t)n) == NULL && dns_match(pat, plen, (const char *)utf8, (size_t)n);
+		OPENSSL_free(utf8);
+	}
+	return hit;
+}
+
+int ss_cert_names_match_(X509 *x, const char *list)
+{
+	if (x == NULL || list == NULL)
+		return 0;
+	while (*list != '\0') {
+		size_t n;
+		list += strspn(list, ", \t");
+		n = strcspn(list, ", \t");
+		if (n > 0 && cert_has_name(x, list, n))
+			return 1;
+		list += n;
 	}
 	return 0;
 }
@@ -285,6 +385,26 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	return 0;
 }
 
+/* The certificate method's check: the chain to ca_file (verify_cb sees
+ * each step), then on a server with allowed client names (an inbound
+ * peer-name) the name.  A name that does not match refuses the client even
+ * when anonymous is listed too: a name was asked for, and an anonymous
+ * client proves none (issue 13 "Names are enforced").  The error chosen
+ * makes OpenSSL answer with a bad_certificate alert (RFC 8446 §6.2). */
+static int verify_chain(ss_ctx *ctx, X509_STORE_CTX *xs)
+{
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	int ok = X509_verify_cert(xs);
+
+	if (ok != 1 || !ctx->server || ctx->cred->peer_names == NULL || ctx->verify_err != 0)
+		return ok;
+	if (ss_cert_names_match_(leaf, ctx->cred->peer_names))
+		return 1;
+	ctx->verify_err = X509_V_ERR_HOSTNAME_MISMATCH;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
+	return 0;
+}
+
 /* Is x a host-key certificate (subject CN SS_HOSTKEY_CN over an Ed25519
  * key)?  Then fp gets the key's fingerprint (ss_peers.h).  Anyone can make
  * such a certificate: it only names the key, the caller's pin decides. */
@@ -326,7 +446,7 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		return 1;
 	}
 	if (ctx->cred->allow_cert)
-		return X509_verify_cert(xs);
+		return verify_chain(ctx, xs);
 	if (ctx->cred->allow_anon)
 		return 1;
 	ctx->fail |= F_CERT_REFUSED;
@@ -355,6 +475,19 @@ static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
 	return 1;
 }
 
+/* Client: OpenSSL calls this when the server's CertificateRequest
+ * (RFC 8446 §4.3.2) is processed, before it picks what to send: finish()
+ * then knows the server asked, for `mutual`. */
+static int cert_asked_cb(SSL *ssl, void *arg)
+{
+	ss_ctx *ctx = ctx_of(ssl);
+
+	(void)arg;
+	if (ctx != NULL)
+		ctx->cert_asked = 1;
+	return 1;
+}
+
 void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
 {
 	SSL_CTX_set_keylog_callback(sctx, keylog_cb);
@@ -370,7 +503,8 @@ void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
 		/* host-key asks every client for its key (mutual, ARCHITECTURE.md
 		 * "Authentication methods"). */
 		if (c->verify_peer || c->allow_hostkey) {
-			SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | (c->allow_anon ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+			int may_skip = c->allow_anon && c->peer_names == NULL;   /* names: a certificate must come */
+			SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | (may_skip ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
 			                   verify_cb);
 			SSL_CTX_set_cert_verify_callback(sctx, cert_verify_cb, NULL);
 		} else {
@@ -380,6 +514,7 @@ void ss_ctx_install_callbacks_(SSL_CTX *sctx, const struct ss_cred *c)
 		SSL_CTX_set_psk_use_session_callback(sctx, psk_use_cb);
 		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, verify_cb);
 		SSL_CTX_set_cert_verify_callback(sctx, cert_verify_cb, NULL);
+		SSL_CTX_set_cert_cb(sctx, cert_asked_cb, NULL);
 		if (c->allow_hostkey)
 			SSL_CTX_set_client_cert_cb(sctx, client_cert_cb);
 	}

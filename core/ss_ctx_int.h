@@ -64,6 +64,7 @@ struct ss_ctx {
 	int binder_failed;        /* server: the PSK binder did not verify (wrong key) */
 	int hk_seen;              /* the peer presented a host-key certificate (fingerprint in hk_fp) */
 	int hk_sent;              /* client: the server asked and we presented our host key */
+	int cert_asked;           /* client: the server sent a CertificateRequest */
 	int want_name;            /* client: a target name was given; only a method that
 	                             proves names may end this handshake (finish) */
 	char hk_fp[SS_FP_LEN];

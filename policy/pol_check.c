@@ -53,16 +53,22 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 	if (has_auth(s, SS_AUTH_CERTIFICATE) && dir == POL_DIR_INBOUND && s->cert_file[0] == '\0')
 		pol_diag_add(d, false, "%s:%d: %s: auth 'certificate' on inbound connections needs cert-file/key-file (the server proves itself with them)",
 		             p->name, line, what);
-	/* A name asked for is a requirement (core/ss_ctx.c finish): a
-	 * certificate proves one, a host key through a known-peers line that
-	 * binds it; a peer-name with neither method would refuse every
-	 * outbound connection the section governs. */
+	/* A name asked for is a requirement (core/ss_ctx.c finish), in both
+	 * directions: outbound the server's name, inbound the allowed client
+	 * names.  Outbound a certificate proves it, or a host key through a
+	 * known-peers line that binds it; inbound only a client certificate
+	 * does (against ca-file, which a standard-tls server may otherwise do
+	 * without).  A peer-name no listed method can prove would refuse every
+	 * connection the section governs. */
 	if (s->peer_name[0] && dir != POL_DIR_INBOUND && !has_auth(s, SS_AUTH_CERTIFICATE) &&
 	    !has_auth(s, SS_AUTH_HOST_KEY))
 		pol_diag_add(d, false, "%s:%d: %s: peer-name needs auth = certificate or host-key: only they prove a name (psk and anonymous do not), so every connection would be refused",
 		             p->name, line, what);
-	if (s->peer_name[0] && dir == POL_DIR_INBOUND)
-		pol_diag_add(d, false, "%s:%d: %s: peer-name on inbound connections (allowed client names) is not built yet: it names the server an outbound connection must reach",
+	else if (s->peer_name[0] && dir != POL_DIR_OUTBOUND && !has_auth(s, SS_AUTH_CERTIFICATE))
+		pol_diag_add(d, false, "%s:%d: %s: peer-name on inbound connections (allowed client names) needs auth = certificate: only a client certificate proves a client's name (add direction = outbound for a server's name)",
+		             p->name, line, what);
+	else if (s->peer_name[0] && dir == POL_DIR_INBOUND && s->ca_file[0] == '\0')
+		pol_diag_add(d, false, "%s:%d: %s: peer-name on inbound connections (allowed client names) needs ca-file: the clients' certificates are checked against it",
 		             p->name, line, what);
 	/* The ClientHello of a first contact waits up to first-contact-wait
 	 * inside the handshake's time: at or past handshake-timeout the
@@ -71,6 +77,10 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 	if (s->first_contact_wait_ms >= s->handshake_timeout_ms)
 		pol_diag_add(d, false, "%s:%d: %s: first-contact-wait must be shorter than handshake-timeout (the handshake would time out before its ClientHello is sent)",
 		             p->name, line, what);
+	/* An outbound connection reaches one server: its name is one name. */
+	if (dir != POL_DIR_INBOUND && strpbrk(s->peer_name, ",*") != NULL)
+		pol_diag_add(d, false, "%s:%d: %s: peer-name '%s': a list of names or a '*' glob is for inbound rules only (allowed client names); an outbound connection names one server (add direction = inbound)",
+		             p->name, line, what, s->peer_name);
 	if (tls && !has_auth(s, SS_AUTH_CERTIFICATE))
 		pol_diag_add(d, false, "%s:%d: %s: peer = standard-tls needs auth = certificate", p->name, line, what);
 	for (int i = 0; tls && i < s->n_auth; i++)

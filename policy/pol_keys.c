@@ -3,6 +3,8 @@
  * Match keys and the action are parsed by pol_parse.c (they belong to the
  * rule, not to its settings); their names and docs are here all the same.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include "pol_internal.h"
@@ -17,7 +19,7 @@ const pol_keydef pol_keydefs[PK_COUNT_] = { POL_KEYS(POL_KEY_DEF) };
 /* The position of a key is its bit in pol_rule.set (pol_internal.h). */
 _Static_assert(PK_COUNT_ <= 32, "pol_rule.set has one bit per key");
 
-enum { MAX_LIST = 64 };
+enum { MAX_LIST = 64, POL_MAX_NAMES = 16 };
 
 static void span_of(pol_key k, size_t *off, size_t *len)
 {
@@ -70,6 +72,52 @@ static const char *set_auth(pol_settings *s, char *v)
 				return "each method once (a duplicate was given)";
 	}
 	s->n_auth = n;
+	return NULL;
+}
+
+/* One peer-name entry: a DNS name whose labels are letters, digits, '-'
+ * and '_' or exactly '*' (an inbound rule's glob: any one label), or an IP
+ * literal (IPv6 has ':').  No empty label, no blanks. */
+static bool valid_peer_name(const char *n)
+{
+	unsigned char ip[16];
+	const char *lab = n;
+
+	if (strchr(n, ':') != NULL)
+		return inet_pton(AF_INET6, n, ip) == 1;
+	for (const char *p = n;; p++) {
+		if (*p == '.' || *p == '\0') {
+			size_t l = (size_t)(p - lab);
+			if (l == 0 || l > 63 || (memchr(lab, '*', l) != NULL && l != 1))
+				return false;
+			if (*p == '\0')
+				return true;
+			lab = p + 1;
+		} else if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '*') {
+			return false;
+		}
+	}
+}
+
+/* peer-name: one name (outbound: the server's), or on an inbound rule a
+ * list of allowed client names (pol_check.c says which rules may have a
+ * list or a glob).  Kept as "a, b, c", the form core/ss_cred.h reads. */
+static const char *set_names(char *field, size_t len, char *v)
+{
+	static const char expect[] = "a host name or IP address, or (inbound) a comma-separated list of them, "
+	                             "'*' as a whole label, under 256 characters in all";
+	char *items[MAX_LIST], out[256] = "";
+	int n = 0;
+
+	if (strlen(v) >= len || !pol_split_list(v, items, &n, POL_MAX_NAMES))
+		return expect;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(out);
+		if (!valid_peer_name(items[i]) ||
+		    (size_t)snprintf(out + l, sizeof out - l, "%s%s", i ? ", " : "", items[i]) >= sizeof out - l)
+			return expect;
+	}
+	snprintf(field, len, "%s", out);
 	return NULL;
 }
 
@@ -175,10 +223,7 @@ static const char *set_value(pol_settings *s, pol_key k, char *v)
 			return "secsock or standard-tls";
 		return NULL;
 	case KT_HOSTNAME:
-		if (strlen(v) >= len || strpbrk(v, " \t,") != NULL)
-			return "one host name (no blanks or commas, under 256 characters)";
-		snprintf(field, len, "%s", v);
-		return NULL;
+		return set_names(field, len, v);
 	case KT_KNOWN:
 		if (strcmp(v, "tofu") != 0 && strcmp(v, "strict") != 0)
 			return "tofu or strict";

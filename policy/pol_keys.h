@@ -81,7 +81,7 @@ X(DISCOVERY_UNPROVEN_TTL, "discovery-unproven-ttl", KT_DURATION, POL_F(discovery
 X(PEER, "peer", KT_PEER, POL_F(peer), 0, 0, "secsock", NULL, \
   "what the other end runs: secsock, or standard-tls (any TLS 1.3 implementation)") \
 X(PEER_NAME, "peer-name", KT_HOSTNAME, POL_F(peer_name), 0, 0, NULL, NULL, \
-  "the name the peer's certificate must carry") \
+  "the name the server's certificate must carry; inbound: the allowed client names (a list, '*' labels)") \
 X(PFS, "pfs", KT_BOOL, POL_F(pfs), 0, 0, "yes", "every handshake has a fresh (EC)DHE share", \
   "perfect forward secrecy: every handshake has a fresh (EC)DHE share (no: not built yet)") \
 X(PSK_FILE, "psk-file", KT_PATH, POL_F(psk_file), 0, 0, NULL, NULL, "the pre-shared key file (auth psk)") \

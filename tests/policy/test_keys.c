@@ -120,6 +120,28 @@ Test(keys, strings_paths_and_flags)
 	pol_free(p);
 }
 
+/* An inbound rule's peer-name: a list of allowed client names (issue 13),
+ * kept as "a, b" (what core/ss_cred.h peer_names reads and explain prints),
+ * '*' only as a whole label, IP literals too. */
+Test(keys, inbound_peer_name_list)
+{
+	pol_diags d;
+	pol_policy *p = pol_load_string(
+	    "[rule in]\ndirection = inbound\naction = require\nauth = certificate\nca-file = /ca.pem\n"
+	    "cert-file = /c.pem\nkey-file = /k.pem\n"
+	    "peer-name = client.test,*.build.test ,  127.0.0.1, ::1\n", "t", &d);
+	cr_assert_not_null(p, "%s", d.count ? d.items[0].msg : "");
+	pol_query q = q_make(POL_DIR_INBOUND, "192.0.2.1", 1234, NULL);
+	pol_decision dec;
+	pol_decide(p, &q, &dec);
+	cr_assert_str_eq(dec.rule_name, "in");
+	cr_expect_str_eq(dec.settings->peer_name, "client.test, *.build.test, 127.0.0.1, ::1");
+	char b[300];
+	cr_assert(pol_format_setting(dec.settings, "peer-name", b, sizeof b));
+	cr_expect_str_eq(b, "client.test, *.build.test, 127.0.0.1, ::1");
+	pol_free(p);
+}
+
 /* Every action word, in a rule and in [defaults]. */
 Test(keys, actions)
 {

@@ -70,6 +70,14 @@ static const struct refusal refusals[] = {
 	{ "[defaults]\nrekey-after = 1h, 55G, 2d\n", 2, "bad value for 'rekey-after'" },
 	{ "[defaults]\npeer = tls\n", 2, "bad value for 'peer'" },
 	{ "[defaults]\npeer-name = a b\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = a,,b\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = a,\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = build-*.test\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = a..test\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = .test\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = a/b\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = ::1::2\n", 2, "bad value for 'peer-name'" },
+	{ "[defaults]\npeer-name = a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q\n", 2, "bad value for 'peer-name'" },
 	{ "[defaults]\npfs = true\n", 2, "bad value for 'pfs'" },
 	/* built-in value only until their run-time side exists (issue 14) */
 	{ "[defaults]\npfs = no\n", 2, "(pfs = no) is not built yet" },
@@ -135,9 +143,29 @@ static const struct refusal refusals[] = {
 	{ "[rule out]\ndirection = outbound\naction = require\nauth = psk\npsk-file = /p\npeer-name = db\n", 1,
 	  "peer-name needs auth = certificate or host-key" },
 	{ "[defaults]\npeer-name = db\n", 1, "peer-name needs auth = certificate or host-key" },
-	{ "[rule in]\ndirection = inbound\naction = require\nauth = certificate\nca-file = /ca.pem\n"
+	/* host-key proves a server's name (known-peers names=), never a client's */
+	{ "[defaults]\nauth = host-key\npeer-name = db\n", 1,
+	  "peer-name on inbound connections (allowed client names) needs auth = certificate" },
+	/* inbound peer-name: allowed client names (issue 13 "certificate, both
+	 * directions"); proven by a certificate against ca-file only */
+	{ "[rule in]\ndirection = inbound\naction = require\nauth = anonymous\npeer-name = client\n", 1,
+	  "needs auth = certificate" },
+	{ "[rule in]\ndirection = inbound\naction = require\nauth = psk\npsk-file = /p\npeer-name = a, b\n", 1,
+	  "needs auth = certificate" },
+	{ "[rule in]\ndirection = inbound\naction = require\nauth = host-key\npeer-name = a\n", 1,
+	  "peer-name on inbound connections (allowed client names) needs auth = certificate" },
+	{ "[rule in]\ndirection = inbound\naction = require\npeer = standard-tls\nauth = certificate\n"
 	  "cert-file = /c.pem\nkey-file = /k.pem\npeer-name = client\n", 1,
-	  "peer-name on inbound connections (allowed client names) is not built yet" },
+	  "peer-name on inbound connections (allowed client names) needs ca-file" },
+	/* a list or a glob names clients; an outbound connection reaches one server */
+	{ "[rule out]\ndirection = outbound\naction = require\nauth = certificate\nca-file = /ca.pem\n"
+	  "peer-name = a.test, b.test\n", 1, "is for inbound rules only" },
+	{ "[rule out]\ndirection = outbound\naction = require\nauth = certificate\nca-file = /ca.pem\n"
+	  "peer-name = *.test\n", 1, "is for inbound rules only" },
+	{ "[rule any]\naction = require\nauth = certificate\nca-file = /ca.pem\n" KP
+	  "peer-name = a.test, b.test\n", 1, "is for inbound rules only" },
+	{ "[defaults]\nauth = certificate\nca-file = /ca.pem\n" KP "peer-name = *.test\n", 1,
+	  "is for inbound rules only" },
 #undef KP
 };
 
@@ -154,6 +182,14 @@ Test(refusals, certificate_with_trust_anchor_loads)
 		"cert-file = /c.pem\nkey-file = /k.pem\n",
 		"[rule in]\ndirection = inbound\naction = require\nauth = psk\npsk-file = /p\n"
 		"cert-file = /c.pem\nkey-file = /k.pem\n",
+		/* inbound peer-name: allowed client names, a list with globs */
+		"[rule in]\ndirection = inbound\naction = require\nauth = certificate\nca-file = /ca.pem\n"
+		"cert-file = /c.pem\nkey-file = /k.pem\npeer-name = client.test, *.build.test, 127.0.0.1, ::1\n",
+		"[rule in]\ndirection = inbound\naction = require\npeer = standard-tls\nauth = certificate\n"
+		"ca-file = /ca.pem\ncert-file = /c.pem\nkey-file = /k.pem\npeer-name = *.test\n",
+		/* one name, any direction: the server's outbound, the one client name inbound */
+		"[defaults]\nauth = certificate\nca-file = /ca.pem\ncert-file = /c.pem\nkey-file = /k.pem\n"
+		"peer-name = db.test\n",
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		pol_diags d;
