@@ -76,7 +76,7 @@ TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libse
            $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
 .PHONY: all example check unit check-valgrind check-cli check-integration check-clang \
-        check-exports check-layers check-structure check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
+        check-exports check-layers check-structure check-key-effects check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
 
 all: $(TARGETS) $(TOOL_BIN)
 
@@ -160,6 +160,7 @@ check: deps
 	$(MAKE) check-exports
 	$(MAKE) check-layers
 	$(MAKE) check-structure
+	$(MAKE) check-key-effects
 	$(MAKE) check-cli
 	$(MAKE) check-integration
 	$(MAKE) check-security
@@ -193,6 +194,11 @@ check-layers: all
 # cli/ over 900 lines, no function over 120 (data tables exempt).
 check-structure:
 	@scripts/check-structure.sh
+
+# Issue 14 must-show 3: every policy key has a test of its run-time effect
+# (tests/key-effects.tsv), so a key cannot be added without one.
+check-key-effects: all
+	@scripts/check-key-effects.sh $(BUILD)/secsock
 
 check-cli: all
 	@set -e; for s in $(wildcard tests/cli/*.sh); do echo "== $$s"; \

@@ -26,6 +26,8 @@
 #       a pin without names= and a line naming another host are refused
 #       (under request too, never clear); names=srv.test,*.srv.test proves
 #       srv.test.
+#   (j) host-key-file: a server whose rule names a key made with
+#       `secsock keygen --file` presents that key, not the user's.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -85,6 +87,7 @@ ${3:-}
 EOF
 }
 start_server() {
+	! is_listening "$port" || bail "port $port is still taken by an earlier server"
 	XDG_CONFIG_HOME=$SRV_CFG POLICY=$T/srv.conf start_bg srv preload "$T/srv.log" "$PY" "$T/srv.py" "$port" "$T/srv.got"
 	SRV_PID=$BG_PID
 	wait_listen "$port" 10 "$SRV_PID" || bail "server did not listen" "$T/srv.err" "$T/srv.log"
@@ -237,6 +240,7 @@ client h2 "M-h2-$$"
 assert_grep "^reply: echo:M-h2-$$" "$T/h2.out" "(h) strict server, listed client: the exchange works" "$T/h2.out" "$T/h2.log" "$T/srv.log"
 
 # ---------------------------------------------------------------- (i) names
+stop_server
 srv_policy host-key
 start_server
 rm -f "$KP_CLI"
@@ -266,5 +270,18 @@ cli_policy request host-key "peer-name = db.srv.test"
 name_case i5 ok "the glob *.srv.test proves db.srv.test"
 cli_policy request host-key "peer-name = a.db.srv.test"
 name_case i6 refused "a glob covers one label only" "does not bind the name a.db.srv.test"
+
+# ---------------------------------------------------------------- (j) host-key-file
+stop_server
+"$SECSOCK" keygen --file "$T/other.key" >"$T/kf.out" 2>&1 || bail "keygen --file" "$T/kf.out"
+FPF=$(awk '{print $2}' "$T/kf.out")
+srv_policy host-key
+printf 'host-key-file = %s\n' "$T/other.key" >>"$T/srv.conf"
+start_server
+rm -f "$KP_CLI"
+cli_policy require host-key
+client j "M-j-$$"
+assert_grep "^reply: echo:M-j-$$" "$T/j.out" "(j) host-key-file: the exchange works" "$T/j.out" "$T/j.log" "$T/srv.log"
+check "(j) the server presented the key host-key-file names ($FPF)" grep -qF "auth=host-key peer=$FPF" "$T/j.log"
 stop_server
 finish

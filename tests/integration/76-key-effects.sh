@@ -2,7 +2,8 @@
 # 76-key-effects.sh — issue 14 must-show 3: the run-time effect of the
 # policy keys no other test shows (tests/key-effects.tsv lists a test for
 # every key; scripts/check-key-effects.sh fails when one has none):
-#   (a) ciphers: the suite the client lists is the one the log line names;
+#   (a) ciphers: the suite the client lists is the one the log line names,
+#       and a suite the server does not list is refused (no common suite);
 #   (b) groups: likewise for the key exchange, both ends listing p-384;
 #   (c) action = respond: outbound, no ClientHello is ever sent (a plain
 #       server gets the program's bytes first, a secsock server is reached
@@ -11,8 +12,10 @@
 #       skips the probe), 0 forgets it (the second probes again);
 #   (e) program: a rule for python3* blocks python's connect (EACCES) and
 #       not socat's;
-#   (f) protocol = udp: a udp block rule refuses a datagram (EACCES), TCP
-#       to the same port is untouched.
+#   (f) protocol = udp: datagrams are not governed yet, so a udp rule may
+#       only bypass: policy check refuses a udp block rule, and a udp bypass
+#       rule leaves TCP to the same port to the TCP rules (a require server
+#       still refuses a clear client there).
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -69,7 +72,8 @@ plain_server() {   # NAME PORT
 # ---------------------------------------------------------------- (a) (b) ciphers, groups
 sp=$(free_port)
 pol "$T/srv.conf" <<'EOF'
-groups = x25519, p-256, p-384
+ciphers = aes-128-gcm, chacha20-poly1305, aes-256-gcm
+groups  = x25519, p-256, p-384
 EOF
 secsock_server srv "$sp" "$T/srv.conf"
 for c in chacha20-poly1305 aes-256-gcm aes-128-gcm; do
@@ -84,6 +88,12 @@ for g in p-384 p-256 x25519; do
 	assert_grep "^reply: echo:M-$g-0" "$T/g-$g.out" "(b) groups = $g: the exchange works" "$T/g-$g.out" "$T/g-$g.log"
 	assert_grep "secured outbound .* group=$g " "$T/g-$g.log" "(b) groups = $g: the key exchange is $g"
 done
+stop_pid "$SRV_PID"
+pol "$T/srv-def.conf" </dev/null
+secsock_server srv-def "$sp" "$T/srv-def.conf"
+POLICY=$T/c-aes-256-gcm.conf preload "$T/c-nocommon.log" "$PY" "$T/cli.py" "$sp" "M-nc" >"$T/c-nocommon.out" 2>&1
+assert_no_grep '^reply: echo:' "$T/c-nocommon.out" "(a) ciphers = aes-256-gcm against a server listing only the built-in two: no exchange"
+assert_grep 'refused outbound .*SS_ALGORITHM_MISMATCH' "$T/c-nocommon.log" "(a) ... refused: no common suite" "$T/c-nocommon.log"
 stop_pid "$SRV_PID"
 
 # ---------------------------------------------------------------- (c) respond
@@ -151,21 +161,20 @@ stop_pid "$SRV_PID"
 
 # ---------------------------------------------------------------- (f) protocol = udp
 p=$(free_port)
-printf '[rule dns]\nprotocol = udp\nport = %s\naction = block\n\n[rule rest]\naction = bypass\n' "$p" >"$T/udp.conf"
+printf '[rule dns]\nprotocol = udp\nport = %s\naction = block\n' "$p" >"$T/udp-block.conf"
+chmod 600 "$T/udp-block.conf"
+"$SECSOCK" policy check "$T/udp-block.conf" >"$T/f0.out" 2>&1
+assert_eq "$?" 1 "(f) policy check refuses a udp block rule (exit 1)" "$T/f0.out"
+assert_grep 'udp rules may only bypass \(datagrams are not governed yet' "$T/f0.out" "(f) ... and says datagrams are not governed"
+printf '[rule dns]\nprotocol = udp\nport = %s\naction = bypass\n\n[rule tcp]\nport = %s\naction = require\n' "$p" "$p" >"$T/udp.conf"
 chmod 600 "$T/udp.conf"
-cat >"$T/udp.py" <<'PY'
-import errno, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    s.sendto(b"q", ("127.0.0.1", int(sys.argv[1])))
-    print("udp: sent")
-except OSError as e:
-    print("udp:", errno.errorcode.get(e.errno, e))
-PY
-POLICY=$T/udp.conf preload "$T/f1.log" "$PY" "$T/udp.py" "$p" >"$T/f1.out" 2>&1
-assert_grep '^udp: EACCES$' "$T/f1.out" "(f) protocol = udp, block: the datagram is refused (EACCES)" "$T/f1.out" "$T/f1.log"
+"$SECSOCK" policy explain --policy "$T/udp.conf" --udp --to "127.0.0.1:$p" >"$T/f1.out" 2>&1
+assert_grep '^action +bypass' "$T/f1.out" "(f) explain --udp: the udp rule bypasses" "$T/f1.out"
+"$SECSOCK" policy explain --policy "$T/udp.conf" --to "127.0.0.1:$p" >"$T/f2.out" 2>&1
+assert_grep '^action +require' "$T/f2.out" "(f) explain (tcp): the tcp rule requires" "$T/f2.out"
 plain_server plain-udp "$p"
-POLICY=$T/udp.conf preload "$T/f2.log" "$PY" "$T/cli.py" "$p" "M-f" >"$T/f2.out" 2>&1
-assert_grep '^reply: echo:M-f-0' "$T/f2.out" "(f) TCP to the same port is not governed by the udp rule" "$T/f2.out" "$T/f2.log"
+POLICY=$T/udp.conf preload "$T/f3.log" "$PY" "$T/cli.py" "$p" "M-f" >"$T/f3.out" 2>&1
+assert_no_grep '^reply: echo:' "$T/f3.out" "(f) TCP to that port: the require rule refuses the plain server" "$T/f3.out" "$T/f3.log"
+assert_grep 'refused outbound .*rule=tcp' "$T/f3.log" "(f) ... by the tcp rule, not the udp one"
 stop_pid "$SRV_PID"
 finish
