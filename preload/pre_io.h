@@ -26,8 +26,10 @@
 #define PRE_IO_NOT_READY ((ssize_t)-2)
 
 /* flags: MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT (others ignored on secured).
- * The three may return PRE_IO_NOT_READY. */
-ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags);
+ * The three may return PRE_IO_NOT_READY.  *until: the call's SO_RCVTIMEO
+ * deadline (0: not asked yet, -1: none), shared with the setup layer. */
+ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+                    int64_t *until);
 ssize_t pre_io_send(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags);
 /* A write that must not return EAGAIN (sendfile/splice from a source that
  * cannot be put back): flushes everything, non-blocking socket or not. */

@@ -555,13 +555,13 @@ repeek:
 	return (ssize_t)delivered;
 }
 
-ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags)
+ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+                    int64_t *until)
 {
 	struct cursor k = { iov, iovcnt, 0, 0 };
 	int peek = (flags & MSG_PEEK) != 0, end = RX_MORE, st;
 	size_t total = 0;
 	ssize_t r;
-	int64_t until = 0;   /* SO_RCVTIMEO deadline, asked at the first wait; -1 none */
 
 	if (iov_total(iov, iovcnt) == 0)
 		return 0;
@@ -618,9 +618,9 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		/* SO_RCVTIMEO (socket(7)): a blocking read that got nothing by
 		 * then fails with EAGAIN, one that got some returns it (MSG_WAITALL
 		 * too); a record begun stays in c->partial for the next read. */
-		if (!until)
-			until = pre_wire_timeo(fd, SO_RCVTIMEO);
-		if (until > 0 && pre_now_ms() >= until) {
+		if (!*until)
+			*until = pre_wire_timeo(fd, SO_RCVTIMEO);
+		if (*until > 0 && pre_now_ms() >= *until) {
 			if (total)
 				break;
 			errno = EAGAIN;
@@ -636,7 +636,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		int need = c->k_lowat;
 		struct scratch *s = pre_io_scratch();
 		pthread_mutex_unlock(&c->rx_lock);
-		if (need > 1 && s && until < 0) {
+		if (need > 1 && s && *until < 0) {
 			ssize_t w = REAL(recv)(fd, s->rx, (size_t)need < sizeof s->rx ? (size_t)need : sizeof s->rx,
 			                       MSG_PEEK | MSG_WAITALL);
 			if (w < 0 && errno != EINTR)
@@ -648,8 +648,8 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 			 * wait a whole timeout again after each piece of a record.
 			 * Our SO_RCVLOWAT (the bytes still missing) keeps it from
 			 * waking early; an early wake-up is a pass that finds
-			 * nothing, bounded by `until`. */
-			int64_t left = until > 0 ? until - pre_now_ms() : -1;
+			 * nothing, bounded by the deadline. */
+			int64_t left = *until > 0 ? *until - pre_now_ms() : -1;
 			int w = pre_wire_wait(fd, POLLIN | POLLRDHUP, left < -1 ? 0 : left);
 			if (w == 0)
 				errno = EAGAIN;   /* SO_RCVTIMEO ran out */

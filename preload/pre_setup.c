@@ -129,7 +129,9 @@ ssize_t pre_setup_recv(struct pre_conn *c, int fd, const struct iovec *iov, int 
 	int64_t until = 0;
 
 	for (;;) {
-		ssize_t r = pre_io_recv(c, fd, iov, iovcnt, flags);
+		/* One SO_RCVTIMEO deadline for the whole call: a read that first
+		 * finishes a handshake waits at most the timeout, not twice it. */
+		ssize_t r = pre_io_recv(c, fd, iov, iovcnt, flags, &until);
 		if (r != PRE_IO_NOT_READY)
 			return r;
 		if (recv_setup(c, fd, flags, &until) < 0)

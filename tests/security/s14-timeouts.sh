@@ -9,12 +9,16 @@
 #      in order, on the next reads).
 #   c. an accepted socket whose client never speaks (the server handshake
 #      waits for its ClientHello): a read with SO_RCVTIMEO fails with EAGAIN.
+#   e. an accepted socket whose client's ClientHello is 700 ms late (a relay
+#      delays it): the read that finishes the handshake and then waits for
+#      data fails with EAGAIN after about 1 s in all — one deadline for the
+#      call, not a fresh one after the handshake (about 1.7 s before).
 #   d. SO_SNDTIMEO 1 s against a peer that does not read: a write is cut short
 #      (EAGAIN or a short count) after about 1 s, and the peer then receives
 #      exactly the bytes reported written, in order.
 . "$(dirname "$0")/../integration/lib.sh"
 require_lib
-require_tools sec_h1_probe
+require_tools sec_h1_probe ss_relay
 P=$TOOLS/sec_h1_probe
 SRV=$REPO/tests/tools/sec_srv.py
 EAGAIN='-1 \(Resource temporarily unavailable\) after (0\.9|1\.[0-4])'
@@ -59,6 +63,20 @@ CL=$!
 for ((i = 0; i < 250; i++)); do grep -q accepted "$T/acc.out" && break; sleep 0.02; done
 wait "$CL" 2>/dev/null
 assert_grep "accepted read: $EAGAIN" "$T/acc.out" "c: accepted socket, silent client: the read fails with EAGAIN after about 1 s" "$T/c.log"
+
+# e.
+rm -f "$T/acc.port" "$T/acc.out"
+POLICY=$T/require.conf start_bg acc preload "$T/e.log" "$P" accept-rcvtimeo "$T/acc.port"
+wait_file "$T/acc.port" || bail "accepting probe did not start"
+start_relay slow --delay-c2s-ms 700 127.0.0.1 127.0.0.1 "$(cat "$T/acc.port")"
+POLICY=$T/require.conf preload "$T/e-cli.log" "$PY" -c 'import socket,sys,time
+s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); time.sleep(3)' "$RELAY_PORT" &
+CL=$!
+for ((i = 0; i < 250; i++)); do grep -q "accepted read" "$T/acc.out" 2>/dev/null && break; sleep 0.02; done
+wait "$CL" 2>/dev/null
+assert_grep 'secured inbound' "$T/e.log" "e: the late handshake completed" "$T/e.log" "$T/slow.err"
+assert_grep "accepted read: $EAGAIN" "$T/acc.out" "e: late ClientHello: EAGAIN after about 1 s in all, not 1 s after the handshake" \
+	"$T/acc.out" "$T/e.log"
 
 # d.
 start_bg sink preload "$T/sink.log" "$PY" "$SRV" sink "$T/k.port" "$T/k.result"
