@@ -28,6 +28,8 @@
 #       srv.test.
 #   (j) host-key-file: a server whose rule names a key made with
 #       `secsock keygen --file` presents that key, not the user's.
+#   (k) the stronger proof is taken: with "anonymous, host-key" at both ends
+#       (anonymous listed first), two ends that have host keys use host-key.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -283,5 +285,18 @@ cli_policy require host-key
 client j "M-j-$$"
 assert_grep "^reply: echo:M-j-$$" "$T/j.out" "(j) host-key-file: the exchange works" "$T/j.out" "$T/j.log" "$T/srv.log"
 check "(j) the server presented the key host-key-file names ($FPF)" grep -qF "auth=host-key peer=$FPF" "$T/j.log"
+
+# ---------------------------------------------------------------- (k) order
+stop_server
+srv_policy "anonymous, host-key"
+: >"$T/srv.log"
+start_server
+rm -f "$KP_CLI"
+cli_policy require "anonymous, host-key"
+client k "M-k-$$"
+assert_grep "^reply: echo:M-k-$$" "$T/k.out" "(k) 'anonymous, host-key' at both ends: the exchange works" "$T/k.out" "$T/k.log"
+assert_grep "secured outbound .*auth=host-key peer=$QS2" "$T/k.log" "(k) host-key is used although anonymous is listed first"
+wait_grep 'secured inbound .*:'"$port"' .*auth=' "$T/srv.log" 5
+assert_grep "secured inbound .*auth=host-key peer=$QC" "$T/srv.log" "(k) ... at the server too"
 stop_server
 finish
