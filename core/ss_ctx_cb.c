@@ -79,27 +79,6 @@ static int offered_psk_find(const uint8_t *d, size_t n, const char *id, size_t i
  * certificate's own wildcard ("*.example.com" in its SAN) is matched
  * literally: a client proves its own name, it has no business claiming a
  * whole domain (RFC 6125 §6.4.3 wildcards are for server names). */
-static int dns_match(const char *pat, size_t plen, const char *name, size_t nlen)
-{
-	if (nlen > 0 && name[nlen - 1] == '.')
-		nlen--;   /* an absolute name "a.example." is "a.example" */
-	if (plen == 0 || nlen == 0)
-		return 0;
-	for (;;) {
-		const char *pd = memchr(pat, '.', plen), *nd = memchr(name, '.', nlen);
-		size_t pl = pd ? (size_t)(pd - pat) : plen, nl = nd ? (size_t)(nd - name) : nlen;
-
-		if (nl == 0 || (pd == NULL) != (nd == NULL))
-			return 0;
-		if (!(pl == 1 && pat[0] == '*') && (pl != nl || strncasecmp(pat, name, pl) != 0))
-			return 0;
-		if (pd == NULL)
-			return 1;
-		pat += pl + 1, plen -= pl + 1;
-		name += nl + 1, nlen -= nl + 1;
-	}
-}
-
 /* The pattern as an IP address, when it is one: 4 or 16 bytes, else 0. */
 static size_t ip_pattern(const char *pat, size_t plen, unsigned char ip[16])
 {
@@ -133,7 +112,7 @@ static int cert_has_name(X509 *x, const char *pat, size_t plen)
 			san_dns = 1;
 			v = g->d.dNSName;
 			hit = iplen == 0 && memchr(ASN1_STRING_get0_data(v), 0, (size_t)ASN1_STRING_length(v)) == NULL &&
-			      dns_match(pat, plen, (const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
+			      ss_name_matches(pat, plen, (const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
 		} else if (g->type == GEN_IPADD) {
 			v = g->d.iPAddress;
 			hit = iplen != 0 && (size_t)ASN1_STRING_length(v) == iplen &&
@@ -148,7 +127,7 @@ static int cert_has_name(X509 *x, const char *pat, size_t plen)
 		const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
 		unsigned char *utf8 = NULL;
 		int n = ASN1_STRING_to_UTF8(&utf8, v);
-		hit = n > 0 && memchr(utf8, 0, (size_t)n) == NULL && dns_match(pat, plen, (const char *)utf8, (size_t)n);
+		hit = n > 0 && memchr(utf8, 0, (size_t)n) == NULL && ss_name_matches(pat, plen, (const char *)utf8, (size_t)n);
 		OPENSSL_free(utf8);
 	}
 	return hit;

@@ -1,7 +1,6 @@
 /* ss_peers.c — fingerprints and the known-peers file (see ss_peers.h). */
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,29 +268,24 @@ ss_pin ss_peers_check(const ss_peers *p, const uint8_t addr[16], uint16_t port, 
 	return fp && strcmp(best->fp, fp) == 0 ? SS_PIN_MATCH : SS_PIN_MISMATCH;
 }
 
-/* pattern against name label by label, so that a '*' stays inside one
- * label as in certificate names (RFC 6125 §6.4.3): *.srv.test covers
- * db.srv.test, not a.db.srv.test nor srv.test. */
-static int name_matches(const char *pat, const char *name)
+int ss_name_matches(const char *pat, size_t plen, const char *name, size_t nlen)
 {
-	char lp[SS_PEERS_NAMES_MAX], ln[SS_PEERS_NAMES_MAX];
-
+	if (nlen > 0 && name[nlen - 1] == '.')
+		nlen--;   /* an absolute name "a.example." is "a.example" */
+	if (plen == 0 || nlen == 0)
+		return 0;
 	for (;;) {
-		size_t a = strcspn(pat, "."), b = strcspn(name, ".");
-		if (a >= sizeof lp || b >= sizeof ln || b == 0)
-			return 0;   /* an empty label matches nothing, not even '*' */
-		memcpy(lp, pat, a);
-		lp[a] = '\0';
-		memcpy(ln, name, b);
-		ln[b] = '\0';
-		if (fnmatch(lp, ln, FNM_CASEFOLD) != 0)
+		const char *pd = memchr(pat, '.', plen), *nd = memchr(name, '.', nlen);
+		size_t pl = pd ? (size_t)(pd - pat) : plen, nl = nd ? (size_t)(nd - name) : nlen;
+
+		if (nl == 0 || (pd == NULL) != (nd == NULL))
 			return 0;
-		if ((pat[a] == '.') != (name[b] == '.'))
-			return 0;   /* not the same number of labels */
-		if (pat[a] == '\0')
+		if (!(pl == 1 && pat[0] == '*') && (pl != nl || strncasecmp(pat, name, pl) != 0))
+			return 0;
+		if (pd == NULL)
 			return 1;
-		pat += a + 1;
-		name += b + 1;
+		pat += pl + 1, plen -= pl + 1;
+		name += nl + 1, nlen -= nl + 1;
 	}
 }
 
@@ -303,7 +297,7 @@ int ss_peer_has_name(const ss_peer *e, const char *name)
 		return 0;
 	snprintf(buf, sizeof buf, "%s", e->names);
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		if (name_matches(t, name))
+		if (ss_name_matches(t, strlen(t), name, strlen(name)))
 			return 1;
 	return 0;
 }

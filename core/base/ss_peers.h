@@ -70,7 +70,13 @@ typedef enum ss_pin {
 /* The most specific line covering (addr, port), compared with fp. */
 ss_pin ss_peers_check(const ss_peers *p, const uint8_t addr[16], uint16_t port, const char *fp,
                       const ss_peer **line);
-/* Does the covering line bind `name` (case-insensitive, '*' globs) to the key? */
+/* A name pattern against a name, label by label, case-insensitive: a label
+ * that is exactly '*' matches any one non-empty label (RFC 6125 §6.4.3:
+ * *.example.com covers a.example.com, not example.com nor a.b.example.com);
+ * a trailing '.' on the name is ignored.  Used for known-peers names= and
+ * for allowed client names in certificates. */
+int ss_name_matches(const char *pat, size_t plen, const char *name, size_t nlen);
+/* Does the covering line bind `name` (ss_name_matches) to the key? */
 int ss_peer_has_name(const ss_peer *e, const char *name);
 
 /* Format one line ("ADDRESS[/P] [port=N] [names=...] FP\n"); the length

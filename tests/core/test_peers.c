@@ -66,14 +66,15 @@ Test(peers, most_specific_line_wins)
 	ss_peers_free(p);
 }
 
-/* names=: a '*' stays inside one label (RFC 6125 §6.4.3), case-insensitive;
- * the number of labels must match. */
+/* names=: a label that is exactly '*' matches one label (RFC 6125 §6.4.3),
+ * case-insensitive; the number of labels must match; '*' inside a label is
+ * a literal character, as in certificate names (ss_name_matches). */
 Test(peers, names_glob_one_label)
 {
-	ss_peers *p = parse_ok("10.0.0.1 names=srv.test,*.srv.test,db-*.x " FP_A "\n10.0.0.2 " FP_A "\n");
+	ss_peers *p = parse_ok("10.0.0.1 names=srv.test,*.srv.test,db-*.x,*.*.deep " FP_A "\n10.0.0.2 " FP_A "\n");
 	const ss_peer *e = ss_peers_at(p, 0);
-	static const char *const yes[] = { "srv.test", "SRV.Test", "db.srv.test", "db-1.x" };
-	static const char *const no[] = { "a.db.srv.test", "test", "srv.test.evil", "xsrv.test", "db.x", "db-1.y", "", ".srv.test" };
+	static const char *const yes[] = { "srv.test", "SRV.Test", "db.srv.test", "srv.test.", "db-*.x", "a.b.deep" };
+	static const char *const no[] = { "a.db.srv.test", "test", "srv.test.evil", "xsrv.test", "db-1.x", "db.x", "", ".srv.test", "a.deep" };
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
 		cr_expect(ss_peer_has_name(e, yes[i]), "%s", yes[i]);
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
