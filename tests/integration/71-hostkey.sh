@@ -34,39 +34,11 @@
 require_lib
 require_no_system_policy
 unset POLICY
+ECHO=$REPO/tests/tools/echo_peer.py   # server PORT [GOT] | client PORT MARKER [N]
 
 CLI_CFG=$T/cli-cfg SRV_CFG=$T/srv-cfg
 KP_CLI=$CLI_CFG/secsock/known_peers KP_SRV=$SRV_CFG/secsock/known_peers
 
-cat >"$T/srv.py" <<'PY'
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
-out = open(sys.argv[2], "ab", buffering=0)
-def serve(c):
-    try:
-        d = c.recv(4096)
-        out.write(d)
-        c.sendall(b"echo:" + d)
-    except OSError:
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
-cat >"$T/cli.py" <<'PY'
-import errno, socket, sys
-port, marker = int(sys.argv[1]), sys.argv[2].encode()
-s = socket.socket()
-try:
-    s.settimeout(10)
-    s.connect(("127.0.0.1", port))
-    s.sendall(marker + b"\n")
-    print("reply:", s.recv(100).decode().strip() or "EOF")
-except OSError as e:
-    print("error:", errno.errorcode.get(e.errno, e))
-PY
 
 port=$(free_port)
 srv_policy() {   # AUTH
@@ -90,13 +62,13 @@ EOF
 }
 start_server() {
 	! is_listening "$port" || bail "port $port is still taken by an earlier server"
-	XDG_CONFIG_HOME=$SRV_CFG POLICY=$T/srv.conf start_bg srv preload "$T/srv.log" "$PY" "$T/srv.py" "$port" "$T/srv.got"
+	XDG_CONFIG_HOME=$SRV_CFG POLICY=$T/srv.conf start_bg srv preload "$T/srv.log" "$PY" "$ECHO" server "$port" "$T/srv.got"
 	SRV_PID=$BG_PID
 	wait_listen "$port" 10 "$SRV_PID" || bail "server did not listen" "$T/srv.err" "$T/srv.log"
 }
 stop_server() { stop_pid "$SRV_PID"; }
 client() {   # NAME MARKER: run the client under cli.conf; output in $T/NAME.out, log $T/NAME.log
-	XDG_CONFIG_HOME=$CLI_CFG POLICY=$T/cli.conf preload "$T/$1.log" "$PY" "$T/cli.py" "$port" "$2" >"$T/$1.out" 2>&1
+	XDG_CONFIG_HOME=$CLI_CFG POLICY=$T/cli.conf preload "$T/$1.log" "$PY" "$ECHO" client "$port" "$2" >"$T/$1.out" 2>&1
 }
 lines() { grep -cv '^#' "$1" 2>/dev/null || echo 0; }
 
@@ -207,7 +179,7 @@ assert_eq "$pinned" 1 "(f) one process wrote the pin (one notice line over all 5
 for auth in host-key "host-key, anonymous"; do
 	cli_policy request "$auth"
 	n=g-$(echo "$auth" | tr -dc 'a-z')
-	XDG_CONFIG_HOME=$T/empty-cfg POLICY=$T/cli.conf preload "$T/$n.log" "$PY" "$T/cli.py" "$port" "M-$n-$$" >"$T/$n.out" 2>&1
+	XDG_CONFIG_HOME=$T/empty-cfg POLICY=$T/cli.conf preload "$T/$n.log" "$PY" "$ECHO" client "$port" "M-$n-$$" >"$T/$n.out" 2>&1
 	assert_no_grep '^reply: echo:' "$T/$n.out" "(g) '$auth', no host key: no exchange" "$T/$n.out" "$T/$n.log"
 	assert_grep "refused outbound .*no host key of this user \(make one with 'secsock keygen'" "$T/$n.log" \
 		"(g) '$auth': the refusal says how to make a key" "$T/$n.log"

@@ -23,6 +23,7 @@ require_no_system_policy
 require_cmd socat
 require_cmd openssl
 unset POLICY
+ECHO=$REPO/tests/tools/echo_peer.py   # server PORT [GOT] | client PORT MARKER [N]
 
 make_cert ca "secsock test CA"
 make_cert evilca "attacker CA"
@@ -30,33 +31,6 @@ make_cert srv srv.test ca
 make_cert evilsrv srv.test evilca
 make_cert othersrv other.test ca
 
-cat >"$T/srv.py" <<'PY'
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
-def serve(c):
-    try:
-        d = c.recv(4096)
-        c.sendall(b"echo:" + d)
-    except OSError:
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
-cat >"$T/cli.py" <<'PY'
-import errno, socket, sys
-port, marker = int(sys.argv[1]), sys.argv[2].encode()
-s = socket.socket()
-try:
-    s.settimeout(10)
-    s.connect(("127.0.0.1", port))
-    s.sendall(marker + b"\n")
-    print("reply:", s.recv(100).decode().strip() or "EOF")
-except OSError as e:
-    print("error:", errno.errorcode.get(e.errno, e))
-PY
 
 P=$(free_port)
 Q=$(free_port)
@@ -76,7 +50,7 @@ action    = require
 auth      = $2
 ${3:-}
 EOF
-	XDG_CONFIG_HOME=$SRV_CFG POLICY=$T/srv.conf start_bg srv preload "$T/srv.log" "$PY" "$T/srv.py" "$1"
+	XDG_CONFIG_HOME=$SRV_CFG POLICY=$T/srv.conf start_bg srv preload "$T/srv.log" "$PY" "$ECHO" server "$1"
 	SRV_PID=$BG_PID
 	wait_listen "$1" 10 "$SRV_PID" || bail "server did not listen" "$T/srv.err" "$T/srv.log"
 }
@@ -112,7 +86,7 @@ action    = $3
 auth      = $4
 ${5:-}
 EOF
-	XDG_CONFIG_HOME=$CLI_CFG POLICY=$T/$1.conf preload "$T/$1.log" "$PY" "$T/cli.py" "$2" "M-$1-$$" >"$T/$1.out" 2>&1
+	XDG_CONFIG_HOME=$CLI_CFG POLICY=$T/$1.conf preload "$T/$1.log" "$PY" "$ECHO" client "$2" "M-$1-$$" >"$T/$1.out" 2>&1
 }
 # detected NAME WHAT: the client refused the attacker and gave it nothing
 detected() {
