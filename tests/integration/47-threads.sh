@@ -13,6 +13,15 @@ require_tools life_peer
 require_no_system_policy
 unset POLICY
 LP=${LIFE_PEER:-$TOOLS/life_peer}
+# require, not the embedded request: this test is about threads, and under
+# request a first contact slower than allow-clear-after (500 ms; 32 threads
+# on a loaded 2-core CI machine) is correctly secured no more but sent clear,
+# which would make "every connection secured" a test of the machine's load.
+POLICY=$T/require.conf
+write_policy "$POLICY" <<'EOF'
+[defaults]
+action = require
+EOF
 
 port=$(free_port)
 start_bg thrsrv preload "$T/thrsrv.log" "$LP" thrsrv "$port"
