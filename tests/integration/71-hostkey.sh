@@ -7,6 +7,9 @@
 #       fingerprint `secsock keygen` printed, one line in known_peers — at
 #       both ends (the server pins the client's address too).
 #   (b) the same key later: secured, the file unchanged, no new notice.
+#   (b2) the server side of (c) and (d): from the pinned client address, a
+#       client with another key is refused with the CHANGED warning, and one
+#       offering anonymous is refused although the server lists anonymous.
 #   (c) the server restarted with a new key: refused with a warn line naming
 #       the expected and the seen fingerprints, under require and under
 #       request (never a clear fallback: the server sees no byte).
@@ -105,6 +108,29 @@ assert_grep "^reply: echo:M-b-$$" "$T/b.out" "(b) the same key later: the exchan
 assert_grep "secured outbound .*auth=host-key peer=$QS" "$T/b.log" "(b) secured with host-key"
 assert_no_grep 'pinned' "$T/b.log" "(b) nothing pinned again"
 assert_same_file "$T/kp.before" "$KP_CLI" "(b) the file is unchanged"
+
+# ---------------------------------------------------------------- (b2) the server's pins
+stop_server
+srv_policy "host-key, anonymous"
+: >"$T/srv.log"
+start_server
+XDG_CONFIG_HOME=$T/other-cfg "$SECSOCK" keygen >"$T/ko.out" 2>&1 || bail "keygen (other client)" "$T/ko.out"
+FPO=$(awk '{print $2}' "$T/ko.out")
+XDG_CONFIG_HOME=$T/other-cfg POLICY=$T/cli.conf preload "$T/b2o.log" "$PY" "$ECHO" client "$port" "M-b2o-$$" >"$T/b2o.out" 2>&1
+assert_no_grep '^reply: echo:' "$T/b2o.out" "(b2) another client key from the pinned address: no exchange" "$T/b2o.out" "$T/srv.log"
+wait_grep 'refused inbound' "$T/srv.log" 5
+check "(b2) the server's warn line names the pinned and the seen client keys" \
+	grep -qF "CHANGED: expected $FPC, seen $FPO" "$T/srv.log"
+check "(b2) that client's bytes never reached the program" sh -c "! grep -q 'M-b2o-$$' '$T/srv.got'"
+: >"$T/srv.log"
+cli_policy require anonymous
+client b2a "M-b2a-$$"
+assert_no_grep '^reply: echo:' "$T/b2a.out" "(b2) an anonymous client from the pinned address: no exchange" "$T/b2a.out" "$T/srv.log"
+wait_grep 'refused inbound' "$T/srv.log" 5
+check "(b2) the server refused it: pinned but authenticated anonymously" \
+	grep -qF "is pinned ($FPC) but authenticated anonymously: refused" "$T/srv.log"
+check "(b2) that client's bytes never reached the program" sh -c "! grep -q 'M-b2a-$$' '$T/srv.got'"
+srv_policy host-key
 
 # ---------------------------------------------------------------- (c) a new server key
 stop_server
