@@ -72,13 +72,12 @@ static int offered_psk_find(const uint8_t *d, size_t n, const char *id, size_t i
 
 /* ------------------------------------------------------------ client names
  * An inbound rule's peer-name is a list of patterns the client's
- * certificate must match one of (ss_cred.h peer_names). */
+ * certificate must match one of (ss_cred.h peer_names), each DNS name by
+ * ss_name_matches (core/base/ss_peers.h).  A certificate's own wildcard
+ * ("*.example.com" in its SAN) is matched literally: a client proves its
+ * own name, it has no business claiming a whole domain (RFC 6125 §6.4.3
+ * wildcards are for server names). */
 
-/* One DNS name against one pattern, label by label, case-insensitive; a
- * pattern label that is exactly '*' matches any one non-empty label.  A
- * certificate's own wildcard ("*.example.com" in its SAN) is matched
- * literally: a client proves its own name, it has no business claiming a
- * whole domain (RFC 6125 §6.4.3 wildcards are for server names). */
 /* The pattern as an IP address, when it is one: 4 or 16 bytes, else 0. */
 static size_t ip_pattern(const char *pat, size_t plen, unsigned char ip[16])
 {
