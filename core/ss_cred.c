@@ -351,6 +351,7 @@ ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
 		return SS_INSUFFICIENT_MEMORY;
 	atomic_init(&c->refs, 1);
 	c->use = p->use;
+	c->keylog = p->keylog;
 	c->mode = p->mode;
 
 	for (size_t i = 0; i < SS_MAX_SUITES && p->suites[i] != 0; i++) {

@@ -75,6 +75,11 @@ typedef struct ss_cred_params {
 	 * certificate method and a ca_file (acquire otherwise fails with
 	 * SS_NO_AUTHENTICATING_AUTHORITY: nothing could prove the names). */
 	const char *peer_names;
+	/* Opt-in key log (an admin decrypting a capture): when set, called
+	 * with every NSS key log line OpenSSL produces (the SSLKEYLOGFILE
+	 * format: label, client random, secret; RFC 8446 §7.1), without the
+	 * newline.  Where the line goes, and whether at all, is the caller's. */
+	void (*keylog)(const char *line);
 } ss_cred_params;
 
 /* The subject CN of a host-key certificate: what tells a peer's persistent

@@ -36,6 +36,7 @@ struct ss_cred {
 	EVP_PKEY *hk_key;                /* host-key: our key and its self-signed certificate */
 	X509 *hk_cert;
 	SSL_CTX *ssl;                    /* configured for this direction, shared by contexts */
+	void (*keylog)(const char *line);   /* NULL, or the caller's key log (ss_cred_params) */
 };
 
 /* Implemented in ss_ctx.c: the callbacks an SSL_CTX needs (they find the

@@ -170,6 +170,8 @@ static void keylog_cb(const SSL *ssl, const char *line)
 
 	if (ctx == NULL || ctx->sec == NULL || line == NULL)
 		return;
+	if (ctx->cred->keylog != NULL)
+		ctx->cred->keylog(line);
 	sp1 = strchr(line, ' ');
 	if (sp1 == NULL)
 		return;

@@ -196,6 +196,7 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	p.key_file = s->key_file[0] ? s->key_file : NULL;
 	p.ca_file = s->ca_file[0] ? s->ca_file : NULL;
 	p.host_key_file = s->host_key_file[0] ? s->host_key_file : NULL;
+	p.keylog = pre_keylog_enabled() ? pre_keylog_line : NULL;
 	/* inbound, peer-name is the list of allowed client names (outbound it
 	 * is the target, pre_handshake.c) */
 	p.peer_names = use == SS_CRED_INBOUND && s->peer_name[0] ? s->peer_name : NULL;

@@ -14,6 +14,7 @@
  * else can choose what it is (log_open below).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include "pre_log.h"
@@ -37,6 +39,54 @@ static const char *log_file;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
+/* SECSOCK_KEYLOG_FILE: opt-in NSS key log lines (the SSLKEYLOGFILE
+ * format Wireshark reads), so that an admin can decrypt a capture of this
+ * process's secured connections.  Never by default, never in a
+ * secure-execution program (secure_getenv), opened like the log file (no
+ * symlink anywhere on the path, a regular file of our own, mode 0600 when
+ * made) and per line, so a program that closes all its descriptors can
+ * never have secrets written into one of its own. */
+static int log_open(const char *path);
+static char keylog_buf[4096];
+static const char *keylog_file;
+static int keylog_refused;   /* set in a secure-execution program */
+
+static void keylog_init(void)
+{
+	const char *k = secure_getenv("SECSOCK_KEYLOG_FILE");
+	keylog_refused = !k && getenv("SECSOCK_KEYLOG_FILE") != NULL;
+	if (k && *k && strlen(k) < sizeof keylog_buf) {
+		strcpy(keylog_buf, k);
+		keylog_file = keylog_buf;
+	}
+}
+
+int pre_keylog_enabled(void)
+{
+	static atomic_int warned;
+	if (!keylog_file) {
+		if (keylog_refused && !atomic_exchange(&warned, 1))
+			pre_log(PRE_LOG_WARN, "SECSOCK_KEYLOG_FILE ignored: a secure-execution program never writes its secrets out");
+		return 0;
+	}
+	if (!atomic_exchange(&warned, 1))
+		pre_log(PRE_LOG_WARN, "SECSOCK_KEYLOG_FILE=%s: the TLS secrets of this process's secured connections are "
+		        "written there; whoever reads it can decrypt them (for debugging captures only)", keylog_file);
+	return 1;
+}
+
+void pre_keylog_line(const char *line)
+{
+	int saved = errno, fd = keylog_file ? log_open(keylog_file) : -1;
+	if (fd >= 0) {
+		struct iovec v[2] = { { (void *)line, strlen(line) }, { (void *)"\n", 1 } };
+		while (REAL(writev)(fd, v, 2) < 0 && errno == EINTR)
+			;
+		REAL(close)(fd);
+	}
+	errno = saved;
+}
+
 void pre_log_init(void)
 {
 	const char *lv = secure_getenv("SECSOCK_LOG");
@@ -48,6 +98,7 @@ void pre_log_init(void)
 		if (!strcasecmp(lv, "warning"))
 			pre_log_level = PRE_LOG_WARN;
 	}
+	keylog_init();
 	log_file = secure_getenv("SECSOCK_LOG_FILE");
 	if (log_file && (!*log_file || strlen(log_file) >= sizeof log_file_buf))
 		log_file = NULL;

@@ -16,6 +16,11 @@ enum pre_log_level { PRE_LOG_ERROR = 0, PRE_LOG_WARN, PRE_LOG_INFO, PRE_LOG_DEBU
 
 extern int pre_log_level;   /* set once by pre_log_init() */
 void pre_log_init(void);    /* from the constructor: getenv only, no I/O */
+/* SECSOCK_KEYLOG_FILE (pre_log.c): 1 when key log lines are wanted (the
+ * first call logs the one warning line), and the sink for them
+ * (ss_cred_params.keylog). */
+int pre_keylog_enabled(void);
+void pre_keylog_line(const char *line);
 void pre_log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define pre_log(level, ...) \
