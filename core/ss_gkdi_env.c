@@ -32,6 +32,7 @@ static const uint8_t magic_kdsk[4] = { 'K', 'D', 'S', 'K' };
 static const char kdf_sp800_108[] = "SP800_108_CTR_HMAC";
 static const char *const sa_names[] = { "DH", "ECDH_P256", "ECDH_P384", "ECDH_P521" };
 
+__attribute__((format(printf, 3, 4)))
 static ss_status fail(char *why, size_t why_len, const char *fmt, ...)
 {
 	va_list ap;
