@@ -460,3 +460,79 @@ Test(gkdi_env_neg, secret_agreement_parameters_without_dh)
 	put32(72, 10);   /* the 4 bytes come out of the domain name's length */
 	refused(env_len, "without DH");
 }
+
+/* The dpapi-ng envelope (DH, with 2.2.2 parameters) as the base: offsets
+ * 148 secret agreement algorithm "DH", 154 its 524-byte parameters. */
+static void vector_env(void)
+{
+	size_t n;
+	uint8_t *b;
+	load();
+	b = vhex("env_0_hex", &n);
+	cr_assert_leq(n, sizeof env_buf);
+	memcpy(env_buf, b, n);
+	env_len = n;
+	free(b);
+	unload();
+}
+
+Test(gkdi_env_neg, secret_agreement_unknown)
+{
+	vector_env();
+	env_buf[148 + 2] = 'X';   /* "DX" */
+	refused(env_len, "unknown secret agreement algorithm");
+}
+Test(gkdi_env_neg, secret_agreement_string)
+{
+	vector_env();
+	env_buf[148 + 4] = 'Z';   /* no final NUL */
+	refused(env_len, "bad secret agreement algorithm string");
+}
+Test(gkdi_env_neg, dh_parameters_magic)
+{
+	vector_env();
+	env_buf[154 + 4] = 'X';   /* "XHPM" */
+	refused(env_len, "bad DH parameters");
+}
+Test(gkdi_env_neg, dh_parameters_length)
+{
+	vector_env();
+	put32(154, 523);
+	refused(env_len, "bad DH parameters");
+}
+Test(gkdi_env_neg, key_length_bits)
+{
+	vector_env();
+	put32(56, 20000);
+	refused(env_len, "key length out of range");
+}
+
+/* KDF parameters absent: SHA256, as Windows does. */
+Test(gkdi_env_neg, kdf_parameters_absent_is_sha256)
+{
+	ss_gkdi_env e;
+	vector_env();
+	put32(44, 0);
+	memmove(env_buf + 118, env_buf + 148, env_len - 148);
+	cr_assert_eq(ss_gkdi_env_parse(env_buf, env_len - 30, &e, NULL, 0), SS_OK);
+	cr_assert_eq(e.hash, SS_GKDI_SHA256);
+}
+
+/* A public-key envelope (flag 0x1, the L2 field a 2.2.3 DH public key) is
+ * accepted and round-trips. */
+Test(gkdi_env_neg, public_key_envelope_accepted)
+{
+	uint8_t pub[8 + 3 * 4] = { 'D', 'H', 'P', 'B', 4, 0, 0, 0 }, out[1024];
+	ss_gkdi_env e, p;
+	size_t n;
+	base_env();
+	cr_assert_eq(ss_gkdi_env_parse(env_buf, env_len, &e, NULL, 0), SS_OK);
+	e.flags = SS_GKDI_FLAG_PUBLIC | SS_GKDI_FLAG_ENCRYPT;
+	e.l1_key = (ss_gkdi_bytes){ NULL, 0 };
+	e.l2_key = (ss_gkdi_bytes){ pub, sizeof pub };
+	cr_assert_eq(ss_gkdi_env_encode(&e, out, sizeof out, &n, NULL, 0), SS_OK);
+	cr_assert_eq(ss_gkdi_env_parse(out, n, &p, NULL, 0), SS_OK);
+	cr_assert(p.flags == 3 && p.l2_key.len == sizeof pub && p.l1_key.len == 0);
+	pub[4] = 5;   /* key length no longer matches the blob */
+	cr_assert_eq(ss_gkdi_env_encode(&e, out, sizeof out, &n, NULL, 0), SS_DECODE_ERROR);
+}
