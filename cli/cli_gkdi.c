@@ -272,10 +272,18 @@ static void json_str(const char *name, ss_gkdi_bytes b)
 	char s[600];
 	ss_gkdi_utf16_ascii(b, s, sizeof s);
 	printf(", \"%s\": ", name);
-	if (!b.len)
+	if (!b.len) {
 		printf("null");
-	else
-		printf("\"%s\"", s);   /* printable ASCII without '"' or '\\' only */
+		return;
+	}
+	/* printable ASCII ('?' for anything else), with JSON's two escapes */
+	putchar('"');
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			putchar('\\');
+		putchar(*p);
+	}
+	putchar('"');
 }
 
 static void print_env(const ss_gkdi_env *e)

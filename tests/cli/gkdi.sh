@@ -102,6 +102,9 @@ for i in 0 1; do
 	check "envelope $i output is one JSON object (python json)" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out"
 done
 E=$(vec env_0_hex)
+# a '"' in the domain name (printable ASCII) is escaped: still one JSON object
+expect 0 "envelope with a quote in the domain" -- "$S" gkdi envelope --decode "${E/64006f006d00/64006f002200}"
+check "the quote is escaped" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["domain_name"] == "do\"ain.test"' "$T/out"
 expect 1 "envelope truncated" -- "$S" gkdi envelope --decode "${E:0:${#E}-2}"
 has err "not a group key envelope" "says what"
 one_line "envelope truncated"
