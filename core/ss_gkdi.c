@@ -422,8 +422,11 @@ ss_status ss_gkdi_client_key(const ss_gkdi_env *env, int rkid_given, ss_gkid req
 	int latest = requested.l0 < 0;
 
 	memset(out, 0, sizeof *out);
+	/* 3.2.4.1: "If bit 31 of the dwFlags field of the returned Group Key
+	 * Envelope is set to 1, the value in the L2 key field is a public key
+	 * with group key identifier (L0 field, L1 field, L2 field)."  3.2.4.3
+	 * returns it when no root key id was given. */
 	if (env->flags & SS_GKDI_FLAG_PUBLIC) {
-		/* 3.2.4.3: the public key, when no root key id was given */
 		if (rkid_given || env->l2_key.len == 0)
 			return SS_NO_CREDENTIALS;
 		return key_out(out, env, env->gkid, 1, env->l2_key.p, env->l2_key.len);
@@ -434,10 +437,17 @@ ss_status ss_gkdi_client_key(const ss_gkdi_env *env, int rkid_given, ss_gkid req
 		want = requested;
 	if (want.l0 < 0 || want.l1 < 0 || want.l2 < 0 || !ss_gkid_valid(want))
 		return SS_INVALID_TOKEN;
+	/* "If bit 31 of the dwFlags field ... is set to 0 and the L2 Key field
+	 * is present, the value in the L2 key field is an L2 seed key with
+	 * group key identifier (L0 field, L1 field, L2 field)." */
 	if (env->l2_key.len == SS_GKDI_KEY_LEN)
 		st = ss_gkdi_derive_down(env->hash, &env->rkid, env->l2_key.p, env->gkid, want, k);
 	if (st == SS_NO_CREDENTIALS && env->l1_key.len == SS_GKDI_KEY_LEN) {
-		/* the L1 field is (L0,L1,-1) at L2 index 31, else (L0,L1-1,-1) */
+		/* "If the value in the L2 index field is 31, the value in the L1 Key
+		 * field is an L1 seed key with group key identifier (L0 field, L1
+		 * field, -1).  If the value in the L2 index field is not 31, the
+		 * value in the L1 Key field is an L1 seed key with group key
+		 * identifier (L0 field, L1 field - 1, -1)." */
 		l1g = (ss_gkid){ env->gkid.l0, env->gkid.l1 - (env->gkid.l2 != L2_TOP), -1 };
 		if (l1g.l1 >= 0)
 			st = ss_gkdi_derive_down(env->hash, &env->rkid, env->l1_key.p, l1g, want, k);
