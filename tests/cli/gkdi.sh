@@ -45,6 +45,12 @@ for i in 0 1; do
 		--gkid "$(vec "l0_${i}_l0"),-1,-1"
 	check "L0 seed key $i = $(vec "l0_${i}_expected")" [ "$(cat "$T/out")" = "$(vec "l0_${i}_expected")" ]
 done
+# the whole chain with a security descriptor (Windows-made root key)
+for i in $(seq 0 $(($(vec chain_count) - 1))); do
+	expect 0 "seed-key chain $(vec "chain_$i")" -- "$S" gkdi seed-key --root-key-id "$(vec chain_root_key_id)" \
+		--root-key "$(vec chain_root_key)" --sd "$(vec chain_sd)" --gkid "$(vec "chain_$i")"
+	check "seed key $(vec "chain_$i") = $(vec "chain_${i}_expected" | cut -c1-16)..." [ "$(cat "$T/out")" = "$(vec "chain_${i}_expected")" ]
+done
 RK=$(vec l0_0_root_key)
 RKID=$(vec l0_0_root_key_id)
 SD=$(vec sd_gmsa)

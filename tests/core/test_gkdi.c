@@ -127,6 +127,43 @@ Test(gkdi, l0_seed_keys)
 	}
 }
 
+/* Root key -> L0 -> L1 (the SD in the (L0,31,-1) step) -> L2, end to end:
+ * a Windows-made root key (dpapi-ng test data) and the seed keys the
+ * dpapi-ng vectors carry for that root key and SD. */
+Test(gkdi, seed_key_chain_with_sd)
+{
+	char k[64], s[96];
+	size_t n, sdn, en;
+	ss_gkdi_root root = { .hash = SS_GKDI_SHA512 };
+	uint8_t *rk, *sdb, *exp, out[SS_GKDI_KEY_LEN];
+	int count = vcount("chain");
+
+	cr_assert_eq(count, 4);
+	cr_assert_eq(ss_guid_parse(vstr("chain_root_key_id", s, sizeof s), &root.id), 0);
+	rk = vhex("chain_root_key", &n);
+	cr_assert_eq(n, SS_GKDI_KEY_LEN);
+	root.key = rk;
+	sdb = vhex("chain_sd", &sdn);
+	for (int i = 0; i < count; i++) {
+		ss_gkid g;
+		snprintf(k, sizeof k, "chain_%d", i);
+		cr_assert_eq(ss_gkid_parse(vstr(k, s, sizeof s), &g), 0);
+		snprintf(k, sizeof k, "chain_%d_expected", i);
+		exp = vhex(k, &en);
+		cr_assert_eq(ss_gkdi_seed_key(&root, sdb, sdn, g, out), SS_OK);
+		assert_hex(out, exp, SS_GKDI_KEY_LEN, k);
+		free(exp);
+	}
+	/* one byte of the SD changes every key below L0 */
+	sdb[sdn - 1] ^= 1;
+	cr_assert_eq(ss_gkdi_seed_key(&root, sdb, sdn, (ss_gkid){ 361, 31, -1 }, out), SS_OK);
+	exp = vhex("chain_0_expected", &en);
+	cr_assert_neq(memcmp(out, exp, SS_GKDI_KEY_LEN), 0);
+	free(exp);
+	free(sdb);
+	free(rk);
+}
+
 Test(gkdi, time_to_gkid)
 {
 	int n = vcount("time");
