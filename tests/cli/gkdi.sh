@@ -51,6 +51,13 @@ for i in $(seq 0 $(($(vec chain_count) - 1))); do
 		--root-key "$(vec chain_root_key)" --sd "$(vec chain_sd)" --gkid "$(vec "chain_$i")"
 	check "seed key $(vec "chain_$i") = $(vec "chain_${i}_expected" | cut -c1-16)..." [ "$(cat "$T/out")" = "$(vec "chain_${i}_expected")" ]
 done
+# Samba's seed key vectors (gMSA SD): SHA1, SHA256, SHA384, SHA512
+for i in $(seq 0 $(($(vec samba_count) - 1))); do
+	expect 0 "seed-key samba $i" -- "$S" gkdi seed-key --root-key-id "$(vec "samba_${i}_root_key_id")" \
+		--root-key "$(vec "samba_${i}_root_key")" --hash "$(vec "samba_${i}_hash")" --sd "$(vec sd_gmsa)" \
+		--gkid "$(vec "samba_${i}_gkid")"
+	check "samba $(vec "samba_${i}_name")" [ "$(cat "$T/out")" = "$(vec "samba_${i}_expected")" ]
+done
 RK=$(vec l0_0_root_key)
 RKID=$(vec l0_0_root_key_id)
 SD=$(vec sd_gmsa)

@@ -164,6 +164,41 @@ Test(gkdi, seed_key_chain_with_sd)
 	free(rk);
 }
 
+/* Samba's root -> L1/L2 seed key vectors (gMSA SD), SHA1/256/384/512. */
+Test(gkdi, seed_key_samba_vectors)
+{
+	int count = vcount("samba");
+	size_t sdn;
+	uint8_t *sdb = vhex("sd_gmsa", &sdn);
+
+	cr_assert_eq(count, 12);
+	for (int i = 0; i < count; i++) {
+		char k[64], s[96];
+		size_t n, en;
+		ss_gkdi_root root;
+		ss_gkid g;
+		uint8_t *rk, *exp, out[SS_GKDI_KEY_LEN];
+		snprintf(k, sizeof k, "samba_%d_root_key_id", i);
+		cr_assert_eq(ss_guid_parse(vstr(k, s, sizeof s), &root.id), 0);
+		snprintf(k, sizeof k, "samba_%d_hash", i);
+		cr_assert_eq(ss_gkdi_hash_parse(vstr(k, s, sizeof s), &root.hash), 0);
+		snprintf(k, sizeof k, "samba_%d_gkid", i);
+		cr_assert_eq(ss_gkid_parse(vstr(k, s, sizeof s), &g), 0);
+		snprintf(k, sizeof k, "samba_%d_root_key", i);
+		rk = vhex(k, &n);
+		cr_assert_eq(n, SS_GKDI_KEY_LEN);
+		root.key = rk;
+		snprintf(k, sizeof k, "samba_%d_expected", i);
+		exp = vhex(k, &en);
+		cr_assert_eq(ss_gkdi_seed_key(&root, sdb, sdn, g, out), SS_OK);
+		snprintf(k, sizeof k, "samba_%d_name", i);
+		assert_hex(out, exp, SS_GKDI_KEY_LEN, vstr(k, s, sizeof s));
+		free(rk);
+		free(exp);
+	}
+	free(sdb);
+}
+
 Test(gkdi, time_to_gkid)
 {
 	int n = vcount("time");
