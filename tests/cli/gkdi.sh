@@ -101,6 +101,22 @@ expect 1 "get-key partial request" -- getkey 361,-1,-1 361,17,8
 expect 1 "get-key --now not an L2 GKID" -- getkey -1,-1,-1 361,17,-1
 expect 2 "get-key without --now" -- "$S" gkdi get-key --root-key-id "$RKID" --root-key "$RK" --sd "$SD" --requested -1,-1,-1
 
+# get-key against Samba's vectors: the answer shapes its GetKey tests name
+sgk() {  # sgk I REQUESTED NOW: get-key with samba vector I's root key
+	"$S" gkdi get-key --root-key-id "$(vec "samba_${1}_root_key_id")" --root-key "$(vec "samba_${1}_root_key")" \
+		--hash "$(vec "samba_${1}_hash")" --sd "$(vec sd_gmsa)" --requested "$2" --now "$3"
+}
+expect 0 "get-key samba both seed keys" -- sgk 2 -1,-1,-1 123,21,0
+check "L1 key (123,20,-1) = samba's next older L1" [ "$(hexof l1_key)" = "$(vec samba_2_expected)" ]
+check "L2 key (123,21,0) = samba's L2" [ "$(hexof l2_key)" = "$(vec samba_3_expected)" ]
+expect 0 "get-key samba L2 seed key at L1 index 0" -- sgk 1 -1,-1,-1 321,0,12
+check "L2 key (321,0,12) = samba's, no L1 key" [ "$(hexof l2_key)" = "$(vec samba_1_expected)" ]
+has out '"l1_key": null' "L1 index 0: no L1 key"
+expect 0 "get-key samba L1 seed key at L2 index 31" -- sgk 0 -1,-1,-1 255,24,31
+check "L1 key (255,24,-1) = samba's" [ "$(hexof l1_key)" = "$(vec samba_0_expected)" ]
+expect 0 "get-key samba previous L0" -- sgk 4 100,5,5 101,0,0
+check "L1 key (100,31,-1) = samba's previous-L0 key" [ "$(hexof l1_key)" = "$(vec samba_4_expected)" ]
+
 # ---- envelope --decode: the two envelope vectors
 for i in 0 1; do
 	IFS=, read -r ver flags l0 l1 l2 <<<"$(vec "env_${i}_fields")"
