@@ -346,6 +346,10 @@ ss_status ss_gkdi_cache_update(ss_gkdi_cache *c, const ss_gkdi_req *req, const s
 	memset(out, 0, sizeof *out);
 	if (!c || !req_ok(req) || !env)
 		return SS_INVALID_HANDLE;
+	/* An answer under another root key than the one asked for derives
+	 * nothing the caller wants: refused, and not cached. */
+	if (req->rkid && memcmp(req->rkid->b, env->rkid.b, 16) != 0)
+		return SS_INVALID_TOKEN;
 	/* The three cases of parsing the envelope (bit 31 = public key; an L2
 	 * seed key (L0,L1,L2); an L1 seed key (L0,L1,-1) at L2 index 31, else
 	 * (L0,L1-1,-1)) are ss_gkdi_client_key's, which every stored entry is

@@ -387,3 +387,19 @@ Test(gkdi_cache, current_mark)
 	cr_assert(info(c, 0).current, "neither given");
 	ss_gkdi_cache_free(c);
 }
+
+/* An answer under another root key than the request named is refused and
+ * not cached. */
+Test(gkdi_cache, answer_of_another_root_key_refused)
+{
+	ss_gkdi_cache *c = ss_gkdi_cache_new();
+	ss_gkdi_root ra = root(0);
+	ss_gkdi_req named = req(&ra.id, SS_GKID_NONE);
+	struct env_hold h;
+	ss_gkdi_key k;
+	server_env(&h, 1, G);
+	cr_assert_eq(ss_gkdi_cache_update(c, &named, &h.e, &k), SS_INVALID_TOKEN);
+	cr_assert_eq(ss_gkdi_cache_count(c), 0);
+	ss_gkdi_answer_clear(&h.a);
+	ss_gkdi_cache_free(c);
+}
