@@ -10,5 +10,6 @@ int cli_keygen_main(int argc, char **argv);   /* cli/cli_keygen.c */
 int cli_peers_main(int argc, char **argv);    /* cli/cli_keygen.c */
 int cli_status_main(int argc, char **argv);   /* cli/cli_status.c */
 int cli_kds_main(int argc, char **argv);      /* cli/cli_kds.c    */
+int cli_gkdi_main(int argc, char **argv);     /* cli/cli_gkdi.c   */
 
 #endif

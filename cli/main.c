@@ -11,6 +11,7 @@
 #pragma weak cli_peers_main
 #pragma weak cli_status_main
 #pragma weak cli_kds_main
+#pragma weak cli_gkdi_main
 
 struct cli_cmd {
 	const char *name;
@@ -25,6 +26,7 @@ static const struct cli_cmd cmds[] = {
 	{ "peers", cli_peers_main, "list, add and remove the peers host-key has pinned" },
 	{ "status", cli_status_main, "show secured connections of running programs" },
 	{ "kds", cli_kds_main, "run or query the group key distribution service" },
+	{ "gkdi", cli_gkdi_main, "MS-GKDI key computations, to check against other implementations" },
 };
 
 static void usage(FILE *f)
