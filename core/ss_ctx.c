@@ -425,19 +425,8 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	cert_ok = c->verify_peer && !ctx->hk_seen && peer != NULL && ctx->verify_err == 0 &&
 	          SSL_get_verify_result(ctx->ssl) == X509_V_OK;
 	if (psk && (ctx->resumed || ctx->res_offered)) {
-		/* Resumed (ss_resume.h): the binder proved both ends hold the
-		 * association's PSK, so the identity its full handshake proved
-		 * carries over — if this credential still accepts that method. */
-		if (!ss_ctx_res_allowed_(c, ctx->res_id.auth)) {
-			ctx->fail |= F_NOT_PROVEN;
+		if (ss_ctx_res_finish_(ctx, in) < 0)
 			return SS_LOGON_DENIED;
-		}
-		ctx->resumed = 1;
-		in->auth = (ss_auth)ctx->res_id.auth;
-		in->mutual = ctx->res_id.mutual;
-		in->resumed = 1;
-		in->created = ctx->res_id.created;
-		snprintf(in->peer, sizeof in->peer, "%s", ctx->res_id.peer);
 	} else if (psk) {
 		in->auth = SS_AUTH_PSK;
 		in->mutual = 1;   /* both ends proved the PSK (binder, Finished) */

@@ -17,6 +17,7 @@ int ss_ctx_res_use_(ss_ctx *ctx, SSL *ssl, const EVP_MD *md, const unsigned char
                     SSL_SESSION **sess);
 int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess);
 int ss_ctx_res_allowed_(const ss_cred *c, unsigned auth);
+int ss_ctx_res_finish_(ss_ctx *ctx, ss_ctx_info *in);
 /* ss_ctx.c: a fresh context, nothing sent yet. */
 ss_status ss_ctx_new_(ss_cred *cred, int server, const char *target, ss_ctx **out);
 

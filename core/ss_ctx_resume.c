@@ -25,6 +25,24 @@ int ss_ctx_res_allowed_(const ss_cred *c, unsigned auth)
 	}
 }
 
+/* finish() of a resumed handshake: the binder proved both ends hold the
+ * association's PSK, so the identity its full handshake proved carries
+ * over — if this credential still accepts that method.  -1: it does not. */
+int ss_ctx_res_finish_(ss_ctx *ctx, ss_ctx_info *in)
+{
+	if (!ss_ctx_res_allowed_(ctx->cred, ctx->res_id.auth)) {
+		ctx->fail |= F_NOT_PROVEN;
+		return -1;
+	}
+	ctx->resumed = 1;
+	in->auth = (ss_auth)ctx->res_id.auth;
+	in->mutual = ctx->res_id.mutual;
+	in->resumed = 1;
+	in->created = ctx->res_id.created;
+	snprintf(in->peer, sizeof in->peer, "%s", ctx->res_id.peer);
+	return 0;
+}
+
 static SSL_SESSION *res_session(const uint8_t *psk, size_t len, const SSL_CIPHER *cipher)
 {
 	SSL_SESSION *s = SSL_SESSION_new();

@@ -165,21 +165,6 @@ out:
 /* The handshake is over (SEC_E_OK): the peer's identity is checked against
  * what the rule asks for (pre_creds.h), the record layer takes the keys,
  * and the one "secured" line is written. */
-/* A server's NewSessionTicket (pre_resume.h), the first record under the
- * application keys.  Best effort: without it the client's next connection
- * is a full handshake, nothing else changes. */
-static void hs_send_ticket(struct pre_conn *c, int fd, const uint8_t *msg, size_t len)
-{
-	uint8_t rec[SS_REC_TICKET_MAX + SS_REC_OVERHEAD];
-	size_t n = 0;
-
-	pthread_mutex_lock(&c->tx_lock);
-	if (ss_rec_seal(c->rec, SS_CT_HANDSHAKE, msg, len, rec, sizeof rec, &n) == SS_OK &&
-	    pre_wire_send_all(fd, rec, n, pre_now_ms() + 1000) < 0)
-		pre_log(PRE_LOG_DEBUG, "fd %d: session ticket not sent: %s", fd, strerror(errno));
-	pthread_mutex_unlock(&c->tx_lock);
-}
-
 static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_hs_end *end)
 {
 	int in = c->dir == POL_DIR_INBOUND;
@@ -198,10 +183,16 @@ static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_
 		pre_resume_drop(c);
 		return PRE_HS_FAIL;
 	}
-	if (tlen)
-		hs_send_ticket(c, fd, ticket, tlen);
-	else if (c->res)
+	/* A server's ticket goes right before its first application data
+	 * (pre_tx.c): alone on the wire it would make the client's socket
+	 * readable with nothing for the program to read, and a relay that
+	 * polls, then reads, would block (socat). */
+	if (tlen && (c->ticket_msg = malloc(tlen)) != NULL) {
+		memcpy(c->ticket_msg, ticket, tlen);
+		c->ticket_len = tlen;
+	} else if (c->res) {
 		ss_rec_keep_tickets(c->rec, 1);
+	}
 	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 	pre_conn_free_setup(c);
 	pre_log_names(fd, l, r, NULL);

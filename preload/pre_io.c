@@ -194,6 +194,22 @@ int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer)
 	return pre_wire_send_all(fd, buf, n, 0);
 }
 
+/* A server's NewSessionTicket (pre_resume.h), sealed as the handshake
+ * message it is, once, before the data of its first write.  tx_lock held. */
+int pre_io_send_ticket(struct pre_conn *c, int fd)
+{
+	uint8_t rec[SS_REC_TICKET_MAX + SS_REC_OVERHEAD];
+	size_t n = 0;
+	ss_status st = ss_rec_seal(c->rec, SS_CT_HANDSHAKE, c->ticket_msg, c->ticket_len, rec, sizeof rec, &n);
+
+	free(c->ticket_msg);
+	c->ticket_msg = NULL;
+	c->ticket_len = 0;
+	if (st != SS_OK)
+		return 0;   /* no ticket: the next connection is a full handshake */
+	return pre_wire_send_all(fd, rec, n, 0);
+}
+
 void pre_io_drop_eof(struct pre_conn *c, int fd)
 {
 	/* The peer's close_notify, left queued for poll's sake: read it now,

@@ -15,7 +15,6 @@
 #include "pre_engine.h"
 #include "pre_io.h"
 #include "pre_io_int.h"
-#include "pre_resume.h"
 #include "pre_log.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
@@ -109,8 +108,6 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 		pre_log(PRE_LOG_DEBUG, "fd %d: close_notify received", fd);
 		return REC_STOP;
 	}
-	if (c->res)
-		pre_resume_ticket(c);   /* a client's NewSessionTicket (pre_resume.h) */
 	/* SS_REC_EV_HANDLED: KeyUpdate / ticket / user_canceled.  The answer
 	 * is a record too: behind records still in a tail (ours or another
 	 * holder's, pre_tail.h) it stays owed, and the next write sends it

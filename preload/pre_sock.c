@@ -102,6 +102,7 @@ void pre_conn_put(struct pre_conn *c)
 	pre_conn_free_setup(c);
 	pre_ready_free(c);
 	pre_resume_drop(c);
+	free(c->ticket_msg);
 	free(c->target);
 	free(c->peer);
 	if (c->cache) {

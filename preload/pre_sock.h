@@ -106,6 +106,8 @@ struct pre_conn {
 	socklen_t bound_len;
 	char *target;             /* secsock_set_peer_target_name */
 	struct pre_res *res;      /* client: waiting for the server's ticket (pre_resume.h) */
+	uint8_t *ticket_msg;      /* server: its NewSessionTicket, sent before its first data */
+	size_t ticket_len;
 
 	/* server handshake in progress */
 	ss_ctx *ctx;

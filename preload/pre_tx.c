@@ -195,6 +195,8 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 	}
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED && pre_io_send_key_update(c, fd, 0) < 0)
 		goto broken;
+	if (c->ticket_msg && pre_io_send_ticket(c, fd) < 0)
+		goto broken;
 	while (total < want) {
 		if (rekey_due(c) && pre_io_send_key_update(c, fd, 1) < 0)
 			goto broken;
