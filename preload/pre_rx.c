@@ -116,7 +116,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED) {
 		pthread_mutex_lock(&c->tx_lock);
 		if ((c->rs->flags & SS_REC_F_UPDATE_OWED) && !c->tail_len &&
-		    pre_arena_tail_state(c) == PRE_TAIL_NONE && pre_io_send_key_update(c, fd, 0) < 0) {
+		    pre_arena_tail_state(c) == PRE_TAIL_NONE && pre_io_send_key_update(c, fd, 0, 0) < 0) {
 			pthread_mutex_unlock(&c->tx_lock);
 			rx_fail(c, fd, "KeyUpdate answer failed", 0);
 			return REC_FAIL;
