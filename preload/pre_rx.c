@@ -559,7 +559,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
                     int64_t *until)
 {
 	struct cursor k = { iov, iovcnt, 0, 0 };
-	int peek = (flags & MSG_PEEK) != 0, end = RX_MORE, st;
+	int peek = (flags & MSG_PEEK) != 0, end = RX_MORE, st, control_passes = 0;
 	size_t total = 0;
 	ssize_t r;
 
@@ -602,8 +602,12 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		if (end == RX_EOF || cur_full(&k))
 			break;
 		/* Short only when no complete record is left queued: event loops
-		 * take a short read for "drained" (docs/design.md, Receive path). */
-		if (end == RX_MORE && r > 0 && !peek)
+		 * take a short read for "drained" (docs/design.md, Receive path).
+		 * A pass that consumed only control records (a NewSessionTicket
+		 * wider than the caller's buffer, a KeyUpdate) with more queued
+		 * behind them is no "would block" either: pass again (bounded, in
+		 * case a pass makes no progress). */
+		if (end == RX_MORE && !peek && (r > 0 || ++control_passes < 16))
 			continue;
 		if (total && (peek || !(flags & MSG_WAITALL)))
 			break;
