@@ -550,8 +550,11 @@ repeek:
 	if (inc)
 		return rx_incomplete(c, fd, inc, need, delivered, end);
 	pre_set_lowat(c, fd, need);
-	if (off == (size_t)n && (!delivered || (size_t)n < want))
-		*end = RX_AGAIN;   /* only control records, or all that was queued */
+	/* All that was queued, or nothing at all usable: nothing more without
+	 * waiting.  Only control records from a full peek window: more may be
+	 * queued behind them, the caller passes again (pre_io_recv). */
+	if (off == (size_t)n && ((size_t)n < want || (!delivered && !consume)))
+		*end = RX_AGAIN;
 	return (ssize_t)delivered;
 }
 
