@@ -352,6 +352,9 @@ ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
 	atomic_init(&c->refs, 1);
 	c->use = p->use;
 	c->keylog = p->keylog;
+	c->tickets = p->tickets;
+	c->session_lifetime = p->session_lifetime;
+	c->idle_timeout = p->idle_timeout;
 	c->mode = p->mode;
 
 	for (size_t i = 0; i < SS_MAX_SUITES && p->suites[i] != 0; i++) {

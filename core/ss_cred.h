@@ -80,6 +80,14 @@ typedef struct ss_cred_params {
 	 * format: label, client random, secret; RFC 8446 §7.1), without the
 	 * newline.  Where the line goes, and whether at all, is the caller's. */
 	void (*keylog)(const char *line);
+	/* Resumption (ss_resume.h): a server seals tickets with, and opens
+	 * them with, the caller's keys (NULL: no tickets); both ends reuse an
+	 * association for session_lifetime seconds after its full handshake
+	 * and idle_timeout seconds after its latest use (0: lifetime off /
+	 * no idle limit).  session_lifetime is also the context expiry. */
+	const struct ss_ticket_keys *tickets;
+	uint32_t session_lifetime;
+	uint32_t idle_timeout;
 } ss_cred_params;
 
 /* The subject CN of a host-key certificate: what tells a peer's persistent

@@ -37,6 +37,8 @@ struct ss_cred {
 	X509 *hk_cert;
 	SSL_CTX *ssl;                    /* configured for this direction, shared by contexts */
 	void (*keylog)(const char *line);   /* NULL, or the caller's key log (ss_cred_params) */
+	const struct ss_ticket_keys *tickets;   /* server: ticket keys (ss_cred_params), NULL none */
+	uint32_t session_lifetime, idle_timeout;   /* seconds (ss_cred_params) */
 };
 
 /* Implemented in ss_ctx.c: the callbacks an SSL_CTX needs (they find the

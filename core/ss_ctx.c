@@ -273,7 +273,7 @@ static int is_ip_literal(const char *s)
 	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
 }
 
-static ss_status ctx_new(ss_cred *cred, int server, const char *target, ss_ctx **out)
+ss_status ss_ctx_new_(ss_cred *cred, int server, const char *target, ss_ctx **out)
 {
 	ss_ctx *ctx;
 	ss_status st = SS_INSUFFICIENT_MEMORY;
@@ -414,6 +414,7 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 		return SS_INTERNAL_ERROR;
 
 	memset(in, 0, sizeof *in);
+	in->created = (int64_t)time(NULL);   /* a resumed session keeps its full handshake's (below) */
 	in->suite = SSL_CIPHER_get_protocol_id(cipher);
 	in->group = ss_group_from_nid_(SSL_get_negotiated_group(ctx->ssl));
 	in->mode = c->mode;
@@ -423,7 +424,10 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	peer = SSL_get0_peer_certificate(ctx->ssl);
 	cert_ok = c->verify_peer && !ctx->hk_seen && peer != NULL && ctx->verify_err == 0 &&
 	          SSL_get_verify_result(ctx->ssl) == X509_V_OK;
-	if (psk) {
+	if (psk && (ctx->resumed || ctx->res_offered)) {
+		if (ss_ctx_res_finish_(ctx, in) < 0)
+			return SS_LOGON_DENIED;
+	} else if (psk) {
 		in->auth = SS_AUTH_PSK;
 		in->mutual = 1;   /* both ends proved the PSK (binder, Finished) */
 		snprintf(in->peer, sizeof in->peer, "%s", c->psk_identity);
@@ -581,7 +585,7 @@ static ss_status ctx_step(ss_cred *cred, ss_ctx **pctx, int server, const char *
 			return SS_INVALID_HANDLE;
 		if (cred->use != (server ? SS_CRED_INBOUND : SS_CRED_OUTBOUND))
 			return SS_NO_CREDENTIALS;   /* seed 001: an OUTBOUND credential for ISC */
-		st = ctx_new(cred, server, target, &ctx);
+		st = ss_ctx_new_(cred, server, target, &ctx);
 		if (st != SS_OK)
 			return st;
 		*pctx = ctx;
@@ -643,7 +647,8 @@ static ss_status ctx_step(ss_cred *cred, ss_ctx **pctx, int server, const char *
 		if (attrs != NULL)
 			*attrs = ctx->info.attrs;
 		if (expiry != NULL)
-			*expiry = (int64_t)time(NULL) + SS_CTX_LIFETIME_DEFAULT;
+			*expiry = ctx->info.created + (ctx->cred->session_lifetime ? (int64_t)ctx->cred->session_lifetime
+			                                                          : SS_CTX_LIFETIME_DEFAULT);
 		ERR_clear_error();
 		return SS_OK;
 	}
@@ -764,6 +769,7 @@ void ss_ctx_free(ss_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	drop_handshake(ctx, NULL);
+	free(ctx->res_ticket);
 	sodium_memzero(ctx, sizeof *ctx);
 	free(ctx);
 }

@@ -67,6 +67,21 @@ ss_status ss_ctx_accept(ss_cred *cred, ss_ctx **ctx, unsigned req,
                         const uint8_t *in, size_t in_len, size_t *in_used,
                         ss_buf *out, unsigned *attrs, int64_t *expiry);
 
+/* Resumption (ss_resume.h).  Client: a context made before its first
+ * ss_ctx_initialize call, so that an association can be offered
+ * (ss_ctx_set_resume; refused for a credential that lists psk or no longer
+ * lists the association's method), then ss_ctx_initialize as usual.  After
+ * SS_OK and before export: the client's exported secret and the identity
+ * the session carries (ss_ctx_resume_secret, for ss_resume_entry_make when
+ * the server's ticket arrives); the server's NewSessionTicket message
+ * (ss_ctx_ticket; SS_UNSUPPORTED_FUNCTION when the credential issues none). */
+struct ss_resume_entry;
+struct ss_resume_id;
+ss_status ss_ctx_client_new(ss_cred *cred, const char *target, ss_ctx **ctx);
+ss_status ss_ctx_set_resume(ss_ctx *ctx, const struct ss_resume_entry *e);
+ss_status ss_ctx_resume_secret(ss_ctx *ctx, uint8_t *out, size_t cap, size_t *len, struct ss_resume_id *id);
+ss_status ss_ctx_ticket(ss_ctx *ctx, uint8_t *msg, size_t cap, size_t *len);
+
 /* Query attributes (seed 001: QueryContextAttributes) after SS_OK. */
 typedef struct ss_ctx_info {
 	uint16_t suite;            /* enum ss_suite */
@@ -76,6 +91,8 @@ typedef struct ss_ctx_info {
 	unsigned attrs;            /* granted ss_req bits */
 	int mutual;                /* both ends authenticated */
 	char peer[256];            /* peer identity: psk identity, cert subject, key fingerprint, "anonymous" */
+	int resumed;               /* resumed from an earlier full handshake (ss_resume.h) */
+	int64_t created;           /* unix seconds of the full handshake behind this session */
 	int name_by_pin;           /* SS_REQ_NAME_BY_PIN was used: the target is proven only when
 	                            * the caller's pin binds it to this host key (peer) */
 	uint64_t handshake_usec;   /* wall time from first call to SS_OK */

@@ -285,6 +285,8 @@ static int psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size
 	*sess = NULL;
 	if (ctx == NULL)
 		return 0;
+	if (ctx->res_offered)   /* an association is offered instead (ss_ctx_set_resume) */
+		return ss_ctx_res_use_(ctx, ssl, md, id, idlen, sess);
 	c = ctx->cred;
 	if (!c->allow_psk)
 		return 1;
@@ -319,6 +321,10 @@ static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESS
 	*sess = NULL;
 	if (ctx == NULL)
 		return 0;
+	if (!ss_ctx_res_find_(ctx, ssl, id, idlen, sess))
+		return 0;
+	if (*sess != NULL)
+		return 1;   /* one of our tickets: resumed */
 	c = ctx->cred;
 	if (!c->allow_psk || idlen != c->psk_identity_len || memcmp(id, c->psk_identity, idlen) != 0)
 		return 1;   /* not ours: certificate path (or the hello callback refused already) */

@@ -10,10 +10,19 @@
 #include "ss_ctx.h"
 #include "ss_cred_int.h"
 #include "ss_peers.h"
+#include "ss_resume.h"
 
-/* Context lifetime reported through *expiry.  The policy's session-lifetime
- * (ARCHITECTURE.md, default 2 h) will be passed in by a later issue; until
- * then every context gets the default. */
+/* ss_ctx_resume.c: the resumption side of the callbacks and of finish(). */
+int ss_ctx_res_use_(ss_ctx *ctx, SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+                    SSL_SESSION **sess);
+int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess);
+int ss_ctx_res_allowed_(const ss_cred *c, unsigned auth);
+int ss_ctx_res_finish_(ss_ctx *ctx, ss_ctx_info *in);
+/* ss_ctx.c: a fresh context, nothing sent yet. */
+ss_status ss_ctx_new_(ss_cred *cred, int server, const char *target, ss_ctx **out);
+
+/* Context lifetime reported through *expiry when the credential gives no
+ * session-lifetime (ss_cred_params): the policy's built-in 2 h. */
 enum { SS_CTX_LIFETIME_DEFAULT = 2 * 3600 };
 
 enum { SECRET_MAX = 48 };
@@ -50,6 +59,8 @@ typedef struct ctx_secrets {
 	uint8_t server_app[SECRET_MAX];   /* server_application_traffic_secret_0 */
 	uint8_t client_hs[SECRET_MAX];    /* client_handshake_traffic_secret */
 	size_t len;                       /* Hash.length: 32 or 48 */
+	uint8_t res_psk[SECRET_MAX];      /* client: the resumption PSK offered (ss_resume.h) */
+	size_t res_psk_len;
 	unsigned have;                    /* enum secret_have */
 } ctx_secrets;
 
@@ -68,6 +79,11 @@ struct ss_ctx {
 	int want_name;            /* client: a target name was given; only a method that
 	                             proves names may end this handshake (finish) */
 	char hk_fp[SS_FP_LEN];
+	int res_offered;          /* client: an association was offered (res_id, res_ticket) */
+	int resumed;              /* the handshake resumed it (server: a ticket opened) */
+	ss_resume_id res_id;      /* what the association carries over */
+	uint8_t *res_ticket;      /* client: the ticket offered as PSK identity (malloc'd) */
+	size_t res_ticket_len;
 	ss_cred *cred;            /* reference; dropped at export */
 	SSL *ssl;
 	BIO *rbio, *wbio;         /* owned by ssl */

@@ -44,6 +44,15 @@ static const ss_engine table = {
 	.rec_trim = ss_rec_trim,
 	.rec_ctx_count = ss_rec_ctx_count,
 	.rec_set_ctx_hook = ss_rec_set_ctx_hook,
+	.ctx_client_new = ss_ctx_client_new,
+	.ctx_set_resume = ss_ctx_set_resume,
+	.ctx_resume_secret = ss_ctx_resume_secret,
+	.ctx_ticket = ss_ctx_ticket,
+	.resume_entry_make = ss_resume_entry_make,
+	.rec_seal = ss_rec_seal,
+	.rec_keep_tickets = ss_rec_keep_tickets,
+	.rec_take_ticket = ss_rec_take_ticket,
+	.resume_fresh = ss_resume_fresh,
 };
 
 const ss_engine *secsock_engine_v1(void)

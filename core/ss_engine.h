@@ -28,6 +28,7 @@
 #include "ss_cred.h"
 #include "ss_ctx.h"
 #include "ss_rec.h"
+#include "ss_resume.h"
 
 enum { SS_ENGINE_ABI = 1 };
 
@@ -73,6 +74,20 @@ typedef struct ss_engine {
 	void (*rec_trim)(ss_rec *r);
 	unsigned (*rec_ctx_count)(const ss_rec *r);
 	void (*rec_set_ctx_hook)(void (*fn)(void));
+	/* resumption (ss_resume.h) */
+	ss_status (*ctx_client_new)(ss_cred *cred, const char *target, ss_ctx **ctx);
+	ss_status (*ctx_set_resume)(ss_ctx *ctx, const struct ss_resume_entry *e);
+	ss_status (*ctx_resume_secret)(ss_ctx *ctx, uint8_t *out, size_t cap, size_t *len,
+	                               struct ss_resume_id *id);
+	ss_status (*ctx_ticket)(ss_ctx *ctx, uint8_t *msg, size_t cap, size_t *len);
+	ss_status (*resume_entry_make)(const uint8_t *secret, size_t secret_len, const uint8_t *msg,
+	                               size_t msg_len, const struct ss_resume_id *id,
+	                               struct ss_resume_entry *e);
+	ss_status (*rec_seal)(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_len,
+	                      uint8_t *out, size_t out_cap, size_t *out_len);
+	void (*rec_keep_tickets)(ss_rec *r, int on);
+	size_t (*rec_take_ticket)(ss_rec *r, uint8_t *out, size_t cap);
+	int (*resume_fresh)(const struct ss_resume_id *id, int64_t now, uint32_t lifetime_s, uint32_t idle_s);
 } ss_engine;
 
 /* The engine's one export (default visibility; everything else is hidden). */

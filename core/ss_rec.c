@@ -226,7 +226,27 @@ void ss_rec_free(ss_rec *r)
 		return;
 	cache_drop(r->ops, &r->tx);
 	cache_drop(r->ops, &r->rx);
+	free(r->ticket);
 	free(r);
+}
+
+void ss_rec_keep_tickets(ss_rec *r, int on)
+{
+	if (r)
+		r->keep_tickets = on != 0;
+}
+
+size_t ss_rec_take_ticket(ss_rec *r, uint8_t *out, size_t cap)
+{
+	size_t n = r && r->ticket ? r->ticket_len : 0;
+	if (n == 0 || n > cap)
+		return 0;
+	memcpy(out, r->ticket, n);
+	sodium_memzero(r->ticket, n);
+	free(r->ticket);
+	r->ticket = NULL;
+	r->ticket_len = 0;
+	return n;
 }
 
 void ss_rec_trim(ss_rec *r)

@@ -168,6 +168,13 @@ ss_status ss_rec_read(ss_rec *r, const uint8_t *in, size_t in_len, size_t *consu
                       ss_rec_event *ev, uint8_t *pt, size_t pt_cap, size_t *pt_len,
                       uint8_t *alert);
 
+/* Resumption (ss_resume.h): keep the latest NewSessionTicket message read
+ * (at most SS_REC_TICKET_MAX bytes), and take it: its length (copied to
+ * out, then forgotten), or 0 when none arrived or cap is too small. */
+enum { SS_REC_TICKET_MAX = 4096 };
+void ss_rec_keep_tickets(ss_rec *r, int on);
+size_t ss_rec_take_ticket(ss_rec *r, uint8_t *out, size_t cap);
+
 /* Seal a KeyUpdate (§4.6.3) with the current tx key, then move tx to the next
  * generation (§7.2).  request_peer sets update_requested.  Clears UPDATE_OWED.
  * Sequence numbers: a data record may use seq up to 2^64-3; SS_SEQUENCE_EXHAUSTED

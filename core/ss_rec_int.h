@@ -122,6 +122,9 @@ struct ss_rec {
 	atomic_uint held;     /* HELD_TX/HELD_RX: which contexts exist (ss_rec_ctx_count) */
 	atomic_uint hook_seen;/* hook_gen when this rec last called the hook */
 	ss_rec_cache tx, rx;
+	uint8_t keep_tickets; /* client resuming: keep the latest NewSessionTicket */
+	uint8_t *ticket;      /* malloc'd whole message (opaque ticket: no secret in it) */
+	size_t ticket_len;
 };
 
 /* The AEAD tag as an OSSL_PARAM, laid out directly (no construct call): read

@@ -253,8 +253,18 @@ static ss_status read_handshake(ss_rec *r, const uint8_t *p, size_t n)
 			return SS_DECODE_ERROR;   /* split across records: see ss_rec.h */
 		switch (type) {
 		case HS_NEW_SESSION_TICKET:
-			/* §4.6.1: a standard TLS server may send tickets; secsock never
-			 * resumes, so the ticket is dropped unread. */
+			/* §4.6.1: kept whole (the latest wins) when the caller resumes
+			 * (ss_resume.h parses it); else dropped unread, as a standard
+			 * TLS server's may be. */
+			if (r->keep_tickets && len + HS_HEADER_LEN <= SS_REC_TICKET_MAX) {
+				uint8_t *t = malloc(len + HS_HEADER_LEN);
+				if (t == NULL)
+					break;   /* no resumption next time; nothing else lost */
+				memcpy(t, p + off - HS_HEADER_LEN, len + HS_HEADER_LEN);
+				free(r->ticket);
+				r->ticket = t;
+				r->ticket_len = len + HS_HEADER_LEN;
+			}
 			break;
 		case HS_KEY_UPDATE:
 			/* struct { KeyUpdateRequest request_update; } KeyUpdate; */

@@ -49,6 +49,7 @@ struct secsock_info {
 	unsigned flags;          /* SECSOCK_INFO_* */
 	char peer_fingerprint[52]; /* "SHA256:..." of the peer's host key; "" for other methods */
 	int64_t expiry;          /* when the session's lifetime ends, seconds since the epoch; 0 unless secured */
+	int resumed;             /* 1: resumed from an earlier full handshake (policy session-lifetime) */
 };
 
 /* WSAQuerySocketSecurity: what secsock did with fd.  A descriptor secsock

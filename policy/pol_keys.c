@@ -243,17 +243,14 @@ static const char *set_value(pol_settings *s, pol_key k, char *v)
 	}
 }
 
-/* Keys whose run-time side is not built yet (issue 14: main-mode reuse,
- * quick-mode PSK without (EC)DHE): a session is never reused, so another
- * value would be accepted and do nothing (promise 3).  Their built-in
+/* Keys whose run-time side is not built yet (issue 14: quick-mode PSK
+ * without (EC)DHE): another value would be accepted and do nothing
+ * (promise 3).  Their built-in
  * value is what secsock does today and stays accepted, so that the
  * output of `policy show-default` loads. */
 static const char *builtin_only(pol_key k)
 {
 	switch (k) {
-	case PK_SESSION_LIFETIME:
-	case PK_IDLE_TIMEOUT:
-		return "main-mode session reuse is not built yet";
 	case PK_PFS:
 		return "resumption without (EC)DHE (pfs = no) is not built yet";
 	default:

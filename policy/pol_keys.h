@@ -59,11 +59,11 @@ X(CIPHERS, "ciphers", KT_CIPHERS, POL_SPAN(ciphers, n_ciphers), 0, 0, \
 X(GROUPS, "groups", KT_GROUPS, POL_SPAN(groups, n_groups), 0, 0, "x25519, p-256", NULL, \
   "key-exchange groups offered and accepted, in preference order") \
 X(SESSION_LIFETIME, "session-lifetime", KT_DURATION, POL_F(session_lifetime_ms), 0, POL_NOMAX, "2h", \
-  "seed: MM lifetime 2 hrs", "main-mode association lifetime (session reuse not built yet: built-in value only)") \
+  "seed: MM lifetime 2 hrs", "how long after its full handshake an association is reused for quick reconnects (0: never)") \
 X(REKEY_AFTER, "rekey-after", KT_REKEY, POL_SPAN(rekey_after_ms, rekey_after_bytes), 0, 0, "1h, 55G", \
   "seed: QM lifetime 1 hr, 55GB (whichever first)", "traffic keys are updated after this time or volume") \
 X(IDLE_TIMEOUT, "idle-timeout", KT_DURATION, POL_F(idle_timeout_ms), 0, POL_NOMAX, "5m", \
-  "seed: saIdleTimeout 5 min", "an unused main-mode association is forgotten (not built yet: built-in value only)") \
+  "seed: saIdleTimeout 5 min", "an association no connection used for this long is forgotten (0: no limit)") \
 X(ALLOW_CLEAR_AFTER, "allow-clear-after", KT_DURATION, POL_F(allow_clear_after_ms), 0, POL_NOMAX, "500ms", \
   "first contact under 1 s (seed said 10s)", "under request: fall back to clear when the peer has not answered by then") \
 X(SERVER_FIRST_WAIT, "server-first-wait", KT_DURATION, POL_F(server_first_wait_ms), 0, POL_NOMAX, "300ms", \

@@ -400,3 +400,62 @@ void ss_rec_set_ctx_hook(void (*fn)(void))
 	if (t)
 		t->rec_set_ctx_hook(fn);
 }
+
+/* ------------------------------------------------------------ resumption */
+
+ss_status ss_ctx_client_new(ss_cred *cred, const char *target, ss_ctx **ctx)
+{
+	const ss_engine *t = loaded();
+	return t ? t->ctx_client_new(cred, target, ctx) : SS_INVALID_HANDLE;
+}
+
+ss_status ss_ctx_set_resume(ss_ctx *ctx, const ss_resume_entry *e)
+{
+	const ss_engine *t = loaded();
+	return t ? t->ctx_set_resume(ctx, e) : SS_INVALID_HANDLE;
+}
+
+ss_status ss_ctx_resume_secret(ss_ctx *ctx, uint8_t *out, size_t cap, size_t *len, ss_resume_id *id)
+{
+	const ss_engine *t = loaded();
+	return t ? t->ctx_resume_secret(ctx, out, cap, len, id) : SS_INVALID_HANDLE;
+}
+
+ss_status ss_ctx_ticket(ss_ctx *ctx, uint8_t *msg, size_t cap, size_t *len)
+{
+	const ss_engine *t = loaded();
+	return t ? t->ctx_ticket(ctx, msg, cap, len) : SS_INVALID_HANDLE;
+}
+
+ss_status ss_resume_entry_make(const uint8_t *secret, size_t secret_len, const uint8_t *msg,
+                               size_t msg_len, const ss_resume_id *id, ss_resume_entry *e)
+{
+	const ss_engine *t = loaded();
+	return t ? t->resume_entry_make(secret, secret_len, msg, msg_len, id, e) : SS_INVALID_HANDLE;
+}
+
+ss_status ss_rec_seal(ss_rec *r, uint8_t ct, const uint8_t *pt, size_t pt_len,
+                      uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	const ss_engine *t = loaded();
+	return t ? t->rec_seal(r, ct, pt, pt_len, out, out_cap, out_len) : SS_INVALID_HANDLE;
+}
+
+void ss_rec_keep_tickets(ss_rec *r, int on)
+{
+	const ss_engine *t = loaded();
+	if (t)
+		t->rec_keep_tickets(r, on);
+}
+
+size_t ss_rec_take_ticket(ss_rec *r, uint8_t *out, size_t cap)
+{
+	const ss_engine *t = loaded();
+	return t ? t->rec_take_ticket(r, out, cap) : 0;
+}
+
+int ss_resume_fresh(const ss_resume_id *id, int64_t now, uint32_t lifetime_s, uint32_t idle_s)
+{
+	const ss_engine *t = loaded();
+	return t ? t->resume_fresh(id, now, lifetime_s, idle_s) : 0;
+}

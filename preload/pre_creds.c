@@ -17,6 +17,7 @@
 #include "pre_creds.h"
 #include "pre_sock.h"
 #include "pre_log.h"
+#include "pre_resume.h"
 #include "pre_sym.h"
 #include "ss_peers.h"
 
@@ -197,6 +198,11 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	p.ca_file = s->ca_file[0] ? s->ca_file : NULL;
 	p.host_key_file = s->host_key_file[0] ? s->host_key_file : NULL;
 	p.keylog = pre_keylog_enabled() ? pre_keylog_line : NULL;
+	/* quick reconnects (pre_resume.h): lifetimes in whole seconds */
+	p.session_lifetime = s->session_lifetime_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(s->session_lifetime_ms / 1000);
+	p.idle_timeout = s->idle_timeout_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(s->idle_timeout_ms / 1000);
+	if (use == SS_CRED_INBOUND && p.mode == SS_MODE_SECSOCK)
+		p.tickets = pre_resume_keys();
 	/* inbound, peer-name is the list of allowed client names (outbound it
 	 * is the target, pre_handshake.c) */
 	p.peer_names = use == SS_CRED_INBOUND && s->peer_name[0] ? s->peer_name : NULL;

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include "pre_creds.h"
 #include "pre_handshake.h"
+#include "pre_resume.h"
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sym.h"
@@ -70,6 +71,8 @@ static enum pre_hs_result hs_step(struct pre_conn *c, int fd, int server, const 
 
 	*st = SS_OK;
 	*eof = 0;
+	if (first)
+		pre_resume_offer(c, fd, target);   /* may make c->ctx, offering an association */
 	if (!first) {
 		ssize_t r;
 		buf = malloc(HS_PEEK);
@@ -166,24 +169,38 @@ static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_
 {
 	int in = c->dir == POL_DIR_INBOUND;
 	char l[80], r[80];
+	uint8_t ticket[SS_REC_TICKET_MAX];
+	size_t tlen = 0;
 
 	if (pre_creds_check_conn(c, fd, end->why, sizeof end->why) < 0) {
 		end->st = SS_LOGON_DENIED;   /* authentication failed: never a clear retry */
 		return PRE_HS_FAIL;
 	}
+	pre_resume_established(c, fd, ticket, sizeof ticket, &tlen);
 	if (pre_conn_secure(c) < 0) {
 		end->st = SS_INTERNAL_ERROR;
 		snprintf(end->why, sizeof end->why, "cannot set up record protection");
+		pre_resume_drop(c);
 		return PRE_HS_FAIL;
+	}
+	/* A server's ticket goes right before its first application data
+	 * (pre_tx.c): alone on the wire it would make the client's socket
+	 * readable with nothing for the program to read, and a relay that
+	 * polls, then reads, would block (socat). */
+	if (tlen && (c->ticket_msg = malloc(tlen)) != NULL) {
+		memcpy(c->ticket_msg, ticket, tlen);
+		c->ticket_len = tlen;
+	} else if (c->res) {
+		ss_rec_keep_tickets(c->rec, 1);
 	}
 	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 	pre_conn_free_setup(c);
 	pre_log_names(fd, l, r, NULL);
-	pre_log(PRE_LOG_INFO, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s handshake=%.2fms",
+	pre_log(PRE_LOG_INFO, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s%s handshake=%.2fms",
 	        in ? "inbound" : "outbound", l, in ? "<-" : "->", r, c->rule ? c->rule : "defaults",
 	        ss_suite_name(c->suite), c->group ? ss_group_name(c->group) : "none",
 	        ss_auth_name((ss_auth)c->auth), c->peer ? c->peer : "anonymous",
-	        (double)c->hs_usec / 1000.0);
+	        c->resumed ? " resumed=yes" : "", (double)c->hs_usec / 1000.0);
 	return PRE_HS_DONE;
 }
 

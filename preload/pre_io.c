@@ -180,8 +180,21 @@ int pre_io_failed_errno(struct pre_conn *c)
 	return c->bg && c->so_error ? c->so_error : ECONNRESET;
 }
 
+/* A control record (KeyUpdate, NewSessionTicket) all out.  more: data
+ * follows at once, so the record waits for it and both go in one segment
+ * (MSG_MORE).  Sent alone, Nagle would hold the data back behind the
+ * control record's ACK, and a program that closes right after writing,
+ * with its peer's close_notify still queued (which makes the kernel reset
+ * the connection), would lose that data. */
+static int send_control(int fd, const uint8_t *rec, size_t n, int more)
+{
+	ssize_t w = more ? REAL(send)(fd, rec, n, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL) : 0;
+	size_t off = w > 0 ? (size_t)w : 0;
+	return off == n ? 0 : pre_wire_send_all(fd, rec + off, n - off, 0);
+}
+
 /* Seal and send a KeyUpdate (RFC 8446 §4.6.3).  tx_lock held. */
-int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer)
+int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer, int more)
 {
 	uint8_t buf[64];
 	size_t n = 0;
@@ -191,7 +204,23 @@ int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer)
 	c->tx_bytes = 0;
 	c->tx_epoch_ms = pre_now_ms();
 	pre_log(PRE_LOG_DEBUG, "fd %d: KeyUpdate sent (request_peer=%d)", fd, request_peer);
-	return pre_wire_send_all(fd, buf, n, 0);
+	return send_control(fd, buf, n, more);
+}
+
+/* A server's NewSessionTicket (pre_resume.h), sealed as the handshake
+ * message it is, once, before the data of its first write.  tx_lock held. */
+int pre_io_send_ticket(struct pre_conn *c, int fd)
+{
+	uint8_t rec[SS_REC_TICKET_MAX + SS_REC_OVERHEAD];
+	size_t n = 0;
+	ss_status st = ss_rec_seal(c->rec, SS_CT_HANDSHAKE, c->ticket_msg, c->ticket_len, rec, sizeof rec, &n);
+
+	free(c->ticket_msg);
+	c->ticket_msg = NULL;
+	c->ticket_len = 0;
+	if (st != SS_OK)
+		return 0;   /* no ticket: the next connection is a full handshake */
+	return send_control(fd, rec, n, 1);   /* the first data follows */
 }
 
 void pre_io_drop_eof(struct pre_conn *c, int fd)

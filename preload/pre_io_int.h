@@ -119,5 +119,6 @@ void pre_io_fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
 /* The errno a call on a failed connection reports. */
 int pre_io_failed_errno(struct pre_conn *c);
 /* Seal and send a KeyUpdate (RFC 8446 §4.6.3); tx_lock held. */
-int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer);
+int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer, int more);
+int pre_io_send_ticket(struct pre_conn *c, int fd);   /* pre_resume.h; tx_lock held */
 #endif

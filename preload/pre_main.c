@@ -19,6 +19,7 @@
 #include "pre_connect.h"
 #include "pre_io.h"
 #include "pre_log.h"
+#include "pre_resume.h"
 #include "pre_sock.h"
 #include "pre_setup.h"
 #include "pre_stdio.h"
@@ -35,6 +36,7 @@ __attribute__((constructor)) static void pre_init(void)
 	int saved = errno;
 	pre_sym_bind();
 	pre_log_init();
+	pre_resume_init();
 	pre_fdtab_init();
 	pre_setup_init();
 	pre_exec_init();
@@ -131,6 +133,7 @@ API int secsock_query(int fd, struct secsock_info *info)
 		info->mutual = c->mutual;
 		info->standard_tls = c->mode == SS_MODE_STANDARD_TLS;
 		info->handshake_usec = c->hs_usec;
+		info->resumed = c->resumed;
 	}
 	pthread_mutex_unlock(&c->rx_lock);
 	pre_conn_put(c);

@@ -116,7 +116,7 @@ static int rx_record(struct pre_conn *c, int fd, struct cursor *k, int peek, con
 	if (c->rs->flags & SS_REC_F_UPDATE_OWED) {
 		pthread_mutex_lock(&c->tx_lock);
 		if ((c->rs->flags & SS_REC_F_UPDATE_OWED) && !c->tail_len &&
-		    pre_arena_tail_state(c) == PRE_TAIL_NONE && pre_io_send_key_update(c, fd, 0) < 0) {
+		    pre_arena_tail_state(c) == PRE_TAIL_NONE && pre_io_send_key_update(c, fd, 0, 0) < 0) {
 			pthread_mutex_unlock(&c->tx_lock);
 			rx_fail(c, fd, "KeyUpdate answer failed", 0);
 			return REC_FAIL;
@@ -550,8 +550,11 @@ repeek:
 	if (inc)
 		return rx_incomplete(c, fd, inc, need, delivered, end);
 	pre_set_lowat(c, fd, need);
-	if (off == (size_t)n && (!delivered || (size_t)n < want))
-		*end = RX_AGAIN;   /* only control records, or all that was queued */
+	/* All that was queued, or nothing at all usable: nothing more without
+	 * waiting.  Only control records from a full peek window: more may be
+	 * queued behind them, the caller passes again (pre_io_recv). */
+	if (off == (size_t)n && ((size_t)n < want || (!delivered && !consume)))
+		*end = RX_AGAIN;
 	return (ssize_t)delivered;
 }
 
@@ -559,7 +562,7 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
                     int64_t *until)
 {
 	struct cursor k = { iov, iovcnt, 0, 0 };
-	int peek = (flags & MSG_PEEK) != 0, end = RX_MORE, st;
+	int peek = (flags & MSG_PEEK) != 0, end = RX_MORE, st, control_passes = 0;
 	size_t total = 0;
 	ssize_t r;
 
@@ -602,8 +605,12 @@ ssize_t pre_io_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iov
 		if (end == RX_EOF || cur_full(&k))
 			break;
 		/* Short only when no complete record is left queued: event loops
-		 * take a short read for "drained" (docs/design.md, Receive path). */
-		if (end == RX_MORE && r > 0 && !peek)
+		 * take a short read for "drained" (docs/design.md, Receive path).
+		 * A pass that consumed only control records (a NewSessionTicket
+		 * wider than the caller's buffer, a KeyUpdate) with more queued
+		 * behind them is no "would block" either: pass again (bounded, in
+		 * case a pass makes no progress). */
+		if (end == RX_MORE && !peek && (r > 0 || ++control_passes < 16))
 			continue;
 		if (total && (peek || !(flags & MSG_WAITALL)))
 			break;
@@ -700,6 +707,18 @@ int pre_io_pending(struct pre_conn *c, int fd, int *out)
 	if (atomic_load(&c->state) != PRE_SECURED) {
 		pthread_mutex_unlock(&c->rx_lock);
 		return REAL(ioctl)(fd, FIONREAD, out);
+	}
+	if (!c->cache && !c->partial_len) {
+		/* Control records at the head of the queue (a NewSessionTicket,
+		 * a KeyUpdate) are no bytes the program can read: a peek of one
+		 * byte handles them and keeps the first data record's plaintext,
+		 * so the count below is exact for it. */
+		uint8_t one;
+		struct iovec v = { &one, 1 };
+		struct cursor k1 = { &v, 1, 0, 0 };
+		int end;
+		(void)rx_pass(c, fd, &k1, 1, &end);
+		sodium_memzero(&one, 1);
 	}
 	if (c->cache) {
 		sum = c->cache_len - c->cache_off;

@@ -9,6 +9,7 @@
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_ready.h"
+#include "pre_resume.h"
 #include "pre_setup.h"
 #include "pre_sym.h"
 #include "pre_wire.h"
@@ -124,6 +125,18 @@ static int recv_setup(struct pre_conn *c, int fd, int flags, int64_t *until)
 	return r;
 }
 
+/* A client waiting for its server's ticket (pre_resume.h): the record
+ * layer keeps the NewSessionTicket it read; the association is made here,
+ * above the stream engine. */
+static void take_ticket(struct pre_conn *c)
+{
+	int e = errno;
+	pthread_mutex_lock(&c->rx_lock);
+	pre_resume_ticket(c);
+	pthread_mutex_unlock(&c->rx_lock);
+	errno = e;
+}
+
 ssize_t pre_setup_recv(struct pre_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags)
 {
 	int64_t until = 0;
@@ -132,8 +145,11 @@ ssize_t pre_setup_recv(struct pre_conn *c, int fd, const struct iovec *iov, int 
 		/* One SO_RCVTIMEO deadline for the whole call: a read that first
 		 * finishes a handshake waits at most the timeout, not twice it. */
 		ssize_t r = pre_io_recv(c, fd, iov, iovcnt, flags, &until);
-		if (r != PRE_IO_NOT_READY)
+		if (r != PRE_IO_NOT_READY) {
+			if (c->res)
+				take_ticket(c);
 			return r;
+		}
 		if (recv_setup(c, fd, flags, &until) < 0)
 			return -1;
 	}

@@ -14,6 +14,7 @@
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_ready.h"
+#include "pre_resume.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
@@ -100,6 +101,8 @@ void pre_conn_put(struct pre_conn *c)
 		return;
 	pre_conn_free_setup(c);
 	pre_ready_free(c);
+	pre_resume_drop(c);
+	free(c->ticket_msg);
 	free(c->target);
 	free(c->peer);
 	if (c->cache) {
@@ -204,6 +207,7 @@ int pre_conn_secure(struct pre_conn *c)
 	c->auth = (uint8_t)info.auth;
 	c->mode = (uint8_t)info.mode;
 	c->mutual = (uint8_t)(info.mutual != 0);
+	c->resumed = (uint8_t)(info.resumed != 0);
 	c->hs_usec = info.handshake_usec;
 	c->peer = strdup(info.peer[0] ? info.peer : "anonymous");
 	c->tx_epoch_ms = pre_now_ms();

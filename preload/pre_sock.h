@@ -105,6 +105,9 @@ struct pre_conn {
 	struct sockaddr_storage *bound;
 	socklen_t bound_len;
 	char *target;             /* secsock_set_peer_target_name */
+	struct pre_res *res;      /* client: waiting for the server's ticket (pre_resume.h) */
+	uint8_t *ticket_msg;      /* server: its NewSessionTicket, sent before its first data */
+	size_t ticket_len;
 
 	/* server handshake in progress */
 	ss_ctx *ctx;
@@ -127,7 +130,7 @@ struct pre_conn {
 
 	/* what secsock_query reports */
 	uint16_t suite, group;
-	uint8_t auth, mode, mutual;
+	uint8_t auth, mode, mutual, resumed;
 	uint64_t hs_usec;
 	int64_t expiry;           /* the context's lifetime end, CLOCK_REALTIME seconds (0 unknown) */
 	char *peer;

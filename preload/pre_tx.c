@@ -193,10 +193,12 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		if (t < 0)
 			return -1;
 	}
-	if (c->rs->flags & SS_REC_F_UPDATE_OWED && pre_io_send_key_update(c, fd, 0) < 0)
+	if (c->rs->flags & SS_REC_F_UPDATE_OWED && pre_io_send_key_update(c, fd, 0, 1) < 0)
+		goto broken;
+	if (c->ticket_msg && pre_io_send_ticket(c, fd) < 0)
 		goto broken;
 	while (total < want) {
-		if (rekey_due(c) && pre_io_send_key_update(c, fd, 1) < 0)
+		if (rekey_due(c) && pre_io_send_key_update(c, fd, 1, 1) < 0)
 			goto broken;
 		size_t batch = rekey_cap(c, want - total < TX_BATCH ? want - total : TX_BATCH), olen = 0;
 		const uint8_t *src = tx_gather(&k, s, batch);
@@ -209,7 +211,7 @@ static ssize_t tx_locked(struct pre_conn *c, int fd, const struct iovec *iov, in
 		if (src == s->gather)
 			sodium_memzero(s->gather, batch);
 		if (st == SS_SEQUENCE_EXHAUSTED) {
-			if (pre_io_send_key_update(c, fd, 1) < 0)
+			if (pre_io_send_key_update(c, fd, 1, 1) < 0)
 				goto broken;
 			st = ss_rec_seal_stream(c->rec, src, batch, 0, s->tx, sizeof s->tx, &olen);
 		}

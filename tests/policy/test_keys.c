@@ -34,6 +34,9 @@ struct num_case {
 static const struct num_case num_cases[] = {
 	{ "session-lifetime = 2h", OFF(session_lifetime_ms), 7200000 },
 	{ "idle-timeout = 5m", OFF(idle_timeout_ms), 300000 },
+	{ "idle-timeout = 0", OFF(idle_timeout_ms), 0 },
+	{ "session-lifetime = 1d", OFF(session_lifetime_ms), 86400000 },
+	{ "session-lifetime = 0", OFF(session_lifetime_ms), 0 },
 	{ "allow-clear-after = 10s", OFF(allow_clear_after_ms), 10000 },
 	{ "allow-clear-after = 1500ms", OFF(allow_clear_after_ms), 1500 },
 	{ "server-first-wait = 300ms", OFF(server_first_wait_ms), 300 },

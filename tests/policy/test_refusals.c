@@ -81,8 +81,6 @@ static const struct refusal refusals[] = {
 	{ "[defaults]\npfs = true\n", 2, "bad value for 'pfs'" },
 	/* built-in value only until their run-time side exists (issue 14) */
 	{ "[defaults]\npfs = no\n", 2, "(pfs = no) is not built yet" },
-	{ "[defaults]\nsession-lifetime = 1d\n", 2, "2h, its built-in value, only: main-mode session reuse is not built yet" },
-	{ "[defaults]\nidle-timeout = 0\n", 2, "5m, its built-in value, only: main-mode session reuse is not built yet" },
 	{ "[defaults]\npsk-file = relative.psk\n", 2, "bad value for 'psk-file'" },
 	{ "[defaults]\ncert-file = c.pem\n", 2, "bad value for 'cert-file'" },
 	{ "[defaults]\nkey-file = k\n", 2, "bad value for 'key-file'" },

@@ -1,0 +1,201 @@
+/* pre_resume.c — ticket keys and client associations (see pre_resume.h). */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include "pre_core.h"
+#include "pre_log.h"
+#include "pre_resume.h"
+#include "pre_sock.h"
+#include "pre_sym.h"
+
+enum { ASSOC_MAX = 32 };
+
+/* What a client keeps between its handshake and the server's ticket. */
+struct pre_res {
+	uint8_t secret[SS_RESUME_SECRET_MAX];
+	size_t secret_len;
+	ss_resume_id id;
+	struct sockaddr_storage peer;
+	char rule[64], target[256];
+};
+
+struct assoc {
+	int used;
+	struct sockaddr_storage peer;
+	char rule[64], target[256];
+	ss_resume_entry e;
+};
+
+static ss_ticket_keys *keys;        /* sodium_malloc'd: locked, out of core dumps */
+static struct assoc *assocs;        /* sodium_malloc'd, ASSOC_MAX */
+static pthread_mutex_t assoc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lock_fn(void) { pthread_mutex_lock(&assoc_lock); }
+static void unlock_fn(void) { pthread_mutex_unlock(&assoc_lock); }
+
+void pre_resume_init(void)
+{
+	if (sodium_init() < 0)
+		return;
+	keys = sodium_malloc(sizeof *keys);
+	assocs = sodium_malloc(ASSOC_MAX * sizeof *assocs);
+	if (!keys || !assocs) {
+		sodium_free(keys);
+		sodium_free(assocs);
+		keys = NULL;
+		assocs = NULL;
+		return;
+	}
+	memset(keys, 0, sizeof *keys);
+	memset(assocs, 0, ASSOC_MAX * sizeof *assocs);
+	do
+		randombytes_buf(&keys->id[0], sizeof keys->id[0]);
+	while (keys->id[0] == 0);
+	randombytes_buf(keys->key[0], sizeof keys->key[0]);
+	pthread_atfork(lock_fn, unlock_fn, unlock_fn);
+}
+
+const ss_ticket_keys *pre_resume_keys(void)
+{
+	return keys;
+}
+
+static int peer_of(int fd, struct sockaddr_storage *a)
+{
+	socklen_t l = sizeof *a;
+	memset(a, 0, sizeof *a);
+	return getpeername(fd, (struct sockaddr *)a, &l);   /* not interposed */
+}
+
+static int same(const struct assoc *s, const struct sockaddr_storage *p, const char *rule, const char *target)
+{
+	return s->used && !memcmp(&s->peer, p, sizeof *p) && !strcmp(s->rule, rule) && !strcmp(s->target, target);
+}
+
+/* Reuse at all for this connection: a secsock peer (tickets are secsock's),
+ * a rule with a session lifetime, and no PSK method (a PSK handshake is
+ * already as cheap as a resumed one). */
+static int reusable(const struct pre_conn *c)
+{
+	const pol_settings *s = pre_conn_settings(c);
+	if (!assocs || s->peer != POL_PEER_SECSOCK || s->session_lifetime_ms < 1000)
+		return 0;
+	for (int i = 0; i < s->n_auth; i++)
+		if (s->auth[i].method == SS_AUTH_PSK)
+			return 0;
+	return 1;
+}
+
+static uint32_t secs(uint64_t ms)
+{
+	return ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ms / 1000);
+}
+
+void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
+{
+	const pol_settings *s = pre_conn_settings(c);
+	const char *rule = c->rule ? c->rule : "defaults";
+	struct sockaddr_storage p;
+	ss_resume_entry *e;
+	int64_t now = (int64_t)time(NULL);
+
+	if (c->ctx || !c->cred || !reusable(c) || peer_of(fd, &p) < 0)
+		return;
+	e = sodium_malloc(sizeof *e);
+	if (!e)
+		return;
+	int found = 0;
+	pthread_mutex_lock(&assoc_lock);
+	for (int i = 0; i < ASSOC_MAX && !found; i++) {
+		struct assoc *a = &assocs[i];
+		if (!same(a, &p, rule, target ? target : ""))
+			continue;
+		if (ss_resume_fresh(&a->e.id, now, secs(s->session_lifetime_ms), secs(s->idle_timeout_ms)) &&
+		    now - a->e.id.last_used < (int64_t)a->e.lifetime) {
+			*e = a->e;
+			found = 1;
+		} else {
+			sodium_memzero(a, sizeof *a);   /* expired: forgotten */
+		}
+	}
+	pthread_mutex_unlock(&assoc_lock);
+	if (found && ss_ctx_client_new(c->cred, target, &c->ctx) == SS_OK &&
+	    ss_ctx_set_resume(c->ctx, e) != SS_OK) {
+		ss_ctx_free(c->ctx);   /* the rule no longer takes its method: a full handshake */
+		c->ctx = NULL;
+	}
+	sodium_free(e);   /* wipes */
+}
+
+void pre_resume_established(struct pre_conn *c, int fd, uint8_t *ticket, size_t cap, size_t *len)
+{
+	*len = 0;
+	if (!reusable(c))
+		return;
+	if (c->dir == POL_DIR_INBOUND) {
+		if (ss_ctx_ticket(c->ctx, ticket, cap, len) != SS_OK)
+			*len = 0;
+		return;
+	}
+	struct pre_res *r = sodium_malloc(sizeof *r);
+	const char *target = pre_conn_target(c);
+	if (!r)
+		return;
+	memset(r, 0, sizeof *r);
+	if (ss_ctx_resume_secret(c->ctx, r->secret, sizeof r->secret, &r->secret_len, &r->id) != SS_OK ||
+	    peer_of(fd, &r->peer) < 0) {
+		sodium_free(r);
+		return;
+	}
+	snprintf(r->rule, sizeof r->rule, "%s", c->rule ? c->rule : "defaults");
+	snprintf(r->target, sizeof r->target, "%s", target ? target : "");
+	pre_resume_drop(c);
+	c->res = r;
+}
+
+void pre_resume_ticket(struct pre_conn *c)
+{
+	uint8_t msg[SS_REC_TICKET_MAX];
+	size_t n;
+	ss_resume_entry *e;
+	struct pre_res *r = c->res;
+
+	if (!r || !c->rec || (n = ss_rec_take_ticket(c->rec, msg, sizeof msg)) == 0)
+		return;
+	e = sodium_malloc(sizeof *e);
+	if (e && ss_resume_entry_make(r->secret, r->secret_len, msg, n, &r->id, e) == SS_OK) {
+		struct assoc *slot = NULL;
+		pthread_mutex_lock(&assoc_lock);
+		/* the association for this peer, rule and name; else a free
+		 * slot; else the one used longest ago */
+		for (int i = 0; i < ASSOC_MAX; i++) {
+			struct assoc *a = &assocs[i];
+			if (same(a, &r->peer, r->rule, r->target)) {
+				slot = a;
+				break;
+			}
+			if (!slot || (slot->used && (!a->used || a->e.id.last_used < slot->e.id.last_used)))
+				slot = a;
+		}
+		slot->used = 1;
+		slot->peer = r->peer;
+		memcpy(slot->rule, r->rule, sizeof slot->rule);
+		memcpy(slot->target, r->target, sizeof slot->target);
+		slot->e = *e;
+		pthread_mutex_unlock(&assoc_lock);
+	}
+	sodium_memzero(msg, sizeof msg);
+	if (e)
+		sodium_free(e);
+	pre_resume_drop(c);   /* one ticket per handshake is all we need */
+}
+
+void pre_resume_drop(struct pre_conn *c)
+{
+	if (c->res) {
+		sodium_free(c->res);   /* wipes */
+		c->res = NULL;
+	}
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# 79-resume.sh — issue 14 must-show 1 (in part): quick reconnects.  A full
+# handshake leaves an association behind; the next connection between the
+# same two ends is resumed from it (TLS 1.3 PSK with (EC)DHE, RFC 8446 §2.2,
+# core/ss_resume.h), carrying over the identity the full handshake proved.
+#   (a) three connections from one client process: the first is a full
+#       handshake, the next two are resumed (both logs say resumed=yes,
+#       secsock_query says resumed=1, same method and peer, a real expiry),
+#       and every resumed handshake still has a key share (group=x25519:
+#       pfs = yes);
+#   (b) session-lifetime = 2s: a connection 2.5 s after the full handshake is
+#       a full handshake again;
+#   (c) idle-timeout = 1s: a connection after 1.5 s unused is a full one;
+#   (d) session-lifetime = 0: never resumed;
+#   (e) host-key: resumed connections keep auth=host-key and the server's
+#       fingerprint; the server restarted with a new key cannot resume the
+#       client (its tickets are gone with its process) and the full
+#       handshake is refused for the changed key — never resumed past it;
+#   (f) a forking server (a child per connection) resumes a client whose
+#       ticket another child issued: the ticket key is made at start, so
+#       every process of the server holds it.
+. "$(dirname "$0")/lib.sh"
+require_lib
+require_tools resume_client
+require_no_system_policy
+unset POLICY
+ECHO=$REPO/tests/tools/echo_peer.py
+RC=$TOOLS/resume_client
+CLI_CFG=$T/cli-cfg SRV_CFG=$T/srv-cfg
+
+pol() {   # FILE [LINES]: a require policy
+	printf '[defaults]\naction = require\n%s\n' "${2:-}" >"$1"
+	chmod 600 "$1"
+}
+port=$(free_port)
+server() {   # POLICY [PROGRAM...]: PROGRAM (default: the echo server) on $port
+	local p=$1
+	shift
+	[ $# -gt 0 ] || set -- "$PY" "$ECHO" server "$port"
+	: >"$T/srv.log"
+	XDG_CONFIG_HOME=$SRV_CFG POLICY=$p start_bg srv preload "$T/srv.log" "$@"
+	SRV=$BG_PID
+	wait_listen "$port" 10 "$SRV" || bail "server did not listen" "$T/srv.err" "$T/srv.log"
+}
+client() {   # NAME POLICY N [PAUSE_MS]
+	XDG_CONFIG_HOME=$CLI_CFG POLICY=$2 preload "$T/$1.log" "$RC" "$port" "$3" "${4:-0}" >"$T/$1.out" 2>"$T/$1.err"
+}
+resumed_of() { sed -n "s/^conn $2: .*resumed=\([01]\).*/\1/p" "$T/$1.out"; }
+
+# ---------------------------------------------------------------- (a)
+pol "$T/a.conf"
+server "$T/a.conf"
+client a "$T/a.conf" 3
+assert_count '^conn [0-2]: reply=echo:R-[0-2]' "$T/a.out" 3 "(a) three exchanges" "$T/a.out" "$T/a.log"
+assert_eq "$(resumed_of a 0)$(resumed_of a 1)$(resumed_of a 2)" 011 "(a) secsock_query: the first full, the next two resumed" "$T/a.out"
+assert_count 'secured outbound .* resumed=yes' "$T/a.log" 2 "(a) the client's log: two resumed=yes"
+assert_count 'secured outbound' "$T/a.log" 3 "(a) ... of three secured"
+assert_count 'secured inbound .* resumed=yes' "$T/srv.log" 2 "(a) the server's log: two resumed=yes"
+assert_count 'secured outbound .*group=x25519 .*resumed=yes' "$T/a.log" 2 "(a) resumed handshakes keep their key share (pfs)"
+assert_grep '^conn 2: .*auth=anonymous peer=anonymous expiry=7[0-2][0-9][0-9]$' "$T/a.out" \
+	"(a) a resumed session: the method and peer carried over, expiry about 2 h after the full handshake" "$T/a.out"
+stop_pid "$SRV"
+
+# ---------------------------------------------------------------- (b) (c) (d)
+pol "$T/b.conf" "session-lifetime = 2s"
+server "$T/b.conf"
+client b "$T/b.conf" 2 2500
+assert_eq "$(resumed_of b 0)$(resumed_of b 1)" 00 "(b) session-lifetime = 2s: after 2.5 s a full handshake again" "$T/b.out"
+stop_pid "$SRV"
+pol "$T/c.conf" "idle-timeout = 1s"
+server "$T/c.conf"
+client c "$T/c.conf" 3 0
+client c2 "$T/c.conf" 2 1500
+assert_eq "$(resumed_of c 1)" 1 "(c) idle-timeout = 1s: a connection right away is resumed" "$T/c.out"
+assert_eq "$(resumed_of c2 0)$(resumed_of c2 1)" 00 "(c) idle-timeout = 1s: after 1.5 s unused, a full handshake" "$T/c2.out"
+stop_pid "$SRV"
+pol "$T/d.conf" "session-lifetime = 0"
+server "$T/d.conf"
+client d "$T/d.conf" 3
+assert_eq "$(resumed_of d 0)$(resumed_of d 1)$(resumed_of d 2)" 000 "(d) session-lifetime = 0: never resumed" "$T/d.out"
+assert_no_grep 'resumed=yes' "$T/srv.log" "(d) ... at the server either"
+stop_pid "$SRV"
+
+# ---------------------------------------------------------------- (e) host-key
+XDG_CONFIG_HOME=$CLI_CFG "$SECSOCK" keygen >/dev/null 2>&1 || bail "client keygen"
+XDG_CONFIG_HOME=$SRV_CFG "$SECSOCK" keygen >"$T/ks.out" 2>&1 || bail "server keygen"
+FPS=$(awk '{print $2}' "$T/ks.out")
+pol "$T/e.conf" "auth = host-key"
+server "$T/e.conf"
+XDG_CONFIG_HOME=$CLI_CFG POLICY=$T/e.conf start_bg ecli preload "$T/e.log" "$RC" "$port" 3 4000
+ECLI=$BG_PID
+for ((i = 0; i < 400; i++)); do grep -q '^conn 1:' "$T/ecli.out" && break; sleep 0.05; done
+stop_pid "$SRV"
+XDG_CONFIG_HOME=$SRV_CFG "$SECSOCK" keygen --force >"$T/ks2.out" 2>&1 || bail "keygen --force"
+server "$T/e.conf"
+wait "$ECLI" 2>/dev/null
+assert_grep "^conn 1: reply=echo:R-1 resumed=1 auth=host-key peer=$(printf '%s' "$FPS" | sed 's/[+]/\\&/g') " "$T/ecli.out" \
+	"(e) host-key, resumed: the method and the server's fingerprint carried over" "$T/ecli.out" "$T/e.log"
+assert_grep "^conn 2: (connect failed|reply=- resumed=0)" "$T/ecli.out" "(e) the server restarted with a new key: no exchange, not resumed" "$T/ecli.out"
+assert_grep 'WARNING: host-key of 127.0.0.1:'"$port"' CHANGED' "$T/e.log" "(e) ... refused for the changed key" "$T/e.log"
+stop_pid "$SRV"
+
+# ---------------------------------------------------------------- (f) forking server
+cat >"$T/fork.py" <<'PY'
+import os, signal, socket, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+while True:
+    c, _ = s.accept()
+    if os.fork() == 0:
+        s.close()
+        d = c.recv(100)
+        c.sendall(b"echo:" + d)
+        c.close()
+        os._exit(0)
+    c.close()
+PY
+pol "$T/f.conf"
+server "$T/f.conf" "$PY" "$T/fork.py" "$port"
+client f "$T/f.conf" 3
+assert_eq "$(resumed_of f 0)$(resumed_of f 1)$(resumed_of f 2)" 011 "(f) forking server: the next connections resumed" "$T/f.out" "$T/srv.log"
+n=$(grep 'secured inbound .*resumed=yes' "$T/srv.log" | sed 's/^secsock\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
+assert_eq "$n" 2 "(f) ... each by another child than the one that issued its ticket" "$T/srv.log"
+stop_pid "$SRV"
+finish
