@@ -550,9 +550,7 @@ repeek:
 	if (inc)
 		return rx_incomplete(c, fd, inc, need, delivered, end);
 	pre_set_lowat(c, fd, need);
-	/* All that was queued, or nothing at all usable: nothing more without
-	 * waiting.  Only control records from a full peek window: more may be
-	 * queued behind them, the caller passes again (pre_io_recv). */
+	/* only control records from a full window: more may be queued behind */
 	if (off == (size_t)n && ((size_t)n < want || (!delivered && !consume)))
 		*end = RX_AGAIN;
 	return (ssize_t)delivered;
