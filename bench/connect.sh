@@ -2,8 +2,12 @@
 # (sourced by run.sh).
 #
 #   plain            connrate client → connrate server
-#   secsock-anon     both under the preload, auth = anonymous (full handshake
-#                    with an ephemeral Ed25519 key every connection)
+#   secsock-anon     both under the preload, auth = anonymous, session-lifetime
+#                    = 0: a full handshake with an ephemeral Ed25519 key every
+#                    connection
+#   secsock-anon-resumed  the same with the built-in session-lifetime: after
+#                    the first, every connection of the client process is
+#                    resumed (TLS 1.3 PSK with ECDHE, core/ss_resume.h)
 #   secsock-psk      both under the preload, auth = psk
 #   openssl-s_time   `openssl s_time -new` → `openssl s_server -tls1_3`
 #                    (Ed25519 certificate, no session tickets: the same work
@@ -84,8 +88,12 @@ bench_connect() {
 		# psk file: "identity:hex key" (preload/pre_creds.c)
 		printf 'bench:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$POLDIR/bench.psk"
 		chmod 0600 "$POLDIR/bench.psk"
-		for kind in anon psk; do
+		for kind in anon anon-resumed psk; do
 			if [ "$kind" = anon ]; then
+				pol=$(write_policy "conn-$kind" "[defaults]
+auth = anonymous
+session-lifetime = 0")
+			elif [ "$kind" = anon-resumed ]; then
 				pol=$(write_policy "conn-$kind" "[defaults]
 auth = anonymous")
 			else
@@ -112,6 +120,7 @@ psk-file = $POLDIR/bench.psk")
 			: >"$LOGS/secsock-conn-$kind.log"
 			timeout -k 5 30 $(secsock_env "conn-$kind" "$pol" info) "$BIN/connrate" client "$p" 0.2 >/dev/null 2>&1 || true
 			if why=$(secsock_log_check "conn-$kind"); then
+				[ "$kind" = anon-resumed ] && log "connect: anon-resumed warm-up: $(grep -c ' resumed=yes' "$LOGS/secsock-conn-$kind.log") of $(grep -c ' secured ' "$LOGS/secsock-conn-$kind.log") connections resumed"
 				ss_port[$kind]=$p
 				ss_pid[$kind]=$pid
 				ss_pol[$kind]=$pol
@@ -121,7 +130,7 @@ psk-file = $POLDIR/bench.psk")
 			fi
 		done
 	else
-		for kind in anon psk; do
+		for kind in anon anon-resumed psk; do
 			not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "$SECSOCK_WHY"
 		done
 	fi

@@ -107,7 +107,7 @@ class Cell:
 
 # Row order in the tables: the baselines first, then secsock, then the others.
 ORDER = ["plain", "no-preload", "/bin/true", "preload", "preload-bypass", "secsock",
-         "secsock-anon", "secsock-psk", "secsock-aes-128-gcm", "secsock-aes-256-gcm",
+         "secsock-anon", "secsock-anon-resumed", "secsock-psk", "secsock-aes-128-gcm", "secsock-aes-256-gcm",
          "secsock-chacha20-poly1305", "redis-tls", "openssl-s_time", "stunnel", "spiped",
          "socat-openssl", "10 rules", "100 rules", "1000 rules"]
 
