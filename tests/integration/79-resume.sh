@@ -18,7 +18,9 @@
 #       handshake is refused for the changed key — never resumed past it;
 #   (f) a forking server (a child per connection) resumes a client whose
 #       ticket another child issued: the ticket key is made at start, so
-#       every process of the server holds it.
+#       every process of the server holds it;
+#   (g) a prefork server (workers forked after listen, each accepting):
+#       connections served by different workers are resumed.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools resume_client
@@ -122,5 +124,27 @@ client f "$T/f.conf" 3
 assert_eq "$(resumed_of f 0)$(resumed_of f 1)$(resumed_of f 2)" 011 "(f) forking server: the next connections resumed" "$T/f.out" "$T/srv.log"
 n=$(grep 'secured inbound .*resumed=yes' "$T/srv.log" | sed 's/^secsock\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
 assert_eq "$n" 2 "(f) ... each by another child than the one that issued its ticket" "$T/srv.log"
+stop_pid "$SRV"
+
+# ---------------------------------------------------------------- (g) prefork server
+cat >"$T/prefork.py" <<'PY'
+import os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+for _ in range(4):
+    if os.fork() == 0:
+        while True:
+            c, _ = s.accept()
+            d = c.recv(100)
+            c.sendall(b"echo:" + d)
+            c.close()
+os.wait()
+PY
+server "$T/f.conf" "$PY" "$T/prefork.py" "$port"
+client g "$T/f.conf" 8
+assert_eq "$(for i in 1 2 3 4 5 6 7; do resumed_of g $i; done | tr -d '\n')" 1111111 \
+	"(g) prefork server: every connection after the first resumed" "$T/g.out" "$T/srv.log"
+n=$(grep 'secured inbound .*resumed=yes' "$T/srv.log" | sed 's/^secsock\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
+check "(g) ... by more than one worker ($n)" [ "$n" -ge 2 ]
 stop_pid "$SRV"
 finish
