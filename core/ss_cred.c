@@ -355,6 +355,7 @@ ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
 	c->tickets = p->tickets;
 	c->session_lifetime = p->session_lifetime;
 	c->idle_timeout = p->idle_timeout;
+	memcpy(c->ticket_scope, p->ticket_scope, sizeof c->ticket_scope);
 	c->mode = p->mode;
 
 	for (size_t i = 0; i < SS_MAX_SUITES && p->suites[i] != 0; i++) {

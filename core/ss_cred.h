@@ -88,6 +88,11 @@ typedef struct ss_cred_params {
 	const struct ss_ticket_keys *tickets;
 	uint32_t session_lifetime;
 	uint32_t idle_timeout;
+	/* server: what a ticket is bound to — the settings its identity was
+	 * proved under (the caller's digest of its rule); a ticket opens only
+	 * under the same scope, so one rule's proof (another CA, another
+	 * method list) never resumes under another rule's credential. */
+	uint8_t ticket_scope[16];
 } ss_cred_params;
 
 /* The subject CN of a host-key certificate: what tells a peer's persistent

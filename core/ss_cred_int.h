@@ -39,6 +39,7 @@ struct ss_cred {
 	void (*keylog)(const char *line);   /* NULL, or the caller's key log (ss_cred_params) */
 	const struct ss_ticket_keys *tickets;   /* server: ticket keys (ss_cred_params), NULL none */
 	uint32_t session_lifetime, idle_timeout;   /* seconds (ss_cred_params) */
+	uint8_t ticket_scope[16];                  /* ss_cred_params */
 };
 
 /* Implemented in ss_ctx.c: the callbacks an SSL_CTX needs (they find the

@@ -89,7 +89,8 @@ int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idle
 	if (c->tickets == NULL || cipher == NULL ||
 	    ss_resume_ticket_open(c->tickets, id, idlen, &rid, psk, &plen) != SS_OK)
 		return 1;
-	if (ss_resume_fresh(&rid, (int64_t)time(NULL), c->session_lifetime, c->idle_timeout) &&
+	if (sodium_memcmp(rid.scope, c->ticket_scope, sizeof rid.scope) == 0 &&
+	    ss_resume_fresh(&rid, (int64_t)time(NULL), c->session_lifetime, c->idle_timeout) &&
 	    ss_ctx_res_allowed_(c, rid.auth) &&
 	    (size_t)EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(cipher)) == plen &&
 	    (*sess = res_session(psk, plen, cipher)) != NULL) {
@@ -161,6 +162,8 @@ static void resume_id(const ss_ctx *ctx, ss_resume_id *id)
 	id->auth = (uint8_t)ctx->info.auth;
 	id->mutual = (uint8_t)(ctx->info.mutual != 0);
 	snprintf(id->peer, sizeof id->peer, "%s", ctx->info.peer);
+	if (ctx->server)
+		memcpy(id->scope, ctx->cred->ticket_scope, sizeof id->scope);
 }
 
 ss_status ss_ctx_resume_secret(ss_ctx *ctx, uint8_t *out, size_t cap, size_t *len, ss_resume_id *id)

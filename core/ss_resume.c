@@ -13,7 +13,8 @@ enum {
 	NONCE_LEN = 16,                /* ticket_nonce: unique per ticket */
 	TK_VERSION = 1,
 	TK_HEAD = 4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,   /* key id, AEAD nonce */
-	TK_PLAIN_MAX = 1 + 8 + 8 + 2 + 1 + 1 + 1 + SS_RESUME_PEER_MAX + 1 + SS_RESUME_SECRET_MAX
+	TK_PLAIN_MAX = 1 + 8 + 8 + 2 + 1 + 1 + SS_RESUME_SCOPE_LEN + 1 + SS_RESUME_PEER_MAX + 1 +
+	               SS_RESUME_SECRET_MAX
 };
 
 static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
@@ -77,6 +78,7 @@ ss_status ss_resume_ticket_make(const ss_ticket_keys *k, const uint8_t *secret, 
 	put_u16(plain + n, id->suite), n += 2;
 	plain[n++] = id->auth;
 	plain[n++] = id->mutual;
+	memcpy(plain + n, id->scope, sizeof id->scope), n += sizeof id->scope;
 	plain[n++] = (uint8_t)peer_len;
 	memcpy(plain + n, id->peer, peer_len), n += peer_len;
 	plain[n++] = (uint8_t)psk_len;
@@ -136,7 +138,10 @@ static int plain_parse(const uint8_t *b, size_t n, ss_resume_id *id, uint8_t *ps
 		return -1;
 	id->last_used = get_i64(t);
 	if (!ss_cur_uint(&c, 2, &suite) || !ss_cur_uint(&c, 1, &auth) || !ss_cur_uint(&c, 1, &mutual) ||
-	    !ss_cur_vec(&c, 1, &peer) || peer.len >= SS_RESUME_PEER_MAX || !ss_cur_vec(&c, 1, &key) ||
+	    !take(&c, sizeof id->scope, &t))
+		return -1;
+	memcpy(id->scope, t, sizeof id->scope);
+	if (!ss_cur_vec(&c, 1, &peer) || peer.len >= SS_RESUME_PEER_MAX || !ss_cur_vec(&c, 1, &key) ||
 	    key.len == 0 || key.len > SS_RESUME_SECRET_MAX || ss_cur_left(&c) != 0)
 		return -1;
 	id->suite = (uint16_t)suite;

@@ -33,7 +33,8 @@ enum {
 	SS_TICKET_MAX = 512,          /* the sealed ticket, bytes */
 	SS_RESUME_PEER_MAX = 256,
 	SS_RESUME_NAME_MAX = 256,
-	SS_RESUME_SECRET_MAX = 48     /* Hash.length of SHA-384 */
+	SS_RESUME_SECRET_MAX = 48,    /* Hash.length of SHA-384 */
+	SS_RESUME_SCOPE_LEN = 16
 };
 
 /* The server's ticket keys, owned by the caller (which makes them before
@@ -54,6 +55,8 @@ typedef struct ss_resume_id {
 	uint8_t auth;                        /* ss_auth the full handshake proved */
 	uint8_t mutual;
 	char peer[SS_RESUME_PEER_MAX];       /* the peer identity it proved */
+	uint8_t scope[SS_RESUME_SCOPE_LEN];  /* server: the settings it was proved under
+	                                        (ss_cred_params.ticket_scope) */
 } ss_resume_id;
 
 /* A client's association, as its cache keeps it (locked memory: psk). */

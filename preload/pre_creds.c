@@ -201,8 +201,11 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	/* quick reconnects (pre_resume.h): lifetimes in whole seconds */
 	p.session_lifetime = s->session_lifetime_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(s->session_lifetime_ms / 1000);
 	p.idle_timeout = s->idle_timeout_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(s->idle_timeout_ms / 1000);
-	if (use == SS_CRED_INBOUND && p.mode == SS_MODE_SECSOCK)
+	if (use == SS_CRED_INBOUND && p.mode == SS_MODE_SECSOCK) {
 		p.tickets = pre_resume_keys();
+		/* a ticket resumes only under the settings it was proved under */
+		crypto_generichash(p.ticket_scope, sizeof p.ticket_scope, (const unsigned char *)s, sizeof *s, NULL, 0);
+	}
 	/* inbound, peer-name is the list of allowed client names (outbound it
 	 * is the target, pre_handshake.c) */
 	p.peer_names = use == SS_CRED_INBOUND && s->peer_name[0] ? s->peer_name : NULL;

@@ -10,7 +10,8 @@
 #       pfs = yes);
 #   (b) session-lifetime = 2s: a connection 2.5 s after the full handshake is
 #       a full handshake again;
-#   (c) idle-timeout = 1s: a connection after 1.5 s unused is a full one;
+#   (c) idle-timeout = 2s (times are whole seconds): a connection right away
+#       is resumed, one after 2.5 s unused is a full one;
 #   (d) session-lifetime = 0: never resumed;
 #   (e) host-key: resumed connections keep auth=host-key and the server's
 #       fingerprint; the server restarted with a new key cannot resume the
@@ -69,12 +70,12 @@ server "$T/b.conf"
 client b "$T/b.conf" 2 2500
 assert_eq "$(resumed_of b 0)$(resumed_of b 1)" 00 "(b) session-lifetime = 2s: after 2.5 s a full handshake again" "$T/b.out"
 stop_pid "$SRV"
-pol "$T/c.conf" "idle-timeout = 1s"
+pol "$T/c.conf" "idle-timeout = 2s"
 server "$T/c.conf"
 client c "$T/c.conf" 3 0
-client c2 "$T/c.conf" 2 1500
-assert_eq "$(resumed_of c 1)" 1 "(c) idle-timeout = 1s: a connection right away is resumed" "$T/c.out"
-assert_eq "$(resumed_of c2 0)$(resumed_of c2 1)" 00 "(c) idle-timeout = 1s: after 1.5 s unused, a full handshake" "$T/c2.out"
+client c2 "$T/c.conf" 2 2500
+assert_eq "$(resumed_of c 1)$(resumed_of c 2)" 11 "(c) idle-timeout = 2s: connections right away are resumed" "$T/c.out"
+assert_eq "$(resumed_of c2 0)$(resumed_of c2 1)" 00 "(c) idle-timeout = 2s: after 2.5 s unused, a full handshake" "$T/c2.out"
 stop_pid "$SRV"
 pol "$T/d.conf" "session-lifetime = 0"
 server "$T/d.conf"
