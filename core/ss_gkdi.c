@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "ss_mem.h"
+#include "ss_rec_int.h"
 
 /* "KDS service" as UTF-16LE with its NUL (3.1.4.1.2: the label of every
  * step); KBKDF adds the 0x00 separator after it. */
@@ -176,9 +177,6 @@ ss_status ss_gkdi_kdf(ss_gkdi_hash h, const uint8_t *key, size_t key_len,
                       const uint8_t *context, size_t context_len,
                       uint8_t *out, size_t out_len)
 {
-	EVP_KDF *kdf = NULL;
-	EVP_KDF_CTX *kctx = NULL;
-	ss_status st = SS_INTERNAL_ERROR;
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"HMAC", 0),
 		OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)ss_gkdi_hash_name(h), 0),
@@ -190,26 +188,7 @@ ss_status ss_gkdi_kdf(ss_gkdi_hash h, const uint8_t *key, size_t key_len,
 
 	if ((unsigned)h > SS_GKDI_SHA512 || !key || !key_len || !out || !out_len)
 		return SS_INVALID_HANDLE;
-	/* The KDF context copies the key: into the DONTDUMP pool (ss_mem.h). */
-	ss_mem_enter();
-	kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_KBKDF, NULL);
-	if (!kdf)
-		goto out;
-	kctx = EVP_KDF_CTX_new(kdf);
-	if (!kctx) {
-		st = SS_INSUFFICIENT_MEMORY;
-		goto out;
-	}
-	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
-		goto out;
-	st = SS_OK;
-out:
-	EVP_KDF_CTX_free(kctx);   /* clears its copy of the key */
-	EVP_KDF_free(kdf);
-	ss_mem_leave();
-	if (st != SS_OK)
-		sodium_memzero(out, out_len);
-	return st;
+	return ss_kdf_run(OSSL_KDF_NAME_KBKDF, params, out, out_len);
 }
 
 static void put_le32(uint8_t *p, int32_t v)

@@ -41,6 +41,10 @@ ss_status ss_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t
                                const char *label, const uint8_t *context, size_t context_len,
                                uint8_t *out, size_t out_len);
 
+/* One OpenSSL KDF by name (EVP_KDF "HKDF", "KBKDF", ...) with params into
+ * out, its key copy kept out of core dumps; out wiped on failure. */
+ss_status ss_kdf_run(const char *name, const OSSL_PARAM *params, uint8_t *out, size_t out_len);
+
 /* §7.3: dir->key and dir->iv from dir->secret. */
 ss_status ss_rec_dir_derive(const ss_suite_info *si, ss_rec_dir *dir);
 

@@ -34,6 +34,36 @@ const ss_suite_info *ss_suite_lookup(uint16_t suite)
 	return NULL;
 }
 
+/* One OpenSSL KDF (name, params) into out.  The KDF context copies the
+ * key: it is made in the DONTDUMP pool (ss_mem.h) and its free clears the
+ * copy; out is wiped when the derivation fails. */
+ss_status ss_kdf_run(const char *name, const OSSL_PARAM *params, uint8_t *out, size_t out_len)
+{
+	EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *kctx = NULL;
+	ss_status st = SS_INTERNAL_ERROR;
+
+	ss_mem_enter();
+	kdf = EVP_KDF_fetch(NULL, name, NULL);
+	if (!kdf)
+		goto out;
+	kctx = EVP_KDF_CTX_new(kdf);
+	if (!kctx) {
+		st = SS_INSUFFICIENT_MEMORY;
+		goto out;
+	}
+	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
+		goto out;
+	st = SS_OK;
+out:
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	ss_mem_leave();
+	if (st != SS_OK)
+		sodium_memzero(out, out_len);
+	return st;
+}
+
 /* §7.1:
  *   struct {
  *       uint16 length = Length;
@@ -51,10 +81,6 @@ ss_status ss_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t
 	uint8_t info[2 + 1 + 255 + 1 + 255];
 	size_t label_len = label ? strlen(label) : 0;
 	size_t full_label = sizeof prefix - 1 + label_len;
-	EVP_KDF *kdf = NULL;
-	EVP_KDF_CTX *kctx = NULL;
-	ss_status st = SS_INTERNAL_ERROR;
-
 	if (!digest || !secret || !out || out_len == 0 || out_len > 0xffff ||
 	    full_label > 255 || context_len > 255 || (context_len && !context))
 		return SS_INVALID_HANDLE;
@@ -82,27 +108,7 @@ ss_status ss_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t
 		OSSL_PARAM_construct_end(),
 	};
 
-	/* The KDF context copies the secret: into the DONTDUMP pool (ss_mem.h). */
-	ss_mem_enter();
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (!kdf)
-		goto out;
-	kctx = EVP_KDF_CTX_new(kdf);
-	if (!kctx) {
-		st = SS_INSUFFICIENT_MEMORY;
-		goto out;
-	}
-	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
-		goto out;
-	st = SS_OK;
-out:
-	/* EVP_KDF_CTX_free clears its copy of the key. */
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
-	ss_mem_leave();
-	if (st != SS_OK)
-		sodium_memzero(out, out_len);
-	return st;
+	return ss_kdf_run("HKDF", params, out, out_len);
 }
 
 #ifdef SECSOCK_TEST_HOOKS
