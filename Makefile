@@ -201,18 +201,15 @@ check-key-effects: all
 	@scripts/check-key-effects.sh $(BUILD)/secsock
 
 check-cli: all
-	@set -e; for s in $(wildcard tests/cli/*.sh); do echo "== $$s"; \
-	  BUILD=$(abspath $(BUILD)) bash $$s || exit 1; done
+	@BUILD=$(abspath $(BUILD)) scripts/run-tier.sh cli $(wildcard tests/cli/*.sh)
 
 check-integration: all
-	@set -e; for s in $(wildcard tests/integration/*.sh); do echo "== $$s"; \
-	  BUILD=$(abspath $(BUILD)) bash $$s || exit 1; done
+	@BUILD=$(abspath $(BUILD)) scripts/run-tier.sh integration $(wildcard tests/integration/*.sh)
 
 # Regression tests for the attacks of issue 10 (tests/security/README.md):
 # each script is the attack, made by our own tools, against the built library.
 check-security: all
-	@set -e; for s in $(wildcard tests/security/*.sh); do echo "== $$s"; \
-	  BUILD=$(abspath $(BUILD)) bash $$s || exit 1; done
+	@BUILD=$(abspath $(BUILD)) scripts/run-tier.sh security $(wildcard tests/security/*.sh)
 
 # Real Debian programs through a recording tap (tests/compat/README.md):
 # `make compat` installs the compat package list and runs every program;

@@ -22,6 +22,7 @@
  * refused (every rule that can apply to it blocks, or requires or requests
  * credentials that cannot be loaded) is a warning: it may be meant.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -53,7 +54,9 @@ static void usage(FILE *f)
 	        "  --log LEVEL       error, warn, info or debug (default warn)\n"
 	        "  --log-file PATH   append log lines to PATH instead of syslog\n"
 	        "  --library PATH    use this libsecsock.so\n"
-	        "  --force           run PROGRAM even when the checks above fail\n");
+	        "  --force           run PROGRAM even when the checks above fail\n"
+	        "  --explain         print the checks and the rules that can apply to PROGRAM's TCP\n"
+	        "                    connections (first match wins), then exit without running it\n");
 }
 
 /* The engine next to the library at lib (as the preload looks for it). */
@@ -195,9 +198,86 @@ static int rule_refuses(const struct pol_rule *r, int is_defaults)
 	return 1;
 }
 
+/* Appends "item" to b (comma-separated), truncating safely. */
+static void add_item(char *b, size_t n, const char *item)
+{
+	size_t len = strlen(b);
+	if (len < n)
+		snprintf(b + len, n - len, "%s%s", len ? "," : "", item);
+}
+
+/* What a rule matches, as the policy file spells it ("any" for an empty list). */
+static void describe_match(const struct pol_match *m, char *b, size_t n)
+{
+	static const char *const dir[] = { "any direction", "inbound", "outbound" };
+	char ports[256] = "", remote[512] = "", item[INET6_ADDRSTRLEN + 16];
+
+	for (unsigned i = 0; i < m->n_ports; i++) {
+		if (m->ports[i].lo == m->ports[i].hi)
+			snprintf(item, sizeof item, "%u", m->ports[i].lo);
+		else
+			snprintf(item, sizeof item, "%u-%u", m->ports[i].lo, m->ports[i].hi);
+		add_item(ports, sizeof ports, item);
+	}
+	for (unsigned i = 0; i < m->n_v4; i++) {
+		struct in_addr a = { htonl(m->v4[i].addr) };
+		char t[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &a, t, sizeof t);
+		snprintf(item, sizeof item, "%s/%u", t, m->v4[i].bits);
+		add_item(remote, sizeof remote, item);
+	}
+	for (unsigned i = 0; i < m->n_v6; i++) {
+		unsigned char a[16];
+		char t[INET6_ADDRSTRLEN];
+		for (int k = 0; k < 8; k++) {
+			a[k] = (unsigned char)(m->v6[i].hi >> (56 - 8 * k));
+			a[8 + k] = (unsigned char)(m->v6[i].lo >> (56 - 8 * k));
+		}
+		inet_ntop(AF_INET6, a, t, sizeof t);
+		snprintf(item, sizeof item, "%s/%u", t, m->v6[i].bits);
+		add_item(remote, sizeof remote, item);
+	}
+	int len = snprintf(b, n, "%s, port %s, remote %s", dir[m->direction <= 2 ? m->direction : 0],
+	                   ports[0] ? ports : "any", m->any_remote || !remote[0] ? "any" : remote);
+	for (unsigned i = 0; i < m->n_programs && len > 0 && (size_t)len < n; i++)
+		len += snprintf(b + len, n - (size_t)len, "%s%s", i ? "," : ", program ", m->programs[i]);
+}
+
+/* One line: what the rule does when it matches. */
+static void print_effect(const char *label, const struct pol_rule *r)
+{
+	char auth[256] = "";
+
+	pol_format_setting(&r->eff, "auth", auth, sizeof auth);
+	printf("  %-22s -> %s", label, pol_action_name(r->action));
+	if (r->action == POL_REQUIRE || r->action == POL_REQUEST || r->action == POL_RESPOND)
+		printf(", auth = %s", auth);
+	printf("\n");
+}
+
+/* --explain: the rules of p that can govern prog's TCP connections, in
+ * match order, then [defaults] (what applies when none matches). */
+static void explain_policy(const pol_policy *p, const char *source, const char *prog)
+{
+	char what[1024], label[POL_NAME_MAX + 8];
+
+	printf("policy: %s\nprogram: %s\nTCP rules that can apply, first match wins:\n", source,
+	       prog ? prog : "(not found in PATH)");
+	for (int k = 0; k < p->n_rules; k++) {
+		if (p->match[k].protocol != POL_PROTO_TCP || !rule_for_program(&p->match[k], prog))
+			continue;
+		describe_match(&p->match[k], what, sizeof what);
+		snprintf(label, sizeof label, "rule %s", p->rules[k]->name);
+		print_effect(label, p->rules[k]);
+		printf("  %-22s    when %s\n", "", what);
+	}
+	print_effect("[defaults]", &p->defaults);
+	printf("  %-22s    when no rule above matches\n", "");
+}
+
 /* The policy the program will get: invalid → 1 (0 with --force); every
  * TCP connection refused → a warning. */
-static int check_policy(const char *file, const char *prog, int force)
+static int check_policy(const char *file, const char *prog, int force, int explain)
 {
 	pol_diags local = { 0 };
 	const pol_diags *d = &local;
@@ -223,6 +303,8 @@ static int check_policy(const char *file, const char *prog, int force)
 	if (all)
 		fprintf(stderr, "secsock run: warning: under %s every TCP connection %s makes or accepts "
 		        "would be refused\n", source, prog ? prog : "the program");
+	if (explain)
+		explain_policy(p, source, prog);
 	pol_free(owned);
 	return 0;
 }
@@ -231,7 +313,7 @@ int cli_run_main(int argc, char **argv)
 {
 	const char *policy = NULL, *level = NULL, *logfile = NULL, *lib_arg = NULL;
 	char lib[PATH_MAX], prog[PATH_MAX], abs_policy[PATH_MAX];
-	int i, force = 0;
+	int i, force = 0, explain = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -243,8 +325,8 @@ int cli_run_main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		if (!strcmp(a, "--force")) {
-			force = 1;
+		if (!strcmp(a, "--force") || !strcmp(a, "--explain")) {
+			*(a[2] == 'f' ? &force : &explain) = 1;
 			continue;
 		}
 		if (a[0] != '-')
@@ -306,9 +388,10 @@ int cli_run_main(int argc, char **argv)
 		setenv("SECSOCK_LOG_FILE", logfile, 1);
 	{
 		int found = resolve(argv[i], prog, sizeof prog) == 0;
-		if (check_policy(policy ? abs_policy : NULL, found ? prog : NULL, force) ||
-		    (found && check_program(prog, force)))
-			return 1;
+		int bad = check_policy(policy ? abs_policy : NULL, found ? prog : NULL, force, explain);
+		bad |= found && check_program(prog, force);
+		if (bad || explain)
+			return bad;
 	}
 
 	/* Prepend to any LD_PRELOAD already set. */

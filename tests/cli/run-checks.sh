@@ -49,6 +49,37 @@ cc -o "$T/m-dyn" "$T/m.c" && {
 	ran yes "dynamic C program"
 }
 
+# ---- a Go program: its own system calls.  A dynamic C program given the
+# section Go's linker writes (.note.go.buildid, an ELF note owned by "Go")
+# stands in for one, so the test needs no Go toolchain.
+if [ -x "$T/m-dyn" ] && command -v objcopy >/dev/null; then
+	printf '\004\000\000\000\004\000\000\000\004\000\000\000Go\000\000abcd' >"$T/go.note"
+	if objcopy --add-section .note.go.buildid="$T/go.note" \
+		--set-section-flags .note.go.buildid=alloc,readonly "$T/m-dyn" "$T/m-go" 2>"$T/objcopy.err"; then
+		expect 1 "Go program refused" -- "$S" run -- "$T/m-go" "$T/w/ran"
+		ran no "Go program refused"
+		has err "a Go program" "Go: the reason is named"
+		expect 0 "Go program with --force" -- "$S" run --force -- "$T/m-go" "$T/w/ran"
+		ran yes "Go with --force"
+	else
+		echo "SKIP: objcopy: $(head -1 "$T/objcopy.err")"
+	fi
+fi
+# ---- scripts are what their #! interpreter is: directly and through env
+if [ -x "$T/m-static" ]; then
+	printf '#!%s\n' "$T/m-static" >"$T/s-static"; chmod 755 "$T/s-static"
+	expect 1 "script run by a static interpreter refused" -- "$S" run -- "$T/s-static" "$T/w/ran"
+	ran no "script with a static interpreter"
+	has err "statically linked" "script: the interpreter's reason is named"
+	printf '#!/usr/bin/env %s\n' "$T/m-static" >"$T/s-env"; chmod 755 "$T/s-env"
+	expect 1 "script through env to a static program refused" -- "$S" run -- "$T/s-env" "$T/w/ran"
+	ran no "script through env"
+	has err "statically linked" "env script: the reason is named"
+	printf '#!/bin/sh\n: >"$1"\n' >"$T/s-sh"; chmod 755 "$T/s-sh"
+	expect 0 "script run by /bin/sh runs" -- "$S" run -- "$T/s-sh" "$T/w/ran"
+	ran yes "shell script"
+fi
+
 # ---- setuid to another user, file capabilities (the loader's secure mode)
 if [ "$(id -u)" = 0 ] && [ -x "$T/m-dyn" ]; then
 	cp "$T/m-dyn" "$T/m-suid"; chown nobody "$T/m-suid"; chmod 4755 "$T/m-suid"
@@ -58,6 +89,10 @@ if [ "$(id -u)" = 0 ] && [ -x "$T/m-dyn" ]; then
 		expect 1 "setuid-other-user program refused" -- "$S" run -- "$T/m-suid" "$T/w/ran"
 		ran no "setuid refused"
 		has err "set-user-ID" "setuid: the reason is named"
+		cp "$T/m-dyn" "$T/m-sgid"; chgrp nogroup "$T/m-sgid"; chmod 2755 "$T/m-sgid"
+		expect 1 "setgid-other-group program refused" -- "$S" run -- "$T/m-sgid" "$T/w/ran"
+		ran no "setgid refused"
+		has err "set-group-ID" "setgid: the reason is named"
 	fi
 	if command -v setcap >/dev/null && command -v setpriv >/dev/null; then
 		cp "$T/m-dyn" "$T/m-cap"; chmod 755 "$T/m-cap"
@@ -154,11 +189,48 @@ EOF
 expect 0 "usable rule for another program only" -- "$S" run --policy "$T/other.conf" -- "${MARK[@]}"
 has err "every TCP connection" "rule for another program: warned"
 
-# ---- help and man page name --force
+# ---- --explain: the checks and the rules for this program, nothing run
+pol explain.conf <<'EOF'
+[rule ssh]
+port = 22
+action = bypass
+[rule db]
+port = 5432-5433
+remote = 10.0.0.0/8, fd00::/8
+direction = outbound
+action = require
+auth = host-key, anonymous
+[rule web-server]
+program = nginx
+action = block
+[defaults]
+action = request
+EOF
+expect 0 "--explain exits 0" -- "$S" run --policy "$T/explain.conf" --explain -- "${MARK[@]}"
+ran no "--explain does not run the program"
+has out "program: $(readlink -f "$(command -v sh)")" "--explain names the program"
+has out "rule db                -> require, auth = host-key, anonymous" "--explain: the rule's effect"
+has out "when outbound, port 5432-5433, remote 10.0.0.0/8,fd00::/8" "--explain: what the rule matches"
+lacks out "web-server" "--explain: a rule for another program is not listed"
+has out "[defaults]             -> request, auth = anonymous" "--explain: the defaults"
+shb=$(basename "$(readlink -f "$(command -v sh)")")
+sed "s/program = nginx/program = $shb/" "$T/explain.conf" | pol explain2.conf
+expect 0 "--explain for a program a rule names" -- "$S" run --policy "$T/explain2.conf" --explain -- "${MARK[@]}"
+has out "port any, remote any, program $shb" "--explain: the program's rule listed"
+expect 1 "--explain with an invalid policy" -- "$S" run --policy "$T/bad.conf" --explain -- "${MARK[@]}"
+ran no "--explain with an invalid policy"
+if [ -x "$T/m-static" ]; then
+	expect 1 "--explain of an unreachable program" -- "$S" run --explain -- "$T/m-static"
+	has err "statically linked" "--explain: the program check"
+fi
+# ---- help and man page name --force and --explain
 expect 0 "run --help" -- "$S" run --help
 has out "--force" "run --help documents --force"
 here=$(cd "$(dirname "$0")/../.." && pwd)
 n=$((n + 1))
 grep -q 'force' "$here/docs/man/secsock.1" || { echo "FAIL: secsock.1 lacks --force"; fails=$((fails + 1)); }
+has out "--explain" "run --help documents --explain"
+n=$((n + 1))
+grep -q -- '-explain' "$here/docs/man/secsock.1" || { echo "FAIL: secsock.1 lacks --explain"; fails=$((fails + 1)); }
 
 cli_done run-checks.sh
