@@ -14,6 +14,15 @@ CC       ?= gcc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# Install directories.  Debian's package sets LIBDIR to the multiarch
+# directory (/usr/lib/x86_64-linux-gnu, debian/rules); `secsock run` looks
+# for the libraries at LIBDIR relative to BINDIR, so the tree stays
+# relocatable (cli/cli_run.c, find_library).
+BINDIR   ?= $(PREFIX)/bin
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR   ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGS     := openssl libsodium inih
 VERSION  := 0.1.0
 
@@ -117,6 +126,17 @@ $(TESTHOOK_DIR)/libsecsock-engine.so: $(ENGINE_OBJ) $(TESTHOOK_OBJ) $(CORE_LIB) 
 $(TESTHOOK_DIR)/libsecsock.so: $(SO) $(TESTHOOK_DIR)/libsecsock-engine.so
 	cp $(SO) $@
 
+# LIBDIR as seen from BINDIR ("../lib", "../lib/x86_64-linux-gnu"), compiled
+# into cli_run.o; the stamp changes only when the value does, so a build
+# with another LIBDIR recompiles that one object.
+LIBDIR_REL := $(if $(filter $(PREFIX)/%,$(LIBDIR)),$(if $(filter $(PREFIX)/bin,$(BINDIR)),../$(patsubst $(PREFIX)/%,%,$(LIBDIR)),$(LIBDIR)),$(LIBDIR))
+$(BUILD)/libdir.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LIBDIR_REL)' | cmp -s - $@ 2>/dev/null || echo '$(LIBDIR_REL)' >$@
+$(BUILD)/obj/cli/cli_run.o: $(BUILD)/libdir.stamp
+$(BUILD)/obj/cli/cli_run.o: ALL_CFLAGS += -DSECSOCK_LIBDIR_REL='"$(LIBDIR_REL)"'
+FORCE:
+
 $(CLI): $(CLI_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
 
@@ -147,7 +167,8 @@ $(BUILD)/example/%: docs/example/%.c include/secsock.h
 
 $(BUILD)/secsock.pc: secsock.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	  -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 # ---------------------------------------------------------------- tests
 # `make check` is the one command CI runs (.ci/run).  It installs missing
@@ -264,21 +285,25 @@ soak: deps all
 	@set -e; for s in $(wildcard tests/soak/*.sh); do echo "== $$s"; BUILD=$(abspath $(BUILD)) bash $$s; done
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
-	  $(DESTDIR)$(PREFIX)/share/man/man5
-	[ ! -f $(SO) ] || install -m 0755 $(SO) $(ENGINE) $(DESTDIR)$(PREFIX)/lib/
-	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 include/secsock.h $(DESTDIR)$(PREFIX)/include/
-	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
-	for m in $(wildcard docs/man/*.3); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man3/; done
-	for m in $(wildcard docs/man/*.5); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPLETIONDIR)
+	[ ! -f $(SO) ] || install -m 0644 $(SO) $(ENGINE) $(DESTDIR)$(LIBDIR)/
+	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 0644 include/secsock.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 0644 completion/secsock.bash $(DESTDIR)$(COMPLETIONDIR)/secsock
+	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
+	for m in $(wildcard docs/man/*.3); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man3/; done
+	for m in $(wildcard docs/man/*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libsecsock.so $(DESTDIR)$(PREFIX)/lib/libsecsock-engine.so $(DESTDIR)$(PREFIX)/bin/secsock \
-	  $(DESTDIR)$(PREFIX)/include/secsock.h \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/secsock.pc
+	rm -f $(DESTDIR)$(LIBDIR)/libsecsock.so $(DESTDIR)$(LIBDIR)/libsecsock-engine.so $(DESTDIR)$(BINDIR)/secsock \
+	  $(DESTDIR)$(INCLUDEDIR)/secsock.h $(DESTDIR)$(LIBDIR)/pkgconfig/secsock.pc \
+	  $(DESTDIR)$(COMPLETIONDIR)/secsock \
+	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard docs/man/*.1)) \
+	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man3/%,$(wildcard docs/man/*.3)) \
+	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man5/%,$(wildcard docs/man/*.5))
 
 clean:
 	rm -rf $(BUILD)

@@ -2,7 +2,8 @@
  * -- PROGRAM ARGS...`: run a program with libsecsock.so preloaded.
  *
  * The library is found relative to this executable (build tree: next to
- * it; installed: ../lib), so no LD_LIBRARY_PATH or absolute path is baked
+ * it; installed: the Makefile's LIBDIR from BINDIR, e.g. ../lib or Debian's
+ * ../lib/<multiarch triplet>), so no LD_LIBRARY_PATH or absolute path is baked
  * in.  libsecsock.so loads its engine (libsecsock-engine.so, OpenSSL) from
  * its own directory on the first governed connection, and refuses governed
  * connections when it is not there; so a candidate counts only with the
@@ -70,11 +71,19 @@ static int engine_beside(const char *lib)
 	return access(eng, R_OK) == 0;
 }
 
-/* libsecsock.so (with its engine) next to us, or in ../lib, ../lib/secsock. */
+/* The install's library directory as seen from its bin directory (the
+ * Makefile's LIBDIR: "../lib", or Debian's multiarch "../lib/<triplet>");
+ * absolute when LIBDIR is not under the same prefix. */
+#ifndef SECSOCK_LIBDIR_REL
+#define SECSOCK_LIBDIR_REL "../lib"
+#endif
+
+/* libsecsock.so (with its engine) next to us (build tree), in LIBDIR, or in
+ * ../lib, ../lib/secsock. */
 static int find_library(char *out, size_t len)
 {
-	static const char *const rel[] = { "libsecsock.so", "../lib/libsecsock.so",
-	                                   "../lib/secsock/libsecsock.so" };
+	static const char *const rel[] = { "libsecsock.so", SECSOCK_LIBDIR_REL "/libsecsock.so",
+	                                   "../lib/libsecsock.so", "../lib/secsock/libsecsock.so" };
 	char self[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 
@@ -87,7 +96,7 @@ static int find_library(char *out, size_t len)
 	slash[1] = '\0';
 	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
 		char cand[PATH_MAX + 64];
-		snprintf(cand, sizeof cand, "%s%s", self, rel[i]);
+		snprintf(cand, sizeof cand, "%s%s", rel[i][0] == '/' ? "" : self, rel[i]);
 		if (access(cand, R_OK) == 0 && realpath(cand, out) && strlen(out) < len &&
 		    engine_beside(out))
 			return 0;
@@ -365,7 +374,7 @@ int cli_run_main(int argc, char **argv)
 		}
 	} else if (find_library(lib, sizeof lib) < 0) {
 		fprintf(stderr, "secsock run: cannot find libsecsock.so with libsecsock-engine.so beside it "
-		        "next to this program or in ../lib\n");
+		        "next to this program or in " SECSOCK_LIBDIR_REL "\n");
 		return 1;
 	}
 	if (!engine_beside(lib)) {
