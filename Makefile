@@ -14,12 +14,13 @@ CC       ?= gcc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-# Install directories.  Debian's package sets LIBDIR to the multiarch
-# directory (/usr/lib/x86_64-linux-gnu, debian/rules); `secsock run` looks
-# for the libraries at LIBDIR relative to BINDIR, so the tree stays
-# relocatable (cli/cli_run.c, find_library).
+# Install directories.  Debian's package sets LIBDIR to a directory of its
+# own under the multiarch one (/usr/lib/x86_64-linux-gnu/secsock,
+# debian/rules); `secsock run` looks for the libraries at LIBDIR relative to
+# BINDIR, so the tree stays relocatable (cli/cli_run.c, find_library).
 BINDIR   ?= $(PREFIX)/bin
 LIBDIR   ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR   ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
@@ -36,7 +37,10 @@ CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
              -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
              $(WARN) $(CFLAGS) -Iinclude -Icore -Icore/base -Ipolicy -Ipreload \
-             -DSECSOCK_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+             -DSECSOCK_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CPPFLAGS)
+# CPPFLAGS and LDFLAGS are empty here; dpkg-buildflags fills them for the
+# Debian package (debian/rules: relro, bindnow, fortify).
+LDFLAGS  ?=
 LDLIBS   := $(PKG_LIBS) -lpthread -ldl
 # libsecsock.so must not pull libssl/libcrypto in (start-up cost, issue 6);
 # the engine gets them.
@@ -84,10 +88,14 @@ TESTHOOK_OBJ := $(patsubst %.c,$(TESTHOOK_DIR)/obj/%.o,$(TESTHOOK_SRC))
 TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libsecsock.so) \
            $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
-.PHONY: all example check unit check-valgrind check-cli check-integration check-clang \
+.PHONY: all release deb check-package example check unit check-valgrind check-cli check-integration check-clang \
         check-exports check-layers check-structure check-key-effects check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
 
 all: $(TARGETS) $(TOOL_BIN)
+
+# What `make install` and the Debian package ship: no test tools, no
+# test-hook engine.
+release: $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE)) $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -102,14 +110,14 @@ $(CORE_LIB): $(CORE_OBJ)
 # Only the interposed libc names and secsock_* are exported (preload/libsecsock.map).
 # Built together with the engine: the preload is useless without it.
 $(SO): $(SO_OBJ) $(ENGINE)
-	$(CC) $(CFLAGS) -shared -o $@ $(SO_OBJ) \
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(SO_OBJ) \
 	  -Wl,--version-script=preload/libsecsock.map -Wl,-z,nodelete -Wl,-z,now \
 	  -Wl,-z,defs -Wl,--as-needed $(SO_LIBS)
 
 # The engine exports secsock_engine_v1 only (core/ss_engine.map); nodelete
 # because connections keep pointers into it for the life of the process.
 $(ENGINE): $(ENGINE_OBJ) $(CORE_LIB) core/ss_engine.map
-	$(CC) -shared -o $@ $(ENGINE_OBJ) $(CORE_LIB) \
+	$(CC) $(LDFLAGS) -shared -o $@ $(ENGINE_OBJ) $(CORE_LIB) \
 	  -Wl,--version-script=core/ss_engine.map -Wl,-z,nodelete -Wl,-z,now \
 	  $(ENGINE_LIBS)
 
@@ -138,7 +146,7 @@ $(BUILD)/obj/cli/cli_run.o: ALL_CFLAGS += -DSECSOCK_LIBDIR_REL='"$(LIBDIR_REL)"'
 FORCE:
 
 $(CLI): $(CLI_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -222,7 +230,7 @@ check-key-effects: all
 	@scripts/check-key-effects.sh $(BUILD)/secsock
 
 check-cli: all
-	@BUILD=$(abspath $(BUILD)) scripts/run-tier.sh cli $(wildcard tests/cli/*.sh)
+	@BUILD=$(abspath $(BUILD)) scripts/run-tier.sh cli $(filter-out tests/cli/package.sh,$(wildcard tests/cli/*.sh))
 
 check-integration: all
 	@BUILD=$(abspath $(BUILD)) scripts/run-tier.sh integration $(wildcard tests/integration/*.sh)
@@ -284,14 +292,28 @@ check-bench: all
 soak: deps all
 	@set -e; for s in $(wildcard tests/soak/*.sh); do echo "== $$s"; BUILD=$(abspath $(BUILD)) bash $$s; done
 
-install: all
+# `make deb`: the Debian package (debian/), built from a copy of the
+# source in $(BUILD)/deb/ so nothing is written into the tree (dpkg-buildpackage
+# writes its results next to the source directory); then lintian.
+deb:
+	@scripts/install-deps.sh debhelper devscripts lintian fakeroot dpkg-dev
+	@scripts/make-deb.sh $(abspath $(BUILD))/deb $(VERSION)
+
+# Issue 16 must-show 5 (tests/cli/package.sh): build the .deb, install it
+# with apt-get, run the demo from the installed paths, purge it.  Root only,
+# and changes the system's packages, so not part of `make check`
+# (README, "The Debian package").
+check-package: deb all
+	@BUILD=$(abspath $(BUILD)) bash tests/cli/package.sh
+
+install: release
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPLETIONDIR)
 	[ ! -f $(SO) ] || install -m 0644 $(SO) $(ENGINE) $(DESTDIR)$(LIBDIR)/
 	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
 	install -m 0644 include/secsock.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 0644 completion/secsock.bash $(DESTDIR)$(COMPLETIONDIR)/secsock
 	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(wildcard docs/man/*.3); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man3/; done
@@ -299,7 +321,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsecsock.so $(DESTDIR)$(LIBDIR)/libsecsock-engine.so $(DESTDIR)$(BINDIR)/secsock \
-	  $(DESTDIR)$(INCLUDEDIR)/secsock.h $(DESTDIR)$(LIBDIR)/pkgconfig/secsock.pc \
+	  $(DESTDIR)$(INCLUDEDIR)/secsock.h $(DESTDIR)$(PKGCONFIGDIR)/secsock.pc \
 	  $(DESTDIR)$(COMPLETIONDIR)/secsock \
 	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard docs/man/*.1)) \
 	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man3/%,$(wildcard docs/man/*.3)) \
