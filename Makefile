@@ -306,26 +306,24 @@ deb:
 check-package: deb all
 	@BUILD=$(abspath $(BUILD)) bash tests/cli/package.sh
 
+# docs/man/NAME.N goes to MANDIR/manN/ (sections 1, 3, 5, 8).
+MAN_PAGES := $(wildcard docs/man/*.[1358])
+
 install: release
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
-	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
-	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPLETIONDIR)
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(COMPLETIONDIR)
 	[ ! -f $(SO) ] || install -m 0644 $(SO) $(ENGINE) $(DESTDIR)$(LIBDIR)/
 	[ ! -f $(CLI) ] || install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
 	install -m 0644 include/secsock.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 $(BUILD)/secsock.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 0644 completion/secsock.bash $(DESTDIR)$(COMPLETIONDIR)/secsock
-	for m in $(wildcard docs/man/*.1); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
-	for m in $(wildcard docs/man/*.3); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man3/; done
-	for m in $(wildcard docs/man/*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
+	for m in $(MAN_PAGES); do install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsecsock.so $(DESTDIR)$(LIBDIR)/libsecsock-engine.so $(DESTDIR)$(BINDIR)/secsock \
 	  $(DESTDIR)$(INCLUDEDIR)/secsock.h $(DESTDIR)$(PKGCONFIGDIR)/secsock.pc \
 	  $(DESTDIR)$(COMPLETIONDIR)/secsock \
-	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard docs/man/*.1)) \
-	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man3/%,$(wildcard docs/man/*.3)) \
-	  $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man5/%,$(wildcard docs/man/*.5))
+	  $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
 clean:
 	rm -rf $(BUILD)
