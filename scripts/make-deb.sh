@@ -3,9 +3,10 @@
 # copy of the source tree in OUTDIR/secsock-VERSION, so that neither the
 # build (debian/build, debian/secsock, ...) nor dpkg-buildpackage's results
 # (written next to the source directory) touch the tree; then run lintian at
-# its default level on the result.  Leaves OUTDIR/secsock_VERSION_ARCH.deb
-# and prints its path last.  Exit non-zero when the build fails or lintian
-# reports an error or a warning.
+# its default level on the result.  The source package (.dsc, .tar.xz) is
+# built too, so lintian checks debian/ itself.  Leaves
+# OUTDIR/secsock_VERSION_ARCH.deb and prints its path last.  Exit non-zero
+# when the build fails or lintian reports an error or a warning.
 set -eu
 out=$1
 version=$2
@@ -26,7 +27,7 @@ chmod +x "$copy/debian/rules"
 
 cd "$copy"
 echo "make-deb: dpkg-buildpackage in $copy"
-dpkg-buildpackage -us -uc -b -j"$(nproc)" >"$out/build.log" 2>&1 || {
+dpkg-buildpackage -us -uc -j"$(nproc)" >"$out/build.log" 2>&1 || {
 	tail -n 40 "$out/build.log" >&2
 	echo "make-deb: dpkg-buildpackage failed (full log: $out/build.log)" >&2
 	exit 1
