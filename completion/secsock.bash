@@ -66,9 +66,8 @@ _secsock_files()
 	else
 		COMPREPLY=($(compgen -f -- "$cur"))
 	fi
-	if declare -F compopt >/dev/null 2>&1 || type compopt >/dev/null 2>&1; then
-		compopt -o filenames 2>/dev/null
-	fi
+	# names, not words: a trailing / on directories, quoting of spaces
+	compopt -o filenames 2>/dev/null
 }
 
 _secsock()
