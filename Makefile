@@ -303,7 +303,7 @@ deb:
 # with apt-get, run the demo from the installed paths, purge it.  Root only,
 # and changes the system's packages, so not part of `make check`
 # (README, "The Debian package").
-check-package: deb all
+check-package: deb
 	@BUILD=$(abspath $(BUILD)) bash tests/cli/package.sh
 
 # docs/man/NAME.N goes to MANDIR/manN/ (sections 1, 3, 5, 8).
