@@ -230,6 +230,7 @@ static void emit(int level, const struct pre_event *ev, const char *msg)
 	syslog(LOG_DAEMON | prio[level], "secsock[%ld]: %s: %s", x.pid, pre_log_level_names[level], msg);
 }
 
+__attribute__((format(printf, 3, 0)))
 static void vlog(int level, const struct pre_event *ev, const char *fmt, va_list ap)
 {
 	struct pre_log_supp supp[PRE_LOG_SUPP_MAX];
