@@ -10,7 +10,8 @@
 #   c. rate limit: 200 refused connects of one process to one peer give 10
 #      "refused" lines and one "suppressed 190 similar lines" (at exit); with
 #      SECSOCK_LOG_RATE=3/1 a window that ended is reported before the next
-#      line of that peer, and the counts add up.
+#      line of that peer, and the counts add up; 4 threads x 50 count
+#      exactly 190; a forked child does not report its parent's count.
 #   d. the journal: with no log file the events go to the journal's native
 #      socket as KEY=VALUE datagrams (a listener of the test's own through
 #      SECSOCK_JOURNAL_SOCKET) with SECSOCK_EVENT, SECSOCK_PEER, PRIORITY...;
@@ -153,6 +154,36 @@ SECSOCK_LOG_RATE=3/1 SLEEP=1.3 POLICY=$POL preload "$T/c2.log" "$PY" "$T/client.
 grep -o 'refused outbound\|suppressed [0-9]* similar' "$T/c2.log" | tr '\n' ',' >"$T/c2.seq"
 assert_eq "$(cat "$T/c2.seq")" "refused outbound,refused outbound,refused outbound,suppressed 7 similar,refused outbound," \
 	"c: SECSOCK_LOG_RATE=3/1: 3 lines, the window ends, 'suppressed 7' comes before the next line (3 + 7 + 1 = 11)" "$T/c2.log"
+
+# threads and fork: 4 threads x 50 refused connects count up to 200 exactly;
+# a child forked with 5 lines counted reports none of them (the parent does)
+cat >"$T/tf.py" <<'EOF'
+import os, socket, sys, threading
+port = int(sys.argv[2])
+def refuse(n):
+    for _ in range(n):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=10).close()
+        except OSError:
+            pass
+if sys.argv[1] == "threads":
+    ts = [threading.Thread(target=refuse, args=(50,)) for _ in range(4)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+else:
+    refuse(15)
+    pid = os.fork()
+    if pid == 0:
+        sys.exit(0)        # exit(): the child's destructors run
+    os.waitpid(pid, 0)
+EOF
+POLICY=$POL preload "$T/c3.log" "$PY" "$T/tf.py" threads "$P" >"$T/c3.out" 2>&1
+assert_count 'refused outbound' "$T/c3.log" 10 "c: 4 threads x 50 refused connects: 10 lines" "$T/c3.log"
+assert_count 'suppressed 190 similar lines \(event=refused' "$T/c3.log" 1 "c: ... and suppressed 190 (the count is exact across threads)" "$T/c3.log"
+POLICY=$POL preload "$T/c4.log" "$PY" "$T/tf.py" fork "$P" >"$T/c4.out" 2>&1
+ppid=$(sed -n 's/^secsock\[\([0-9]*\)\]: warn: refused.*/\1/p' "$T/c4.log" | head -1)
+assert_count 'suppressed [0-9]+ similar' "$T/c4.log" 1 "c: fork with 5 lines counted: reported once, not by both processes" "$T/c4.log"
+assert_grep "^secsock\\[$ppid\\]: warn: suppressed 5 similar" "$T/c4.log" "c: ... by the parent, which counted them" "$T/c4.log"
 
 # ---------------------------------------------------------------- d. the journal, syslog
 start_bg journal plain "$PY" "$T/journal.py" "$T/j.sock" "$T/journal.out"
