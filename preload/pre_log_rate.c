@@ -154,6 +154,8 @@ int pre_log_rate_admit(const struct pre_event *ev, int level, struct pre_log_sup
 	*nout = 0;
 	if (!rate_n || !ev->name)
 		return 1;
+	if ((level > PRE_LOG_NOTICE || !ev->peer || !ev->peer[0]) && !atomic_load(&pending))
+		return 1;   /* not limited, nothing to report: no lock (a secured line at info) */
 	now = now_ms();
 	pthread_mutex_lock(&lock);
 	own_table();
