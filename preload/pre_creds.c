@@ -380,13 +380,13 @@ int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockad
 		 * one wrote a moment ago says nothing. */
 		if (lk.pin == SS_PIN_ADDED) {
 			struct pre_event ev = { .name = PRE_EV_PIN_ADDED, .dir = inbound ? "inbound" : "outbound",
-			                        .peer = addr, .method = "host-key" };
+			                        .peer = addr, .method = "host-key", .identity = fp };
 			pre_event(PRE_LOG_NOTICE, &ev, "host-key: pinned %s %s in %s", addr, fp, lk.path);
 		}
 	}
 	if (lk.pin == SS_PIN_MISMATCH) {
 		struct pre_event ev = { .name = PRE_EV_PIN_MISMATCH, .dir = inbound ? "inbound" : "outbound",
-		                        .peer = addr, .method = "host-key", .reason = "host key changed" };
+		                        .peer = addr, .method = "host-key", .reason = "host key changed", .identity = fp };
 		pre_event(PRE_LOG_WARN, &ev, "WARNING: host-key of %s CHANGED: expected %s, seen %s — refused "
 		          "(a man in the middle, or a new key: secsock peers remove)", addr, lk.have.fp, fp);
 		snprintf(why, why_len, "host-key mismatch for %s", addr);

@@ -197,7 +197,8 @@ static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_
 	pre_conn_free_setup(c);
 	pre_log_names(fd, l, r, NULL);
 	struct pre_event ev = { .name = PRE_EV_SECURED, .dir = in ? "inbound" : "outbound", .peer = r,
-	                        .rule = c->rule ? c->rule : "defaults", .method = ss_auth_name((ss_auth)c->auth) };
+	                        .rule = c->rule ? c->rule : "defaults", .method = ss_auth_name((ss_auth)c->auth),
+	                        .cipher = ss_suite_name(c->suite), .identity = c->peer };
 	pre_event(PRE_LOG_INFO, &ev, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s%s handshake=%.2fms",
 	        in ? "inbound" : "outbound", l, in ? "<-" : "->", r, c->rule ? c->rule : "defaults",
 	        ss_suite_name(c->suite), c->group ? ss_group_name(c->group) : "none",

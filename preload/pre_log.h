@@ -35,7 +35,8 @@ void pre_log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 
 
 /* One audit event: SECSOCK_EVENT=name and the fields that are not NULL
  * (SECSOCK_DIRECTION, SECSOCK_PEER, SECSOCK_RULE, SECSOCK_METHOD,
- * SECSOCK_REASON; SECSOCK_PROGRAM and the pid are added).  peer is the
+ * SECSOCK_REASON, SECSOCK_CIPHER, SECSOCK_IDENTITY; SECSOCK_PROGRAM and the
+ * pid are added).  peer is the
  * remote "addr:port" as pre_log_addr writes it; its address is the rate
  * limit's key.  Nothing secret ever goes in here: names, addresses,
  * fingerprints, policy words. */
@@ -46,6 +47,8 @@ struct pre_event {
 	const char *rule;
 	const char *method;   /* the authentication method (ss_auth_name) */
 	const char *reason;
+	const char *cipher;   /* SECSOCK_CIPHER: a secured connection's suite */
+	const char *identity; /* SECSOCK_IDENTITY: what the peer proved (a fingerprint, a name) */
 	/* a "suppressed" line: how many lines of which event */
 	const char *of;
 	unsigned long count;

@@ -151,6 +151,8 @@ size_t pre_log_json(char *buf, size_t cap, const struct pre_log_ctx *x, const st
 		put_str(&o, "rule", ev->rule);
 		put_str(&o, "method", ev->method);
 		put_str(&o, "reason", ev->reason);
+		put_str(&o, "cipher", ev->cipher);
+		put_str(&o, "identity", ev->identity);
 		put_str(&o, "of", ev->of);
 		if (ev->count)
 			put_num(&o, "count", ev->count);
@@ -213,6 +215,8 @@ int pre_log_journal(const char *path, const struct pre_log_ctx *x, const struct 
 		jfield(&o, "SECSOCK_RULE", ev->rule);
 		jfield(&o, "SECSOCK_METHOD", ev->method);
 		jfield(&o, "SECSOCK_REASON", ev->reason);
+		jfield(&o, "SECSOCK_CIPHER", ev->cipher);
+		jfield(&o, "SECSOCK_IDENTITY", ev->identity);
 		jfield(&o, "SECSOCK_PROGRAM", x->program);
 		jfield(&o, "SECSOCK_SUPPRESSED_EVENT", ev->of);
 		if (ev->count) {

@@ -137,6 +137,7 @@ assert_grep '^secured inbound anonymous 127\.0\.0\.1:[0-9]+$' "$T/b.check" "b: s
 assert_grep '^clear outbound 127\.0\.0\.1:'"$P"' peer does not speak secsock' "$T/b.check" "b: clear event with its reason" "$T/b.check"
 assert_grep '^refused outbound 127\.0\.0\.1:'"$P2"' require: ' "$T/b.check" "b: refused event (rule must) with its reason" "$T/b.check"
 assert_grep '"rule":"must"' "$T/cli.json" "b: the rule's name is a field"
+assert_grep '"event":"secured".*"cipher":"(aes-128-gcm|aes-256-gcm|chacha20-poly1305)"' "$T/cli.json" "b: a secured event names its cipher"
 assert_grep '"program":"[^"]*python3[^"]*"' "$T/cli.json" "b: the program is a field"
 
 # ---------------------------------------------------------------- c. rate limit
