@@ -9,7 +9,7 @@
 #      event, direction, peer, rule, method / reason, program, pid, level.
 #   c. rate limit: 200 refused connects of one process to one peer give 10
 #      "refused" lines and one "suppressed 190 similar lines" (at exit); with
-#      SECSOCK_LOG_RATE=3/1 a window that ended is reported before the next
+#      SECSOCK_LOG_RATE=3/2 a window that ended is reported before the next
 #      line of that peer, and the counts add up; 4 threads x 50 count
 #      exactly 190; a forked child does not report its parent's count.
 #   d. the journal: with no log file the events go to the journal's native
@@ -151,10 +151,10 @@ assert_count 'port [0-9]+: err' "$T/c.out" 200 "c: 200 connects to a plain serve
 assert_count 'warn: refused outbound .*-> 127\.0\.0\.1:'"$P"' ' "$T/c.log" 10 "c: 10 refused lines (the limit: 10 per 10 s per peer and event)" "$T/c.log"
 assert_count 'warn: suppressed 190 similar lines \(event=refused peer=127\.0\.0\.1\)' "$T/c.log" 1 \
 	"c: then one line: suppressed 190 similar lines (10 + 190 = 200)" "$T/c.log"
-SECSOCK_LOG_RATE=3/1 SLEEP=1.3 POLICY=$POL preload "$T/c2.log" "$PY" "$T/client.py" 10 "$P" >"$T/c2.out" 2>&1
+SECSOCK_LOG_RATE=3/2 SLEEP=2.2 POLICY=$POL preload "$T/c2.log" "$PY" "$T/client.py" 10 "$P" >"$T/c2.out" 2>&1
 grep -o 'refused outbound\|suppressed [0-9]* similar' "$T/c2.log" | tr '\n' ',' >"$T/c2.seq"
 assert_eq "$(cat "$T/c2.seq")" "refused outbound,refused outbound,refused outbound,suppressed 7 similar,refused outbound," \
-	"c: SECSOCK_LOG_RATE=3/1: 3 lines, the window ends, 'suppressed 7' comes before the next line (3 + 7 + 1 = 11)" "$T/c2.log"
+	"c: SECSOCK_LOG_RATE=3/2: 3 lines, the window ends, 'suppressed 7' comes before the next line (3 + 7 + 1 = 11)" "$T/c2.log"
 
 # threads and fork: 4 threads x 50 refused connects count up to 200 exactly;
 # a child forked with 5 lines counted reports none of them (the parent does)
