@@ -52,7 +52,7 @@ static void usage(FILE *f)
 	        "PROGRAM would be refused (rules that block, or credentials that cannot be read).\n\n"
 	        "  --policy FILE     policy file (default: $SECSOCK_POLICY, /etc/secsock/policy.conf,\n"
 	        "                    else the embedded default; see secsock-policy(5))\n"
-	        "  --log LEVEL       error, warn, info or debug (default warn)\n"
+	        "  --log LEVEL       error, warn, notice, info or debug (default notice)\n"
 	        "  --log-file PATH   append log lines to PATH instead of syslog\n"
 	        "  --library PATH    use this libsecsock.so\n"
 	        "  --force           run PROGRAM even when the checks above fail\n"
@@ -362,9 +362,9 @@ int cli_run_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (level && strcmp(level, "error") && strcmp(level, "warn") && strcmp(level, "info") &&
-	    strcmp(level, "debug")) {
-		fprintf(stderr, "secsock run: --log must be error, warn, info or debug\n");
+	if (level && strcmp(level, "error") && strcmp(level, "warn") && strcmp(level, "notice") &&
+	    strcmp(level, "info") && strcmp(level, "debug")) {
+		fprintf(stderr, "secsock run: --log must be error, warn, notice, info or debug\n");
 		return 2;
 	}
 	if (lib_arg) {

@@ -55,8 +55,9 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 	char l[80], r[80];
 
 	pre_log_names(fd, l, r, NULL);
-	pre_log(PRE_LOG_WARN, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r,
-	        c->rule ? c->rule : "defaults", why);
+	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "inbound", .peer = r,
+	                        .rule = c->rule ? c->rule : "defaults", .reason = why };
+	pre_event(PRE_LOG_WARN, &ev, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r, ev.rule, why);
 	pre_hs_abandon(c, fd, 0);
 	errno = ECONNRESET;
 	return -1;
@@ -73,9 +74,9 @@ static int inbound_clear(struct pre_conn *c, int fd, int evidence, const char *w
 	pre_log_names(fd, l, r, &peer);
 	pre_conn_set_state(c, PRE_CLEAR);
 	pre_set_lowat(c, fd, c->user_lowat);
-	pre_discovery_clear(&peer, false, c->set, evidence, c->action == POL_REQUEST,
-	                    "clear inbound %s <- %s rule=%s reason=\"%s\"", l, r,
-	                    c->rule ? c->rule : "defaults", why);
+	struct pre_event ev = { .name = PRE_EV_CLEAR, .dir = "inbound", .peer = r,
+	                        .rule = c->rule ? c->rule : "defaults", .reason = why };
+	pre_discovery_clear(&peer, false, c->set, evidence, c->action == POL_REQUEST, &ev, l);
 	/* Clear connections are not ours any more: one lookup from now on
 	 * (unless fd is the engine's duplicate: the program's number is not
 	 * known there, and the slot stays, a CLEAR pass-through). */
@@ -403,7 +404,9 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, unsigned 
 	if (!pol) {
 		pre_log_addr(&local, l, sizeof l);
 		pre_log_addr(&q.remote, r, sizeof r);
-		pre_log(PRE_LOG_WARN, "refused inbound %s <- %s rule=none reason=\"policy failed to load (fail closed)\"", l, r);
+		struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "inbound", .peer = r, .rule = "none",
+		                        .reason = "policy failed to load (fail closed)" };
+		pre_event(PRE_LOG_WARN, &ev, "refused inbound %s <- %s rule=none reason=\"%s\"", l, r, ev.reason);
 		goto drop;
 	}
 	q.protocol = POL_PROTO_TCP;
@@ -419,14 +422,16 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, unsigned 
 	if (d.action == POL_BLOCK) {
 		pre_log_addr(&local, l, sizeof l);
 		pre_log_addr(&q.remote, r, sizeof r);
-		pre_log(PRE_LOG_WARN, "blocked inbound %s <- %s rule=%s", l, r, d.rule_name);
+		struct pre_event ev = { .name = PRE_EV_BLOCKED, .dir = "inbound", .peer = r, .rule = d.rule_name };
+		pre_event(PRE_LOG_WARN, &ev, "blocked inbound %s <- %s rule=%s", l, r, d.rule_name);
 		goto drop;
 	}
 	if (d.action == POL_BYPASS) {
 		if (pre_log_level >= PRE_LOG_INFO) {
 			pre_log_addr(&local, l, sizeof l);
 			pre_log_addr(&q.remote, r, sizeof r);
-			pre_log(PRE_LOG_INFO, "bypass inbound %s <- %s rule=%s", l, r, d.rule_name);
+			struct pre_event ev = { .name = PRE_EV_BYPASS, .dir = "inbound", .peer = r, .rule = d.rule_name };
+			pre_event(PRE_LOG_INFO, &ev, "bypass inbound %s <- %s rule=%s", l, r, d.rule_name);
 		}
 		return fd;
 	}

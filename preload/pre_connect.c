@@ -128,7 +128,8 @@ static int clear_fallback(struct pre_conn *c, int fd, const struct sockaddr *add
 /* errno for a refusal; logs the line tests grep for. */
 static int refuse(int fd, const char *l, const char *r, const char *rule, const char *why, int err)
 {
-	pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"%s\"", l, r, rule, why);
+	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "outbound", .peer = r, .rule = rule, .reason = why };
+	pre_event(PRE_LOG_WARN, &ev, "refused outbound %s -> %s rule=%s reason=\"%s\"", l, r, rule, why);
 	pre_fd_forget(fd);
 	errno = err;
 	return -1;
@@ -189,7 +190,8 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 
 	if (a->action == POL_BLOCK) {
 		addrs(fd, a->addr, a->len, a->l, a->r);
-		pre_log(PRE_LOG_WARN, "blocked outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
+		struct pre_event ev = { .name = PRE_EV_BLOCKED, .dir = "outbound", .peer = a->r, .rule = a->d.rule_name };
+		pre_event(PRE_LOG_WARN, &ev, "blocked outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
 		errno = EACCES;
 		*rc = -1;
 		return 1;
@@ -201,7 +203,9 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		if (pre_log_level >= PRE_LOG_INFO) {
 			int e = errno;
 			addrs(fd, a->addr, a->len, a->l, a->r);
-			pre_log(PRE_LOG_INFO, "bypass outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
+			struct pre_event ev = { .name = PRE_EV_BYPASS, .dir = "outbound", .peer = a->r,
+			                        .rule = a->d.rule_name };
+			pre_event(PRE_LOG_INFO, &ev, "bypass outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
 			errno = e;
 		}
 		return 1;
@@ -211,9 +215,9 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		*rc = REAL(connect)(fd, a->addr, a->len);
 		int e = errno;
 		addrs(fd, a->addr, a->len, a->l, a->r);
-		pre_discovery_clear(&a->peer, true, a->d.settings, PRE_DISC_CACHED, true,
-		                    "clear outbound %s -> %s rule=%s reason=\"discovery cache: known clear peer\"",
-		                    a->l, a->r, a->d.rule_name);
+		struct pre_event ev = { .name = PRE_EV_CLEAR, .dir = "outbound", .peer = a->r, .rule = a->d.rule_name,
+		                        .reason = "discovery cache: known clear peer" };
+		pre_discovery_clear(&a->peer, true, a->d.settings, PRE_DISC_CACHED, true, &ev, a->l);
 		errno = e;
 		return 1;
 	}
@@ -364,10 +368,11 @@ static int fall_back(struct pre_conn *c, int fd, struct attempt *a)
 		pthread_mutex_unlock(&c->rx_lock);
 		/* Only an answer in clear is evidence; a reset, EOF or silence
 		 * can come from anyone on the path (pre_discovery.h). */
+		snprintf(msg, sizeof msg, "peer does not speak secsock: %s", end->why);
+		struct pre_event ev = { .name = PRE_EV_CLEAR, .dir = "outbound", .peer = a->r, .rule = a->d.rule_name,
+		                        .reason = msg };
 		pre_discovery_clear(&a->peer, true, a->d.settings,
-		                    end->st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true,
-		                    "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
-		                    a->l, a->r, a->d.rule_name, end->why);
+		                    end->st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true, &ev, a->l);
 		pre_fd_forget(fd);
 		errno = e;
 		return rc;
@@ -405,7 +410,7 @@ int pre_connect(struct pre_conn *c, int fd, const struct sockaddr *addr, socklen
  * (and from its next read or write), never by talking in clear. */
 static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 {
-	char l[80], r[80];
+	char l[80], r[80], msg[240];
 	struct sockaddr_storage peer;
 
 	pre_log_names(fd, l, r, &peer);
@@ -413,8 +418,10 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)
 		pre_discovery_forget_secsock(&peer);   /* not known secsock any more: probe next time */
-	pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"%s: %s\"", l, r,
-	        c->rule ? c->rule : "defaults", c->action == POL_REQUIRE ? "require" : "request", why);
+	snprintf(msg, sizeof msg, "%s: %s", c->action == POL_REQUIRE ? "require" : "request", why);
+	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "outbound", .peer = r,
+	                        .rule = c->rule ? c->rule : "defaults", .reason = msg };
+	pre_event(PRE_LOG_WARN, &ev, "refused outbound %s -> %s rule=%s reason=\"%s\"", l, r, ev.rule, msg);
 	return -1;
 }
 
@@ -496,17 +503,23 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 		pre_io_drop_held(c);
 		pre_conn_set_state(c, PRE_FAILED);
 		pre_engine_detach(c);
-		pre_log(PRE_LOG_WARN, "refused outbound %s -> %s rule=%s reason=\"clear retry: %s\"", l, r,
-		        c->rule ? c->rule : "defaults", strerror(errno));
+		char msg[160];
+		snprintf(msg, sizeof msg, "clear retry: %s", strerror(errno));
+		struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "outbound", .peer = r,
+		                        .rule = c->rule ? c->rule : "defaults", .reason = msg };
+		pre_event(PRE_LOG_WARN, &ev, "refused outbound %s -> %s rule=%s reason=\"%s\"", l, r, ev.rule, msg);
 		return -1;
 	}
 	if (clear_with_held(c, fd, 1) < 0)
 		return -1;
 	/* Corrects the entry at once: forgets "speaks secsock" (an answer in
 	 * clear right after a secsock handshake counts as unproven). */
+	char msg[240];
+	snprintf(msg, sizeof msg, "peer does not speak secsock: %s", why);
+	struct pre_event ev = { .name = PRE_EV_CLEAR, .dir = "outbound", .peer = r,
+	                        .rule = c->rule ? c->rule : "defaults", .reason = msg };
 	pre_discovery_clear(&peer, true, c->set, st == SS_NOT_SECSOCK ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN,
-	                    true, "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
-	                    l, r, c->rule ? c->rule : "defaults", why);
+	                    true, &ev, l);
 	return 0;
 }
 
@@ -540,10 +553,11 @@ static int lazy_clear(struct pre_conn *c, int fd, int spoke)
 	c->cred = NULL;
 	if (clear_with_held(c, fd, 0) < 0)
 		return -1;
-	pre_discovery_clear(&peer, true, c->set, spoke ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true,
-	                    "clear outbound %s -> %s rule=%s reason=\"peer does not speak secsock: %s\"",
-	                    l, r, c->rule ? c->rule : "defaults",
-	                    spoke ? "it spoke first, in clear" : "closed before our ClientHello");
+	struct pre_event ev = { .name = PRE_EV_CLEAR, .dir = "outbound", .peer = r,
+	                        .rule = c->rule ? c->rule : "defaults",
+	                        .reason = spoke ? "peer does not speak secsock: it spoke first, in clear"
+	                                        : "peer does not speak secsock: closed before our ClientHello" };
+	pre_discovery_clear(&peer, true, c->set, spoke ? PRE_DISC_PROVEN : PRE_DISC_UNPROVEN, true, &ev, l);
 	return 0;
 }
 

@@ -351,8 +351,10 @@ int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockad
 		if (lk.pin == SS_PIN_UNKNOWN)
 			return 0;
 		/* otherwise an active attacker simply offers anonymous */
-		pre_log(PRE_LOG_WARN, "host-key: %s is pinned (%s) but authenticated anonymously: refused",
-		        addr, lk.have.fp);
+		struct pre_event ev = { .name = PRE_EV_DOWNGRADE, .dir = inbound ? "inbound" : "outbound", .peer = addr,
+		                        .method = "anonymous", .reason = "pinned peer offered no host key" };
+		pre_event(PRE_LOG_WARN, &ev, "host-key: %s is pinned (%s) but authenticated anonymously: refused",
+		          addr, lk.have.fp);
 		snprintf(why, why_len, "pinned peer %s offered no host key", addr);
 		return -1;
 	}
@@ -376,12 +378,17 @@ int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockad
 		}
 		/* One notice per pin: a process that finds the line another
 		 * one wrote a moment ago says nothing. */
-		if (lk.pin == SS_PIN_ADDED)
-			pre_log(PRE_LOG_INFO, "notice: host-key: pinned %s %s in %s", addr, fp, lk.path);
+		if (lk.pin == SS_PIN_ADDED) {
+			struct pre_event ev = { .name = PRE_EV_PIN_ADDED, .dir = inbound ? "inbound" : "outbound",
+			                        .peer = addr, .method = "host-key", .identity = fp };
+			pre_event(PRE_LOG_NOTICE, &ev, "host-key: pinned %s %s in %s", addr, fp, lk.path);
+		}
 	}
 	if (lk.pin == SS_PIN_MISMATCH) {
-		pre_log(PRE_LOG_WARN, "WARNING: host-key of %s CHANGED: expected %s, seen %s — refused "
-		        "(a man in the middle, or a new key: secsock peers remove)", addr, lk.have.fp, fp);
+		struct pre_event ev = { .name = PRE_EV_PIN_MISMATCH, .dir = inbound ? "inbound" : "outbound",
+		                        .peer = addr, .method = "host-key", .reason = "host key changed", .identity = fp };
+		pre_event(PRE_LOG_WARN, &ev, "WARNING: host-key of %s CHANGED: expected %s, seen %s — refused "
+		          "(a man in the middle, or a new key: secsock peers remove)", addr, lk.have.fp, fp);
 		snprintf(why, why_len, "host-key mismatch for %s", addr);
 		return -1;
 	}

@@ -3,14 +3,12 @@
  * 256 entries, open addressing by hash with a short probe window, oldest
  * entry replaced when the window is full.  Consulted only while a connection
  * is being set up; a mutex suffices.  IPv4-mapped IPv6 addresses are folded
- * to IPv4 so both spellings of one peer share an entry.  A second, smaller
- * table rate-limits the warn lines of clear fallbacks per peer.  Every
+ * to IPv4 so both spellings of one peer share an entry.  Every
  * entry is also written to the user's shared store (pre_disc_store.c), and
  * a miss here is looked up there, so a verdict one process paid for is
  * known to the user's other processes (docs/design.md "First contact").
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +18,7 @@
 #include "pre_log.h"
 #include "pre_sock.h"
 
-enum { DISC_SLOTS = 256, DISC_PROBE = 8, WARN_SLOTS = 64, WARN_PROBE = 4 };
+enum { DISC_SLOTS = 256, DISC_PROBE = 8 };
 
 struct disc_key {
 	uint8_t addr[16];
@@ -33,12 +31,6 @@ struct disc_entry {
 	int64_t expires;     /* 0 = empty */
 };
 static struct disc_entry table[DISC_SLOTS];
-struct warn_entry {
-	struct disc_key k;
-	int64_t last;        /* when the last warn line for this peer went out; 0 = empty */
-	unsigned quiet;      /* fallbacks logged at info since then */
-};
-static struct warn_entry warns[WARN_SLOTS];
 static pthread_mutex_t disc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int make_key(const struct sockaddr_storage *ss, bool with_port, struct disc_key *k)
@@ -125,76 +117,47 @@ static struct disc_entry *lookup(const struct disc_key *k, int64_t now)
 	return find(k, now);
 }
 
-/* How many fallbacks to this peer were logged quietly since its last warn
- * line, or -1 when this one must be logged quietly too. */
-static long warn_due(const struct disc_key *k, int64_t now)
-{
-	unsigned h = hash(k) % WARN_SLOTS, victim = h;
-	long quiet;
-
-	for (unsigned i = 0; i < WARN_PROBE; i++) {
-		struct warn_entry *w = &warns[(h + i) % WARN_SLOTS];
-		if (w->last && !memcmp(&w->k, k, sizeof *k)) {
-			if (now - w->last < PRE_DISCOVERY_WARN_INTERVAL_MS) {
-				w->quiet++;
-				return -1;
-			}
-			quiet = (long)w->quiet;
-			w->last = now;
-			w->quiet = 0;
-			return quiet;
-		}
-		if (w->last < warns[victim].last)
-			victim = (h + i) % WARN_SLOTS;
-	}
-	warns[victim].k = *k;
-	warns[victim].last = now;
-	warns[victim].quiet = 0;
-	return 0;
-}
-
 void pre_discovery_clear(const struct sockaddr_storage *peer, bool with_port, const pol_settings *s,
-                         int evidence, bool audit, const char *fmt, ...)
+                         int evidence, bool audit, const struct pre_event *ev, const char *local)
 {
 	struct disc_key k;
 	int64_t now = pre_now_ms(), ttl = 0;
-	long quiet = -1;
-	char line[600];
-	va_list ap;
+	bool was_secsock = false;
+	int in = ev->dir && !strcmp(ev->dir, "inbound");
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (make_key(peer, with_port, &k) < 0) {
-		pre_log(audit ? PRE_LOG_WARN : PRE_LOG_INFO, "%s", line);
-		return;
+	if (make_key(peer, with_port, &k) == 0) {
+		pthread_mutex_lock(&disc_lock);
+		if (evidence != PRE_DISC_CACHED) {
+			struct disc_key sk = k;
+			sk.secsock = 1;
+			/* A peer that spoke secsock a moment ago and now "answers in
+			 * clear" was more likely interfered with than changed: the
+			 * answer counts for no more than a reset, and it is a
+			 * downgrade sign (below). */
+			was_secsock = with_port && lookup(&sk, now) != NULL;
+			if (evidence == PRE_DISC_PROVEN && was_secsock)
+				evidence = PRE_DISC_UNPROVEN;
+			if (with_port)
+				forget_key(&sk);   /* it does not speak secsock (any more) */
+			ttl = !s ? 0 : evidence == PRE_DISC_PROVEN ? (int64_t)s->discovery_clear_ttl_ms
+			                                           : (int64_t)s->discovery_unproven_ttl_ms;
+		}
+		pthread_mutex_unlock(&disc_lock);
+		if (ttl > 0)
+			note(k, ttl);
 	}
-	pthread_mutex_lock(&disc_lock);
-	if (evidence != PRE_DISC_CACHED) {
-		struct disc_key sk = k;
-		sk.secsock = 1;
-		/* A peer that spoke secsock a moment ago and now "answers in
-		 * clear" was more likely interfered with than changed: the answer
-		 * counts for no more than a reset. */
-		if (evidence == PRE_DISC_PROVEN && with_port && lookup(&sk, now) != NULL)
-			evidence = PRE_DISC_UNPROVEN;
-		if (with_port)
-			forget_key(&sk);   /* it does not speak secsock (any more) */
-		ttl = !s ? 0 : evidence == PRE_DISC_PROVEN ? (int64_t)s->discovery_clear_ttl_ms
-		                                           : (int64_t)s->discovery_unproven_ttl_ms;
+	/* A fallback under request is what an admin must see: notice, the
+	 * default level (pre_log_rate.c bounds it per peer). */
+	pre_event(audit ? PRE_LOG_NOTICE : PRE_LOG_INFO, ev, "clear %s %s %s %s rule=%s reason=\"%s\"",
+	          in ? "inbound" : "outbound", local, in ? "<-" : "->", ev->peer, ev->rule, ev->reason);
+	if (was_secsock && audit) {
+		struct pre_event dg = *ev;
+		dg.name = PRE_EV_DOWNGRADE;
+		pre_event(PRE_LOG_WARN, &dg, "downgrade? %s %s %s %s rule=%s: the peer completed a secsock "
+		          "handshake in the last %d min and now goes clear (%s): an attacker on the path, or the "
+		          "peer stopped speaking secsock", in ? "inbound" : "outbound", local, in ? "<-" : "->",
+		          ev->peer, ev->rule, PRE_DISCOVERY_SECSOCK_TTL_MS / 60000, ev->reason);
 	}
-	if (audit)
-		quiet = warn_due(&k, now);
-	pthread_mutex_unlock(&disc_lock);
-	if (ttl > 0)
-		note(k, ttl);
-	if (quiet < 0)
-		pre_log(PRE_LOG_INFO, "%s", line);
-	else if (quiet == 0)
-		pre_log(PRE_LOG_WARN, "%s", line);
-	else
-		pre_log(PRE_LOG_WARN, "%s (and %ld more clear connections to this peer since the last warning, logged at info)",
-		        line, quiet);
 }
 
 void pre_discovery_note_secsock(const struct sockaddr_storage *peer)

@@ -19,8 +19,6 @@
 /* Positive entries ("speaks secsock") only let a non-blocking connect
  * handshake in the background; they never make anything clear. */
 enum { PRE_DISCOVERY_SECSOCK_TTL_MS = 10 * 60 * 1000 };
-/* One warn line per peer per interval; the rest go to info, counted. */
-enum { PRE_DISCOVERY_WARN_INTERVAL_MS = 60 * 1000 };
 
 /* Why a connection goes clear. */
 enum pre_disc_evidence {
@@ -32,13 +30,14 @@ enum pre_disc_evidence {
 };
 
 /* A connection goes clear: remember the peer as the evidence allows (TTLs
- * from s) and log the line fmt makes.  audit (a fallback under `request`):
- * at warn, at most one line per peer per PRE_DISCOVERY_WARN_INTERVAL_MS,
- * the others at info, and the next warn line says how many there were;
- * otherwise at info. */
+ * from s) and log the "clear" event ev (its dir, peer, rule and reason;
+ * local: the local address) — audit (a fallback under `request`): at
+ * notice, the default level, else at info.  A fallback to a peer known to
+ * have completed a secsock handshake recently is also a "downgrade" event
+ * at warn. */
+struct pre_event;
 void pre_discovery_clear(const struct sockaddr_storage *peer, bool with_port, const pol_settings *s,
-                         int evidence, bool audit, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+                         int evidence, bool audit, const struct pre_event *ev, const char *local);
 bool pre_discovery_is_clear(const struct sockaddr_storage *peer, bool with_port);
 void pre_discovery_forget(const struct sockaddr_storage *peer, bool with_port);
 /* Outbound peers (address and port) that recently completed a secsock

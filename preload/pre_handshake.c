@@ -196,7 +196,10 @@ static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_
 	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 	pre_conn_free_setup(c);
 	pre_log_names(fd, l, r, NULL);
-	pre_log(PRE_LOG_INFO, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s%s handshake=%.2fms",
+	struct pre_event ev = { .name = PRE_EV_SECURED, .dir = in ? "inbound" : "outbound", .peer = r,
+	                        .rule = c->rule ? c->rule : "defaults", .method = ss_auth_name((ss_auth)c->auth),
+	                        .cipher = ss_suite_name(c->suite), .identity = c->peer };
+	pre_event(PRE_LOG_INFO, &ev, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s%s handshake=%.2fms",
 	        in ? "inbound" : "outbound", l, in ? "<-" : "->", r, c->rule ? c->rule : "defaults",
 	        ss_suite_name(c->suite), c->group ? ss_group_name(c->group) : "none",
 	        ss_auth_name((ss_auth)c->auth), c->peer ? c->peer : "anonymous",

@@ -6,6 +6,12 @@
  * then never leave us writing into one of its own descriptors.
  * errno is saved and restored around everything here.
  *
+ * Where a line goes: SECSOCK_LOG_FILE (human lines, or JSON objects with
+ * SECSOCK_LOG_FORMAT=json), else one datagram to the journal's native
+ * socket with the event's fields (pre_log_sink.c), else syslog(3) with the
+ * human line.  Audit events pass the per-peer rate limit first
+ * (pre_log_rate.c).
+ *
  * The settings come from the environment, so they belong to whoever starts
  * the program.  In a secure-execution program (setuid, setgid, file
  * capabilities: AT_SECURE, getauxval(3)) that is not the program's owner, so
@@ -27,17 +33,25 @@
 #include <sys/uio.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include "pre_log.h"
+#include "pre_log_int.h"
+#include "pre_sock.h"
 #include "pre_sym.h"
 
-int pre_log_level = PRE_LOG_WARN;
+/* notice: what an admin must see without asking (clear fallbacks, pins
+ * added) is written by default; one line per secured connection is info
+ * (docs/logging.md "Levels"). */
+int pre_log_level = PRE_LOG_NOTICE;
 /* A copy, not a pointer into the environment: programs rewrite that
  * memory (nginx's setproctitle moves environ and writes the process title
  * over the old strings). */
 static char log_file_buf[4096];
 static const char *log_file;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+const char *const pre_log_level_names[] = { "error", "warn", "notice", "info", "debug" };
+static int log_json;   /* SECSOCK_LOG_FORMAT=json (files only) */
+/* The journal's native socket (systemd.journal-fields(7)); "" = none.
+ * SECSOCK_JOURNAL_SOCKET replaces it for tests (a listener of their own). */
+static char journal_buf[108] = "/run/systemd/journal/socket";
 
 /* SECSOCK_KEYLOG_FILE: opt-in NSS key log lines (the SSLKEYLOGFILE
  * format Wireshark reads), so that an admin can decrypt a capture of this
@@ -70,7 +84,7 @@ int pre_keylog_enabled(void)
 		return 0;
 	}
 	if (!atomic_exchange(&warned, 1))
-		pre_log(PRE_LOG_WARN, "SECSOCK_KEYLOG_FILE=%s: the TLS secrets of this process's secured connections are "
+		pre_event(PRE_LOG_WARN, (&(struct pre_event){ .name = PRE_EV_KEYLOG }), "SECSOCK_KEYLOG_FILE=%s: the TLS secrets of this process's secured connections are "
 		        "written there; whoever reads it can decrypt them (for debugging captures only)", keylog_file);
 	return 1;
 }
@@ -93,12 +107,18 @@ void pre_log_init(void)
 
 	if (lv) {
 		for (int i = 0; i <= PRE_LOG_DEBUG; i++)
-			if (!strcasecmp(lv, level_names[i]))
+			if (!strcasecmp(lv, pre_log_level_names[i]))
 				pre_log_level = i;
 		if (!strcasecmp(lv, "warning"))
 			pre_log_level = PRE_LOG_WARN;
 	}
 	keylog_init();
+	lv = secure_getenv("SECSOCK_LOG_FORMAT");
+	log_json = lv && !strcasecmp(lv, "json");
+	lv = secure_getenv("SECSOCK_JOURNAL_SOCKET");
+	if (lv && strlen(lv) < sizeof journal_buf)
+		strcpy(journal_buf, lv);
+	pre_log_rate_config(secure_getenv("SECSOCK_LOG_RATE"));
 	log_file = secure_getenv("SECSOCK_LOG_FILE");
 	if (log_file && (!*log_file || strlen(log_file) >= sizeof log_file_buf))
 		log_file = NULL;
@@ -176,32 +196,89 @@ static int log_open(const char *path)
 	return fd;
 }
 
-void pre_log_msg(int level, const char *fmt, ...)
+/* One line to its sink: the file (human or JSON), else the journal, else
+ * syslog.  errno is the caller's to save. */
+static void emit(int level, const struct pre_event *ev, const char *msg)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	char line[1024];
-	int saved = errno, n, fd;
-	va_list ap;
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+	struct pre_log_ctx x = { level, (long)getpid(), NULL, msg };
+	char line[4096];
+	size_t n;
+	int fd;
+
+	if (ev)
+		x.program = pre_program();
+	fd = log_file ? log_open(log_file) : -1;
+	if (fd >= 0) {
+		if (log_json) {
+			n = pre_log_json(line, sizeof line, &x, ev);
+		} else {
+			snprintf(line, sizeof line - 1, "secsock[%ld]: %s: %s", x.pid, pre_log_level_names[level], msg);
+			n = strlen(line);
+			line[n++] = '\n';
+		}
+		ssize_t w = REAL(write)(fd, line, n);
+		(void)w;
+		REAL(close)(fd);
+		return;
+	}
+	/* No file, or one refused by log_open: the line is not lost. */
+	if (journal_buf[0] && pre_log_journal(journal_buf, &x, ev) == 0)
+		return;
+	/* glibc's syslog talks to /dev/log through its internal __connect/
+	 * __send, which do not re-enter our shims. */
+	syslog(LOG_DAEMON | prio[level], "secsock[%ld]: %s: %s", x.pid, pre_log_level_names[level], msg);
+}
+
+__attribute__((format(printf, 3, 0)))
+static void vlog(int level, const struct pre_event *ev, const char *fmt, va_list ap)
+{
+	struct pre_log_supp supp[PRE_LOG_SUPP_MAX];
+	char msg[1024];
+	int saved = errno, nsupp = 0, admit = 1;
 
 	if (level < 0 || level > PRE_LOG_DEBUG)
 		level = PRE_LOG_DEBUG;
-	n = snprintf(line, sizeof line, "secsock[%ld]: %s: ", (long)getpid(), level_names[level]);
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	n = (int)strlen(line);
-	fd = log_file ? log_open(log_file) : -1;
-	if (fd >= 0) {
-		line[n++] = '\n';
-		ssize_t w = REAL(write)(fd, line, (size_t)n);
-		(void)w;
-		REAL(close)(fd);
-	} else {
-		/* No file, or one refused by log_open: the line is not lost.
-		 * glibc's syslog talks to /dev/log through its internal
-		 * __connect/__send, which do not re-enter our shims. */
-		syslog(LOG_DAEMON | prio[level], "%s", line);
+	if (ev)
+		admit = pre_log_rate_admit(ev, level, supp, &nsupp);
+	for (int i = 0; i < nsupp; i++)
+		pre_log_suppressed(&supp[i]);
+	if (admit) {
+		vsnprintf(msg, sizeof msg, fmt, ap);
+		emit(level, ev, msg);
 	}
+	errno = saved;
+}
+
+void pre_log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void pre_log_event(int level, const struct pre_event *ev, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, ev, fmt, ap);
+	va_end(ap);
+}
+
+void pre_log_suppressed(const struct pre_log_supp *s)
+{
+	struct pre_event ev = { .name = PRE_EV_SUPPRESSED, .peer = s->host, .of = s->event, .count = s->count };
+	char msg[256];
+	int saved = errno, level = s->level;
+
+	if (level < 0 || level > PRE_LOG_DEBUG)
+		level = PRE_LOG_WARN;
+	snprintf(msg, sizeof msg, "suppressed %lu similar lines (event=%s peer=%s): at most %s are logged per peer and event",
+	         s->count, s->event, s->host, pre_log_rate_words());
+	emit(level, &ev, msg);
 	errno = saved;
 }
 

@@ -283,8 +283,10 @@ static void policy_init(void)
 
 	policy = pol_process_policy(&d, &src);
 	if (!policy)
-		pre_log(PRE_LOG_ERROR, "policy %s: %s; refusing connections it would govern",
-		        src ? src : "?", d && d->count ? d->items[0].msg : "invalid");
+		pre_event(PRE_LOG_ERROR, (&(struct pre_event){ .name = PRE_EV_POLICY_ERROR,
+		          .reason = d && d->count ? d->items[0].msg : "invalid" }),
+		          "policy %s: %s; refusing connections it would govern",
+		          src ? src : "?", d && d->count ? d->items[0].msg : "invalid");
 	else
 		pre_log(PRE_LOG_DEBUG, "policy from %s", src ? src : "?");
 }

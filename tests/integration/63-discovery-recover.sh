@@ -7,7 +7,8 @@
 #   speak secsock.  The server is restarted on the same port without
 #   secsock.  Under `request` (the embedded default) the client's next
 #   connections must go clear at once (under 1 s each), the fallback logged
-#   at warn, and the stale entry dropped at once: the connection after it is
+#   at notice (the default level) with a "downgrade?" warning (the peer spoke
+#   secsock a moment ago), and the stale entry dropped at once: the connection after it is
 #   probed afresh, never refused with SS_NOT_SECSOCK.
 . "$(dirname "$0")/lib.sh"
 require_lib
@@ -82,8 +83,10 @@ for n in 2 3 4; do
 	assert_between "$(echo "$r" | cut -d' ' -f3)" 0 999 "peer restarted plain: connection $n within 1 s (ms)"
 done
 assert_no_grep 'refused outbound .*SS_NOT_SECSOCK' "$T/client.log" "no connection refused with SS_NOT_SECSOCK"
-assert_grep 'warn: clear outbound .*-> 127\.0\.0\.1:'"$port"' .*reason="peer does not speak secsock' "$T/client.log" \
-	"the fallback is logged at warn"
+assert_grep 'notice: clear outbound .*-> 127\.0\.0\.1:'"$port"' .*reason="peer does not speak secsock' "$T/client.log" \
+	"the fallback is logged at notice (the default level)"
+assert_grep 'warn: downgrade\? outbound .*-> 127\.0\.0\.1:'"$port"' .*completed a secsock handshake' "$T/client.log" \
+	"a fallback to a peer that spoke secsock before is also a downgrade warning"
 
 assert_count 'debug: fd [0-9]+: handshake continues in the background' "$T/client.log" 1 \
 	"the stale entry is dropped at once: only connection 2 took the background path"
@@ -127,7 +130,7 @@ SECSOCK_LOG=debug TMO=20 preload "$T/early.log" "$PY" -c "$EARLY" "$port2" >"$T/
 echo "# early writer: $(tr '\n' ' ' <"$T/early.out")"
 assert_grep 'debug: fd [0-9]+: handshake continues in the background' "$T/early.log" \
 	"new process: the stored 'speaks secsock' verdict sends it the background way" "$T/early.err"
-assert_grep 'warn: clear outbound .*reason="peer does not speak secsock' "$T/early.log" "new process: the fallback is logged at warn"
+assert_grep 'notice: clear outbound .*reason="peer does not speak secsock' "$T/early.log" "new process: the fallback is logged at notice"
 assert_grep '^reply echo:early-bytes ' "$T/early.out" "new process, bytes held before connect completed: sent in clear after the retry, answered" "$T/early.err" "$T/early.log"
 assert_between "$(awk '/^reply/ {print $3}' "$T/early.out")" 0 999 "new process: answered within 1 s (ms)"
 

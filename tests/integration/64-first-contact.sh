@@ -78,8 +78,8 @@ for n in 1 2; do
 	assert_eq "${out% *}" "answer:query-$n" "DNS-style server, process $n: answered in clear" "$T/dns$n.err" "$T/dns$n.log"
 	assert_between "${ms:-99999}" 0 999 "DNS-style server, process $n: first contact under 1 s (ms)"
 done
-assert_grep 'warn: clear outbound .*reason="peer does not speak secsock: no secsock reply within' "$T/dns1.log" \
-	"DNS-style server: the silent peer is logged at warn"
+assert_grep 'notice: clear outbound .*reason="peer does not speak secsock: no secsock reply within' "$T/dns1.log" \
+	"DNS-style server: the silent peer is logged at notice"
 
 # ---------------------------------------------------------------- (b) FTP-passive-like
 cat >"$T/ftp_srv.py" <<'PY'

@@ -52,7 +52,7 @@ TMO=15 preload "$T/cli.log" "$PY" "$T/cli.py" "$port" >"$T/sec.out" 2>"$T/sec.er
 wait_gone "$spid" 10
 assert_grep '^hello from the receiver$' "$T/plain.out" "plain client: the undecided connection ended clear and was handed off" "$T/plain.err" "$T/srv.out"
 assert_grep '^handoff ok$' "$T/srv.out" "plain client: sendmsg(SCM_RIGHTS) succeeded" "$T/srv.err"
-assert_grep 'warn: clear inbound' "$T/srv.log" "plain client: decided clear (logged)"
+assert_grep 'notice: clear inbound' "$T/srv.log" "plain client: decided clear (logged)"
 assert_grep '^hello from the acceptor$' "$T/sec.out" "secsock client: the acceptor kept the secured connection" "$T/sec.err"
 assert_grep '^handoff refused 1$' "$T/srv.out" "secsock client: the hand-off of the secured connection was refused (EPERM)"
 assert_grep 'info: secured outbound' "$T/cli.log" "secsock client: secured"
