@@ -52,7 +52,7 @@ static void usage(FILE *f)
 	        "PROGRAM would be refused (rules that block, or credentials that cannot be read).\n\n"
 	        "  --policy FILE     policy file (default: $SECSOCK_POLICY, /etc/secsock/policy.conf,\n"
 	        "                    else the embedded default; see secsock-policy(5))\n"
-	        "  --log LEVEL       error, warn, notice, info or debug (default notice)\n"
+	        "  --log LEVEL       error, warn, notice, info or debug (default info)\n"
 	        "  --log-file PATH   append log lines to PATH instead of syslog\n"
 	        "  --library PATH    use this libsecsock.so\n"
 	        "  --force           run PROGRAM even when the checks above fail\n"

@@ -427,11 +427,11 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, unsigned 
 		goto drop;
 	}
 	if (d.action == POL_BYPASS) {
-		if (pre_log_level >= PRE_LOG_INFO) {
+		if (pre_log_level >= PRE_LOG_DEBUG) {
 			pre_log_addr(&local, l, sizeof l);
 			pre_log_addr(&q.remote, r, sizeof r);
 			struct pre_event ev = { .name = PRE_EV_BYPASS, .dir = "inbound", .peer = r, .rule = d.rule_name };
-			pre_event(PRE_LOG_INFO, &ev, "bypass inbound %s <- %s rule=%s", l, r, d.rule_name);
+			pre_event(PRE_LOG_DEBUG, &ev, "bypass inbound %s <- %s rule=%s", l, r, d.rule_name);
 		}
 		return fd;
 	}

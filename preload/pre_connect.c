@@ -200,12 +200,12 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		/* respond: initiate in clear (ARCHITECTURE.md policy actions). */
 		pre_fd_forget(fd);
 		*rc = REAL(connect)(fd, a->addr, a->len);
-		if (pre_log_level >= PRE_LOG_INFO) {
+		if (pre_log_level >= PRE_LOG_DEBUG) {
 			int e = errno;
 			addrs(fd, a->addr, a->len, a->l, a->r);
 			struct pre_event ev = { .name = PRE_EV_BYPASS, .dir = "outbound", .peer = a->r,
 			                        .rule = a->d.rule_name };
-			pre_event(PRE_LOG_INFO, &ev, "bypass outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
+			pre_event(PRE_LOG_DEBUG, &ev, "bypass outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
 			errno = e;
 		}
 		return 1;

@@ -37,10 +37,11 @@
 #include "pre_sock.h"
 #include "pre_sym.h"
 
-/* notice: what an admin must see without asking (clear fallbacks, pins
- * added) is written by default; one line per secured connection is info
- * (docs/logging.md "Levels"). */
-int pre_log_level = PRE_LOG_NOTICE;
+/* info: every security-relevant event is written by default, one line per
+ * secured connection included (issue 16, docs/logging.md "Levels"); the
+ * per-peer rate limit bounds what a busy server writes.  Bypass decisions
+ * are debug: the quiet bypass path makes no system call by default. */
+int pre_log_level = PRE_LOG_INFO;
 /* A copy, not a pointer into the environment: programs rewrite that
  * memory (nginx's setproctitle moves environ and writes the process title
  * over the old strings). */

@@ -154,12 +154,12 @@ int pre_log_rate_admit(const struct pre_event *ev, int level, struct pre_log_sup
 	*nout = 0;
 	if (!rate_n || !ev->name)
 		return 1;
-	if ((level > PRE_LOG_NOTICE || !ev->peer || !ev->peer[0]) && !atomic_load(&pending))
-		return 1;   /* not limited, nothing to report: no lock (a secured line at info) */
+	if ((level > PRE_LOG_INFO || !ev->peer || !ev->peer[0]) && !atomic_load(&pending))
+		return 1;   /* not limited, nothing to report: no lock (a debug line) */
 	now = now_ms();
 	pthread_mutex_lock(&lock);
 	own_table();
-	if (level > PRE_LOG_NOTICE || !ev->peer || !ev->peer[0]) {
+	if (level > PRE_LOG_INFO || !ev->peer || !ev->peer[0]) {
 		sweep(now, 0, out, nout);
 		pthread_mutex_unlock(&lock);
 		return 1;

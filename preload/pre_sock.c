@@ -311,7 +311,7 @@ int pre_quiet_bypass(pol_direction dir)
 		return v == 1;
 	const pol_policy *pol = pre_policy();
 	pol_decision d;
-	v = pol && pre_log_level < PRE_LOG_INFO &&
+	v = pol && pre_log_level < PRE_LOG_DEBUG &&
 	    pol_decide_fixed(pol, POL_PROTO_TCP, dir, pre_program(), &d) && d.action == POL_BYPASS ? 1 : 2;
 	atomic_store_explicit(&quiet_bypass[dir], v, memory_order_relaxed);
 	return v == 1;

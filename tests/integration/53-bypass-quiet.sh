@@ -9,7 +9,7 @@
 #   secsock_set_security with ALLOW_INSECURE on an unconnected TCP socket
 #   there succeeds and leaves the bypass as it is (the policy decides,
 #   docs/api.md), and answers EISCONN once the socket is connected;
-#   at SECSOCK_LOG=info both decisions are still logged;
+#   at SECSOCK_LOG=debug both decisions are still logged;
 #   under a policy whose decision depends on the port, accept still hands
 #   the program the peer's address (the kernel's, not a getpeername).
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +36,7 @@ net_calls() {
 # run_pair MODE [LEVEL]: errno_peer server and client, each under strace -f -c,
 # without (plain) or with (preload) the library.
 run_pair() {
-	local mode=$1 level=${2:-warn} port spid
+	local mode=$1 level=${2:-info} port spid
 	local pre=(env -u LD_PRELOAD -u SECSOCK_POLICY)
 	[ "$mode" = plain ] || pre=(env LD_PRELOAD="$SO" SECSOCK_POLICY="$POLICY" SECSOCK_LOG="$level"
 		SECSOCK_LOG_FILE="$T/$mode.log")
@@ -57,18 +57,18 @@ assert_grep '^total-received: 13$' "$T/preload-srv.out" "bypass: the server got 
 for side in srv cli; do
 	net_calls "$T/plain-$side.strace" >"$T/plain-$side.net"
 	net_calls "$T/preload-$side.strace" >"$T/preload-$side.net"
-	check "bypass, warn: $side makes the same network system calls as without the preload" \
+	check "bypass, info (the default): $side makes the same network system calls as without the preload" \
 		cmp -s "$T/plain-$side.net" "$T/preload-$side.net"
 	[ "$FAILS" -eq 0 ] || diff "$T/plain-$side.net" "$T/preload-$side.net" | sed 's/^/# /'
 done
-check "bypass, warn: nothing logged" test ! -s "$T/preload.log"
+check "bypass, info (the default): nothing logged" test ! -s "$T/preload.log"
 
-# info: the decisions are logged (the quiet path is only taken when there is
-# no line to write)
+# debug: the decisions are logged (bypass lines are debug, so the quiet
+# path is taken at every level below)
 rm -f "$T/preload.port"
-run_pair preload info
-assert_grep 'info: bypass inbound .* rule=everything' "$T/preload.log" "bypass, info: 'bypass inbound' logged"
-assert_grep 'info: bypass outbound .* rule=everything' "$T/preload.log" "bypass, info: 'bypass outbound' logged"
+run_pair preload debug
+assert_grep 'debug: bypass inbound .* rule=everything' "$T/preload.log" "bypass, debug: 'bypass inbound' logged"
+assert_grep 'debug: bypass outbound .* rule=everything' "$T/preload.log" "bypass, debug: 'bypass outbound' logged"
 
 # secsock_set_security on an untracked (quietly bypassed) socket
 cat >"$T/api.py" <<'EOF'

@@ -324,13 +324,16 @@ make_cert() {
 # preload_argv LOG: sets the array PL to the `env ...` prefix that runs a
 # command with libsecsock.so preloaded, info log to LOG.  Policy: $POLICY if
 # set and non-empty, else the embedded default (SECSOCK_POLICY removed).
+# The log's per-peer rate limit is off (SECSOCK_LOG_RATE=0) unless the
+# caller sets SECSOCK_LOG_RATE (empty: the built-in 10/10): tests count
+# lines; tests/security/s45-audit-log.sh tests the limit.
 preload_argv() {
 	if [ -n "${POLICY:-}" ]; then
 		PL=(env LD_PRELOAD="$SO" SECSOCK_LOG="${SECSOCK_LOG:-info}" SECSOCK_LOG_FILE="$1"
-			SECSOCK_POLICY="$POLICY")
+			SECSOCK_LOG_RATE="${SECSOCK_LOG_RATE-0}" SECSOCK_POLICY="$POLICY")
 	else
 		PL=(env -u SECSOCK_POLICY LD_PRELOAD="$SO" SECSOCK_LOG="${SECSOCK_LOG:-info}"
-			SECSOCK_LOG_FILE="$1")
+			SECSOCK_LOG_RATE="${SECSOCK_LOG_RATE-0}" SECSOCK_LOG_FILE="$1")
 	fi
 }
 
