@@ -427,6 +427,15 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	if (psk && (ctx->resumed || ctx->res_offered)) {
 		if (ss_ctx_res_finish_(ctx, in) < 0)
 			return SS_LOGON_DENIED;
+	} else if (psk && c->allow_group && ctx->grp_used) {
+		/* both ends proved the group's key of that GKID (binder, Finished) */
+		in->auth = SS_AUTH_GROUP;
+		in->mutual = 1;
+		snprintf(in->auth_group, sizeof in->auth_group, "%s", ss_grp_name(c->group));
+		snprintf(in->peer, sizeof in->peer, "group:%s", ss_grp_name(c->group));
+		in->gkid[0] = ctx->grp_gkid.l0;
+		in->gkid[1] = ctx->grp_gkid.l1;
+		in->gkid[2] = ctx->grp_gkid.l2;
 	} else if (psk) {
 		in->auth = SS_AUTH_PSK;
 		in->mutual = 1;   /* both ends proved the PSK (binder, Finished) */

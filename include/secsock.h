@@ -50,6 +50,8 @@ struct secsock_info {
 	char peer_fingerprint[52]; /* "SHA256:..." of the peer's host key; "" for other methods */
 	int64_t expiry;          /* when the session's lifetime ends, seconds since the epoch; 0 unless secured */
 	int resumed;             /* 1: resumed from an earlier full handshake (policy session-lifetime) */
+	char auth_group[64];     /* auth "group": the group's name (policy auth = group:NAME); "" otherwise */
+	int32_t gkid[3];         /* auth "group": the L2 GKID (L0, L1, L2) of the group key used; 0s otherwise */
 };
 
 /* WSAQuerySocketSecurity: what secsock did with fd.  A descriptor secsock

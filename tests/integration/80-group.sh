@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# 80-group.sh — issue 15 "auth = group:NAME", standalone key source
+# (group-root-key-file on every member), part of must-show 2.  Each end has
+# its own host key and XDG_CONFIG_HOME under the test's directory.
+#   (a) two members with auth = group:db connect secured: auth=group:db and
+#       the same gkid in both logs.
+#   (b) a non-member (no root-key file) with "group:db, anonymous" is refused
+#       at its own end (never secured anonymously); one offering anonymous
+#       only is refused by the member server (group required).
+#   (c) a host with another group's root key is refused at both ends.
+#   (d) a root-key file readable by others is refused (0600 or nothing).
+#   (e) the clock (SECSOCK_TEST_CLOCK_OFFSET, the test-hooks build): a
+#       client one L2 period (10 h) behind the server is accepted, two
+#       periods behind and one ahead are refused.
+#   (f) policy check: group:db without group-root-key-file is an error.
+. "$(dirname "$0")/lib.sh"
+require_lib
+require_no_system_policy
+unset POLICY
+ECHO=$REPO/tests/tools/echo_peer.py
+HOOKED=$BUILD/testhooks/libsecsock.so
+[ -f "$HOOKED" ] || bail "$HOOKED is missing (make all builds it)"
+
+port=$(free_port)
+mkkey() { printf '# group root key\n%s SHA512 %s\n' "$(cat /proc/sys/kernel/random/uuid)" "$(openssl rand -hex 64)" >"$1"; chmod 600 "$1"; }
+mkkey "$T/db.key"
+mkkey "$T/other.key"
+cp "$T/db.key" "$T/db-cli.key"   # the client member's own copy
+chmod 600 "$T/db-cli.key"
+
+policy() {   # FILE DIRECTION ACTION AUTH [KEYFILE]
+	write_policy "$1" <<EOF
+[rule r]
+direction = $2
+port      = $port
+action    = $3
+auth      = $4
+${5:+group-root-key-file = $5}
+EOF
+}
+start_server() {   # [OFFSET]
+	! is_listening "$port" || bail "port $port is still taken"
+	: >"$T/srv.log"
+	SO=$HOOKED SECSOCK_TEST_CLOCK_OFFSET=${1:-0} POLICY=$T/srv.conf start_bg srv preload "$T/srv.log" \
+		"$PY" "$ECHO" server "$port" "$T/srv.got"
+	SRV_PID=$BG_PID
+	wait_listen "$port" 10 "$SRV_PID" || bail "server did not listen" "$T/srv.err" "$T/srv.log"
+}
+client() {   # NAME MARKER [OFFSET]
+	SO=$HOOKED SECSOCK_TEST_CLOCK_OFFSET=${3:-0} POLICY=$T/cli.conf preload "$T/$1.log" \
+		"$PY" "$ECHO" client "$port" "$2" >"$T/$1.out" 2>&1
+}
+
+# ---------------------------------------------------------------- (a) members
+policy "$T/srv.conf" inbound require group:db "$T/db.key"
+policy "$T/cli.conf" outbound require group:db "$T/db-cli.key"
+start_server
+client a "M-a-$$"
+assert_grep "^reply: echo:M-a-$$" "$T/a.out" "(a) two members: the exchange works" "$T/a.out" "$T/a.log" "$T/srv.log"
+assert_grep "secured outbound .*auth=group:db gkid=[0-9]+,[0-9]+,[0-9]+ peer=group:db" "$T/a.log" "(a) client log: auth=group:db gkid=L0,L1,L2" "$T/a.log"
+wait_grep 'secured inbound' "$T/srv.log" 5
+assert_grep "secured inbound .*auth=group:db gkid=[0-9]+,[0-9]+,[0-9]+ " "$T/srv.log" "(a) server log: auth=group:db gkid=L0,L1,L2" "$T/srv.log"
+gc=$(grep -o 'gkid=[0-9,]*' "$T/a.log" | head -1) gs=$(grep -o 'gkid=[0-9,]*' "$T/srv.log" | head -1)
+assert_eq "$gc" "$gs" "(a) both ends name the same GKID"
+want=$("$SECSOCK" gkdi gkid --unix $(( $(date +%s) - 300 )) 2>/dev/null)
+assert_eq "$gc" "gkid=$want" "(a) the GKID is that of now - 300 s (secsock gkdi gkid)"
+
+# ---------------------------------------------------------------- (b) non-members
+policy "$T/cli.conf" outbound require "group:db, anonymous" "$T/missing.key"
+client b1 "M-b1-$$"
+assert_no_grep '^reply: echo:' "$T/b1.out" "(b) no root key, 'group:db, anonymous': no exchange" "$T/b1.out" "$T/b1.log"
+assert_grep "refused.*group:db.*root-key file" "$T/b1.log" "(b) refused at its own end, naming the missing root key" "$T/b1.log"
+assert_no_grep 'secured' "$T/b1.log" "(b) never secured anonymously"
+: >"$T/srv.log"
+policy "$T/cli.conf" outbound require anonymous
+client b2 "M-b2-$$"
+assert_no_grep '^reply: echo:' "$T/b2.out" "(b) an anonymous client: no exchange" "$T/b2.out" "$T/b2.log"
+wait_grep 'refused inbound' "$T/srv.log" 5
+assert_grep 'refused inbound' "$T/srv.log" "(b) the member server refused the anonymous client" "$T/srv.log"
+check "(b) its bytes never reached the program" sh -c "! grep -q 'M-b2-$$' '$T/srv.got'"
+
+# ---------------------------------------------------------------- (c) another group's key
+: >"$T/srv.log"
+policy "$T/cli.conf" outbound require group:db "$T/other.key"
+client c "M-c-$$"
+assert_no_grep '^reply: echo:' "$T/c.out" "(c) another root key for group db: no exchange" "$T/c.out" "$T/c.log"
+assert_grep 'refused outbound' "$T/c.log" "(c) refused at the client" "$T/c.log"
+wait_grep 'refused inbound' "$T/srv.log" 5
+assert_grep 'refused inbound' "$T/srv.log" "(c) refused at the server" "$T/srv.log"
+
+# ---------------------------------------------------------------- (d) file mode
+cp "$T/db.key" "$T/open.key"; chmod 644 "$T/open.key"
+policy "$T/cli.conf" outbound require group:db "$T/open.key"
+client d "M-d-$$"
+assert_no_grep '^reply: echo:' "$T/d.out" "(d) a root-key file readable by others: no exchange" "$T/d.out" "$T/d.log"
+assert_grep "refused.*not 0600" "$T/d.log" "(d) refused with the reason" "$T/d.log"
+stop_pid "$SRV_PID"
+
+# ---------------------------------------------------------------- (e) the clock
+# The server's clock is put in the middle of an L2 period (boundaries fall
+# where unix + 11644473600 is a multiple of 36000 s).
+now=$(date +%s)
+S=$(( 18000 - (now + 11644473600) % 36000 ))
+policy "$T/cli.conf" outbound require group:db "$T/db-cli.key"
+start_server "$S"
+client e1 "M-e1-$$" $(( S - 36000 ))
+assert_grep "^reply: echo:M-e1-$$" "$T/e1.out" "(e) client one L2 period behind: accepted" "$T/e1.out" "$T/e1.log" "$T/srv.log"
+client e2 "M-e2-$$" $(( S - 72000 ))
+assert_no_grep '^reply: echo:' "$T/e2.out" "(e) client two L2 periods behind: refused" "$T/e2.out" "$T/e2.log"
+client e3 "M-e3-$$" $(( S + 36000 ))
+assert_no_grep '^reply: echo:' "$T/e3.out" "(e) client one L2 period ahead (a future key): refused" "$T/e3.out" "$T/e3.log"
+client e4 "M-e4-$$" $(( S + 240 ))
+assert_grep "^reply: echo:M-e4-$$" "$T/e4.out" "(e) client 4 minutes ahead, same period: accepted" "$T/e4.out" "$T/e4.log"
+stop_pid "$SRV_PID"
+
+# ---------------------------------------------------------------- (f) policy check
+write_policy "$T/bad.conf" <<EOF
+[rule r]
+direction = outbound
+port      = $port
+action    = require
+auth      = group:db
+EOF
+"$SECSOCK" policy check "$T/bad.conf" >"$T/f.out" 2>&1
+check "(f) policy check refuses group:db without a key source" [ $? -ne 0 ]
+assert_grep "group:db' needs a key source: group-root-key-file" "$T/f.out" "(f) and says what is missing" "$T/f.out"
+"$SECSOCK" policy check "$T/cli.conf" >"$T/f2.out" 2>&1
+assert_eq "$?" 0 "(f) group:db with group-root-key-file passes policy check" "$T/f2.out"
+finish
