@@ -213,6 +213,8 @@ ss_status ss_group_load(const char *name, const char *root_file, const uint8_t *
 	if (out == NULL || name == NULL || root_file == NULL || !name_ok(name, strlen(name)) ||
 	    (sd != NULL && (sd_len == 0 || sd_len > SS_GKDI_SD_MAX)))
 		return SS_NO_CREDENTIALS;
+	if (sodium_init() < 0)
+		return SS_INTERNAL_ERROR;
 	if (sd == NULL) {
 		sd = SS_GROUP_SD_DEFAULT;
 		sd_len = sizeof SS_GROUP_SD_DEFAULT;

@@ -13,6 +13,7 @@
 #       client one L2 period (10 h) behind the server is accepted, two
 #       periods behind and one ahead are refused.
 #   (f) policy check: group:db without group-root-key-file is an error.
+#   (g) group-sd: members must name the same security descriptor.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -28,7 +29,7 @@ mkkey "$T/other.key"
 cp "$T/db.key" "$T/db-cli.key"   # the client member's own copy
 chmod 600 "$T/db-cli.key"
 
-policy() {   # FILE DIRECTION ACTION AUTH [KEYFILE]
+policy() {   # FILE DIRECTION ACTION AUTH [KEYFILE [EXTRA-LINE]]
 	write_policy "$1" <<EOF
 [rule r]
 direction = $2
@@ -36,6 +37,7 @@ port      = $port
 action    = $3
 auth      = $4
 ${5:+group-root-key-file = $5}
+${6:-}
 EOF
 }
 start_server() {   # [OFFSET]
@@ -111,6 +113,20 @@ client e3 "M-e3-$$" $(( S + 36000 ))
 assert_no_grep '^reply: echo:' "$T/e3.out" "(e) client one L2 period ahead (a future key): refused" "$T/e3.out" "$T/e3.log"
 client e4 "M-e4-$$" $(( S + 240 ))
 assert_grep "^reply: echo:M-e4-$$" "$T/e4.out" "(e) client 4 minutes ahead, same period: accepted" "$T/e4.out" "$T/e4.log"
+stop_pid "$SRV_PID"
+
+# ---------------------------------------------------------------- (g) group-sd
+# The security descriptor enters the L1 derivation (MS-GKDI 3.1.4.1.2):
+# members must name the same one.  (The built-in gMSA SD with S-1-5-11 for
+# S-1-5-9 in its ACE.)
+SD=010004803000000000000000000000001400000002001c0001000000000014009f01120001010000000000050b000000010100000000000512000000
+policy "$T/srv.conf" inbound require group:db "$T/db.key" "group-sd = $SD"
+start_server
+client g1 "M-g1-$$"
+assert_no_grep '^reply: echo:' "$T/g1.out" "(g) group-sd: server with another SD than the client's built-in one: refused" "$T/g1.out" "$T/g1.log"
+policy "$T/cli.conf" outbound require group:db "$T/db-cli.key" "group-sd = $SD"
+client g2 "M-g2-$$"
+assert_grep "^reply: echo:M-g2-$$" "$T/g2.out" "(g) group-sd: the same SD at both ends: accepted" "$T/g2.out" "$T/g2.log" "$T/srv.log"
 stop_pid "$SRV_PID"
 
 # ---------------------------------------------------------------- (f) policy check
