@@ -40,7 +40,7 @@ struct secsock_info {
 	int outbound;            /* 1 = we connected, 0 = we accepted */
 	char cipher[32];         /* "aes-128-gcm", "" unless secured */
 	char group[16];          /* "x25519", "none" for psk_ke */
-	char auth[16];           /* the method: "anonymous", "psk", "host-key", "certificate" */
+	char auth[16];           /* the method: "anonymous", "psk", "host-key", "certificate", "group" */
 	char peer[256];          /* peer identity: psk identity, cert subject, host-key fingerprint, "anonymous" */
 	char rule[64];           /* policy rule that applied ("defaults" when none) */
 	int mutual;              /* both ends authenticated (also SECSOCK_INFO_MUTUAL) */
