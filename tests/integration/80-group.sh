@@ -14,6 +14,8 @@
 #       periods behind and one ahead are refused.
 #   (f) policy check: group:db without group-root-key-file is an error.
 #   (g) group-sd: members must name the same security descriptor.
+#   (h) an L2 boundary crossed while a connection runs keeps it running,
+#       and a new connection right after the boundary is secured.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_no_system_policy
@@ -67,6 +69,14 @@ assert_eq "$gc" "$gs" "(a) both ends name the same GKID"
 want=$("$SECSOCK" gkdi gkid --unix $(( $(date +%s) - 300 )) 2>/dev/null)
 assert_eq "$gc" "gkid=$want" "(a) the GKID is that of now - 300 s (secsock gkdi gkid)"
 
+# one process, three connections: resumption (session-lifetime, on by
+# default) would resume the 2nd and 3rd; group sessions never are
+SO=$HOOKED POLICY=$T/cli.conf preload "$T/a2.log" "$PY" "$ECHO" client "$port" "M-a2-$$" 3 >"$T/a2.out" 2>&1
+assert_count "^reply: echo:M-a2-$$" "$T/a2.out" 3 "(a) one process, three connections: all work" "$T/a2.out" "$T/a2.log"
+assert_count "secured outbound .*auth=group:db gkid=" "$T/a2.log" 3 "(a) each proves the group key" "$T/a2.log"
+assert_no_grep 'resumed=yes' "$T/a2.log" "(a) group sessions are not resumed (each proves the current key)"
+assert_no_grep 'resumed=yes' "$T/srv.log" "(a) nor at the server"
+
 # ---------------------------------------------------------------- (b) non-members
 policy "$T/cli.conf" outbound require "group:db, anonymous" "$T/missing.key"
 client b1 "M-b1-$$"
@@ -114,6 +124,26 @@ assert_no_grep '^reply: echo:' "$T/e3.out" "(e) client one L2 period ahead (a fu
 client e4 "M-e4-$$" $(( S + 240 ))
 assert_grep "^reply: echo:M-e4-$$" "$T/e4.out" "(e) client 4 minutes ahead, same period: accepted" "$T/e4.out" "$T/e4.log"
 stop_pid "$SRV_PID"
+
+# ---------------------------------------------------------------- (h) a boundary crossed
+# Both clocks 3 s before an L2 boundary: a connection made then keeps
+# running across it, and a new one after it is secured too (the client
+# still offers the period before, which the server now takes as previous).
+LE=$REPO/tests/tools/line_echo.py
+now=$(date +%s)
+O=$(( 36000 - (now + 11644473600) % 36000 - 3 ))
+: >"$T/srv.log"
+SO=$HOOKED SECSOCK_TEST_CLOCK_OFFSET=$O POLICY=$T/srv.conf start_bg lsrv preload "$T/srv.log" "$PY" "$LE" server "$port"
+LSRV=$BG_PID
+wait_listen "$port" 10 "$LSRV" || bail "line server did not listen" "$T/lsrv.err"
+SO=$HOOKED SECSOCK_TEST_CLOCK_OFFSET=$O POLICY=$T/cli.conf preload "$T/h1.log" "$PY" "$LE" client "$port" 12 0.5 >"$T/h1.out" 2>&1
+assert_count '^reply: line-' "$T/h1.out" 12 "(h) a connection made 3 s before an L2 boundary runs 6 s across it: 12 of 12 echoes" "$T/h1.out" "$T/h1.log" "$T/srv.log"
+assert_grep 'secured outbound .*auth=group:db' "$T/h1.log" "(h) it was secured with the group key"
+SO=$HOOKED SECSOCK_TEST_CLOCK_OFFSET=$O POLICY=$T/cli.conf preload "$T/h2.log" "$PY" "$LE" client "$port" 1 0 >"$T/h2.out" 2>&1
+assert_grep '^reply: line-0' "$T/h2.out" "(h) a new connection after the boundary: secured" "$T/h2.out" "$T/h2.log" "$T/srv.log"
+g1=$(grep -o 'gkid=[0-9,]*' "$T/srv.log" | sed -n 1p) g2=$(grep -o 'gkid=[0-9,]*' "$T/srv.log" | sed -n 2p)
+assert_eq "$g2" "$g1" "(h) with the same GKID, now the server's previous period"
+stop_pid "$LSRV"
 
 # ---------------------------------------------------------------- (g) group-sd
 # The security descriptor enters the L1 derivation (MS-GKDI 3.1.4.1.2):
