@@ -220,8 +220,11 @@ ss_status ss_group_load(const char *name, const char *root_file, const uint8_t *
 		sd_len = sizeof SS_GROUP_SD_DEFAULT;
 	}
 	g = calloc(1, sizeof *g);
+	if (g == NULL)
+		return SS_INSUFFICIENT_MEMORY;
+	pthread_mutex_init(&g->lock, NULL);
 	buf = sodium_malloc(SS_GROUP_FILE_MAX);
-	if (g == NULL || buf == NULL || (g->sd = malloc(sd_len)) == NULL ||
+	if (buf == NULL || (g->sd = malloc(sd_len)) == NULL ||
 	    (g->cache = ss_gkdi_cache_new()) == NULL ||
 	    (g->root.key = sodium_malloc(SS_GKDI_KEY_LEN)) == NULL) {
 		if (buf)
@@ -229,7 +232,6 @@ ss_status ss_group_load(const char *name, const char *root_file, const uint8_t *
 		ss_group_free(g);
 		return SS_INSUFFICIENT_MEMORY;
 	}
-	pthread_mutex_init(&g->lock, NULL);
 	snprintf(g->name, sizeof g->name, "%s", name);
 	memcpy(g->sd, sd, sd_len);
 	g->sd_len = sd_len;
@@ -251,8 +253,7 @@ void ss_group_free(ss_grp *g)
 	if (g->root.key != NULL)
 		sodium_free((void *)g->root.key);
 	ss_gkdi_cache_free(g->cache);
-	if (g->cache != NULL)
-		pthread_mutex_destroy(&g->lock);
+	pthread_mutex_destroy(&g->lock);
 	free(g->sd);
 	free(g);
 }
