@@ -75,6 +75,9 @@ SO=$HOOKED POLICY=$T/cli.conf preload "$T/a2.log" "$PY" "$ECHO" client "$port" "
 assert_count "^reply: echo:M-a2-$$" "$T/a2.out" 3 "(a) one process, three connections: all work" "$T/a2.out" "$T/a2.log"
 assert_count "secured outbound .*auth=group:db gkid=" "$T/a2.log" 3 "(a) each proves the group key" "$T/a2.log"
 assert_no_grep 'resumed=yes' "$T/a2.log" "(a) group sessions are not resumed (each proves the current key)"
+SO=$HOOKED POLICY=$T/cli.conf preload "$T/a3.log" "$BUILD/tools/resume_client" "$port" 2 >"$T/a3.out" 2>&1
+assert_count "^conn [01]: reply=echo:R-[01] resumed=0 auth=group peer=group:db expiry=[0-9]+ auth_group=db $gc\$" \
+	"$T/a3.out" 2 "(a) secsock_query: auth group, auth_group db, the logged gkid, not resumed" "$T/a3.out" "$T/a3.log"
 assert_no_grep 'resumed=yes' "$T/srv.log" "(a) nor at the server"
 
 # ---------------------------------------------------------------- (b) non-members
