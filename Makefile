@@ -82,7 +82,7 @@ CLI         := $(BUILD)/secsock
 # ss_rec_keys.c), next to a copy of the preload that loads it.  The release
 # libraries never contain the hook.
 TESTHOOK_DIR := $(BUILD)/testhooks
-TESTHOOK_SRC := core/ss_rec_keys.c core/ss_mem.c
+TESTHOOK_SRC := core/ss_rec_keys.c core/ss_mem.c core/ss_clock.c
 TESTHOOK_OBJ := $(patsubst %.c,$(TESTHOOK_DIR)/obj/%.o,$(TESTHOOK_SRC))
 
 TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libsecsock.so) \

@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 #include <sodium.h>
 #include "ss_cred_int.h"
+#include "ss_group.h"
 #include "ss_ctx.h"
 #include "ss_hostkey.h"
 #include "ss_rec.h"
@@ -192,6 +193,8 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 			c->allow_anon = 1;
 			break;
 		case SS_AUTH_PSK:
+			if (c->allow_group)
+				return SS_UNSUPPORTED_FUNCTION;
 			if (!psk_identity_ok(p->psk_identity, &c->psk_identity_len) ||
 			    p->psk == NULL || p->psk_len < SS_PSK_MIN || p->psk_len > SS_PSK_MAX)
 				return SS_NO_CREDENTIALS;
@@ -208,7 +211,15 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 			c->allow_hostkey = 1;
 			c->hostkey_first = !c->allow_cert;
 			break;
-		case SS_AUTH_GROUP:      /* later issue: GKDI group key as external PSK */
+		case SS_AUTH_GROUP:
+			/* one external PSK per handshake; a group without its
+			 * key is a refusal, never skipped (promise 3) */
+			if (c->allow_psk || c->allow_group)
+				return SS_UNSUPPORTED_FUNCTION;
+			if (ss_group_load(p->group_name, p->group_root_key_file, p->group_sd, p->group_sd_len,
+			                  &c->group) != SS_OK)
+				return SS_NO_CREDENTIALS;
+			c->allow_group = 1;
 			break;
 		default:
 			return SS_UNSUPPORTED_FUNCTION;
@@ -216,7 +227,7 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 	}
 	if (!any)
 		c->allow_anon = 1;
-	if (!c->allow_psk && !c->allow_anon && !c->allow_cert && !c->allow_hostkey)
+	if (!c->allow_psk && !c->allow_group && !c->allow_anon && !c->allow_cert && !c->allow_hostkey)
 		return SS_NO_CREDENTIALS;
 	if ((p->cert_file == NULL) != (p->key_file == NULL))
 		return SS_NO_CREDENTIALS;
@@ -413,6 +424,7 @@ void ss_cred_free(ss_cred *c)
 	X509_free(c->hk_cert);
 	EVP_PKEY_free(c->hk_key);
 	free(c->peer_names);
+	ss_group_free(c->group);
 	if (c->psk != NULL)
 		sodium_free(c->psk);   /* wipes before unmapping */
 	sodium_memzero(c, sizeof *c);

@@ -21,7 +21,7 @@ typedef enum ss_auth {
 	SS_AUTH_HOST_KEY,    /* persistent Ed25519 host key; the caller pins it (TOFU) */
 	SS_AUTH_PSK,         /* TLS 1.3 external PSK (RFC 8446 §2.2, §4.2.11) */
 	SS_AUTH_CERTIFICATE, /* X.509 chain to ca_file; the name: target (client), peer_names (server) */
-	SS_AUTH_GROUP        /* (later issue) GKDI group key as external PSK */
+	SS_AUTH_GROUP        /* GKDI group key as external PSK (ss_group.h) */
 } ss_auth;
 
 /* Peer kind: a secsock peer (ALPN secsock/1 required both ends), or any
@@ -93,6 +93,16 @@ typedef struct ss_cred_params {
 	 * under the same scope, so one rule's proof (another CA, another
 	 * method list) never resumes under another rule's credential. */
 	uint8_t ticket_scope[16];
+	/* group:NAME (core/ss_group.h), standalone key source: the group's
+	 * name, its root-key file (0600, the effective user's) and security
+	 * descriptor (NULL: the built-in one).  A group listed whose root key
+	 * does not load is SS_NO_CREDENTIALS, whatever else the list holds;
+	 * psk and group together are SS_UNSUPPORTED_FUNCTION (one external
+	 * PSK per handshake). */
+	const char *group_name;
+	const char *group_root_key_file;
+	const uint8_t *group_sd;
+	size_t group_sd_len;
 } ss_cred_params;
 
 /* The subject CN of a host-key certificate: what tells a peer's persistent

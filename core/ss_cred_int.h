@@ -20,6 +20,8 @@ struct ss_cred {
 	 * preference is expressed in TLS itself: a PSK, when offered and known,
 	 * wins over a certificate, RFC 8446 §4.2.11). */
 	int allow_psk;
+	int allow_group;                 /* group:NAME: group holds its key source */
+	struct ss_grp *group;
 	int allow_anon;
 	int allow_cert;                  /* the peer may prove a certificate that verifies */
 	int allow_hostkey;               /* host-key: our key loaded, the peer may prove its own */

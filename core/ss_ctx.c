@@ -385,6 +385,18 @@ ss_status ss_hs_frame_len(const uint8_t *in, size_t n, size_t *rec_len)
 	return frame_header(in, n, 0, SS_INVALID_TOKEN, rec_len);
 }
 
+/* Both ends proved the group's key of that GKID (binder, Finished). */
+static void group_info(const ss_ctx *ctx, ss_ctx_info *in)
+{
+	in->auth = SS_AUTH_GROUP;
+	in->mutual = 1;
+	snprintf(in->auth_group, sizeof in->auth_group, "%s", ss_grp_name(ctx->cred->group));
+	snprintf(in->peer, sizeof in->peer, "group:%s", ss_grp_name(ctx->cred->group));
+	in->gkid[0] = ctx->grp_gkid.l0;
+	in->gkid[1] = ctx->grp_gkid.l1;
+	in->gkid[2] = ctx->grp_gkid.l2;
+}
+
 /* The handshake is complete: check what only the end can check, and record
  * the attributes (seed 001: QueryContextAttributes). */
 static ss_status finish(ss_ctx *ctx, unsigned req)
@@ -427,6 +439,8 @@ static ss_status finish(ss_ctx *ctx, unsigned req)
 	if (psk && (ctx->resumed || ctx->res_offered)) {
 		if (ss_ctx_res_finish_(ctx, in) < 0)
 			return SS_LOGON_DENIED;
+	} else if (psk && c->allow_group && ctx->grp_used) {
+		group_info(ctx, in);
 	} else if (psk) {
 		in->auth = SS_AUTH_PSK;
 		in->mutual = 1;   /* both ends proved the PSK (binder, Finished) */

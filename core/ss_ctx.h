@@ -96,6 +96,8 @@ typedef struct ss_ctx_info {
 	int name_by_pin;           /* SS_REQ_NAME_BY_PIN was used: the target is proven only when
 	                            * the caller's pin binds it to this host key (peer) */
 	uint64_t handshake_usec;   /* wall time from first call to SS_OK */
+	char auth_group[64];       /* auth group: the group's name ("" otherwise) */
+	int32_t gkid[3];           /* auth group: the L2 GKID of the key (L0, L1, L2) */
 } ss_ctx_info;
 ss_status ss_ctx_query(const ss_ctx *ctx, ss_ctx_info *info);
 

@@ -38,10 +38,19 @@ static int alpn_list_has_secsock(const uint8_t *d, size_t n)
 	return 0;
 }
 
+/* Is an offered identity ours: the credential's psk identity exactly, or
+ * a group identity this group accepts now (ss_group.h)? */
+static int psk_identity_ours(const ss_cred *c, int64_t now, const uint8_t *id, size_t len)
+{
+	if (c->allow_group)
+		return ss_group_accepts(c->group, now, id, len, NULL);
+	return c->allow_psk && len == c->psk_identity_len && memcmp(id, c->psk_identity, len) == 0;
+}
+
 /* RFC 8446 §4.2.11 OfferedPsks: find our identity; *binder_len is the length
  * of its binder (= Hash.length of the hash the client bound the PSK to).
  * Returns 1 when found. */
-static int offered_psk_find(const uint8_t *d, size_t n, const char *id, size_t id_len,
+static int offered_psk_find(const uint8_t *d, size_t n, const ss_cred *cr, int64_t now,
                             size_t *binder_len)
 {
 	ss_cur c = ss_cur_make(d, n), ids, binders, ident, binder;
@@ -53,7 +62,7 @@ static int offered_psk_find(const uint8_t *d, size_t n, const char *id, size_t i
 	while (ss_cur_left(&ids) > 0) {
 		if (!ss_cur_vec(&ids, 2, &ident) || !ss_cur_uint(&ids, 4, &age))
 			return 0;
-		if (match == SIZE_MAX && ss_cur_equals(&ident, id, id_len))
+		if (match == SIZE_MAX && psk_identity_ours(cr, now, ident.buf + ident.off, ss_cur_left(&ident)))
 			match = index;
 		index++;
 	}
@@ -219,10 +228,9 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		*al = SSL_AD_NO_APPLICATION_PROTOCOL;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
-	if (c->allow_psk) {
+	if (c->allow_psk || c->allow_group) {
 		int found = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &d, &n) == 1 &&
-		            offered_psk_find(d, n, c->psk_identity, c->psk_identity_len,
-		                             &ctx->psk_binder_len);
+		            offered_psk_find(d, n, c, ss_clock_now(), &ctx->psk_binder_len);
 		if (!found && !c->present_cert) {
 			ctx->fail |= F_PSK_UNKNOWN;
 			*al = SSL_AD_UNKNOWN_PSK_IDENTITY;
@@ -253,24 +261,6 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 	return SSL_TLSEXT_ERR_ALERT_FATAL;   /* no_application_protocol */
 }
 
-/* An external PSK as OpenSSL wants it: a TLS 1.3 session whose master key is
- * the PSK and whose cipher fixes the PSK's hash (RFC 8446 §4.2.11: each PSK
- * is bound to one hash; the binder is computed with it). */
-static SSL_SESSION *psk_session(const ss_cred *c, const SSL_CIPHER *cipher)
-{
-	SSL_SESSION *s = SSL_SESSION_new();
-
-	if (s == NULL)
-		return NULL;
-	if (!SSL_SESSION_set1_master_key(s, c->psk, c->psk_len) ||
-	    !SSL_SESSION_set_cipher(s, cipher) ||
-	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
-		SSL_SESSION_free(s);
-		return NULL;
-	}
-	return s;
-}
-
 /* Client: offer our PSK bound to the hash of our most preferred suite (the
  * server picks by client preference, so that is the suite it will choose
  * when it supports it).  After a HelloRetryRequest md is the negotiated
@@ -288,8 +278,16 @@ static int psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size
 	if (ctx->res_offered)   /* an association is offered instead (ss_ctx_set_resume) */
 		return ss_ctx_res_use_(ctx, ssl, md, id, idlen, sess);
 	c = ctx->cred;
-	if (!c->allow_psk)
+	if (!c->allow_psk && !c->allow_group)
 		return 1;
+	/* group: the identity and key of now's GKID (ss_group.h), made once
+	 * per handshake (a HelloRetryRequest offers the same again) */
+	if (c->allow_group && !ctx->grp_used) {
+		if (ss_group_offer(c->group, ss_clock_now(), ctx->grp_id, sizeof ctx->grp_id, &ctx->grp_id_len,
+		                   ctx->sec->grp_psk, &ctx->grp_gkid) != SS_OK)
+			return 0;
+		ctx->grp_used = 1;
+	}
 	for (size_t i = 0; i < c->n_suites && cipher == NULL; i++) {
 		const unsigned char code[2] = { (unsigned char)(c->suites[i] >> 8),
 		                                (unsigned char)(c->suites[i] & 0xff) };
@@ -300,12 +298,16 @@ static int psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size
 	}
 	if (cipher == NULL)
 		return 1;   /* no PSK fits this hash: continue without */
-	*sess = psk_session(c, cipher);
-	if (*sess == NULL)
-		return 0;
-	*id = (const unsigned char *)c->psk_identity;
-	*idlen = c->psk_identity_len;
-	return 1;
+	if (c->allow_group) {
+		*sess = ss_ctx_psk_session_(ctx->sec->grp_psk, SS_GROUP_PSK_LEN, cipher);
+		*id = ctx->grp_id;
+		*idlen = ctx->grp_id_len;
+	} else {
+		*sess = ss_ctx_psk_session_(c->psk, c->psk_len, cipher);
+		*id = (const unsigned char *)c->psk_identity;
+		*idlen = c->psk_identity_len;
+	}
+	return *sess != NULL;
 }
 
 /* Server: the client named identity; if it is ours, hand OpenSSL the PSK
@@ -326,7 +328,8 @@ static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESS
 	if (*sess != NULL)
 		return 1;   /* one of our tickets: resumed */
 	c = ctx->cred;
-	if (!c->allow_psk || idlen != c->psk_identity_len || memcmp(id, c->psk_identity, idlen) != 0)
+	int64_t now = ss_clock_now();
+	if (!psk_identity_ours(c, now, id, idlen))
 		return 1;   /* not ours: certificate path (or the hello callback refused already) */
 	cipher = SSL_get_pending_cipher(ssl);
 	if (cipher == NULL)
@@ -338,7 +341,18 @@ static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESS
 		ctx->fail |= F_PSK_HASH;
 		return 1;
 	}
-	*sess = psk_session(c, cipher);
+	if (c->allow_group) {
+		if (idlen > sizeof ctx->grp_id ||
+		    ss_group_key(c->group, now, id, idlen, ctx->sec->grp_psk) != SS_OK)
+			return 0;
+		ss_group_accepts(c->group, now, id, idlen, &ctx->grp_gkid);
+		memcpy(ctx->grp_id, id, idlen);
+		ctx->grp_id_len = idlen;
+		ctx->grp_used = 1;
+		*sess = ss_ctx_psk_session_(ctx->sec->grp_psk, SS_GROUP_PSK_LEN, cipher);
+	} else {
+		*sess = ss_ctx_psk_session_(c->psk, c->psk_len, cipher);
+	}
 	return *sess != NULL;
 }
 

@@ -11,6 +11,7 @@
 #include "ss_cred_int.h"
 #include "ss_peers.h"
 #include "ss_resume.h"
+#include "ss_group.h"
 
 /* ss_ctx_resume.c: the resumption side of the callbacks and of finish(). */
 int ss_ctx_res_use_(ss_ctx *ctx, SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
@@ -18,6 +19,9 @@ int ss_ctx_res_use_(ss_ctx *ctx, SSL *ssl, const EVP_MD *md, const unsigned char
 int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess);
 int ss_ctx_res_allowed_(const ss_cred *c, unsigned auth);
 int ss_ctx_res_finish_(ss_ctx *ctx, ss_ctx_info *in);
+/* An external PSK as OpenSSL wants it (RFC 8446 §4.2.11: bound to one
+ * hash, fixed by the cipher): resumption, psk and group alike. */
+SSL_SESSION *ss_ctx_psk_session_(const uint8_t *psk, size_t len, const SSL_CIPHER *cipher);
 /* ss_ctx.c: a fresh context, nothing sent yet. */
 ss_status ss_ctx_new_(ss_cred *cred, int server, const char *target, ss_ctx **out);
 
@@ -59,6 +63,7 @@ typedef struct ctx_secrets {
 	uint8_t server_app[SECRET_MAX];   /* server_application_traffic_secret_0 */
 	uint8_t client_hs[SECRET_MAX];    /* client_handshake_traffic_secret */
 	size_t len;                       /* Hash.length: 32 or 48 */
+	uint8_t grp_psk[SECRET_MAX];      /* group: this handshake's PSK (ss_group.h) */
 	uint8_t res_psk[SECRET_MAX];      /* client: the resumption PSK offered (ss_resume.h) */
 	size_t res_psk_len;
 	unsigned have;                    /* enum secret_have */
@@ -79,6 +84,10 @@ struct ss_ctx {
 	int want_name;            /* client: a target name was given; only a method that
 	                             proves names may end this handshake (finish) */
 	char hk_fp[SS_FP_LEN];
+	int grp_used;             /* the group PSK was offered (client) / selected (server) */
+	uint8_t grp_id[SS_GROUP_ID_MAX];   /* its identity */
+	size_t grp_id_len;
+	ss_gkid grp_gkid;
 	int res_offered;          /* client: an association was offered (res_id, res_ticket) */
 	int resumed;              /* the handshake resumed it (server: a ticket opened) */
 	ss_resume_id res_id;      /* what the association carries over */

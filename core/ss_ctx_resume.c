@@ -12,8 +12,9 @@
 
 static const char export_label[] = "EXPORTER-secsock-resumption";
 
-/* A method the credential lists, able to carry over: PSK sessions are not
- * resumed (a PSK handshake is already one), nor certificate sessions at a
+/* A method the credential lists, able to carry over: PSK and group
+ * sessions are not resumed (their handshake is already an external-PSK
+ * one, and a group key's period rules then hold for every connection), nor certificate sessions at a
  * server that admits only some client names (the names are not kept). */
 int ss_ctx_res_allowed_(const ss_cred *c, unsigned auth)
 {
@@ -43,7 +44,7 @@ int ss_ctx_res_finish_(ss_ctx *ctx, ss_ctx_info *in)
 	return 0;
 }
 
-static SSL_SESSION *res_session(const uint8_t *psk, size_t len, const SSL_CIPHER *cipher)
+SSL_SESSION *ss_ctx_psk_session_(const uint8_t *psk, size_t len, const SSL_CIPHER *cipher)
 {
 	SSL_SESSION *s = SSL_SESSION_new();
 	if (s && (!SSL_SESSION_set1_master_key(s, psk, len) || !SSL_SESSION_set_cipher(s, cipher) ||
@@ -67,7 +68,7 @@ int ss_ctx_res_use_(ss_ctx *ctx, SSL *ssl, const EVP_MD *md, const unsigned char
 	if (cipher == NULL ||
 	    (md != NULL && EVP_MD_get_type(SSL_CIPHER_get_handshake_digest(cipher)) != EVP_MD_get_type(md)))
 		return 1;
-	*sess = res_session(ctx->sec->res_psk, ctx->sec->res_psk_len, cipher);
+	*sess = ss_ctx_psk_session_(ctx->sec->res_psk, ctx->sec->res_psk_len, cipher);
 	if (*sess == NULL)
 		return 0;
 	*id = ctx->res_ticket;
@@ -93,7 +94,7 @@ int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idle
 	    ss_resume_fresh(&rid, (int64_t)time(NULL), c->session_lifetime, c->idle_timeout) &&
 	    ss_ctx_res_allowed_(c, rid.auth) &&
 	    (size_t)EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(cipher)) == plen &&
-	    (*sess = res_session(psk, plen, cipher)) != NULL) {
+	    (*sess = ss_ctx_psk_session_(psk, plen, cipher)) != NULL) {
 		ctx->resumed = 1;
 		ctx->res_id = rid;
 	}
@@ -122,8 +123,8 @@ ss_status ss_ctx_set_resume(ss_ctx *ctx, const ss_resume_entry *e)
 	if (ctx == NULL || e == NULL || ctx->server || ctx->started || ctx->state != CTX_RUNNING ||
 	    e->psk_len == 0 || e->psk_len > SECRET_MAX || e->ticket_len == 0)
 		return SS_INVALID_HANDLE;
-	if (!ss_ctx_res_allowed_(ctx->cred, e->id.auth) || ctx->cred->allow_psk)
-		return SS_UNSUPPORTED_FUNCTION;   /* a PSK rule offers its PSK, not a ticket */
+	if (!ss_ctx_res_allowed_(ctx->cred, e->id.auth) || ctx->cred->allow_psk || ctx->cred->allow_group)
+		return SS_UNSUPPORTED_FUNCTION;   /* a PSK or group rule offers its PSK, not a ticket */
 	free(ctx->res_ticket);
 	ctx->res_ticket = malloc(e->ticket_len);
 	if (ctx->res_ticket == NULL)

@@ -40,7 +40,7 @@ struct secsock_info {
 	int outbound;            /* 1 = we connected, 0 = we accepted */
 	char cipher[32];         /* "aes-128-gcm", "" unless secured */
 	char group[16];          /* "x25519", "none" for psk_ke */
-	char auth[16];           /* the method: "anonymous", "psk", "host-key", "certificate" */
+	char auth[16];           /* the method: "anonymous", "psk", "host-key", "certificate", "group" */
 	char peer[256];          /* peer identity: psk identity, cert subject, host-key fingerprint, "anonymous" */
 	char rule[64];           /* policy rule that applied ("defaults" when none) */
 	int mutual;              /* both ends authenticated (also SECSOCK_INFO_MUTUAL) */
@@ -50,6 +50,8 @@ struct secsock_info {
 	char peer_fingerprint[52]; /* "SHA256:..." of the peer's host key; "" for other methods */
 	int64_t expiry;          /* when the session's lifetime ends, seconds since the epoch; 0 unless secured */
 	int resumed;             /* 1: resumed from an earlier full handshake (policy session-lifetime) */
+	char auth_group[64];     /* auth "group": the group's name (policy auth = group:NAME); "" otherwise */
+	int32_t gkid[3];         /* auth "group": the L2 GKID (L0, L1, L2) of the group key used; 0s otherwise */
 };
 
 /* WSAQuerySocketSecurity: what secsock did with fd.  A descriptor secsock

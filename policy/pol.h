@@ -61,6 +61,10 @@ typedef struct pol_settings {
 	char psk_file[256], cert_file[256], key_file[256], ca_file[256];
 	char host_key_file[256], known_peers_file[256];
 	bool known_peers_strict;             /* known-peers = strict: no pin on first use */
+	/* auth group:NAME (standalone): root-key file path, and the security
+	 * descriptor as lowercase hex ("" = the built-in one) */
+	char group_root_key_file[256];
+	char group_sd[512];
 } pol_settings;
 
 /* Where an effective setting came from, for `secsock policy explain`. */

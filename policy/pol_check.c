@@ -19,6 +19,14 @@ static bool has_auth(const pol_settings *s, int method)
 	return false;
 }
 
+static const char *group_name(const pol_settings *s)
+{
+	for (int i = 0; i < s->n_auth; i++)
+		if (s->auth[i].method == SS_AUTH_GROUP)
+			return s->auth[i].group;
+	return "";
+}
+
 static bool secures(pol_action a)
 {
 	return a == POL_REQUEST || a == POL_REQUIRE || a == POL_RESPOND;
@@ -45,6 +53,9 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 	bool tls = s->peer == POL_PEER_STANDARD_TLS;
 	if (has_auth(s, SS_AUTH_PSK) && s->psk_file[0] == '\0')
 		pol_diag_add(d, false, "%s:%d: %s: auth 'psk' needs psk-file", p->name, line, what);
+	if (has_auth(s, SS_AUTH_GROUP) && s->group_root_key_file[0] == '\0')
+		pol_diag_add(d, false, "%s:%d: %s: auth 'group:%s' needs a key source: group-root-key-file (standalone mode)",
+		             p->name, line, what, group_name(s));
 	if ((s->cert_file[0] == '\0') != (s->key_file[0] == '\0'))
 		pol_diag_add(d, false, "%s:%d: %s: cert-file and key-file go together", p->name, line, what);
 	if (has_auth(s, SS_AUTH_CERTIFICATE) && s->ca_file[0] == '\0' && !(tls && dir == POL_DIR_INBOUND))

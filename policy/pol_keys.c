@@ -63,13 +63,15 @@ static const char *set_auth(pol_settings *s, char *v)
 			if (au->method == 0)
 				return "anonymous, host-key, psk, certificate or group:NAME";
 		}
-		/* Promise 3: a method this build cannot run is refused, never
-		 * accepted and skipped at run time. */
-		if (au->method == SS_AUTH_GROUP)
-			return "anonymous, host-key, psk or certificate: group:NAME is not built yet";
-		for (int j = 0; j < i; j++)
+		for (int j = 0; j < i; j++) {
 			if (s->auth[j].method == au->method && strcmp(s->auth[j].group, au->group) == 0)
 				return "each method once (a duplicate was given)";
+			/* one external PSK per handshake (RFC 8446 §4.2.11: the
+			 * client offers one here): one group, and not with psk */
+			if ((s->auth[j].method == SS_AUTH_GROUP && (au->method == SS_AUTH_GROUP || au->method == SS_AUTH_PSK)) ||
+			    (s->auth[j].method == SS_AUTH_PSK && au->method == SS_AUTH_GROUP))
+				return "at most one of psk and group:NAME (one external PSK per rule)";
+		}
 	}
 	s->n_auth = n;
 	return NULL;
@@ -118,6 +120,20 @@ static const char *set_names(char *field, size_t len, char *v)
 			return expect;
 	}
 	snprintf(field, len, "%s", out);
+	return NULL;
+}
+
+/* An even number (2 to 510) of hex digits, kept lowercase. */
+static const char *set_hex(char *field, size_t len, const char *v)
+{
+	size_t n = strlen(v);
+	if (n < 2 || n % 2 != 0 || n >= len)
+		return "an even number of hex digits (1 to 255 bytes)";
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)v[i]))
+			return "an even number of hex digits (1 to 255 bytes)";
+	for (size_t i = 0; i <= n; i++)
+		field[i] = (char)tolower((unsigned char)v[i]);
 	return NULL;
 }
 
@@ -238,6 +254,8 @@ static const char *set_value(pol_settings *s, pol_key k, char *v)
 		if (!pol_copy_path(field, len, v))
 			return "an absolute path under 256 characters";
 		return NULL;
+	case KT_HEX:
+		return set_hex(field, len, v);
 	default:
 		return "?";   /* the action and match keys are the rule's (pol_parse.c) */
 	}
@@ -351,6 +369,7 @@ bool pol_format_setting(const pol_settings *s, const char *name, char *b, size_t
 		return true;
 	case KT_HOSTNAME:
 	case KT_PATH:
+	case KT_HEX:
 		snprintf(b, n, "%s", (const char *)field);
 		return true;
 	default:

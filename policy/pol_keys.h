@@ -33,6 +33,7 @@ typedef enum pol_ktype {
 	KT_BOOL,       /* yes|no */
 	KT_KNOWN,      /* tofu|strict: bool, true = strict */
 	KT_PATH,       /* char[256], absolute */
+	KT_HEX,        /* char[512]: an even number of hex digits (bytes, lowercased) */
 	KT_PROTOCOL,   /* match keys from here on: pol_match, not pol_settings */
 	KT_DIRECTION,
 	KT_REMOTE,
@@ -94,6 +95,10 @@ X(KNOWN_PEERS_FILE, "known-peers-file", KT_PATH, POL_F(known_peers_file), 0, 0, 
   "auth host-key: the file of pinned peer keys (default: the user's known_peers)") \
 X(KNOWN_PEERS, "known-peers", KT_KNOWN, POL_F(known_peers_strict), 0, 0, "tofu", NULL, \
   "auth host-key: tofu pins an unknown peer on first contact; strict admits listed peers only") \
+X(GROUP_ROOT_KEY_FILE, "group-root-key-file", KT_PATH, POL_F(group_root_key_file), 0, 0, NULL, NULL, \
+  "auth group:NAME, standalone: the group's root-key file (0600, yours; weaker than a KDS)") \
+X(GROUP_SD, "group-sd", KT_HEX, POL_F(group_sd), 0, 0, NULL, NULL, \
+  "auth group:NAME: the group's security descriptor, hex (default: the fixed one of docs/policy.md)") \
 X(PROTOCOL, "protocol", KT_PROTOCOL, POL_NOFIELD, 0, 0, NULL, NULL, "match: tcp or udp") \
 X(DIRECTION, "direction", KT_DIRECTION, POL_NOFIELD, 0, 0, NULL, NULL, "match: inbound, outbound or any") \
 X(REMOTE, "remote", KT_REMOTE, POL_NOFIELD, 0, 0, NULL, NULL, "match: the peer's addresses or CIDR prefixes") \

@@ -144,6 +144,7 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	ss_cred *cred = NULL;
 	unsigned char *key = NULL;
 	char identity[130];
+	unsigned char sd[256];
 	size_t key_len = 0;
 	int nm = 0;
 	ss_status st;
@@ -161,13 +162,23 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	 * (ARCHITECTURE.md "Wire protocol") knows only X.509: certificate, or
 	 * anonymous when the rule lists it; secsock peers also psk.  A listed
 	 * method that cannot work is a refusal, never skipped into a weaker
-	 * list (policy check refuses such files; this is the run-time side).
-	 * host-key and group:NAME come with later issues: skipped, so that a
-	 * list like "host-key, anonymous" still works. */
+	 * list (policy check refuses such files; this is the run-time side):
+	 * a group without its root-key file refuses the connection, so that
+	 * "group:db, anonymous" never secures a member's connection
+	 * anonymously when the key is missing. */
 	for (int i = 0; i < s->n_auth && nm < SS_MAX_METHODS; i++) {
 		int m = s->auth[i].method;
-		if (m == SS_AUTH_GROUP)
+		if (m == SS_AUTH_GROUP) {
+			if (p.mode == SS_MODE_STANDARD_TLS || !s->group_root_key_file[0]) {
+				snprintf(why, why_len, "auth 'group:%s' %s", s->auth[i].group, p.mode == SS_MODE_STANDARD_TLS
+				         ? "is not available with peer = standard-tls" : "has no group-root-key-file");
+				return NULL;
+			}
+			p.group_name = s->auth[i].group;
+			p.group_root_key_file = s->group_root_key_file;
+			p.methods[nm++] = SS_AUTH_GROUP;
 			continue;
+		}
 		if (m == SS_AUTH_PSK && (p.mode == SS_MODE_STANDARD_TLS || !s->psk_file[0])) {
 			snprintf(why, why_len, "auth 'psk' %s", p.mode == SS_MODE_STANDARD_TLS
 			         ? "is not available with peer = standard-tls" : "has no psk-file");
@@ -193,6 +204,15 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 		p.psk = key;
 		p.psk_len = key_len;
 	}
+	if (p.group_name && s->group_sd[0]) {
+		size_t sl = 0;
+		if (sodium_hex2bin(sd, sizeof sd, s->group_sd, strlen(s->group_sd), NULL, &sl, NULL) != 0 || sl == 0) {
+			snprintf(why, why_len, "group-sd: not hex");
+			goto out;
+		}
+		p.group_sd = sd;
+		p.group_sd_len = sl;
+	}
 	p.cert_file = s->cert_file[0] ? s->cert_file : NULL;
 	p.key_file = s->key_file[0] ? s->key_file : NULL;
 	p.ca_file = s->ca_file[0] ? s->ca_file : NULL;
@@ -216,6 +236,10 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	} else if (st == SS_NO_CREDENTIALS && hostkey_listed(p.methods, nm) && !hostkey_readable(p.host_key_file)) {
 		snprintf(why, why_len, "auth 'host-key': no host key %s (make one with 'secsock keygen', or set host-key-file)",
 		         p.host_key_file ? p.host_key_file : "of this user");
+		cred = NULL;
+	} else if (st == SS_NO_CREDENTIALS && p.group_name) {
+		snprintf(why, why_len, "auth 'group:%s': root-key file %s missing, malformed, or not 0600 and yours "
+		         "(a group listed without its key refuses, never falls back)", p.group_name, p.group_root_key_file);
 		cred = NULL;
 	} else if (st != SS_OK) {
 		snprintf(why, why_len, "credentials: %s", ss_status_name(st));

@@ -196,13 +196,19 @@ static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_
 	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 	pre_conn_free_setup(c);
 	pre_log_names(fd, l, r, NULL);
+	char auth[128];
+	if (c->auth == SS_AUTH_GROUP)   /* peer is "group:NAME" */
+		snprintf(auth, sizeof auth, "%s gkid=%d,%d,%d", c->peer ? c->peer : "group:?",
+		         (int)c->gkid[0], (int)c->gkid[1], (int)c->gkid[2]);
+	else
+		snprintf(auth, sizeof auth, "%s", ss_auth_name((ss_auth)c->auth));
 	struct pre_event ev = { .name = PRE_EV_SECURED, .dir = in ? "inbound" : "outbound", .peer = r,
 	                        .rule = c->rule ? c->rule : "defaults", .method = ss_auth_name((ss_auth)c->auth),
 	                        .cipher = ss_suite_name(c->suite), .identity = c->peer };
 	pre_event(PRE_LOG_INFO, &ev, "secured %s %s %s %s rule=%s cipher=%s group=%s auth=%s peer=%s%s handshake=%.2fms",
 	        in ? "inbound" : "outbound", l, in ? "<-" : "->", r, c->rule ? c->rule : "defaults",
 	        ss_suite_name(c->suite), c->group ? ss_group_name(c->group) : "none",
-	        ss_auth_name((ss_auth)c->auth), c->peer ? c->peer : "anonymous",
+	        auth, c->peer ? c->peer : "anonymous",
 	        c->resumed ? " resumed=yes" : "", (double)c->hs_usec / 1000.0);
 	return PRE_HS_DONE;
 }

@@ -134,6 +134,10 @@ API int secsock_query(int fd, struct secsock_info *info)
 		info->standard_tls = c->mode == SS_MODE_STANDARD_TLS;
 		info->handshake_usec = c->hs_usec;
 		info->resumed = c->resumed;
+		if (c->auth == SS_AUTH_GROUP && c->peer && strncmp(c->peer, "group:", 6) == 0) {
+			snprintf(info->auth_group, sizeof info->auth_group, "%s", c->peer + 6);
+			memcpy(info->gkid, c->gkid, sizeof info->gkid);
+		}
 	}
 	pthread_mutex_unlock(&c->rx_lock);
 	pre_conn_put(c);

@@ -210,6 +210,7 @@ int pre_conn_secure(struct pre_conn *c)
 	c->resumed = (uint8_t)(info.resumed != 0);
 	c->hs_usec = info.handshake_usec;
 	c->peer = strdup(info.peer[0] ? info.peer : "anonymous");
+	memcpy(c->gkid, info.gkid, sizeof c->gkid);
 	c->tx_epoch_ms = pre_now_ms();
 	c->tx_bytes = 0;
 	ss_cred_free(c->cred);   /* not needed after the handshake */

@@ -131,6 +131,7 @@ struct pre_conn {
 	/* what secsock_query reports */
 	uint16_t suite, group;
 	uint8_t auth, mode, mutual, resumed;
+	int32_t gkid[3];                 /* auth group: the key's L2 GKID (peer is "group:NAME") */
 	uint64_t hs_usec;
 	int64_t expiry;           /* the context's lifetime end, CLOCK_REALTIME seconds (0 unknown) */
 	char *peer;

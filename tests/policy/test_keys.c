@@ -233,8 +233,6 @@ Test(keys, names_single_source)
 	cr_expect_null(ss_suite_name(0x9999));
 }
 
-/* Promise 3: host-key and group:NAME are not built yet, so a file that
- * names them is refused with that reason, never accepted and skipped. */
 /* host-key is built (issue 13): the method, its files and known-peers are
  * accepted and read back as written. */
 Test(keys, host_key_settings_are_accepted)
@@ -258,18 +256,41 @@ Test(keys, host_key_settings_are_accepted)
 	}
 }
 
-Test(keys, methods_not_built_are_refused)
+/* group:NAME is built (issue 15, standalone): with its root-key file the
+ * method and its keys are accepted and read back as written; one group per
+ * rule and never with psk (one external PSK per handshake); without a key
+ * source policy check refuses it, naming what is missing. */
+Test(keys, group_settings)
 {
-	static const char *const lines[] = {
-		"auth = group:db-servers", "auth = psk, group:x\npsk-file = /etc/secsock/db.psk",
-		"auth = host-key, group:db",
+	static const struct { const char *line, *key, *want; } ok[] = {
+		{ "auth = group:db-servers\ngroup-root-key-file = /etc/secsock/db.key", "auth", "group:db-servers" },
+		{ "auth = group:db, anonymous\ngroup-root-key-file = /etc/secsock/db.key", "auth", "group:db, anonymous" },
+		{ "auth = group:db\ngroup-root-key-file = /etc/secsock/db.key", "group-root-key-file", "/etc/secsock/db.key" },
+		{ "group-sd = 0100ABcd", "group-sd", "0100abcd" },
 	};
-	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+	static const struct { const char *line, *msg; } bad[] = {
+		{ "auth = group:db", "needs a key source: group-root-key-file" },
+		{ "auth = psk, group:x\npsk-file = /etc/secsock/db.psk", "at most one of psk and group:NAME" },
+		{ "auth = group:a, group:b", "at most one of psk and group:NAME" },
+		{ "group-sd = 0100a", "even number of hex digits" },
+		{ "group-sd = 01zz", "even number of hex digits" },
+		{ "group-root-key-file = db.key", "absolute path" },
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		pol_diags d;
-		pol_policy *p = load_defaults_line(lines[i], &d);
-		cr_expect_null(p, "accepted: %s", lines[i]);
-		cr_expect(d.count > 0 && strstr(d.items[0].msg, "is not built yet") != NULL,
-		          "%s: %s", lines[i], d.count ? d.items[0].msg : "(no message)");
+		pol_policy *p = load_defaults_line(ok[i].line, &d);
+		cr_assert_not_null(p, "refused: %s: %s", ok[i].line, d.count ? d.items[0].msg : "");
+		char b[300];
+		cr_assert(pol_format_setting(defaults_of(p), ok[i].key, b, sizeof b), "%s", ok[i].key);
+		cr_expect_str_eq(b, ok[i].want, "%s", ok[i].line);
+		pol_free(p);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		pol_diags d;
+		pol_policy *p = load_defaults_line(bad[i].line, &d);
+		cr_expect_null(p, "accepted: %s", bad[i].line);
+		cr_expect(d.count > 0 && strstr(d.items[0].msg, bad[i].msg) != NULL, "%s: %s", bad[i].line,
+		          d.count ? d.items[0].msg : "(no message)");
 		pol_free(p);
 	}
 }

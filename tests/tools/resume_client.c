@@ -4,7 +4,8 @@
  *   resume_client PORT N [PAUSE_MS]   under the preload
  *
  * prints per connection "conn I: reply=R resumed=X auth=A peer=P expiry=S"
- * (S: seconds from now to the session's expiry) and waits PAUSE_MS between
+ * (S: seconds from now to the session's expiry), with " auth_group=G
+ * gkid=L0,L1,L2" after it for auth group, and waits PAUSE_MS between
  * connections. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -44,9 +45,13 @@ int main(int argc, char **argv)
 		got[strcspn(got, "\n")] = '\0';
 		if (secsock_query)
 			secsock_query(fd, &info);
-		printf("conn %d: reply=%s resumed=%d auth=%s peer=%s expiry=%lld\n", i, got[0] ? got : "-",
+		printf("conn %d: reply=%s resumed=%d auth=%s peer=%s expiry=%lld", i, got[0] ? got : "-",
 		       info.resumed, info.auth[0] ? info.auth : "-", info.peer[0] ? info.peer : "-",
 		       info.expiry ? (long long)(info.expiry - time(NULL)) : -1LL);
+		if (info.auth_group[0])   /* auth group (80-group.sh) */
+			printf(" auth_group=%s gkid=%d,%d,%d", info.auth_group, (int)info.gkid[0], (int)info.gkid[1],
+			       (int)info.gkid[2]);
+		printf("\n");
 		fflush(stdout);
 		close(fd);
 		if (pause_ms > 0 && i + 1 < n)
