@@ -59,6 +59,7 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "inbound", .peer = r,
 	                        .rule = c->rule ? c->rule : "defaults", .reason = why };
 	pre_event(PRE_LOG_WARN, &ev, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r, ev.rule, why);
+	pre_status_refused(c, l, r);
 	pre_hs_abandon(c, fd, 0);
 	errno = ECONNRESET;
 	return -1;

@@ -132,7 +132,7 @@ static int refuse(int fd, const char *l, const char *r, const char *rule, const 
 	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "outbound", .peer = r, .rule = rule, .reason = why };
 	pre_event(PRE_LOG_WARN, &ev, "refused outbound %s -> %s rule=%s reason=\"%s\"", l, r, rule, why);
 	if (pre_fd_peek(fd))
-		pre_status_refused(pre_fd_peek(fd));
+		pre_status_refused(pre_fd_peek(fd), l, r);
 	pre_fd_forget(fd);
 	errno = err;
 	return -1;
@@ -424,6 +424,7 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	struct sockaddr_storage peer;
 
 	pre_log_names(fd, l, r, &peer);
+	pre_status_refused(c, l, r);
 	pre_hs_abandon(c, fd, err);
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)

@@ -365,7 +365,7 @@ void pre_status_state(struct pre_conn *c, int from, int to)
 		count(st);
 }
 
-void pre_status_refused(struct pre_conn *c)
+void pre_status_refused(struct pre_conn *c, const char *l, const char *r)
 {
 	struct ss_status_slot *s;
 
@@ -373,6 +373,10 @@ void pre_status_refused(struct pre_conn *c)
 	if (!(s = slot_of(c)) || atomic_load(&s->kind) != SS_ST_CONN)
 		return;   /* no slot, or already counted */
 	ss_status_wlock(s);
+	if (l && strcmp(l, "?") != 0)
+		snprintf(s->local, sizeof s->local, "%s", l);
+	if (r && strcmp(r, "?") != 0)
+		snprintf(s->remote, sizeof s->remote, "%s", r);
 	s->state = SS_STS_REFUSED;
 	s->changed_ms = real_ms();
 	snprintf(s->method, sizeof s->method, "none");

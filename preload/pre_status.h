@@ -20,8 +20,11 @@ void pre_status_fd(struct pre_conn *c, int fd);
 /* c moved from → to (pre_conn_set_state; also the teardown exchange). */
 void pre_status_state(struct pre_conn *c, int from, int to);
 /* Policy refused c (a require that could not be met, a failed check):
- * counted and shown as refused even when its state never reached FAILED. */
-void pre_status_refused(struct pre_conn *c);
+ * counted and shown as refused even when its state never reached FAILED.
+ * l, r: the addresses as the refusal's log line has them (the socket may
+ * have been reset already, so the kernel may not know the peer any more);
+ * NULL to ask the socket. */
+void pre_status_refused(struct pre_conn *c, const char *l, const char *r);
 /* A connection decided without a pre_conn (bypass, a peer the discovery
  * cache knows to be clear, a block rule): published as clear or refused;
  * action is the enum pol_action that applied. */
