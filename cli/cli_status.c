@@ -305,14 +305,14 @@ static void process_out(struct out *o, const struct ss_status_head *h)
 	if (o->json) {
 		fprintf(o->f, "%s\n    {\"pid\": %d, \"program\": ", o->nproc ? "," : "", h->pid);
 		json_str(o->f, h->program);
-		fprintf(o->f, ", \"started_seconds_ago\": %lld, \"secured\": %llu, \"clear\": %llu, "
+		fprintf(o->f, ", \"publishing_seconds\": %lld, \"secured\": %llu, \"clear\": %llu, "
 		        "\"refused\": %llu, \"unpublished\": %u, \"connections\": [",
 		        (long long)((o->now_ms - h->started_ms) / 1000),
 		        (unsigned long long)atomic_load(&h->n_secured),
 		        (unsigned long long)atomic_load(&h->n_clear),
 		        (unsigned long long)atomic_load(&h->n_refused), h->unpublished);
 	} else {
-		fprintf(o->f, "%spid %d %s (started %s ago): secured %llu, clear %llu, refused %llu since start\n",
+		fprintf(o->f, "%spid %d %s (publishing for %s): secured %llu, clear %llu, refused %llu since start\n",
 		        o->nproc ? "\n" : "", h->pid, h->program, age,
 		        (unsigned long long)atomic_load(&h->n_secured),
 		        (unsigned long long)atomic_load(&h->n_clear),

@@ -99,7 +99,7 @@ procs = [p for p in doc["processes"] if p["pid"] == pid]
 assert doc["published"] is True
 assert len(procs) == 1, procs
 p = procs[0]
-for k in ("pid", "program", "started_seconds_ago", "secured", "clear", "refused", "unpublished", "connections"):
+for k in ("pid", "program", "publishing_seconds", "secured", "clear", "refused", "unpublished", "connections"):
     assert k in p, k
 assert (p["secured"], p["clear"], p["refused"]) == (1, 1, 1), p
 keys = {"pid", "program", "fd", "local", "remote", "direction", "state", "rule", "action", "method",
