@@ -161,6 +161,28 @@ else
 	echo "status: second-user checks skipped (not root, or no useradd/runuser)"
 fi
 
+# ---- a fork child publishes the connection it inherited under its own pid
+cat >"$T/fork.py" <<'PY'
+import os, socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); c.sendall(b"hi\n"); c.recv(10)
+pid = os.fork()
+if pid == 0:
+    time.sleep(30)
+    os._exit(0)
+print("child", pid, flush=True)
+time.sleep(30)
+PY
+"${PRE[@]}" SECSOCK_LOG_FILE="$T/fork.log" python3 "$T/fork.py" "$PS" >"$T/fork.out" 2>&1 </dev/null &
+FP=$!; PIDS+=("$FP")
+check "fork: the child started" wait_for "$T/fork.out" "^child [0-9]+" 10
+FC=$(awk '/^child/ {print $2}' "$T/fork.out"); PIDS+=("${FC:-0}")
+expect 0 "status -p fork child" -- "$S" status -p "${FC:-0}"
+line out "^pid $FC .*: secured 0, clear 0, refused 0 since start" "fork child: its own pid, counters from zero"
+line out "outbound +127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$PS  secured " "fork child: the inherited secured connection"
+expect 0 "status -p fork parent" -- "$S" status -p "$FP"
+line out "^pid $FP .*: secured 1, clear 0, refused 0 since start" "fork parent keeps its own segment"
+kill -9 "$FC" "$FP" 2>/dev/null
+
 # ---- a killed process's entry disappears
 kill -9 "$CL"; wait "$CL" 2>/dev/null
 expect 0 "status -p killed client" -- "$S" status -p "$CL"
