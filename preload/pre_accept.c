@@ -37,6 +37,7 @@
 #include "pre_log.h"
 #include "pre_ready.h"
 #include "pre_sock.h"
+#include "pre_status.h"
 #include "pre_sym.h"
 
 enum {
@@ -58,6 +59,7 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "inbound", .peer = r,
 	                        .rule = c->rule ? c->rule : "defaults", .reason = why };
 	pre_event(PRE_LOG_WARN, &ev, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r, ev.rule, why);
+	pre_status_refused(c, l, r);
 	pre_hs_abandon(c, fd, 0);
 	errno = ECONNRESET;
 	return -1;
@@ -424,6 +426,7 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, unsigned 
 		pre_log_addr(&q.remote, r, sizeof r);
 		struct pre_event ev = { .name = PRE_EV_BLOCKED, .dir = "inbound", .peer = r, .rule = d.rule_name };
 		pre_event(PRE_LOG_WARN, &ev, "blocked inbound %s <- %s rule=%s", l, r, d.rule_name);
+		pre_status_decided(fd, 0, d.rule_name, POL_BLOCK, 1);
 		goto drop;
 	}
 	if (d.action == POL_BYPASS) {
@@ -433,6 +436,7 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, unsigned 
 			struct pre_event ev = { .name = PRE_EV_BYPASS, .dir = "inbound", .peer = r, .rule = d.rule_name };
 			pre_event(PRE_LOG_DEBUG, &ev, "bypass inbound %s <- %s rule=%s", l, r, d.rule_name);
 		}
+		pre_status_decided(fd, 0, d.rule_name, POL_BYPASS, 0);
 		return fd;
 	}
 	/* request, require, respond (= accept security when offered).  The

@@ -35,6 +35,7 @@
 #include "pre_log.h"
 #include "pre_ready.h"
 #include "pre_sock.h"
+#include "pre_status.h"
 #include "pre_sym.h"
 
 /* The log's reason when the server closed or reset mid-handshake. */
@@ -130,6 +131,8 @@ static int refuse(int fd, const char *l, const char *r, const char *rule, const 
 {
 	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "outbound", .peer = r, .rule = rule, .reason = why };
 	pre_event(PRE_LOG_WARN, &ev, "refused outbound %s -> %s rule=%s reason=\"%s\"", l, r, rule, why);
+	if (pre_fd_peek(fd))
+		pre_status_refused(pre_fd_peek(fd), l, r);
 	pre_fd_forget(fd);
 	errno = err;
 	return -1;
@@ -192,6 +195,7 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		addrs(fd, a->addr, a->len, a->l, a->r);
 		struct pre_event ev = { .name = PRE_EV_BLOCKED, .dir = "outbound", .peer = a->r, .rule = a->d.rule_name };
 		pre_event(PRE_LOG_WARN, &ev, "blocked outbound %s -> %s rule=%s", a->l, a->r, a->d.rule_name);
+		pre_status_decided(fd, 1, a->d.rule_name, POL_BLOCK, 1);
 		errno = EACCES;
 		*rc = -1;
 		return 1;
@@ -200,6 +204,11 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		/* respond: initiate in clear (ARCHITECTURE.md policy actions). */
 		pre_fd_forget(fd);
 		*rc = REAL(connect)(fd, a->addr, a->len);
+		if (*rc == 0 || errno == EINPROGRESS) {
+			int e = errno;
+			pre_status_decided(fd, 1, a->d.rule_name, a->action, 0);
+			errno = e;
+		}
 		if (pre_log_level >= PRE_LOG_DEBUG) {
 			int e = errno;
 			addrs(fd, a->addr, a->len, a->l, a->r);
@@ -218,6 +227,7 @@ static int decide(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		struct pre_event ev = { .name = PRE_EV_CLEAR, .dir = "outbound", .peer = a->r, .rule = a->d.rule_name,
 		                        .reason = "discovery cache: known clear peer" };
 		pre_discovery_clear(&a->peer, true, a->d.settings, PRE_DISC_CACHED, true, &ev, a->l);
+			pre_status_decided(fd, 1, a->d.rule_name, a->action, 0);
 		errno = e;
 		return 1;
 	}
@@ -414,6 +424,7 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	struct sockaddr_storage peer;
 
 	pre_log_names(fd, l, r, &peer);
+	pre_status_refused(c, l, r);
 	pre_hs_abandon(c, fd, err);
 	pre_engine_detach(c);
 	if (peer.ss_family != AF_UNSPEC)

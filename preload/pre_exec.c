@@ -62,6 +62,7 @@
 #include "pre_io.h"
 #include "pre_log.h"
 #include "pre_sock.h"
+#include "pre_status.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
 
@@ -183,6 +184,7 @@ static void fill_entry(struct inh_entry *e, struct pre_conn *c, int fd, int shar
 
 static void exec_undo(struct exec_ctx *x)
 {
+	pre_status_exec_failed();   /* nothing when the file was not removed */
 	if (x->memfd >= 0) {
 		/* wipe what we wrote (size is sealed; the content is not) */
 		static const uint8_t zero[4096];
@@ -547,6 +549,7 @@ static int exec_prepare(struct exec_ctx *x, const struct exec_target *t, char *c
 env:
 	if (build_env(x, envp) < 0)
 		goto fail;
+	pre_status_before_exec();
 	errno = saved;
 	return 0;
 fail:
@@ -563,6 +566,7 @@ fail:
 	exec_undo(x);
 	if (build_env(x, envp) < 0)
 		return -1;
+	pre_status_before_exec();
 	errno = saved;
 	return 0;
 }

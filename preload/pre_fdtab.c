@@ -22,6 +22,7 @@
 #include "pre_engine.h"
 #include "pre_stdio.h"
 #include "pre_sock.h"
+#include "pre_status.h"
 #include "pre_sym.h"
 
 enum {
@@ -159,6 +160,7 @@ int pre_fd_install(int fd, struct pre_conn *c)
 	 * clear through __write; give the program a stream through our shims. */
 	if (fd <= 2)
 		pre_stdio_adopt(fd);
+	pre_status_fd(c, fd);
 	return 0;
 }
 

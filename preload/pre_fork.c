@@ -26,6 +26,7 @@
 #include "pre_connect.h"
 #include "pre_io.h"
 #include "pre_sock.h"
+#include "pre_status.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
 
@@ -61,6 +62,7 @@ SHIM pid_t fork(void)
 	saved = errno;
 	pre_api_atfork_release();
 	if (pid == 0) {
+		pre_status_atfork_child();   /* before anything publishes into the parent's file */
 		pre_fdtab_atfork_child();
 		pre_arena_fork_child();
 		pre_tail_atfork_child();

@@ -40,6 +40,7 @@
 #include "pre_io.h"
 #include "pre_io_int.h"
 #include "pre_log.h"
+#include "pre_status.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
 
@@ -209,6 +210,7 @@ int pre_io_send_key_update(struct pre_conn *c, int fd, int request_peer, int mor
 		return -1;
 	c->tx_bytes = 0;
 	c->tx_epoch_ms = pre_now_ms();
+	pre_status_rekey(c);
 	pre_log(PRE_LOG_DEBUG, "fd %d: KeyUpdate sent (request_peer=%d)", fd, request_peer);
 	return send_control(fd, buf, n, more);
 }

@@ -16,6 +16,7 @@
 #include "pre_ready.h"
 #include "pre_resume.h"
 #include "pre_sock.h"
+#include "pre_status.h"
 #include "pre_sym.h"
 #include "pre_tail.h"
 
@@ -31,18 +32,25 @@ int pre_conn_set_state(struct pre_conn *c, int to)
 			        "transition secsock makes; the connection fails closed",
 			        pre_state_name(from), pre_state_name(to));
 			atomic_store(&c->state, PRE_FAILED);
+			pre_status_state(c, from, PRE_FAILED);
 			return -1;
 		}
 		/* compare-and-swap: a teardown on another thread (a reset seen
 		 * by the engine) wins over a change decided on a stale state */
-		if (atomic_compare_exchange_weak(&c->state, &from, to))
+		if (atomic_compare_exchange_weak(&c->state, &from, to)) {
+			pre_status_state(c, from, to);
 			return 0;
+		}
 	}
 }
 
 int pre_conn_state_fail(struct pre_conn *c)
 {
-	return atomic_exchange(&c->state, PRE_FAILED);
+	int old = atomic_exchange(&c->state, PRE_FAILED);
+
+	if (old != PRE_FAILED)
+		pre_status_state(c, old, PRE_FAILED);
+	return old;
 }
 
 const pol_settings *pre_conn_settings(const struct pre_conn *c)
@@ -120,6 +128,7 @@ void pre_conn_put(struct pre_conn *c)
 	}
 	ss_ctx_free(c->ctx);
 	ss_cred_free(c->cred);
+	pre_status_release(c);
 	/* A shared record state is wiped with its slot, when the last process
 	 * that holds the connection lets go. */
 	pre_arena_detach(c);

@@ -160,6 +160,8 @@ struct pre_conn {
 	uint64_t idle_mark;       /* pre_engine.c idle trim: record counters at its last look (0 = none) */
 	uint32_t idle_seen;       /* pre_engine.c idle trim: the scan that last looked (engine thread only) */
 	struct pre_epreg *epregs; /* pre_ready.c: the program's epoll registrations (tx_lock) */
+	int st_slot;              /* pre_status.c: status slot + 1; 0 none yet, -1 none any more */
+	int st_fd;                /* pre_status.c: a descriptor of it + 1 (0 none seen) */
 };
 
 /* ------------------------------------------------------------ fd table */
