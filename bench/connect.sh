@@ -12,6 +12,9 @@
 #   openssl-s_time   `openssl s_time -new` → `openssl s_server -tls1_3`
 #                    (Ed25519 certificate, no session tickets: the same work
 #                    a secsock handshake does) — OpenSSL's own figure
+#   openssl-s_time-reuse  `openssl s_time -reuse` → a second s_server that
+#                    sends tickets: OpenSSL's own resumed figure (TLS 1.3
+#                    PSK with ECDHE, as secsock-anon-resumed)
 # CPU per connection = (client CPU + server CPU) / connections; the client's
 # from getrusage (ours) or bash's `time` (s_time), the server's from
 # /proc/PID/stat before and after.
@@ -46,18 +49,18 @@ conn_run_ours() {   # CT PORT SERVER-PID PREFIX
 		"$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN{print u+s}')" $((t1 - t0)) "${errors:-?}"
 }
 
-conn_run_stime() {   # PORT SERVER-PID
-	local port=$1 spid=$2 t0 t1 w0 w1 out cpu conns
+conn_run_stime() {   # PORT SERVER-PID CONTENDER -new|-reuse
+	local port=$1 spid=$2 ct=$3 mode=$4 t0 t1 w0 w1 out cpu conns
 	t0=$(cpu_ticks "$spid")
 	w0=$(date +%s.%N)
 	# bash's `time` reports the CPU of the child (user + sys)
-	cpu=$( { TIMEFORMAT='%U %S'; time timeout -k 5 $((CONN_SECONDS + 30)) openssl s_time -connect "127.0.0.1:$port" -new \
+	cpu=$( { TIMEFORMAT='%U %S'; time timeout -k 5 $((CONN_SECONDS + 30)) openssl s_time -connect "127.0.0.1:$port" "$mode" \
 		-time "$CONN_SECONDS" >"$WORK/s_time.out" 2>&1; } 2>&1 | awk '{print $1+$2}')
 	w1=$(date +%s.%N)
 	t1=$(cpu_ticks "$spid")
 	conns=$(awk '/connections in .* real seconds/ {print $1; exit}' "$WORK/s_time.out")
 	[ -n "$conns" ] || conns=$(awk '/connections in/ {print $1; exit}' "$WORK/s_time.out")
-	conn_record openssl-s_time "${conns:-0}" "$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b-a}')" \
+	conn_record "$ct" "${conns:-0}" "$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b-a}')" \
 		"${cpu:-0}" $((t1 - t0)) 0
 }
 
@@ -79,6 +82,16 @@ bench_connect() {
 		contenders="$contenders openssl-s_time"
 	else
 		not_measured connect "connect → 1-byte echo → close" openssl-s_time rate "s_server did not start"
+	fi
+	local p_st2 pid_st2
+	p_st2=$(free_port)
+	bg_start s_server-tickets openssl s_server -tls1_3 -accept "127.0.0.1:$p_st2" -naccept 100000000 \
+		-cert "$CERTS/cert.pem" -key "$CERTS/key.pem" -quiet
+	pid_st2=$BG_PID
+	if wait_port "$p_st2" 5; then
+		contenders="$contenders openssl-s_time-reuse"
+	else
+		not_measured connect "connect → 1-byte echo → close" openssl-s_time-reuse rate "s_server did not start"
 	fi
 
 	# secsock: anonymous and psk servers
@@ -141,7 +154,8 @@ psk-file = $POLDIR/bench.psk")
 		for ct in $(in_order "$rep" $contenders); do
 			case $ct in
 			plain) conn_run_ours plain "$p_plain" "$pid_plain" "" ;;
-			openssl-s_time) conn_run_stime "$p_st" "$pid_st" ;;
+			openssl-s_time) conn_run_stime "$p_st" "$pid_st" "$ct" -new ;;
+			openssl-s_time-reuse) conn_run_stime "$p_st2" "$pid_st2" "$ct" -reuse ;;
 			secsock-*)
 				kind=${ct#secsock-}
 				conn_run_ours "$ct" "${ss_port[$kind]}" "${ss_pid[$kind]}" \

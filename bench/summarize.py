@@ -37,7 +37,9 @@ SECTIONS = OrderedDict([
                  "One connection at a time. CPU = client + server CPU per connection. "
                  "openssl-s_time: `s_time -new` against `s_server -tls1_3 -num_tickets 0` "
                  "with an Ed25519 certificate (the key type secsock's anonymous mode uses), "
-                 "no data exchanged.",
+                 "no data exchanged; openssl-s_time-reuse: `s_time -reuse` against an s_server that sends "
+                 "tickets (resumed, PSK with ECDHE). secsock-anon is a full handshake every connection "
+                 "(session-lifetime = 0), secsock-anon-resumed resumes in one client process.",
                  OrderedDict([("rate", ("conn/s", "higher")),
                               ("cpu_us", ("CPU µs/conn", "lower"))]), "plain")),
     ("latency", ("Latency — 64-byte ping-pong on one connection",
@@ -108,7 +110,7 @@ class Cell:
 # Row order in the tables: the baselines first, then secsock, then the others.
 ORDER = ["plain", "no-preload", "/bin/true", "preload", "preload-bypass", "secsock",
          "secsock-anon", "secsock-anon-resumed", "secsock-psk", "secsock-aes-128-gcm", "secsock-aes-256-gcm",
-         "secsock-chacha20-poly1305", "redis-tls", "openssl-s_time", "stunnel", "spiped",
+         "secsock-chacha20-poly1305", "redis-tls", "openssl-s_time", "openssl-s_time-reuse", "stunnel", "spiped",
          "socat-openssl", "10 rules", "100 rules", "1000 rules"]
 
 
@@ -340,6 +342,30 @@ def targets(data):
         rows.append(("full-handshake CPU ≤ 1.10× openssl s_time",
                      f"not measured: {na_reason(cells) or 'no data'}" if cells or ss is None
                      else "s_time not measured", "—"))
+
+    # issue 14 must-show 4: resumption pays, as a rate ratio in one run
+    full = cell_med(data, "connect", case, "secsock-anon", "rate")
+    res = cell_med(data, "connect", case, "secsock-anon-resumed", "rate")
+    if full and res is not None:
+        fc = cell_med(data, "connect", case, "secsock-anon", "cpu_us")
+        rc = cell_med(data, "connect", case, "secsock-anon-resumed", "cpu_us")
+        cpu = f"; CPU {fmt(rc)} vs {fmt(fc)} µs" if fc and rc else ""
+        rows.append(("resumed ≥ 3× full-handshake rate (issue 14)",
+                     f"resumed {fmt(res)} vs full {fmt(full)} conn/s = {res / full:.2f}×{cpu}",
+                     verdict(res / full >= 3.0)))
+    else:
+        rows.append(("resumed ≥ 3× full-handshake rate (issue 14)", "not measured", "—"))
+
+    # issue 14: redis GET -c 50 ≥ 90% of plain, -P 16 ≥ 80%
+    for cs, lim in (("GET", 0.90), ("GET -P 16", 0.80)):
+        plain = cell_med(data, "redis", cs, "plain", "rps")
+        ss = cell_med(data, "redis", cs, "secsock", "rps")
+        name = f"redis {cs} -c 50 ≥ {lim * 100:.0f}% of plain (issue 14)"
+        if plain and ss is not None:
+            rows.append((name, f"{fmt(ss)} vs {fmt(plain)} req/s = {ss / plain * 100:.0f}%",
+                         verdict(ss / plain >= lim)))
+        else:
+            rows.append((name, "not measured", "—"))
 
     # heap per idle connection
     mem = data.get("memory", {})

@@ -7,6 +7,7 @@
 #include "pre_core.h"
 #include "pre_log.h"
 #include "pre_resume.h"
+#include "pre_secmem.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
 
@@ -103,7 +104,7 @@ void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
 
 	if (c->ctx || !c->cred || !reusable(c) || peer_of(fd, &p) < 0)
 		return;
-	e = sodium_malloc(sizeof *e);
+	e = pre_secret_alloc(sizeof *e);
 	if (!e)
 		return;
 	int found = 0;
@@ -126,7 +127,7 @@ void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
 		ss_ctx_free(c->ctx);   /* the rule no longer takes its method: a full handshake */
 		c->ctx = NULL;
 	}
-	sodium_free(e);   /* wipes */
+	pre_secret_free(e);   /* wipes */
 }
 
 void pre_resume_established(struct pre_conn *c, int fd, uint8_t *ticket, size_t cap, size_t *len)
@@ -139,14 +140,14 @@ void pre_resume_established(struct pre_conn *c, int fd, uint8_t *ticket, size_t 
 			*len = 0;
 		return;
 	}
-	struct pre_res *r = sodium_malloc(sizeof *r);
+	struct pre_res *r = pre_secret_alloc(sizeof *r);
 	const char *target = pre_conn_target(c);
 	if (!r)
 		return;
 	memset(r, 0, sizeof *r);
 	if (ss_ctx_resume_secret(c->ctx, r->secret, sizeof r->secret, &r->secret_len, &r->id) != SS_OK ||
 	    peer_of(fd, &r->peer) < 0) {
-		sodium_free(r);
+		pre_secret_free(r);
 		return;
 	}
 	snprintf(r->rule, sizeof r->rule, "%s", c->rule ? c->rule : "defaults");
@@ -164,7 +165,7 @@ void pre_resume_ticket(struct pre_conn *c)
 
 	if (!r || !c->rec || (n = ss_rec_take_ticket(c->rec, msg, sizeof msg)) == 0)
 		return;
-	e = sodium_malloc(sizeof *e);
+	e = pre_secret_alloc(sizeof *e);
 	if (e && ss_resume_entry_make(r->secret, r->secret_len, msg, n, &r->id, e) == SS_OK) {
 		struct assoc *slot = NULL;
 		pthread_mutex_lock(&assoc_lock);
@@ -188,14 +189,14 @@ void pre_resume_ticket(struct pre_conn *c)
 	}
 	sodium_memzero(msg, sizeof msg);
 	if (e)
-		sodium_free(e);
+		pre_secret_free(e);
 	pre_resume_drop(c);   /* one ticket per handshake is all we need */
 }
 
 void pre_resume_drop(struct pre_conn *c)
 {
 	if (c->res) {
-		sodium_free(c->res);   /* wipes */
+		pre_secret_free(c->res);   /* wipes */
 		c->res = NULL;
 	}
 }
