@@ -58,8 +58,16 @@ struct secsock_info {
  * does not govern is not an error: state is SECSOCK_STATE_UNGOVERNED.
  * There is no impersonation on Linux (WSAImpersonateSocketPeer): a server
  * that wants to know who the client is reads peer (docs/api.md).
- * Errors: EBADF (not an open descriptor), EINVAL (info NULL). */
+ * secsock_query fills the fields through `resumed` only
+ * (SECSOCK_INFO_V1_SIZE bytes), whatever this header's struct holds: it has
+ * no size argument, so it never writes past a struct of an older header.
+ * secsock_query_ex fills min(size, this library's struct) bytes, every
+ * field the library knows: pass sizeof(struct secsock_info).
+ * Errors: EBADF (not an open descriptor), EINVAL (info NULL), EMSGSIZE
+ * (size below SECSOCK_INFO_V1_SIZE). */
+#define SECSOCK_INFO_V1_SIZE (offsetof(struct secsock_info, resumed) + sizeof(int))
 int secsock_query(int fd, struct secsock_info *info);
+int secsock_query_ex(int fd, struct secsock_info *info, size_t size);
 
 /* SOCKET_SECURITY_SETTINGS (seed 000).  The struct may grow at its end:
  * callers pass sizeof, and a build that knows more fields reads only as many

@@ -72,15 +72,14 @@ static int fd_open(int fd)
 	return REAL(fcntl)(fd, F_GETFD) >= 0;
 }
 
-API int secsock_query(int fd, struct secsock_info *info)
+/* Every field of struct secsock_info for fd into *info (all of it, this
+ * build's size); the two entry points below copy out what the caller has
+ * room for. */
+static int query_full(int fd, struct secsock_info *info)
 {
 	struct pre_conn *c;
 	int st;
 
-	if (!info) {
-		errno = EINVAL;
-		return -1;
-	}
 	if (!fd_open(fd)) {
 		errno = EBADF;
 		return -1;
@@ -141,6 +140,29 @@ API int secsock_query(int fd, struct secsock_info *info)
 	}
 	pthread_mutex_unlock(&c->rx_lock);
 	pre_conn_put(c);
+	return 0;
+}
+
+/* secsock_query has no size argument, so it writes exactly the fields it
+ * had when it was published (SECSOCK_INFO_V1_SIZE, through `resumed`): a
+ * program built against that header must never have bytes written past its
+ * struct by a newer library.  Later fields come through secsock_query_ex. */
+API int secsock_query(int fd, struct secsock_info *info)
+{
+	return secsock_query_ex(fd, info, SECSOCK_INFO_V1_SIZE);
+}
+
+API int secsock_query_ex(int fd, struct secsock_info *info, size_t size)
+{
+	struct secsock_info full;
+
+	if (!info || size < SECSOCK_INFO_V1_SIZE) {
+		errno = info ? EMSGSIZE : EINVAL;
+		return -1;
+	}
+	if (query_full(fd, &full) < 0)
+		return -1;
+	memcpy(info, &full, size < sizeof full ? size : sizeof full);
 	return 0;
 }
 

@@ -11,7 +11,7 @@ require_no_system_policy
 
 cat >"$T/smoke.py" <<'PY'
 import ctypes, fcntl, os, socket, struct, sys, termios, threading
-lib = ctypes.CDLL(sys.argv[1])
+lib = ctypes.CDLL(sys.argv[1], use_errno=True)
 class Info(ctypes.Structure):
     _fields_ = [("state", ctypes.c_int), ("outbound", ctypes.c_int),
                 ("cipher", ctypes.c_char * 32), ("group", ctypes.c_char * 16),
@@ -19,7 +19,8 @@ class Info(ctypes.Structure):
                 ("rule", ctypes.c_char * 64), ("mutual", ctypes.c_int),
                 ("standard_tls", ctypes.c_int), ("handshake_usec", ctypes.c_uint64),
                 ("flags", ctypes.c_uint), ("peer_fingerprint", ctypes.c_char * 52),
-                ("expiry", ctypes.c_int64)]
+                ("expiry", ctypes.c_int64), ("resumed", ctypes.c_int)]
+V1 = Info.resumed.offset + ctypes.sizeof(ctypes.c_int)   # SECSOCK_INFO_V1_SIZE
 def query(fd):
     i = Info(); r = lib.secsock_query(fd, ctypes.byref(i)); return r, i
 def out(k, v): print("%s: %s" % (k, v), flush=True)
@@ -58,6 +59,14 @@ out("badfd", lib.secsock_query(9999, ctypes.byref(Info())))
 s.connect(("127.0.0.1", port))
 r, i = query(s.fileno())
 out("query", "%d %d %d %s %s %s %s" % (r, i.state, i.outbound, i.cipher.decode(), i.group.decode(), i.auth.decode(), i.rule.decode()))
+# a caller built against the first header: secsock_query writes V1 bytes, not one more
+buf = ctypes.create_string_buffer(b"\xa5" * (V1 + 256), V1 + 256)
+lib.secsock_query(s.fileno(), buf)
+out("canary", "intact" if buf.raw[V1:] == b"\xa5" * 256 else "overwritten")
+lib.secsock_query_ex.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+out("query_ex_small", "%d %d" % (lib.secsock_query_ex(s.fileno(), buf, V1 - 1), ctypes.get_errno()))
+buf2 = ctypes.create_string_buffer(b"\xa5" * (V1 + 256), V1 + 256)
+out("query_ex", "%d %s" % (lib.secsock_query_ex(s.fileno(), buf2, V1 + 256), "filled" if buf2.raw[:4] == buf.raw[:4] else "differs"))
 s.sendall(b"hello")
 s.sendall(big[:40000])
 # program's SO_RCVLOWAT is kept and reported back
@@ -101,6 +110,9 @@ assert_eq "$rc" 0 "smoke script exits 0" "$T/smoke.err" "$T/smoke.log"
 f() { sed -n "s/^$1: //p" "$T/smoke.out"; }
 assert_eq "$(f badfd)" "-1" "secsock_query on a closed fd fails"
 assert_eq "$(f query)" "0 3 1 aes-128-gcm x25519 anonymous defaults" "secsock_query: secured outbound, cipher, group, auth, rule"
+assert_eq "$(f canary)" "intact" "secsock_query writes SECSOCK_INFO_V1_SIZE bytes only (a caller of the first header keeps its memory)"
+assert_eq "$(f query_ex_small)" "-1 90" "secsock_query_ex below SECSOCK_INFO_V1_SIZE: EMSGSIZE"
+assert_eq "$(f query_ex)" "0 filled" "secsock_query_ex with a larger size fills the struct"
 assert_eq "$(f srv)" "3 0" "secsock_query on the accepted socket: secured inbound"
 assert_eq "$(f peek)" "hello" "MSG_PEEK returns the plaintext"
 assert_eq "$(f read)" "hello" "the peeked bytes are read again"

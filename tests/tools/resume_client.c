@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include "secsock.h"
 
-#pragma weak secsock_query
+#pragma weak secsock_query_ex
 
 int main(int argc, char **argv)
 {
@@ -43,8 +43,8 @@ int main(int argc, char **argv)
 		ssize_t w = write(fd, msg, strlen(msg)), r = w > 0 ? read(fd, got, sizeof got - 1) : -1;
 		got[r > 0 ? r : 0] = '\0';
 		got[strcspn(got, "\n")] = '\0';
-		if (secsock_query)
-			secsock_query(fd, &info);
+		if (secsock_query_ex)
+			secsock_query_ex(fd, &info, sizeof info);
 		printf("conn %d: reply=%s resumed=%d auth=%s peer=%s expiry=%lld", i, got[0] ? got : "-",
 		       info.resumed, info.auth[0] ? info.auth : "-", info.peer[0] ? info.peer : "-",
 		       info.expiry ? (long long)(info.expiry - time(NULL)) : -1LL);
