@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,8 @@ static void usage(FILE *f)
 	    "       secsock kds root-key create [--store DIR] [--effective UNIX-SECONDS]\n"
 	    "       secsock kds root-key list [--store DIR]\n"
 	    "       secsock kds get-key --server HOST:PORT[,HOST:PORT...] --group NAME\n"
-	    "                           [--gkid L0,L1,L2] [--root-key-id GUID] [--repeat N [--reconnect]]\n"
+	    "                           [--gkid L0,L1,L2] [--root-key-id GUID] [--source ADDR]\n"
+	    "                           [--repeat N [--reconnect]]\n"
 	    "\n"
 	    "The group key distribution service (MS-GKDI GetKey over secured connections).\n"
 	    "  serve     answer GetKey requests (foreground, logs to stderr); must run\n"
@@ -49,7 +52,7 @@ static void usage(FILE *f)
 	    "  get-key   ask the servers in turn (the next one when one cannot be reached)\n"
 	    "            and print the Group Key Envelope as JSON; --repeat N sends N\n"
 	    "            requests (one connection, or a new one each with --reconnect) and\n"
-	    "            prints the count and time instead\n"
+	    "            prints the count and time instead; --source connects from ADDR\n"
 	    "Exit status: 0 ok, 1 failure, 2 usage.\n");
 }
 
@@ -160,6 +163,29 @@ static int cmd_root_key(int argc, char **argv)
 }
 
 
+static const char *source_addr;   /* --source: the local address to connect from */
+
+/* Bind fd to --source (port 0); -1 when it is not an address of family af. */
+static int bind_source(int fd, int af)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	if (af == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		len = sizeof *a;
+		if (inet_pton(AF_INET, source_addr, &a->sin_addr) != 1)
+			return -1;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		len = sizeof *a;
+		if (inet_pton(AF_INET6, source_addr, &a->sin6_addr) != 1)
+			return -1;
+	}
+	return bind(fd, (struct sockaddr *)&ss, len);
+}
+
 /* Connect to "HOST:PORT" (blocking, 5 s send/receive timeouts); -1 when
  * it cannot be reached. */
 static int dial(const char *addr)
@@ -185,6 +211,11 @@ static int dial(const char *addr)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (source_addr && bind_source(fd, p->ai_family) != 0) {
+			close(fd);
+			fd = -1;
+			continue;
+		}
 		if (connect(fd, p->ai_addr, p->ai_addrlen) != 0) {
 			close(fd);
 			fd = -1;
@@ -248,7 +279,7 @@ static int get_opts(int argc, char **argv, struct get_args *a)
 		{ "server", required_argument, NULL, 's' }, { "group", required_argument, NULL, 'g' },
 		{ "gkid", required_argument, NULL, 'k' }, { "root-key-id", required_argument, NULL, 'i' },
 		{ "repeat", required_argument, NULL, 'n' }, { "reconnect", no_argument, NULL, 'r' },
-		{ NULL, 0, NULL, 0 },
+		{ "source", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
 	};
 	char *end;
 	int c;
@@ -260,6 +291,7 @@ static int get_opts(int argc, char **argv, struct get_args *a)
 		case 'k': a->gkid = optarg; break;
 		case 'i': a->rkid = optarg; break;
 		case 'r': a->reconnect = 1; break;
+		case 'S': source_addr = optarg; break;
 		case 'n':
 			a->repeat = strtol(optarg, &end, 10);
 			if (*end || a->repeat < 1 || a->repeat > 100000000)
