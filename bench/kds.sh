@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/kds.sh — KDS GetKey requests per second and per core (issue 15
 # must-show 4).  Sourced by run.sh (`bench/run.sh --only kds`), or run on
 # its own: `BUILD=$PWD/build bash bench/kds.sh` prints the medians of 3.
@@ -16,7 +17,7 @@ KDS_N_NEW=${KDS_N_NEW:-1000}
 
 kds_setup() {
 	local d=$WORK/kds now fp
-	mkdir -m 700 -p "$d/store" "$d/srv" "$d/cli"
+	mkdir -p "$d" && chmod 700 "$d" && mkdir -m 700 "$d/store" "$d/srv" "$d/cli"
 	now=$(date +%s)
 	"$SECSOCK_CLI" kds root-key create --store "$d/store" --effective $((now - 60)) >/dev/null || return 1
 	XDG_CONFIG_HOME=$d/srv "$SECSOCK_CLI" keygen >/dev/null 2>&1 || return 1
@@ -95,10 +96,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	ROOT=$(cd "$BENCH_DIR/.." && pwd)
 	BUILD=${BUILD:-$ROOT/build}
 	SECSOCK_SO=$BUILD/libsecsock.so SECSOCK_CLI=$BUILD/secsock
-	REPS=${REPS:-3} BENCH_PIDS=
+	REPS=${REPS:-3}
+	export BENCH_PIDS=
 	WORK=$(mktemp -d /tmp/secsock-bench-kds.XXXXXX)
 	chmod 700 "$WORK"
-	LOGS=$WORK/logs POLDIR=$WORK/policy RAW=$WORK/raw.tsv META=$WORK/meta.tsv
+	LOGS=$WORK/logs POLDIR=$WORK/policy RAW=$WORK/raw.tsv
+	export META=$WORK/meta.tsv
 	mkdir -p "$LOGS" && mkdir -m 700 "$POLDIR" && : >"$RAW"
 	# shellcheck source=bench/lib.sh
 	. "$BENCH_DIR/lib.sh"
