@@ -10,6 +10,8 @@
 #   (d) two KDS instances on the same store answer identically; with the
 #       first one down get-key fails over to the second
 #   (e) a store holding a 0644 key file is refused (list and serve)
+#   (f) 20 members at once all get the envelope; a member that sends bytes
+#       that are no request, or nothing for `timeout`, is closed unanswered
 . "$(dirname "$0")/../integration/lib.sh"
 require_lib
 require_no_system_policy
@@ -55,6 +57,7 @@ kds_conf() {   # FILE PORT
 listen = 127.0.0.1:$2
 store = $STORE
 domain = example.test
+timeout = 1
 
 [group db]
 sd = $SD
@@ -133,6 +136,32 @@ assert_eq "$?" 1 "(e) serve refuses a store with a 0644 key file" "$T/e2.err"
 chmod 775 "$T/loose"; chmod 600 "$T/loose/$RK1.key"
 "$SECSOCK" kds root-key list --store "$T/loose" >"$T/e3.out" 2>"$T/e3.err"
 assert_eq "$?" 1 "(e) a group/other-writable store dir is refused" "$T/e3.err"
+# ---------------------------------------------------------------- (f) many clients, bad clients
+fpids=()
+for i in $(seq 20); do get mem "f$i" --server "127.0.0.1:$p2" --group db & fpids+=($!); done
+wait "${fpids[@]}"   # not a bare wait: the KDS servers are children too
+ok=0
+for i in $(seq 20); do cmp -s "$T/a1.out" "$T/f$i.out" && ok=$((ok + 1)); done
+assert_eq "$ok" 20 "(f) 20 members at once: 20 identical envelopes" "$T/f1.err" "$T/kds2.err"
+raw() {   # NAME BYTES-AS-PYTHON-LITERAL: a member's raw client; prints what it read
+	XDG_CONFIG_HOME=$T/mem-cfg POLICY=$T/cli.conf preload "$T/$1.log" "$PY" -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+if sys.argv[2]:
+    s.sendall(eval(sys.argv[2]))
+t = time.time()
+try:
+    d = s.recv(100)
+except OSError:
+    d = b"?"
+print(len(d), round(time.time() - t))' "$p2" "$2" >"$T/$1.out" 2>&1
+}
+raw g1 'b"GET / HTTP/1.0\r\n\r\n"'
+assert_eq "$(cut -d' ' -f1 "$T/g1.out")" 0 "(f) a member sending no request is closed, no answer" "$T/g1.out" "$T/g1.log"
+assert_grep "closed: not a KDS request" "$T/kds2.err" "(f) ... and the KDS says why"
+raw g2 ''
+assert_eq "$(cat "$T/g2.out")" "0 1" "(f) an idle member is closed after timeout (1 s)" "$T/g2.out"
+assert_grep "closed: idle timeout" "$T/kds2.err" "(f) ... logged"
 expect_usage() { "$SECSOCK" kds "$@" >/dev/null 2>&1; echo $?; }
 assert_eq "$(expect_usage get-key --group db)" 2 "usage: get-key without --server exits 2"
 assert_eq "$(expect_usage frob)" 2 "usage: unknown subcommand exits 2"
