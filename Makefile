@@ -36,7 +36,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
              -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
-             $(WARN) $(CFLAGS) -Iinclude -Icore -Icore/base -Ipolicy -Ipreload \
+             $(WARN) $(CFLAGS) -Iinclude -Icore -Icore/base -Ipolicy -Ipreload -Ikds \
              -DSECSOCK_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CPPFLAGS)
 # CPPFLAGS and LDFLAGS are empty here; dpkg-buildflags fills them for the
 # Debian package (debian/rules: relro, bindnow, fortify).
@@ -57,7 +57,8 @@ CORE_SRC    := $(filter-out $(ENGINE_SRC),$(wildcard core/*.c core/base/*.c)) $(
 # refuses a libsecsock.so that needs either library.
 PURE_CORE_SRC := $(wildcard core/base/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
-CLI_SRC     := $(wildcard cli/*.c)
+# kds/ (the key distribution service) is linked into `secsock kds`.
+CLI_SRC     := $(wildcard cli/*.c) $(wildcard kds/*.c)
 UNIT_SRC    := $(wildcard tests/*/test_*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 

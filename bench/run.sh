@@ -7,6 +7,8 @@
 #   --quick    short smoke run (~2 minutes): fewer repetitions, shorter runs
 #   --reps N   repetitions per comparison (default 5, quick 3)
 #   --only     comma list of: bulk,redis,connect,latency,memory,startup,bypass,policy
+#              (default), and kds (KDS GetKey rate, bench/kds.sh; not in the default
+#              list until bench/summarize.py has a section for it)
 #   --out DIR  where latest.md and the PNGs go (default bench/results)
 #   --keep     keep the work directory (logs, raw data) for inspection
 #
@@ -84,7 +86,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for f in bulk redis connect latency memory startup bypass policy; do
+for f in bulk redis connect latency memory startup bypass policy kds; do
 	# shellcheck source=/dev/null
 	. "$BENCH_DIR/$f.sh"
 done

@@ -12,4 +12,9 @@ int cli_status_main(int argc, char **argv);   /* cli/cli_status.c */
 int cli_kds_main(int argc, char **argv);      /* cli/cli_kds.c    */
 int cli_gkdi_main(int argc, char **argv);     /* cli/cli_gkdi.c   */
 
+/* The fields of a Group Key Envelope as one JSON line (cli/cli_gkdi.c;
+ * `secsock gkdi envelope` and `secsock kds get-key` print the same). */
+struct ss_gkdi_env;
+void cli_gkdi_print_env(const struct ss_gkdi_env *e);
+
 #endif

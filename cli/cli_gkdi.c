@@ -286,7 +286,7 @@ static void json_str(const char *name, ss_gkdi_bytes b)
 	putchar('"');
 }
 
-static void print_env(const ss_gkdi_env *e)
+void cli_gkdi_print_env(const ss_gkdi_env *e)
 {
 	char id[37];
 	ss_guid_format(&e->rkid, id);
@@ -337,7 +337,7 @@ static int cmd_envelope(int argc, char **argv)
 	if (ss_gkdi_env_parse(buf, n, &e, why, sizeof why) != SS_OK)
 		rc = bad("not a group key envelope: %s", why);
 	else
-		print_env(&e);
+		cli_gkdi_print_env(&e);
 	sodium_free(buf);
 	return rc;
 }

@@ -165,7 +165,7 @@ fi
 
 # ---- the man pages render without warnings
 command -v man >/dev/null && for m in "$here/docs/man/secsock-policy.5" "$here/docs/man/secsock.1" \
-	"$here/docs/man/libsecsock.3"; do
+	"$here/docs/man/libsecsock.3" "$here/docs/man/secsock-kds.8"; do
 	n=$((n + 1))
 	w=$(MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null)
 	[ -z "$w" ] || { echo "FAIL: $m renders with warnings: $w"; fails=$((fails + 1)); }
