@@ -204,13 +204,14 @@ unit: $(UNIT_BIN)
 	  SECSOCK_VECTORS=$(CURDIR)/tests/vectors $$t --jobs 2 || exit 1; done
 
 # The core and policy unit tests once more under valgrind (leaks and invalid
-# accesses fail the run).  Criterion forks workers; --trace-children follows.
+# accesses fail the run).  Criterion forks workers; --trace-children follows;
+# two workers, as `make unit` runs them (2 cores: about a third less time).
 check-valgrind: $(UNIT_BIN)
 	@set -e; for t in $(filter $(BUILD)/tests/core/% $(BUILD)/tests/policy/%,$(UNIT_BIN)); do \
 	  echo "== valgrind $$t"; \
 	  SECSOCK_VECTORS=$(CURDIR)/tests/vectors valgrind -q --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite --trace-children=yes \
-	    --suppressions=tests/valgrind.supp $$t --jobs 1 || exit 1; done
+	    --suppressions=tests/valgrind.supp $$t --jobs 2 || exit 1; done
 
 check-exports: all
 	@if [ -f $(SO) ]; then scripts/check-exports.sh $(SO) $(ENGINE); fi

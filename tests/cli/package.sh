@@ -51,7 +51,7 @@ fi
 # ---- the installed command, man pages, examples
 expect 0 "/usr/bin/secsock --version" -- /usr/bin/secsock --version
 check "--version says secsock $version" grep -qx "secsock $version" "$T/out"
-for m in 1:secsock 3:libsecsock 5:secsock-policy; do
+for m in 1:secsock 3:libsecsock 5:secsock-policy 8:secsock-kds; do
 	if command -v man >/dev/null; then
 		expect 0 "man -w ${m#*:}(${m%%:*})" -- man -w "${m%%:*}" "${m#*:}"
 		check "man finds the installed page ($(cat "$T/out"))" grep -q "^/usr/share/man/" "$T/out"
@@ -112,7 +112,7 @@ left=0
 # the shared directories the package has files in stay (other packages' too)
 triplet=$(basename "$(dirname "$libdir")")
 shared=" /. /usr /usr/bin /usr/include /usr/lib /usr/lib/$triplet /usr/lib/$triplet/pkgconfig /usr/share
- /usr/share/doc /usr/share/man /usr/share/man/man1 /usr/share/man/man3 /usr/share/man/man5
+ /usr/share/doc /usr/share/man /usr/share/man/man1 /usr/share/man/man3 /usr/share/man/man5 /usr/share/man/man8
  /usr/share/bash-completion /usr/share/bash-completion/completions /usr/lib/systemd /usr/lib/systemd/system "
 shared=" ${shared//$'\n'/ } "
 while IFS= read -r f; do
