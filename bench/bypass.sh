@@ -4,7 +4,7 @@
 #   preload-bypass      server and benchmark under the preload with a
 #                       policy whose only rule bypasses every TCP port, at
 #                       the default log level (what a user runs; at
-#                       SECSOCK_LOG=info every bypassed connection also
+#                       SECSOCK_LOG=debug every bypassed connection also
 #                       costs a log line and the address look-ups for it)
 #
 # Three figures (bench/README.md "Bypass overhead"):
@@ -25,7 +25,7 @@
 #                 add, deterministic.  The shims make no system call of
 #                 their own on a bypassed socket (strace -c -f, see
 #                 README), so this is the whole added cost save caches.
-# Before measuring, a preloaded server and client at SECSOCK_LOG=info must
+# Before measuring, a preloaded server and client at SECSOCK_LOG=debug must
 # log 'bypass inbound' / 'bypass outbound' and nothing secured.
 
 # bypass_cg_objects FILE — "total libsecsock-self" instruction counts from a
@@ -103,11 +103,11 @@ bypass_callgrind() {
 }
 
 # bypass_check POLICY — the policy really bypasses: a preloaded server and
-# client at SECSOCK_LOG=info log their decisions.  Prints why not.
+# client at SECSOCK_LOG=debug log their decisions.  Prints why not.
 bypass_check() {
 	local pol=$1 port pid
 	port=$(free_port) || { echo "no free port"; return 1; }
-	redis_start bypass-check "$port" "$(secsock_env bypass-check-server "$pol")"
+	redis_start bypass-check "$port" "$(secsock_env bypass-check-server "$pol" debug)"
 	pid=$BG_PID
 	if ! wait_port "$port" 5; then
 		stop_pid "$pid"
@@ -115,7 +115,7 @@ bypass_check() {
 		return 1
 	fi
 	# shellcheck disable=SC2046
-	$(secsock_env bypass-check "$pol") redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1
+	$(secsock_env bypass-check "$pol" debug) redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1
 	stop_pid "$pid"
 	local f
 	for f in bypass-check-server:inbound bypass-check:outbound; do
@@ -161,7 +161,7 @@ action = bypass")
 			not_measured bypass all preload-bypass rps "bypass check: $why"
 		else
 			p_by=$(free_port)
-			redis_start bypass-preload "$p_by" "$pin_s $(secsock_env bypass-server "$pol" warn)"
+			redis_start bypass-preload "$p_by" "$pin_s $(secsock_env bypass-server "$pol" info)"
 			if wait_port "$p_by" 5; then
 				contenders="$contenders preload-bypass"
 			else
@@ -177,7 +177,7 @@ action = bypass")
 		for ct in $(in_order "$rep" $contenders); do
 			case $ct in
 			no-preload) redis_bench bypass "" no-preload "$pin_c" "$p_plain" 1 ;;
-			preload-bypass) redis_bench bypass "" preload-bypass "$pin_c $(secsock_env bypass "$pol" warn)" "$p_by" 1 ;;
+			preload-bypass) redis_bench bypass "" preload-bypass "$pin_c $(secsock_env bypass "$pol" info)" "$p_by" 1 ;;
 			esac
 		done
 		[ $((rep % 5)) = 0 ] && log "bypass: repetition $rep/$reps done"
@@ -192,7 +192,7 @@ action = bypass")
 		for ct in $(in_order "$rep" $contenders); do
 			case $ct in
 			no-preload) bypass_callgrind no-preload "" ;;
-			preload-bypass) bypass_callgrind preload-bypass "$(secsock_env bypass-cg "$pol" warn)" ;;
+			preload-bypass) bypass_callgrind preload-bypass "$(secsock_env bypass-cg "$pol" info)" ;;
 			esac
 		done
 		log "bypass: callgrind pair $rep/$cg_reps done"

@@ -121,7 +121,7 @@ psk-file = $POLDIR/bench.psk")
 			fi
 			pf=$WORK/connrate-$kind.port
 			# shellcheck disable=SC2046
-			bg_start "connrate-$kind" $(secsock_env "conn-$kind-server" "$pol" warn) \
+			bg_start "connrate-$kind" $(secsock_env "conn-$kind-server" "$pol" info) \
 				"$BIN/connrate" server "$pf"
 			pid=$BG_PID
 			if ! wait_file "$pf" 5; then
@@ -159,7 +159,7 @@ psk-file = $POLDIR/bench.psk")
 			secsock-*)
 				kind=${ct#secsock-}
 				conn_run_ours "$ct" "${ss_port[$kind]}" "${ss_pid[$kind]}" \
-					"$(secsock_env "conn-$kind" "${ss_pol[$kind]}" warn)"
+					"$(secsock_env "conn-$kind" "${ss_pol[$kind]}" info)"
 				;;
 			esac
 		done

@@ -88,9 +88,12 @@ ss_status ss_peers_load(const char *path, ss_peers **out, char *err, size_t errn
 
 int ss_mkdirs_for(const char *path)
 {
-	char d[PATH_MAX];
+	char d[PATH_MAX], dbuf[PATH_MAX];
 	snprintf(d, sizeof d, "%s", path);
-	char *dir = dirname(d);
+	/* dirname() may return a static string ("." for a bare file name):
+	 * the loop below writes into it, so it works on a copy. */
+	snprintf(dbuf, sizeof dbuf, "%s", dirname(d));
+	char *dir = dbuf;
 	for (char *s = dir + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;

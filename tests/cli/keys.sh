@@ -55,6 +55,9 @@ expect 0 "peers add the same again (already pinned: ok)" -- "$S" peers add 127.0
 expect 1 "peers add another key for a pinned peer" -- "$S" peers add 127.0.0.1 "$FPB"
 check "says which line pins it" grep -q "already pins 127.0.0.1 to $FPA" "$T/err"
 expect 1 "peers add a bad fingerprint" -- "$S" peers add 127.0.0.2 SHA256:nope
+# a --file with no directory part (dirname() gives its static "."): once a segfault
+( cd "$T" && "$S" peers add --file bare_peers 127.0.0.1 "$FPA" ) >"$T/out" 2>"$T/err"
+n=$((n + 1)); [ $? = 0 ] && grep -q "^127.0.0.1 $FPA" "$T/bare_peers" || { echo "FAIL: peers add --file NAME in the current directory"; cat "$T/err"; fails=$((fails + 1)); }
 expect 1 "peers add a bad address" -- "$S" peers add 300.1.1.1 "$FPA"
 expect 1 "peers add host bits beyond the prefix" -- "$S" peers add 10.0.0.1/8 "$FPA"
 expect 2 "peers add without a fingerprint" -- "$S" peers add 127.0.0.3

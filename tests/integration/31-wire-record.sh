@@ -69,13 +69,13 @@ direction = outbound
 port = $RELAY_PORT
 action = bypass
 EOF
-run_client clear "$RELAY_PORT" "$T/client-clear.log"
+SECSOCK_LOG=debug run_client clear "$RELAY_PORT" "$T/client-clear.log"
 rc=$?
 unset POLICY
 assert_eq "$rc" 0 "bypass: socat client exits 0" "$T/clear.err" "$T/client-clear.log"
 assert_same_file "$T/payload.txt" "$T/clear.echo" "bypass: echo equals the payload"
-assert_grep 'info: bypass outbound .*-> 127\.0\.0\.1:'"$RELAY_PORT"' rule=clear-relay' "$T/client-clear.log" \
-	"bypass: client logs 'bypass outbound ... rule=clear-relay'"
+assert_grep 'debug: bypass outbound .*-> 127\.0\.0\.1:'"$RELAY_PORT"' rule=clear-relay' "$T/client-clear.log" \
+	"bypass: client logs (at debug) 'bypass outbound ... rule=clear-relay'"
 stop_pid "$RELAY_PID"
 wire=$T/relay-clear
 if "$PY" "$WIRECHECK" --c2s "$wire/conn-1.c2s" --s2c "$wire/conn-1.s2c" --marker "$MARK" --expect-marker \

@@ -62,11 +62,11 @@ direction = outbound
 port = $RELAY_PORT
 action = bypass
 EOF
-preload "$T/bypass.log" "$EP" -T 20 -o "$T/bypass.got" connect 127.0.0.1 "$RELAY_PORT" "send:$MARK\n" recvline \
+SECSOCK_LOG=debug preload "$T/bypass.log" "$EP" -T 20 -o "$T/bypass.got" connect 127.0.0.1 "$RELAY_PORT" "send:$MARK\n" recvline \
 	>"$T/bypass.c" 2>&1
 unset POLICY
 assert_eq "$(cat "$T/bypass.got" 2>/dev/null)" "reply A" "bypass: the dialogue works" "$T/bypass.c" "$T/bypass.log"
-assert_grep 'info: bypass outbound .*-> 127\.0\.0\.1:'"$RELAY_PORT"' rule=clear' "$T/bypass.log" "bypass: logs 'bypass outbound ... rule=clear'"
+assert_grep 'debug: bypass outbound .*-> 127\.0\.0\.1:'"$RELAY_PORT"' rule=clear' "$T/bypass.log" "bypass: logs 'bypass outbound ... rule=clear'"
 wait_gone "$spid" 5
 assert_eq "$(head -c ${#MARK} "$T/bypass-relay/conn-1.c2s" 2>/dev/null)" "$MARK" \
 	"bypass: the wire starts with the plaintext marker (no ClientHello)"
