@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ static const char AD_TAG[] = "secsock-resume 1";
 
 static uint8_t *ukey;   /* sodium_malloc'd KEY_LEN: locked, out of core dumps */
 static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
-static int refused_said;
+static atomic_int refused_said;   /* says why once per process */
 
 struct ad {
 	uint8_t b[sizeof AD_TAG + 8 + sizeof(struct sockaddr_storage) + 64 + 256 + 2];
@@ -66,10 +67,8 @@ static int ad_make(struct ad *a, const struct sockaddr_storage *peer, const char
 
 static void refused(const char *why)
 {
-	if (!refused_said) {
-		refused_said = 1;
+	if (!atomic_exchange(&refused_said, 1))
 		pre_log(PRE_LOG_DEBUG, "resumption store refused: %s; associations stay per process", why);
-	}
 }
 
 /* $XDG_RUNTIME_DIR/secsock/resume, made 0700 and checked through its
@@ -310,12 +309,14 @@ void pre_resume_store_put(const struct sockaddr_storage *peer, const char *rule,
 	snprintf(tmp, sizeof tmp, "tmp.%ld.%lu", (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
 	f = REAL(openat)[0](d, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (f >= 0) {
+		struct stat st;
 		int w = REAL(write)(f, buf, FILE_LEN) == FILE_LEN;
+		int had = fstatat(d, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		REAL(close)(f);
 		if (!w || renameat(d, tmp, d, name) < 0)
 			unlinkat(d, tmp, 0);
-		else
-			evict(d);
+		else if (!had)
+			evict(d);   /* only a new name can pass the bound: a replaced entry costs no scan */
 	}
 	sodium_free(buf);
 	REAL(close)(d);

@@ -15,7 +15,8 @@
 #       resumed from ours, and pointed at our runtime dir its preload
 #       refuses it (not its own) and does a full handshake;
 #   (f) session-lifetime = 2s: an entry older than that, full handshake;
-#   (g) bounded: with 70 entries stored a write leaves at most 64.
+#   (g) bounded: with 70 entries stored a new one leaves 64, itself kept
+#       (the oldest go).
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools resume_client
@@ -128,6 +129,7 @@ assert_eq "$(res f1)$(res f2)$(res f3)" 010 "(f) session-lifetime = 2s: resumed 
 stop_pid "$SRV"
 
 # ---------------------------------------------------------------- (g)
+find "$RD" -maxdepth 1 -regextype posix-extended -regex '.*/[0-9a-f]{64}' -delete
 for i in $(seq 1 70); do
 	n=$(printf '%064x' "$i")
 	head -c 100 /dev/zero >"$RD/$n"
@@ -137,9 +139,10 @@ server "$T/a.conf"
 sleep 0.05; touch "$T/g.mark"
 client g1 "$T/a.conf"
 n=$(entries)
-assert_eq "$n" 64 "(g) bounded: 70 planted beside ours, 64 after a write"
+assert_eq "$n" 64 "(g) bounded: 70 planted, a new entry written, 64 left"
 assert_eq "$(res g1)" 0 "(g) ... a full handshake (the server restarted) whose entry is stored" "$T/g1.out"
 assert_eq "$(find "$RD" -maxdepth 1 -newer "$T/g.mark" -regextype posix-extended -regex '.*/[0-9a-f]{64}' | wc -l)" 1 \
 	"(g) ... the one just written kept"
+check "(g) ... the 7 oldest gone, the next kept" bash -c "[ ! -e $RD/$(printf '%064x' 7) ] && [ -e $RD/$(printf '%064x' 8) ]"
 stop_pid "$SRV"
 finish
