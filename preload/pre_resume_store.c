@@ -100,6 +100,9 @@ static int store_open(void)
 	return d;
 }
 
+/* 0: the key read; -1: none; -2: a "key" that is not one of ours (a key
+ * is linked into place only once written whole, so this one is damaged);
+ * -3: it could not be opened now (a symlink, no descriptors left). */
 static int key_read(int d)
 {
 	struct stat st;
@@ -107,12 +110,12 @@ static int key_read(int d)
 	int ok = 0;
 
 	if (f < 0)
-		return -1;
+		return errno == ENOENT ? -1 : -3;
 	if (fstat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0 &&
 	    st.st_size == KEY_LEN && REAL(read)(f, ukey, KEY_LEN) == KEY_LEN)
 		ok = 1;
 	REAL(close)(f);
-	return ok ? 0 : -1;
+	return ok ? 0 : -2;
 }
 
 /* A new key: written whole to a temporary name, then linked as "key", which
@@ -144,13 +147,21 @@ static int key_ready(int d)
 	if (!ukey) {
 		uint8_t *k = sodium_malloc(KEY_LEN);
 		ukey = k;
-		if (k && key_read(d) < 0) {
-			key_make(d);
-			if (key_read(d) < 0) {
-				refused("the key file is not a 32-byte file of this uid with mode 0600");
-				sodium_free(k);
-				ukey = NULL;
+		int r0 = k ? key_read(d) : 0;
+		if (r0 < 0 && r0 != -3) {
+			if (r0 == -2) {
+				/* every entry sealed under it is lost with it: they
+				 * fail to open and are removed one by one */
+				pre_log(PRE_LOG_DEBUG, "resumption store: key file damaged, replaced");
+				unlinkat(d, "key", 0);
 			}
+			key_make(d);
+			r0 = key_read(d);
+		}
+		if (r0 < 0) {
+			refused("the key file is not a 32-byte file of this uid with mode 0600");
+			sodium_free(k);
+			ukey = NULL;
 		}
 	}
 	r = ukey ? 0 : -1;

@@ -8,8 +8,9 @@
 #       $XDG_RUNTIME_DIR/secsock/resume 0700 with a 0600 key file and one
 #       entry whose name is 64 hex digits (no address or rule in it);
 #   (b) XDG_RUNTIME_DIR unset: per process only, the second not resumed;
-#   (c) a corrupt (garbage, then short) entry file: a full handshake and
-#       no error, the entry replaced, the next process resumed again;
+#   (c) a corrupt (garbage, then short) entry file, a damaged key file: a
+#       full handshake and no error, the file replaced, the next process
+#       resumed again;
 #   (d) the resume dir made 0755: refused (debug says why), full handshakes;
 #   (e) another user: cannot read our store, its own processes are not
 #       resumed from ours, and pointed at our runtime dir its preload
@@ -77,6 +78,13 @@ head -c 10 "$E" >"$E.t" && mv "$E.t" "$E"
 client c3 "$T/a.conf"
 client c4 "$T/a.conf"
 assert_eq "$(res c3)$(res c4)" 01 "(c) a short (torn) entry: a full handshake, then resumed again" "$T/c3.out" "$T/c4.out"
+
+head -c 5 /dev/urandom >"$RD/key.t" && chmod 600 "$RD/key.t" && mv "$RD/key.t" "$RD/key"
+SECSOCK_LOG=debug client c5 "$T/a.conf"
+client c6 "$T/a.conf"
+assert_eq "$(res c5)$(res c6)" 01 "(c) a damaged key file: a full handshake (its entries lost), then resumed" "$T/c5.out" "$T/c5.log"
+assert_eq "$(stat -c '%a %s' "$RD/key")" "600 32" "(c) ... the key file replaced" "$T/c5.log"
+assert_no_grep 'ERROR|WARNING' "$T/c5.log" "(c) ... and no error" "$T/c5.log"
 
 # ---------------------------------------------------------------- (d)
 chmod 755 "$RD"
