@@ -212,12 +212,12 @@ int pre_resume_store_get(const struct sockaddr_storage *peer, const char *rule, 
 {
 	struct ad a;
 	char name[NAME_LEN + 1];
-	uint8_t *buf;
+	uint8_t buf[FILE_LEN];   /* sealed: nothing secret until opened into *e */
 	int d, r, e0 = errno, found = 0;
 
 	if (ad_make(&a, peer, rule, target) < 0 || (d = store_open()) < 0)
 		return 0;
-	if (key_ready(d) < 0 || !(buf = sodium_malloc(FILE_LEN))) {
+	if (key_ready(d) < 0) {
 		REAL(close)(d);
 		return 0;
 	}
@@ -232,7 +232,6 @@ int pre_resume_store_get(const struct sockaddr_storage *peer, const char *rule, 
 	}
 	if (!found)
 		sodium_memzero(e, sizeof *e);
-	sodium_free(buf);   /* wipes */
 	REAL(close)(d);
 	errno = e0;
 	return found;
@@ -303,12 +302,12 @@ void pre_resume_store_put(const struct sockaddr_storage *peer, const char *rule,
 	static unsigned long seq;
 	struct ad a;
 	char name[NAME_LEN + 1], tmp[64];
-	uint8_t *buf;
+	uint8_t buf[FILE_LEN];   /* sealed: nothing secret */
 	int d, f, e0 = errno;
 
 	if (ad_make(&a, peer, rule, target) < 0 || (d = store_open()) < 0)
 		return;
-	if (key_ready(d) < 0 || !(buf = sodium_malloc(FILE_LEN))) {
+	if (key_ready(d) < 0) {
 		REAL(close)(d);
 		return;
 	}
@@ -329,7 +328,6 @@ void pre_resume_store_put(const struct sockaddr_storage *peer, const char *rule,
 		else if (!had)
 			evict(d);   /* only a new name can pass the bound: a replaced entry costs no scan */
 	}
-	sodium_free(buf);
 	REAL(close)(d);
 	errno = e0;
 }
