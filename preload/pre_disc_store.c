@@ -70,7 +70,7 @@ int pre_disc_entry_format(char *buf, size_t n, int kind, int64_t expires_ms)
 #include "pre_sym.h"
 
 static char dir_path[256];
-static int dir_ok;
+static int dir_ok, dir_xdg;
 static pthread_once_t dir_once = PTHREAD_ONCE_INIT;
 static atomic_long tmp_seq;
 
@@ -81,8 +81,7 @@ int64_t pre_disc_real_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A directory that only the effective user can reach. */
-static int private_dir(const struct stat *st)
+int pre_disc_private_dir(const struct stat *st)
 {
 	return S_ISDIR(st->st_mode) && st->st_uid == geteuid() && (st->st_mode & 077) == 0;
 }
@@ -93,9 +92,10 @@ static void dir_init(void)
 	struct stat st;
 	int n;
 
-	if (x && x[0] == '/' && lstat(x, &st) == 0 && private_dir(&st))
+	if (x && x[0] == '/' && lstat(x, &st) == 0 && pre_disc_private_dir(&st)) {
 		n = snprintf(dir_path, sizeof dir_path, "%s/secsock", x);
-	else
+		dir_xdg = 1;
+	} else
 		n = snprintf(dir_path, sizeof dir_path, "/tmp/secsock-%lu", (unsigned long)geteuid());
 	if (n < 0 || (size_t)n >= sizeof dir_path)
 		return;
@@ -104,7 +104,7 @@ static void dir_init(void)
 		        strerror(errno));
 		return;
 	}
-	if (lstat(dir_path, &st) < 0 || !private_dir(&st)) {
+	if (lstat(dir_path, &st) < 0 || !pre_disc_private_dir(&st)) {
 		pre_log(PRE_LOG_WARN, "discovery store %s refused: not a directory of uid %lu with mode 0700; "
 		        "verdicts stay per process", dir_path, (unsigned long)geteuid());
 		return;
@@ -112,21 +112,20 @@ static void dir_init(void)
 	dir_ok = 1;
 }
 
-/* The directory, opened and checked again through its descriptor. */
-static int dir_open(void)
+int pre_disc_store_dir_open(int xdg_only)
 {
 	struct stat st;
 	int d, e = errno;
 
 	pthread_once(&dir_once, dir_init);
-	if (!dir_ok)
+	if (!dir_ok || (xdg_only && !dir_xdg))
 		return -1;
 	d = REAL(open)[0](dir_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d < 0) {
 		errno = e;
 		return -1;
 	}
-	if (fstat(d, &st) < 0 || !private_dir(&st)) {
+	if (fstat(d, &st) < 0 || !pre_disc_private_dir(&st)) {
 		REAL(close)(d);
 		errno = e;
 		return -1;
@@ -151,7 +150,7 @@ int pre_disc_store_get(const char *name, int kind, int64_t *expires_ms)
 	ssize_t n = -1;
 	int64_t exp, now;
 
-	if (!name_ok(name) || (d = dir_open()) < 0)
+	if (!name_ok(name) || (d = pre_disc_store_dir_open(0)) < 0)
 		return 0;
 	f = REAL(openat)[0](d, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (f >= 0) {
@@ -183,7 +182,7 @@ void pre_disc_store_put(const char *name, int kind, int64_t expires_ms)
 	int d, f, n, e = errno;
 
 	if (!name_ok(name) || (n = pre_disc_entry_format(buf, sizeof buf, kind, expires_ms)) < 0 ||
-	    (d = dir_open()) < 0)
+	    (d = pre_disc_store_dir_open(0)) < 0)
 		return;
 	snprintf(tmp, sizeof tmp, "tmp.%ld.%ld", (long)getpid(), (long)atomic_fetch_add(&tmp_seq, 1));
 	f = REAL(openat)[0](d, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -201,7 +200,7 @@ void pre_disc_store_del(const char *name)
 {
 	int d, e = errno;
 
-	if (!name_ok(name) || (d = dir_open()) < 0)
+	if (!name_ok(name) || (d = pre_disc_store_dir_open(0)) < 0)
 		return;
 	unlinkat(d, name, 0);
 	REAL(close)(d);

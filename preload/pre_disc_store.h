@@ -31,4 +31,13 @@ int pre_disc_store_get(const char *name, int kind, int64_t *expires_ms);
 void pre_disc_store_put(const char *name, int kind, int64_t expires_ms);
 void pre_disc_store_del(const char *name);
 
+struct stat;
+/* A directory only the effective user can reach: ours, no group or other bits. */
+int pre_disc_private_dir(const struct stat *st);
+/* The store's directory, opened (O_DIRECTORY|O_NOFOLLOW, close-on-exec)
+ * and checked again through its descriptor, for other per-user stores
+ * (pre_resume_store.h); xdg_only: -1 unless it is under $XDG_RUNTIME_DIR
+ * (not the /tmp fallback).  -1 when refused; errno kept. */
+int pre_disc_store_dir_open(int xdg_only);
+
 #endif

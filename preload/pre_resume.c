@@ -7,6 +7,7 @@
 #include "pre_core.h"
 #include "pre_log.h"
 #include "pre_resume.h"
+#include "pre_resume_store.h"
 #include "pre_secmem.h"
 #include "pre_sock.h"
 #include "pre_sym.h"
@@ -94,6 +95,12 @@ static uint32_t secs(uint64_t ms)
 	return ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ms / 1000);
 }
 
+int pre_resume_usable(const ss_resume_entry *e, uint64_t lifetime_ms, uint64_t idle_ms, int64_t now)
+{
+	return ss_resume_fresh(&e->id, now, secs(lifetime_ms), secs(idle_ms)) &&
+	       now - e->id.last_used < (int64_t)e->lifetime;
+}
+
 void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
 {
 	const pol_settings *s = pre_conn_settings(c);
@@ -113,8 +120,7 @@ void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
 		struct assoc *a = &assocs[i];
 		if (!same(a, &p, rule, target ? target : ""))
 			continue;
-		if (ss_resume_fresh(&a->e.id, now, secs(s->session_lifetime_ms), secs(s->idle_timeout_ms)) &&
-		    now - a->e.id.last_used < (int64_t)a->e.lifetime) {
+		if (pre_resume_usable(&a->e, s->session_lifetime_ms, s->idle_timeout_ms, now)) {
 			*e = a->e;
 			found = 1;
 		} else {
@@ -122,6 +128,10 @@ void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
 		}
 	}
 	pthread_mutex_unlock(&assoc_lock);
+	/* none in this process: one another process of this user left */
+	if (!found)
+		found = pre_resume_store_get(&p, rule, target ? target : "", s->session_lifetime_ms,
+		                             s->idle_timeout_ms, e);
 	if (found && ss_ctx_client_new(c->cred, target, &c->ctx) == SS_OK &&
 	    ss_ctx_set_resume(c->ctx, e) != SS_OK) {
 		ss_ctx_free(c->ctx);   /* the rule no longer takes its method: a full handshake */
@@ -186,6 +196,7 @@ void pre_resume_ticket(struct pre_conn *c)
 		memcpy(slot->target, r->target, sizeof slot->target);
 		slot->e = *e;
 		pthread_mutex_unlock(&assoc_lock);
+		pre_resume_store_put(&r->peer, r->rule, r->target, e);
 	}
 	sodium_memzero(msg, sizeof msg);
 	if (e)

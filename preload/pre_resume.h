@@ -6,7 +6,8 @@
  * tickets of every other; they live in locked memory for the process's
  * life.  Client associations are kept per process, keyed by the peer's
  * address and port, the rule and the target name, in locked memory; a
- * fork child inherits them. */
+ * fork child inherits them.  Behind the table, the user's processes share
+ * them through pre_resume_store.h. */
 #ifndef PRE_RESUME_H
 #define PRE_RESUME_H
 
@@ -27,6 +28,9 @@ void pre_resume_offer(struct pre_conn *c, int fd, const char *target);
 void pre_resume_established(struct pre_conn *c, int fd, uint8_t *ticket, size_t cap, size_t *len);
 /* Client, after a record that carried a NewSessionTicket. */
 void pre_resume_ticket(struct pre_conn *c);
+/* Is the association usable now under these lifetimes and the server's
+ * ticket_lifetime (the per-process table and pre_resume_store.h)? */
+int pre_resume_usable(const ss_resume_entry *e, uint64_t lifetime_ms, uint64_t idle_ms, int64_t now);
 /* Forget what c kept (teardown). */
 void pre_resume_drop(struct pre_conn *c);
 

@@ -45,8 +45,11 @@ server() {   # POLICY [PROGRAM...]: PROGRAM (default: the echo server) on $port
 	SRV=$BG_PID
 	wait_listen "$port" 10 "$SRV" || bail "server did not listen" "$T/srv.err" "$T/srv.log"
 }
+# Each client process gets its own runtime dir: what one process keeps is
+# measured here, the per-user cache shared by processes in 81-resume-xproc.
 client() {   # NAME POLICY N [PAUSE_MS]
-	XDG_CONFIG_HOME=$CLI_CFG POLICY=$2 preload "$T/$1.log" "$RC" "$port" "$3" "${4:-0}" >"$T/$1.out" 2>"$T/$1.err"
+	mkdir -p -m 700 "$T/xdg-$1"
+	XDG_RUNTIME_DIR=$T/xdg-$1 XDG_CONFIG_HOME=$CLI_CFG POLICY=$2 preload "$T/$1.log" "$RC" "$port" "$3" "${4:-0}" >"$T/$1.out" 2>"$T/$1.err"
 }
 resumed_of() { sed -n "s/^conn $2: .*resumed=\([01]\).*/\1/p" "$T/$1.out"; }
 
