@@ -33,6 +33,43 @@ struct assoc {
 static ss_ticket_keys *keys;        /* sodium_malloc'd: locked, out of core dumps */
 static struct assoc *assocs;        /* sodium_malloc'd, ASSOC_MAX */
 static pthread_mutex_t assoc_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char env_scope[16];  /* BLAKE2b of what resolves this process's credential paths */
+
+/* The per-user store is shared by every process of the user, and those may
+ * hold different credentials: another XDG_CONFIG_HOME or HOME is another
+ * default host key, another policy file other settings.  An association
+ * proves the identity it was made with, so in the store it is keyed by the
+ * rule's settings and that environment as well as by the rule's name — a
+ * process never resumes as an identity its own credentials do not hold.
+ * The environment is read once at start (programs rewrite environ later). */
+static void env_scope_init(void)
+{
+	static const char *const vars[] = { "XDG_CONFIG_HOME", "HOME" };
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof env_scope);
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		const char *v = getenv(vars[i]);
+		crypto_generichash_update(&st, (const unsigned char *)(v ? v : ""), v ? strlen(v) + 1 : 0);
+		crypto_generichash_update(&st, (const unsigned char *)"|", 1);
+	}
+	crypto_generichash_final(&st, env_scope, sizeof env_scope);
+}
+
+/* "RULE/HEX": the store's rule key for settings s (see env_scope). */
+static void store_rule(const pol_settings *s, const char *rule, char *out, size_t n)
+{
+	unsigned char h[16];
+	char hex[2 * sizeof h + 1];
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, env_scope, sizeof env_scope);
+	crypto_generichash_update(&st, (const unsigned char *)s, sizeof *s);
+	crypto_generichash_final(&st, h, sizeof h);
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	snprintf(out, n, "%s/%s", rule, hex);
+}
 
 static void lock_fn(void) { pthread_mutex_lock(&assoc_lock); }
 static void unlock_fn(void) { pthread_mutex_unlock(&assoc_lock); }
@@ -41,6 +78,7 @@ void pre_resume_init(void)
 {
 	if (sodium_init() < 0)
 		return;
+	env_scope_init();
 	keys = sodium_malloc(sizeof *keys);
 	assocs = sodium_malloc(ASSOC_MAX * sizeof *assocs);
 	if (!keys || !assocs) {
@@ -129,9 +167,12 @@ void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
 	}
 	pthread_mutex_unlock(&assoc_lock);
 	/* none in this process: one another process of this user left */
-	if (!found)
-		found = pre_resume_store_get(&p, rule, target ? target : "", s->session_lifetime_ms,
+	if (!found) {
+		char srule[128];
+		store_rule(s, rule, srule, sizeof srule);
+		found = pre_resume_store_get(&p, srule, target ? target : "", s->session_lifetime_ms,
 		                             s->idle_timeout_ms, e);
+	}
 	if (found && ss_ctx_client_new(c->cred, target, &c->ctx) == SS_OK &&
 	    ss_ctx_set_resume(c->ctx, e) != SS_OK) {
 		ss_ctx_free(c->ctx);   /* the rule no longer takes its method: a full handshake */
@@ -196,7 +237,9 @@ void pre_resume_ticket(struct pre_conn *c)
 		memcpy(slot->target, r->target, sizeof slot->target);
 		slot->e = *e;
 		pthread_mutex_unlock(&assoc_lock);
-		pre_resume_store_put(&r->peer, r->rule, r->target, e);
+		char srule[128];
+		store_rule(pre_conn_settings(c), r->rule, srule, sizeof srule);
+		pre_resume_store_put(&r->peer, srule, r->target, e);
 	}
 	sodium_memzero(msg, sizeof msg);
 	if (e)

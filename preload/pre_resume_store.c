@@ -40,7 +40,7 @@ static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int refused_said;   /* says why once per process */
 
 struct ad {
-	uint8_t b[sizeof AD_TAG + 8 + sizeof(struct sockaddr_storage) + 64 + 256 + 2];
+	uint8_t b[sizeof AD_TAG + 8 + sizeof(struct sockaddr_storage) + 128 + 256 + 2];   /* rule: "NAME/SCOPE" (pre_resume.c) */
 	size_t n;
 };
 
@@ -49,7 +49,7 @@ static int ad_make(struct ad *a, const struct sockaddr_storage *peer, const char
 	uint64_t sz = sizeof(ss_resume_entry);
 	size_t lr = strlen(rule) + 1, lt = strlen(target) + 1;
 
-	if (lr > 64 || lt > 256)
+	if (lr > 128 || lt > 256)
 		return -1;
 	a->n = 0;
 	memcpy(a->b, AD_TAG, sizeof AD_TAG);
