@@ -3,6 +3,8 @@
 # separate client processes resume from the shared cache; another user
 # cannot read or use it" (preload/pre_resume_store.h, docs/design.md
 # "Quick reconnects").
+#   (h) a process of the same user with another XDG_CONFIG_HOME (another
+#       credential source) is not resumed from this one's association;
 #   (a) two client processes one after the other: the second is resumed
 #       (log resumed=yes, secsock_query resumed=1); the store is
 #       $XDG_RUNTIME_DIR/secsock/resume 0700 with a 0600 key file and one
@@ -152,5 +154,16 @@ assert_eq "$(res g1)" 0 "(g) ... a full handshake (the server restarted) whose e
 assert_eq "$(find "$RD" -maxdepth 1 -newer "$T/g.mark" -regextype posix-extended -regex '.*/[0-9a-f]{64}' | wc -l)" 1 \
 	"(g) ... the one just written kept"
 check "(g) ... the 7 oldest gone, the next kept" bash -c "[ ! -e $RD/$(printf '%064x' 7) ] && [ -e $RD/$(printf '%064x' 8) ]"
+
+# ---------------------------------------------------------------- (h)
+# the same user, another credential source (XDG_CONFIG_HOME: another default
+# host key): not resumed from the association g1 made, then its own is used
+client h0 "$T/a.conf"
+mkdir -p -m 700 "$T/other-config"
+XDG_CONFIG_HOME=$T/other-config client h1 "$T/a.conf"
+XDG_CONFIG_HOME=$T/other-config client h2 "$T/a.conf"
+assert_eq "$(res h0)$(res h1)$(res h2)" 101 \
+	"(h) another XDG_CONFIG_HOME of the same user: not resumed from this one's association, then from its own" \
+	"$T/h0.out" "$T/h1.out" "$T/h1.log"
 stop_pid "$SRV"
 finish
