@@ -3,6 +3,8 @@
 # separate client processes resume from the shared cache; another user
 # cannot read or use it" (preload/pre_resume_store.h, docs/design.md
 # "Quick reconnects").
+#   (i) a changed client policy (same rule, another setting) does not
+#       resume an association made under the old one;
 #   (h) a process of the same user with another XDG_CONFIG_HOME (another
 #       credential source) is not resumed from this one's association;
 #   (a) two client processes one after the other: the second is resumed
@@ -165,5 +167,14 @@ XDG_CONFIG_HOME=$T/other-config client h2 "$T/a.conf"
 assert_eq "$(res h0)$(res h1)$(res h2)" 101 \
 	"(h) another XDG_CONFIG_HOME of the same user: not resumed from this one's association, then from its own" \
 	"$T/h0.out" "$T/h1.out" "$T/h1.log"
+
+# ---------------------------------------------------------------- (i)
+# the client's policy changed (same rule name, another setting): the stored
+# association is not offered under it; the old policy still resumes
+pol "$T/i.conf" "rekey-after = 30m"
+client i1 "$T/i.conf"
+client i2 "$T/a.conf"
+assert_eq "$(res i1)$(res i2)" 01 "(i) a changed client policy: a full handshake, the unchanged one still resumed" \
+	"$T/i1.out" "$T/i1.log" "$T/i2.out"
 stop_pid "$SRV"
 finish
