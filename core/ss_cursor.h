@@ -8,15 +8,33 @@
 #ifndef SS_CURSOR_H
 #define SS_CURSOR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "ss_status.h"
 
 typedef struct ss_cur {
 	const uint8_t *buf;
 	size_t len;
 	size_t off;
 } ss_cur;
+
+/* A parser's refusal: the reason into why[why_len] (when given) and
+ * SS_DECODE_ERROR, so a refusal is one `return ss_cur_fail(...)`. */
+__attribute__((format(printf, 3, 4)))
+static inline ss_status ss_cur_fail(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+	if (why && why_len) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return SS_DECODE_ERROR;
+}
 
 static inline ss_cur ss_cur_make(const uint8_t *buf, size_t len)
 {

@@ -32,18 +32,6 @@ static const uint8_t magic_kdsk[4] = { 'K', 'D', 'S', 'K' };
 static const char kdf_sp800_108[] = "SP800_108_CTR_HMAC";
 static const char *const sa_names[] = { "DH", "ECDH_P256", "ECDH_P384", "ECDH_P521" };
 
-__attribute__((format(printf, 3, 4)))
-static ss_status fail(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return SS_DECODE_ERROR;
-}
-
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -162,24 +150,24 @@ static ss_status check_algorithms(ss_gkdi_env *e, char *why, size_t wl)
 	int dh = 0, known = 0;
 
 	if (!utf16_is(e->kdf_alg, kdf_sp800_108))
-		return fail(why, wl, "KDF algorithm is not SP800_108_CTR_HMAC");
+		return ss_cur_fail(why, wl, "KDF algorithm is not SP800_108_CTR_HMAC");
 	if (!kdf_params_hash(e->kdf_params, &e->hash))
-		return fail(why, wl, "bad KDF parameters (%zu bytes)", e->kdf_params.len);
+		return ss_cur_fail(why, wl, "bad KDF parameters (%zu bytes)", e->kdf_params.len);
 	if (!utf16_ok(e->sa_alg, ALG_MAX16, 1))
-		return fail(why, wl, "bad secret agreement algorithm string");
+		return ss_cur_fail(why, wl, "bad secret agreement algorithm string");
 	for (size_t i = 0; i < sizeof sa_names / sizeof sa_names[0]; i++)
 		if (utf16_is(e->sa_alg, sa_names[i])) {
 			known = 1;
 			dh = i == 0;
 		}
 	if (e->sa_alg.len && !known)
-		return fail(why, wl, "unknown secret agreement algorithm");
+		return ss_cur_fail(why, wl, "unknown secret agreement algorithm");
 	if (e->sa_params.len && !dh)
-		return fail(why, wl, "secret agreement parameters without DH");
+		return ss_cur_fail(why, wl, "secret agreement parameters without DH");
 	if (e->sa_params.len && !dh_params_ok(e->sa_params))
-		return fail(why, wl, "bad DH parameters (%zu bytes)", e->sa_params.len);
+		return ss_cur_fail(why, wl, "bad DH parameters (%zu bytes)", e->sa_params.len);
 	if (e->priv_bits > BITS_MAX || e->pub_bits > BITS_MAX)
-		return fail(why, wl, "key length out of range");
+		return ss_cur_fail(why, wl, "key length out of range");
 	return SS_OK;
 }
 
@@ -189,22 +177,22 @@ static ss_status check_keys(const ss_gkdi_env *e, char *why, size_t wl)
 	int pub = (e->flags & SS_GKDI_FLAG_PUBLIC) != 0;
 
 	if (e->l1_key.len != 0 && e->l1_key.len != SS_GKDI_KEY_LEN)
-		return fail(why, wl, "cbL1Key %zu (0 or 64)", e->l1_key.len);
+		return ss_cur_fail(why, wl, "cbL1Key %zu (0 or 64)", e->l1_key.len);
 	if (pub && e->l1_key.len)
-		return fail(why, wl, "an L1 key beside a public key");
+		return ss_cur_fail(why, wl, "an L1 key beside a public key");
 	if (e->l1_key.len && e->gkid.l1 == 0 && e->gkid.l2 != 31)
-		return fail(why, wl, "an L1 key at L1 index 0 with L2 index below 31");
+		return ss_cur_fail(why, wl, "an L1 key at L1 index 0 with L2 index below 31");
 	if (pub) {
 		if (!public_key_ok(e->l2_key))
-			return fail(why, wl, "bad public key (%zu bytes)", e->l2_key.len);
+			return ss_cur_fail(why, wl, "bad public key (%zu bytes)", e->l2_key.len);
 		return SS_OK;
 	}
 	if (e->l2_key.len != 0 && e->l2_key.len != SS_GKDI_KEY_LEN)
-		return fail(why, wl, "cbL2Key %zu (0 or 64)", e->l2_key.len);
+		return ss_cur_fail(why, wl, "cbL2Key %zu (0 or 64)", e->l2_key.len);
 	if (e->l2_key.len && e->gkid.l2 == 31)
-		return fail(why, wl, "an L2 key at L2 index 31");
+		return ss_cur_fail(why, wl, "an L2 key at L2 index 31");
 	if (!e->l1_key.len && !e->l2_key.len)
-		return fail(why, wl, "no key");
+		return ss_cur_fail(why, wl, "no key");
 	return SS_OK;
 }
 
@@ -214,28 +202,28 @@ static ss_status parse_header(ss_cur *c, ss_gkdi_env *e, uint32_t cb[10], char *
 	ss_gkdi_bytes rk;
 
 	if (ss_cur_left(c) < SS_GKDI_ENV_HDR)
-		return fail(why, wl, "%zu bytes, shorter than the 80-byte header", ss_cur_left(c));
+		return ss_cur_fail(why, wl, "%zu bytes, shorter than the 80-byte header", ss_cur_left(c));
 	if (!cur_le32(c, &v) || v != ENV_VERSION)
-		return fail(why, wl, "version %u (only 1)", v);
+		return ss_cur_fail(why, wl, "version %u (only 1)", v);
 	if (!cur_le32(c, &magic) || memcmp(c->buf + c->off - 4, magic_kdsk, 4) != 0)
-		return fail(why, wl, "magic is not KDSK");
+		return ss_cur_fail(why, wl, "magic is not KDSK");
 	e->version = v;
 	if (!cur_le32(c, &e->flags) || (e->flags & ~(SS_GKDI_FLAG_PUBLIC | SS_GKDI_FLAG_ENCRYPT)))
-		return fail(why, wl, "unknown flags 0x%x", e->flags);
+		return ss_cur_fail(why, wl, "unknown flags 0x%x", e->flags);
 	for (int i = 0; i < 3; i++)
 		if (!cur_le32(c, &idx[i]))
-			return fail(why, wl, "short header");
+			return ss_cur_fail(why, wl, "short header");
 	if (idx[0] > INT32_MAX)
-		return fail(why, wl, "L0 index %d is negative", (int32_t)idx[0]);
+		return ss_cur_fail(why, wl, "L0 index %d is negative", (int32_t)idx[0]);
 	if (idx[1] > 31 || idx[2] > 31)
-		return fail(why, wl, "L1/L2 index out of 0..31");
+		return ss_cur_fail(why, wl, "L1/L2 index out of 0..31");
 	e->gkid = (ss_gkid){ (int32_t)idx[0], (int32_t)idx[1], (int32_t)idx[2] };
 	if (!cur_bytes(c, 16, &rk))
-		return fail(why, wl, "short header");
+		return ss_cur_fail(why, wl, "short header");
 	memcpy(e->rkid.b, rk.p, 16);
 	for (int i = 0; i < 10; i++)
 		if (!cur_le32(c, &cb[i]))
-			return fail(why, wl, "short header");
+			return ss_cur_fail(why, wl, "short header");
 	return SS_OK;
 }
 
@@ -253,7 +241,7 @@ ss_status ss_gkdi_env_parse(const uint8_t *buf, size_t len, ss_gkdi_env *e, char
 
 	memset(e, 0, sizeof *e);
 	if (len > SS_GKDI_ENV_MAX)
-		return fail(why, wl, "%zu bytes, longer than %d", len, SS_GKDI_ENV_MAX);
+		return ss_cur_fail(why, wl, "%zu bytes, longer than %d", len, SS_GKDI_ENV_MAX);
 	st = parse_header(&c, e, cb, why, wl);
 	if (st != SS_OK)
 		return st;
@@ -269,13 +257,13 @@ ss_status ss_gkdi_env_parse(const uint8_t *buf, size_t len, ss_gkdi_env *e, char
 	body[7] = &e->l2_key;
 	for (int i = 0; i < 8; i++)
 		if (!cur_bytes(&c, cb[body_cb[i]], body[i]))
-			return fail(why, wl, "%s (%u bytes) runs past the end", names[i], cb[body_cb[i]]);
+			return ss_cur_fail(why, wl, "%s (%u bytes) runs past the end", names[i], cb[body_cb[i]]);
 	if (ss_cur_left(&c))
-		return fail(why, wl, "%zu trailing bytes", ss_cur_left(&c));
+		return ss_cur_fail(why, wl, "%zu trailing bytes", ss_cur_left(&c));
 	if (!utf16_ok(e->kdf_alg, ALG_MAX16, 0))
-		return fail(why, wl, "bad KDF algorithm string");
+		return ss_cur_fail(why, wl, "bad KDF algorithm string");
 	if (!utf16_ok(e->domain, NAME_MAX16, 0) || !utf16_ok(e->forest, NAME_MAX16, 0))
-		return fail(why, wl, "bad domain or forest name");
+		return ss_cur_fail(why, wl, "bad domain or forest name");
 	st = check_algorithms(e, why, wl);
 	if (st == SS_OK)
 		st = check_keys(e, why, wl);
@@ -300,11 +288,11 @@ ss_status ss_gkdi_env_encode(const ss_gkdi_env *e, uint8_t *out, size_t cap, siz
 
 	for (int i = 0; i < 8; i++) {
 		if (body[i]->len > SS_GKDI_ENV_MAX || (body[i]->len && !body[i]->p))
-			return fail(why, wl, "field %d too long", i);
+			return ss_cur_fail(why, wl, "field %d too long", i);
 		n += body[i]->len;
 	}
 	if (n > SS_GKDI_ENV_MAX)
-		return fail(why, wl, "envelope of %zu bytes, longer than %d", n, SS_GKDI_ENV_MAX);
+		return ss_cur_fail(why, wl, "envelope of %zu bytes, longer than %d", n, SS_GKDI_ENV_MAX);
 	*out_len = n;
 	if (cap < n)
 		return SS_BUFFER_TOO_SMALL;

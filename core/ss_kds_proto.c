@@ -10,18 +10,6 @@
 
 static const uint8_t magic[4] = { 'S', 'K', 'D', 'S' };
 
-__attribute__((format(printf, 3, 4)))
-static ss_status refuse(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return SS_DECODE_ERROR;
-}
-
 const char *ss_kds_code_name(ss_kds_code c)
 {
 	static const char *const names[SS_KDS_CODE_COUNT_] = {
@@ -41,22 +29,22 @@ ss_status ss_kds_frame(const uint8_t *buf, size_t len, ss_kds_type *type,
 
 	/* refuse a wrong prefix as soon as it is seen, not after 10 bytes */
 	if (m && memcmp(buf, magic, m) != 0)
-		return refuse(why, why_len, "bad magic (not a secsock KDS frame)");
+		return ss_cur_fail(why, why_len, "bad magic (not a secsock KDS frame)");
 	if (!ss_cur_skip(&c, sizeof magic))
 		return SS_INCOMPLETE_MESSAGE;
 	if (!ss_cur_uint(&c, 1, &ver))
 		return SS_INCOMPLETE_MESSAGE;
 	if (ver != SS_KDS_VERSION)
-		return refuse(why, why_len, "unsupported version %u (this is version %d)", ver,
+		return ss_cur_fail(why, why_len, "unsupported version %u (this is version %d)", ver,
 		              SS_KDS_VERSION);
 	if (!ss_cur_uint(&c, 1, &t))
 		return SS_INCOMPLETE_MESSAGE;
 	if (t != SS_KDS_T_GET_KEY && t != SS_KDS_T_ANSWER)
-		return refuse(why, why_len, "unknown frame type %u", t);
+		return ss_cur_fail(why, why_len, "unknown frame type %u", t);
 	if (!ss_cur_uint(&c, 4, &n))
 		return SS_INCOMPLETE_MESSAGE;
 	if (n > SS_KDS_BODY_MAX)
-		return refuse(why, why_len, "body length %u over %d", n, SS_KDS_BODY_MAX);
+		return ss_cur_fail(why, why_len, "body length %u over %d", n, SS_KDS_BODY_MAX);
 	if (ss_cur_left(&c) < n)
 		return SS_INCOMPLETE_MESSAGE;
 	*type = (ss_kds_type)t;
@@ -76,13 +64,13 @@ static ss_status whole(const uint8_t *buf, size_t len, ss_kds_type want, ss_cur 
 	ss_status st = ss_kds_frame(buf, len, &t, &b, &bl, &fl, why, why_len);
 
 	if (st == SS_INCOMPLETE_MESSAGE)
-		return refuse(why, why_len, "truncated frame (%zu bytes)", len);
+		return ss_cur_fail(why, why_len, "truncated frame (%zu bytes)", len);
 	if (st != SS_OK)
 		return st;
 	if (t != want)
-		return refuse(why, why_len, "frame type %d where %d was expected", (int)t, (int)want);
+		return ss_cur_fail(why, why_len, "frame type %d where %d was expected", (int)t, (int)want);
 	if (fl != len)
-		return refuse(why, why_len, "%zu bytes after the frame", len - fl);
+		return ss_cur_fail(why, why_len, "%zu bytes after the frame", len - fl);
 	*body = ss_cur_make(b, bl);
 	return SS_OK;
 }
@@ -114,33 +102,33 @@ ss_status ss_kds_req_parse(const uint8_t *buf, size_t len, ss_kds_req *req,
 	if (st != SS_OK)
 		return st;
 	if (!ss_cur_vec(&c, 1, &g))
-		return refuse(why, why_len, "group name runs past the body");
+		return ss_cur_fail(why, why_len, "group name runs past the body");
 	if (!group_ok(g.buf, g.len))
-		return refuse(why, why_len, "group name must be 1..%d of [A-Za-z0-9._-]",
+		return ss_cur_fail(why, why_len, "group name must be 1..%d of [A-Za-z0-9._-]",
 		              SS_KDS_GROUP_MAX);
 	memcpy(req->group, g.buf, g.len);
 	req->group[g.len] = '\0';
 	for (int i = 0; i < 3; i++)
 		if (!ss_cur_uint(&c, 4, &l[i]))
-			return refuse(why, why_len, "GKID runs past the body");
+			return ss_cur_fail(why, why_len, "GKID runs past the body");
 	/* int32 two's complement on the wire */
 	req->gkid = (ss_gkid){ (int32_t)l[0], (int32_t)l[1], (int32_t)l[2] };
 	if (!ss_gkid_valid(req->gkid))
-		return refuse(why, why_len, "invalid GKID %d,%d,%d", (int)req->gkid.l0,
+		return ss_cur_fail(why, why_len, "invalid GKID %d,%d,%d", (int)req->gkid.l0,
 		              (int)req->gkid.l1, (int)req->gkid.l2);
 	if (!ss_cur_uint(&c, 1, &flags))
-		return refuse(why, why_len, "flags missing");
+		return ss_cur_fail(why, why_len, "flags missing");
 	if (flags & ~SS_KDS_FLAG_RKID)
-		return refuse(why, why_len, "unknown flags 0x%02x", flags);
+		return ss_cur_fail(why, why_len, "unknown flags 0x%02x", flags);
 	if (flags & SS_KDS_FLAG_RKID) {
 		if (ss_cur_left(&c) < sizeof req->rkid.b)
-			return refuse(why, why_len, "root key id runs past the body");
+			return ss_cur_fail(why, why_len, "root key id runs past the body");
 		memcpy(req->rkid.b, c.buf + c.off, sizeof req->rkid.b);
 		ss_cur_skip(&c, sizeof req->rkid.b);
 		req->has_rkid = 1;
 	}
 	if (ss_cur_left(&c) != 0)
-		return refuse(why, why_len, "%zu bytes after the request", ss_cur_left(&c));
+		return ss_cur_fail(why, why_len, "%zu bytes after the request", ss_cur_left(&c));
 	return SS_OK;
 }
 
@@ -199,23 +187,23 @@ ss_status ss_kds_answer_parse(const uint8_t *buf, size_t len, ss_kds_answer *ans
 	if (st != SS_OK)
 		return st;
 	if (!ss_cur_uint(&c, 1, &code))
-		return refuse(why, why_len, "status missing");
+		return ss_cur_fail(why, why_len, "status missing");
 	if (code >= SS_KDS_CODE_COUNT_)
-		return refuse(why, why_len, "unknown status %u", code);
+		return ss_cur_fail(why, why_len, "unknown status %u", code);
 	ans->code = (ss_kds_code)code;
 	if (code == SS_KDS_OK) {
 		if (!ss_cur_vec(&c, 4, &e))
-			return refuse(why, why_len, "envelope runs past the body");
+			return ss_cur_fail(why, why_len, "envelope runs past the body");
 		if (e.len < SS_GKDI_ENV_HDR || e.len > SS_GKDI_ENV_MAX)
-			return refuse(why, why_len, "envelope length %zu outside %d..%d", e.len,
+			return ss_cur_fail(why, why_len, "envelope length %zu outside %d..%d", e.len,
 			              SS_GKDI_ENV_HDR, SS_GKDI_ENV_MAX);
 		if (ss_gkdi_env_parse(e.buf, e.len, &env, NULL, 0) != SS_OK)
-			return refuse(why, why_len, "the envelope does not parse (MS-GKDI 2.2.4)");
+			return ss_cur_fail(why, why_len, "the envelope does not parse (MS-GKDI 2.2.4)");
 		ans->env = e.buf;
 		ans->env_len = e.len;
 	}
 	if (ss_cur_left(&c) != 0)
-		return refuse(why, why_len, "%zu bytes after the answer", ss_cur_left(&c));
+		return ss_cur_fail(why, why_len, "%zu bytes after the answer", ss_cur_left(&c));
 	return SS_OK;
 }
 
