@@ -140,17 +140,6 @@ int ss_group_gkid_ok(ss_gkid got, ss_gkid now)
 
 /* ------------------------------------------------------------ root-key file */
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* "GUID HASH HEX" on the first line that is not blank or '#'. */
 static int parse_root(char *text, ss_gkdi_root *root, uint8_t *key)
 {
@@ -171,12 +160,11 @@ static int parse_root(char *text, ss_gkdi_root *root, uint8_t *key)
 	    ss_guid_parse(guid, &root->id) != 0 || ss_gkdi_hash_parse(hash, &root->hash) != 0 ||
 	    strlen(hex) != 2 * SS_GKDI_KEY_LEN)
 		return -1;
-	for (size_t i = 0; i < SS_GKDI_KEY_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		key[i] = (uint8_t)(hi << 4 | lo);
-	}
+	size_t n = 0;
+	const char *end = NULL;
+	if (sodium_hex2bin(key, SS_GKDI_KEY_LEN, hex, 2 * SS_GKDI_KEY_LEN, NULL, &n, &end) != 0 ||
+	    n != SS_GKDI_KEY_LEN || *end != '\0')
+		return -1;
 	return 0;
 }
 

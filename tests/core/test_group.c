@@ -140,6 +140,14 @@ Test(group, root_key_file_rules)
 	write_key(0600);
 	cr_assert_eq(ss_group_load("db", key_path, NULL, 0, &g), SS_OK);
 	ss_group_free(g);
+	{   /* one character of the key that is not hex: refused */
+		FILE *f = fopen(key_path, "r+");
+		cr_assert_not_null(f);
+		cr_assert_eq(fseek(f, (long)(strlen("# comment\n\n") + strlen(rkid_s) + strlen(" SHA512 ") + 10), SEEK_SET), 0);
+		fputc('z', f);
+		fclose(f);
+		cr_assert_eq(ss_group_load("db", key_path, NULL, 0, &g), SS_NO_CREDENTIALS, "a key with a non-hex character");
+	}
 	cr_assert_eq(ss_group_load("db", "/nonexistent/x.key", NULL, 0, &g), SS_NO_CREDENTIALS);
 	cr_assert_eq(ss_group_load("bad name", key_path, NULL, 0, &g), SS_NO_CREDENTIALS);
 	unlink(key_path);
