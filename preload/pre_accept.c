@@ -55,7 +55,7 @@ static int inbound_fail(struct pre_conn *c, int fd, const char *verb, const char
 {
 	char l[80], r[80];
 
-	pre_log_names(fd, l, r, NULL);
+	pre_log_names(fd, &c->peer_addr, l, r, NULL);
 	struct pre_event ev = { .name = PRE_EV_REFUSED, .dir = "inbound", .peer = r,
 	                        .rule = c->rule ? c->rule : "defaults", .reason = why };
 	pre_event(PRE_LOG_WARN, &ev, "%s inbound %s <- %s rule=%s reason=\"%s\"", verb, l, r, ev.rule, why);
@@ -73,7 +73,7 @@ static int inbound_clear(struct pre_conn *c, int fd, int evidence, const char *w
 
 	if (c->action == POL_REQUIRE)
 		return inbound_fail(c, fd, "refused", why);
-	pre_log_names(fd, l, r, &peer);
+	pre_log_names(fd, &c->peer_addr, l, r, &peer);
 	pre_conn_set_state(c, PRE_CLEAR);
 	pre_set_lowat(c, fd, c->user_lowat);
 	struct pre_event ev = { .name = PRE_EV_CLEAR, .dir = "inbound", .peer = r,
@@ -315,12 +315,10 @@ static int before_write(struct pre_conn *c, int fd)
 
 	if (st == PRE_UNDECIDED) {
 		struct sockaddr_storage peer;
-		socklen_t pl = sizeof peer;
 		int64_t wait_ms = (int64_t)pre_conn_settings(c)->server_first_wait_ms;
 		int need = 1;
 
-		memset(&peer, 0, sizeof peer);
-		getpeername(fd, (struct sockaddr *)&peer, &pl);
+		pre_conn_peer(c, fd, &peer);
 		/* A client the discovery cache knows as clear is not waited for. */
 		if (c->action != POL_REQUIRE && pre_discovery_is_clear(&peer, false))
 			return inbound_clear(c, fd, PRE_DISC_CACHED, "discovery cache: known clear peer");
@@ -453,6 +451,7 @@ static int decide_inbound(int fd, const struct sockaddr_storage *peer, unsigned 
 		goto drop;
 	}
 	c->dir = POL_DIR_INBOUND;
+	c->peer_addr = *peer;
 	c->action = (uint8_t)(d.action == POL_RESPOND ? POL_REQUEST : d.action);
 	c->set = d.settings;
 	c->rule = d.rule_name;

@@ -263,6 +263,8 @@ static int connect_tcp(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 	int known = pre_discovery_is_secsock(&a->peer), open = 0;
 	int bg = nb && (a->action == POL_REQUIRE || known);
 
+	c->peer_addr = a->peer;
+
 	/* First contact under request ("First contact" in docs/design.md):
 	 * never held in connect — the peer may be waiting for the program (an
 	 * FTP data connection) — but decided in the background, the
@@ -293,7 +295,6 @@ static int connect_tcp(struct pre_conn *c, int fd, struct attempt *a, int *rc)
 		c->bg_lazy_ms = a->t0 + (int64_t)s->first_contact_wait_ms;
 		c->bg_clear_ms = a->action == POL_REQUEST && s->allow_clear_after_ms ? a->first_deadline : 0;
 		c->deadline_ms = a->deadline;
-		c->bg_peer = a->peer;
 		if (pre_engine_arm(c, fd, EPOLLOUT) == 0) {
 			if (!open)
 				pre_ready_bg_start(c);   /* not writable to the program until it ends */
@@ -423,7 +424,7 @@ static int bg_fail(struct pre_conn *c, int fd, int err, const char *why)
 	char l[80], r[80], msg[240];
 	struct sockaddr_storage peer;
 
-	pre_log_names(fd, l, r, &peer);
+	pre_log_names(fd, &c->peer_addr, l, r, &peer);
 	pre_status_refused(c, l, r);
 	pre_hs_abandon(c, fd, err);
 	pre_engine_detach(c);
@@ -481,9 +482,9 @@ static int bg_clear(struct pre_conn *c, int fd, ss_status st, const char *why)
 	socklen_t plen;
 	int rc;
 
-	pre_log_names(fd, l, r, &peer);
+	pre_log_names(fd, &c->peer_addr, l, r, &peer);
 	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) {
-		peer = c->bg_peer;   /* reset by the peer: getpeername has nothing any more */
+		peer = c->peer_addr;
 		pre_log_addr(&peer, r, 80);
 	}
 	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
@@ -557,7 +558,7 @@ static int lazy_clear(struct pre_conn *c, int fd, int spoke)
 	char l[80], r[80];
 	struct sockaddr_storage peer;
 
-	pre_log_names(fd, l, r, &peer);
+	pre_log_names(fd, &c->peer_addr, l, r, &peer);
 	ss_ctx_free(c->ctx);
 	c->ctx = NULL;
 	ss_cred_free(c->cred);
@@ -668,7 +669,7 @@ static int bg_step(struct pre_conn *c, int fd)
 			return bg_fail(c, fd, ECONNREFUSED, "engine unavailable");
 		return 0;
 	}
-	pre_discovery_note_secsock(&c->bg_peer);   /* where it connected, as connect() notes it */
+	pre_discovery_note_secsock(&c->peer_addr);   /* where it connected, as connect() notes it */
 	/* What the program wrote meanwhile, in order, before anything else. */
 	if (pre_io_flush_held(c, fd) < 0)
 		return -1;

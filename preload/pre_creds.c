@@ -427,22 +427,18 @@ int pre_creds_check_peer(const pol_settings *s, int inbound, const struct sockad
 int pre_creds_check_conn(struct pre_conn *c, int fd, char *why, size_t why_len)
 {
 	struct sockaddr_storage peer;
-	socklen_t pl = sizeof peer;
 	ss_ctx_info info;
 	int rc;
 
 	if (!c->set || !c->ctx)
 		return 0;
 	memset(&info, 0, sizeof info);
-	memset(&peer, 0, sizeof peer);
 	if (ss_ctx_query(c->ctx, &info) != SS_OK) {
 		snprintf(why, why_len, "cannot identify the peer");
 		return -1;
 	}
-	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
-		/* Reset or closed right behind its last flight: its address (what
-		 * a pin is looked up by) is gone with the connection. */
-		snprintf(why, why_len, "connection closed or reset by peer before its identity was checked");
+	if (pre_conn_peer(c, fd, &peer) < 0) {
+		snprintf(why, why_len, "cannot tell the peer's address");
 		sodium_memzero(&info, sizeof info);
 		return -1;
 	}

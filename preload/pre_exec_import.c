@@ -115,6 +115,7 @@ static void import_one(const struct inh_entry *e, const int *fds, int nfds, int 
 	if (!c)
 		goto fail;
 	c->dir = e->dir;
+	(void)pre_conn_peer(c, fd, &c->peer_addr);   /* still connected: the exporter checked */
 	c->action = e->action;
 	c->nonblock = e->nonblock;
 	c->user_lowat = e->user_lowat;

@@ -195,7 +195,7 @@ static enum pre_hs_result hs_established(struct pre_conn *c, int fd, struct pre_
 	}
 	pre_set_lowat(c, fd, SS_REC_HEADER_LEN);
 	pre_conn_free_setup(c);
-	pre_log_names(fd, l, r, NULL);
+	pre_log_names(fd, &c->peer_addr, l, r, NULL);
 	char auth[128];
 	if (c->auth == SS_AUTH_GROUP)   /* peer is "group:NAME" */
 		snprintf(auth, sizeof auth, "%s gkid=%d,%d,%d", c->peer ? c->peer : "group:?",

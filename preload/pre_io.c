@@ -162,7 +162,7 @@ void pre_io_fail_conn(struct pre_conn *c, int fd, const char *why, ss_status st)
 {
 	if (pre_conn_state_fail(c) != PRE_FAILED && PRE_LOG_WARN <= pre_log_level) {
 		char l[PRE_LOG_ADDR_LEN], r[PRE_LOG_ADDR_LEN], reason[200];
-		pre_log_names(fd, l, r, NULL);
+		pre_log_names(fd, &c->peer_addr, l, r, NULL);
 		snprintf(reason, sizeof reason, "%s%s%s", why, st ? " " : "", st ? ss_status_name(st) : "");
 		struct pre_event ev = { .name = PRE_EV_TORN_DOWN, .dir = c->dir == POL_DIR_INBOUND ? "inbound" : "outbound",
 		                        .peer = r[0] != '?' ? r : NULL, .rule = c->rule ? c->rule : "defaults",

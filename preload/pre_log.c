@@ -301,7 +301,7 @@ const char *pre_log_addr(const struct sockaddr_storage *ss, char *buf, size_t le
 	return buf;
 }
 
-void pre_log_names(int fd, char *l, char *r, struct sockaddr_storage *peer)
+void pre_log_names(int fd, const struct sockaddr_storage *known, char *l, char *r, struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage a, b;
 	socklen_t la = sizeof a, lb = sizeof b;
@@ -309,7 +309,10 @@ void pre_log_names(int fd, char *l, char *r, struct sockaddr_storage *peer)
 	memset(&a, 0, sizeof a);
 	memset(&b, 0, sizeof b);
 	getsockname(fd, (struct sockaddr *)&a, &la);
-	getpeername(fd, (struct sockaddr *)&b, &lb);
+	if (known && (known->ss_family == AF_INET || known->ss_family == AF_INET6))
+		b = *known;   /* what accept/connect had: a reset one still has it */
+	else
+		getpeername(fd, (struct sockaddr *)&b, &lb);
 	pre_log_addr(&a, l, PRE_LOG_ADDR_LEN);
 	pre_log_addr(&b, r, PRE_LOG_ADDR_LEN);
 	if (peer)

@@ -78,6 +78,6 @@ const char *pre_log_addr(const struct sockaddr_storage *ss, char *buf, size_t le
  * remote address itself in *peer when peer is not NULL (AF_UNSPEC when
  * the kernel has none any more, e.g. after a reset). */
 enum { PRE_LOG_ADDR_LEN = 80 };
-void pre_log_names(int fd, char *l, char *r, struct sockaddr_storage *peer);
+void pre_log_names(int fd, const struct sockaddr_storage *known, char *l, char *r, struct sockaddr_storage *peer);
 
 #endif

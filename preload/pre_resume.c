@@ -102,13 +102,6 @@ const ss_ticket_keys *pre_resume_keys(void)
 	return keys;
 }
 
-static int peer_of(int fd, struct sockaddr_storage *a)
-{
-	socklen_t l = sizeof *a;
-	memset(a, 0, sizeof *a);
-	return getpeername(fd, (struct sockaddr *)a, &l);   /* not interposed */
-}
-
 static int same(const struct assoc *s, const struct sockaddr_storage *p, const char *rule, const char *target)
 {
 	return s->used && !memcmp(&s->peer, p, sizeof *p) && !strcmp(s->rule, rule) && !strcmp(s->target, target);
@@ -147,7 +140,7 @@ void pre_resume_offer(struct pre_conn *c, int fd, const char *target)
 	ss_resume_entry *e;
 	int64_t now = (int64_t)time(NULL);
 
-	if (c->ctx || !c->cred || !reusable(c) || peer_of(fd, &p) < 0)
+	if (c->ctx || !c->cred || !reusable(c) || pre_conn_peer(c, fd, &p) < 0)
 		return;
 	e = pre_secret_alloc(sizeof *e);
 	if (!e)
@@ -197,7 +190,7 @@ void pre_resume_established(struct pre_conn *c, int fd, uint8_t *ticket, size_t 
 		return;
 	memset(r, 0, sizeof *r);
 	if (ss_ctx_resume_secret(c->ctx, r->secret, sizeof r->secret, &r->secret_len, &r->id) != SS_OK ||
-	    peer_of(fd, &r->peer) < 0) {
+	    pre_conn_peer(c, fd, &r->peer) < 0) {
 		pre_secret_free(r);
 		return;
 	}

@@ -71,6 +71,22 @@ int64_t pre_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int pre_conn_peer(const struct pre_conn *c, int fd, struct sockaddr_storage *a)
+{
+	socklen_t l = sizeof *a;
+
+	if (c->peer_addr.ss_family == AF_INET || c->peer_addr.ss_family == AF_INET6) {
+		*a = c->peer_addr;
+		return 0;
+	}
+	memset(a, 0, sizeof *a);
+	if (getpeername(fd, (struct sockaddr *)a, &l) < 0) {
+		memset(a, 0, sizeof *a);
+		return -1;
+	}
+	return 0;
+}
+
 struct pre_conn *pre_conn_new(int domain, int type, int protocol)
 {
 	struct pre_conn *c = calloc(1, sizeof *c);

@@ -150,7 +150,10 @@ struct pre_conn {
 	uint8_t bg_reply;         /* the peer sent something after our ClientHello */
 	int64_t bg_lazy_ms;       /* the ClientHello goes out by then */
 	int64_t bg_clear_ms;      /* request: no reply by then → clear (allow-clear-after); 0 none */
-	struct sockaddr_storage bg_peer; /* where it connects: a clear retry after a reset needs it */
+	/* The peer's address as accept(2) returned it or connect(2) was given
+	 * it: after a reset getpeername has nothing (ENOTCONN), yet the pin
+	 * check, the log, resumption and a clear retry all need it. */
+	struct sockaddr_storage peer_addr;
 	uint8_t eng_listed;       /* on the engine's list (the list holds a ref) */
 	uint8_t eng_inbound;      /* the engine drives this accepted connection's handshake (pre_accept.c) */
 	int so_error;             /* what getsockopt(SO_ERROR) reports (once) */
@@ -187,6 +190,9 @@ struct pre_conn *pre_fd_take(int fd);              /* clears the slot; returns t
 
 /* ------------------------------------------------------------ conn */
 struct pre_conn *pre_conn_new(int domain, int type, int protocol);
+/* The peer's address: c->peer when accept or connect set it, else the
+ * kernel's (getpeername).  0, or -1 with *a zeroed. */
+int pre_conn_peer(const struct pre_conn *c, int fd, struct sockaddr_storage *a);
 static inline struct pre_conn *pre_conn_ref(struct pre_conn *c)
 {
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);

@@ -237,7 +237,7 @@ static void names(struct ss_status_slot *s, int fd)
 
 	if (fd < 0)
 		return;
-	pre_log_names(fd, l, r, NULL);
+	pre_log_names(fd, NULL, l, r, NULL);
 	if (strcmp(l, "?") != 0)
 		snprintf(s->local, sizeof s->local, "%s", l);
 	if (strcmp(r, "?") != 0)

@@ -43,6 +43,10 @@
  *                       before forwarding it (a slow network or a slow
  *                       client: the server's handshake finishes late)
  *   --delay-s2c-ms MS   same for the first chunk server->client
+ *   --delay-c2s-chunk K the chunk --delay-c2s-ms holds (default 1): K = 2
+ *                       holds a client's last handshake flight, so a test
+ *                       can act while the server waits for it
+ *   --delay-s2c-chunk K same for --delay-s2c-ms
  *   --log-chunks        log every chunk: "conn N DIR chunk K: B bytes"
  *   --fault-conn K      apply the faults only to connection K (1-based)
  *
@@ -94,10 +98,11 @@ struct fault {
 	long long reset;     /* -1 = none */
 	long long fin_chunk; /* -1 = none: FIN after forwarding this chunk */
 	long long hold_from; /* -1 = none: hold from this chunk until the source's FIN */
-	long long delay_ms;  /* -1 = none: wait this long before forwarding chunk 1 */
+	long long delay_ms;  /* -1 = none: wait this long before forwarding chunk delay_chunk */
+	long long delay_chunk;
 };
 
-static struct fault faults[2] = { { -1, -1, -1, -1, -1, -1, -1, -1 }, { -1, -1, -1, -1, -1, -1, -1, -1 } };
+static struct fault faults[2] = { { -1, -1, -1, -1, -1, -1, -1, -1, 1 }, { -1, -1, -1, -1, -1, -1, -1, -1, 1 } };
 static bool log_chunks;
 static long fault_conn = 0;      /* 0 = every connection */
 static const char *record_dir;
@@ -285,8 +290,8 @@ static void *pump(void *arg)
 			off += r;
 			continue;
 		}
-		if (faulty && f->delay_ms > 0 && chunk == 1) {
-			logf_("conn %ld %s delaying chunk 1 by %lld ms", h->c->id, dir_name[h->dir], f->delay_ms);
+		if (faulty && f->delay_ms > 0 && chunk == f->delay_chunk) {
+			logf_("conn %ld %s delaying chunk %lld by %lld ms", h->c->id, dir_name[h->dir], chunk, f->delay_ms);
 			struct timespec ts = { f->delay_ms / 1000, (f->delay_ms % 1000) * 1000000L };
 			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 				;
@@ -420,7 +425,7 @@ static void usage(void)
 	                "       [--freeze-c2s|--freeze-s2c N] [--reset-c2s|--reset-s2c N]\n"
 	                "       [--fin-c2s-chunk|--fin-s2c-chunk K]\n"
 	                "       [--hold-c2s-from-chunk|--hold-s2c-from-chunk K] [--log-chunks]\n"
-	                "       [--delay-c2s-ms|--delay-s2c-ms MS]\n"
+	                "       [--delay-c2s-ms|--delay-s2c-ms MS] [--delay-c2s-chunk|--delay-s2c-chunk K]\n"
 	                "       [--fault-conn K] LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT\n");
 	exit(2);
 }
@@ -475,6 +480,10 @@ static int parse_opts(int argc, char **argv, const char **port_file)
 			faults[DIR_C2S].delay_ms = chunk_arg(v);
 		else if (!strcmp(o, "--delay-s2c-ms"))
 			faults[DIR_S2C].delay_ms = chunk_arg(v);
+		else if (!strcmp(o, "--delay-c2s-chunk"))
+			faults[DIR_C2S].delay_chunk = chunk_arg(v);
+		else if (!strcmp(o, "--delay-s2c-chunk"))
+			faults[DIR_S2C].delay_chunk = chunk_arg(v);
 		else if (!strcmp(o, "--hold-c2s-from-chunk"))
 			faults[DIR_C2S].hold_from = chunk_arg(v);
 		else if (!strcmp(o, "--hold-s2c-from-chunk"))
