@@ -30,45 +30,9 @@ OFF=300000
 make_data "$T/data.bin" "$SIZE"
 mkdir -p "$T/fork"
 
-# ---- the servers
-cat >"$T/fork_srv.py" <<'PY'
-# GET TAG: send the data, close.  PUT TAG N: read N bytes (stored as they
-# arrive in OUT/TAG.bin), answer their sha256.  Every outcome on stderr.
-import errno, hashlib, os, socketserver, sys
-DATA = open(sys.argv[2], 'rb').read()
-OUT = sys.argv[3]
-def log(*a):
-    print(os.getpid(), *a, file=sys.stderr, flush=True)
-class H(socketserver.StreamRequestHandler):
-    def handle(self):
-        tag = '?'
-        try:
-            w = self.rfile.readline().decode().split()
-            if len(w) < 2:
-                log(tag, 'no request'); return
-            tag = w[1]
-            if w[0] == 'GET':
-                self.wfile.write(DATA); self.wfile.flush(); log(tag, 'sent', len(DATA))
-                return
-            n, got = int(w[2]), bytearray()
-            with open(os.path.join(OUT, tag + '.bin'), 'wb') as f:
-                while len(got) < n:
-                    b = self.rfile.read1(min(65536, n - len(got)))
-                    if not b:
-                        break
-                    got += b; f.write(b); f.flush()
-            if len(got) < n:
-                log(tag, 'short', len(got)); return
-            self.wfile.write((hashlib.sha256(got).hexdigest() + '\n').encode()); self.wfile.flush()
-            log(tag, 'stored', n)
-        except OSError as e:
-            log(tag, 'error', errno.errorcode.get(e.errno, type(e).__name__))
-class S(socketserver.ForkingTCPServer):
-    allow_reuse_address = True
-S(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
-PY
+# ---- the servers (tests/tools/tag_server.py: GET/PUT, every outcome on stderr)
 FORK_PORT=$(free_port)
-start_bg fork preload "$T/fork-srv.log" "$PY" "$T/fork_srv.py" "$FORK_PORT" "$T/data.bin" "$T/fork"
+start_bg fork preload "$T/fork-srv.log" "$PY" "$REPO/tests/tools/tag_server.py" fork "$FORK_PORT" "$T/data.bin" "$T/fork"
 FORK_PID=$BG_PID
 wait_listen "$FORK_PORT" 10 "$FORK_PID" || bail "forking server did not listen" "$T/fork.err"
 

@@ -17,7 +17,8 @@
 # OFF bytes and resets both ways; only after the relay closed does the test
 # let the server run.  Servers: python3 socketserver, forking (the child
 # drives the handshake after the fork) and threading (the engine thread
-# drives it), both preloaded under the embedded default policy.
+# drives it), tests/tools/tag_server.py, both preloaded under the embedded
+# default policy.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools ss_relay errno_peer
@@ -29,40 +30,11 @@ SIZE=1048576
 OFF=100000
 make_data "$T/data.bin" "$SIZE"
 
-cat >"$T/srv.py" <<'PY'
-# PUT TAG N: read up to N bytes into OUT/TAG.bin; log what happened.
-import errno, os, socketserver, sys
-kind, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def log(*a):
-    print(os.getpid(), *a, file=sys.stderr, flush=True)
-class H(socketserver.StreamRequestHandler):
-    def handle(self):
-        tag = '?'
-        try:
-            w = self.rfile.readline().decode().split()
-            if len(w) < 3:
-                log(tag, 'no request'); return
-            tag, n, got = w[1], int(w[2]), 0
-            with open(os.path.join(out, tag + '.bin'), 'wb') as f:
-                while got < n:
-                    b = self.rfile.read1(65536)
-                    if not b:
-                        break
-                    got += len(b); f.write(b); f.flush()
-            log(tag, 'short' if got < n else 'stored', got)
-        except OSError as e:
-            log(tag, 'error', errno.errorcode.get(e.errno, type(e).__name__))
-base = socketserver.ForkingTCPServer if kind == 'fork' else socketserver.ThreadingTCPServer
-class S(base):
-    allow_reuse_address = True
-S(('127.0.0.1', port), H).serve_forever()
-PY
-
 one_case() {   # KIND
 	local kind=$1 port name="reset-$1"
 	mkdir -p "$T/$kind"
 	port=$(free_port)
-	start_bg "$kind-srv" preload "$T/$kind-srv.log" "$PY" "$T/srv.py" "$kind" "$port" "$T/$kind"
+	start_bg "$kind-srv" preload "$T/$kind-srv.log" "$PY" "$REPO/tests/tools/tag_server.py" "$kind" "$port" "$T/data.bin" "$T/$kind"
 	local spid=$BG_PID
 	wait_listen "$port" 10 "$spid" || bail "$kind server did not listen" "$T/$kind-srv.err"
 	start_relay "$name-relay" --log-chunks --delay-c2s-chunk 2 --delay-c2s-ms 1500 \
