@@ -22,6 +22,7 @@
 #include "ss_ctx.h"
 #include "ss_hostkey.h"
 #include "ss_rec.h"
+#include "ss_resume.h"
 
 /* ------------------------------------------------------------ anonymous key
  * One ephemeral Ed25519 key and a self-signed certificate per process, made
@@ -117,6 +118,31 @@ static int hostkey_load(const char *file, ss_cred *c)
 	}
 	c->hk_key = k;
 	return 0;
+}
+
+/* A server with a host key seals its tickets under a master derived from
+ * that key (ss_ticket_keys_from_seed) rather than the caller's random one:
+ * every process started with the same host key — a restarted server, a
+ * second instance — opens the others' tickets.  Only when the caller gave
+ * keys at all (resumption on for this rule). */
+static ss_status hostkey_tickets(ss_cred *c)
+{
+	uint8_t seed[32];
+	size_t n = sizeof seed;
+	ss_status st = SS_OK;
+
+	if (c->tickets == NULL || c->hk_key == NULL || c->use != SS_CRED_INBOUND)
+		return SS_OK;
+	if (EVP_PKEY_get_raw_private_key(c->hk_key, seed, &n) != 1 || n != sizeof seed)
+		st = SS_INTERNAL_ERROR;
+	else if ((c->hk_tickets = sodium_malloc(sizeof *c->hk_tickets)) == NULL)
+		st = SS_INSUFFICIENT_MEMORY;
+	else {
+		ss_ticket_keys_from_seed(seed, c->hk_tickets);
+		c->tickets = c->hk_tickets;
+	}
+	sodium_memzero(seed, sizeof seed);
+	return st;
 }
 
 /* ------------------------------------------------------------ name tables */
@@ -388,6 +414,9 @@ ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
 		st = SS_INSUFFICIENT_MEMORY;
 		goto out;
 	}
+	st = hostkey_tickets(c);
+	if (st != SS_OK)
+		goto out;
 	if (c->allow_psk) {
 		memcpy(c->psk_identity, p->psk_identity, c->psk_identity_len);
 		c->psk = sodium_malloc(p->psk_len);
@@ -425,6 +454,8 @@ void ss_cred_free(ss_cred *c)
 	EVP_PKEY_free(c->hk_key);
 	free(c->peer_names);
 	ss_group_free(c->group);
+	if (c->hk_tickets != NULL)
+		sodium_free(c->hk_tickets);   /* wipes before unmapping */
 	if (c->psk != NULL)
 		sodium_free(c->psk);   /* wipes before unmapping */
 	sodium_memzero(c, sizeof *c);

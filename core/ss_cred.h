@@ -81,7 +81,8 @@ typedef struct ss_cred_params {
 	 * newline.  Where the line goes, and whether at all, is the caller's. */
 	void (*keylog)(const char *line);
 	/* Resumption (ss_resume.h): a server seals tickets with, and opens
-	 * them with, the caller's keys (NULL: no tickets); both ends reuse an
+	 * them with, the caller's keys (NULL: no tickets) — or, when it has a
+	 * host key, keys derived from that key in their place; both ends reuse an
 	 * association for session_lifetime seconds after its full handshake
 	 * and idle_timeout seconds after its latest use (0: lifetime off /
 	 * no idle limit).  session_lifetime is also the context expiry. */

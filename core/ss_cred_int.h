@@ -39,7 +39,8 @@ struct ss_cred {
 	X509 *hk_cert;
 	SSL_CTX *ssl;                    /* configured for this direction, shared by contexts */
 	void (*keylog)(const char *line);   /* NULL, or the caller's key log (ss_cred_params) */
-	const struct ss_ticket_keys *tickets;   /* server: ticket keys (ss_cred_params), NULL none */
+	const struct ss_ticket_keys *tickets;   /* server: ticket keys (ss_cred_params, or hk_tickets), NULL none */
+	struct ss_ticket_keys *hk_tickets;      /* server: derived from the host key (sodium_malloc'd), or NULL */
 	uint32_t session_lifetime, idle_timeout;   /* seconds (ss_cred_params) */
 	uint8_t ticket_scope[16];                  /* ss_cred_params */
 };

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 #include "ss_ctx_int.h"
+#include "ss_group.h"
 #include "ss_rec_int.h"
 
 static const char export_label[] = "EXPORTER-secsock-resumption";
@@ -87,11 +88,17 @@ int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idle
 	size_t plen = 0;
 	ss_resume_id rid;
 
+	const int64_t now = ss_clock_now();
+	/* a ticket can be fresh for the smaller of the two lifetimes after it
+	 * was issued: its key's rotation window (ss_resume.h) */
+	const uint32_t window = c->idle_timeout && c->idle_timeout < c->session_lifetime ? c->idle_timeout
+	                                                                                 : c->session_lifetime;
+
 	if (c->tickets == NULL || cipher == NULL ||
-	    ss_resume_ticket_open(c->tickets, id, idlen, &rid, psk, &plen) != SS_OK)
+	    ss_resume_ticket_open(c->tickets, id, idlen, now, window, &rid, psk, &plen) != SS_OK)
 		return 1;
 	if (sodium_memcmp(rid.scope, c->ticket_scope, sizeof rid.scope) == 0 &&
-	    ss_resume_fresh(&rid, (int64_t)time(NULL), c->session_lifetime, c->idle_timeout) &&
+	    ss_resume_fresh(&rid, now, c->session_lifetime, c->idle_timeout) &&
 	    ss_ctx_res_allowed_(c, rid.auth) &&
 	    (size_t)EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(cipher)) == plen &&
 	    (*sess = ss_ctx_psk_session_(psk, plen, cipher)) != NULL) {
@@ -155,7 +162,7 @@ static ss_status export_secret(ss_ctx *ctx, uint8_t *out, size_t cap, size_t *le
  * handshake behind it (kept through resumptions), used now. */
 static void resume_id(const ss_ctx *ctx, ss_resume_id *id)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = ss_clock_now();
 	memset(id, 0, sizeof *id);
 	id->created = ctx->resumed ? ctx->res_id.created : now;
 	id->last_used = now;

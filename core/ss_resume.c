@@ -17,6 +17,24 @@ enum {
 	               SS_RESUME_SECRET_MAX
 };
 
+/* The key of period index `period` (ss_resume.h); the caller wipes it. */
+static void period_key(const ss_ticket_keys *k, uint32_t period, uint8_t key[SS_TICKET_KEY_LEN])
+{
+	crypto_kdf_derive_from_key(key, SS_TICKET_KEY_LEN, period, "sstkt v1", k->master);
+}
+
+static int64_t period_of(int64_t t)
+{
+	return t < 0 ? -1 : t / SS_TICKET_PERIOD;
+}
+
+void ss_ticket_keys_from_seed(const uint8_t seed[32], ss_ticket_keys *out)
+{
+	static const char label[] = "secsock ticket master v1";
+	crypto_generichash(out->master, sizeof out->master, (const unsigned char *)label, sizeof label - 1,
+	                   seed, 32);
+}
+
 static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -60,12 +78,12 @@ ss_status ss_resume_ticket_make(const ss_ticket_keys *k, const uint8_t *secret, 
                                 const ss_resume_id *id, uint32_t lifetime_s,
                                 uint8_t *msg, size_t cap, size_t *msg_len)
 {
-	uint8_t plain[TK_PLAIN_MAX], nonce[NONCE_LEN], psk[SS_RESUME_SECRET_MAX];
-	size_t psk_len = 0, n = 0, peer_len = strnlen(id->peer, SS_RESUME_PEER_MAX - 1);
-	const int cur = k ? k->current : 0;
+	uint8_t plain[TK_PLAIN_MAX], nonce[NONCE_LEN], psk[SS_RESUME_SECRET_MAX], key[SS_TICKET_KEY_LEN];
+	size_t psk_len = 0, n = 0, peer_len = id ? strnlen(id->peer, SS_RESUME_PEER_MAX - 1) : 0;
+	const int64_t period = id ? period_of(id->last_used) : -1;
 	ss_status st;
 
-	if (!k || (cur != 0 && cur != 1) || k->id[cur] == 0 || !msg || !msg_len)
+	if (!k || !id || period < 1 || period > UINT32_MAX || !msg || !msg_len)
 		return SS_INVALID_HANDLE;
 	*msg_len = 0;
 	randombytes_buf(nonce, sizeof nonce);
@@ -99,10 +117,10 @@ ss_status ss_resume_ticket_make(const ss_ticket_keys *k, const uint8_t *secret, 
 	*p++ = sizeof nonce;
 	memcpy(p, nonce, sizeof nonce), p += sizeof nonce;
 	put_u16(p, (uint16_t)tlen), p += 2;
-	put_u32(p, k->id[cur]);                    /* the ticket: key id, AEAD nonce, sealed */
+	put_u32(p, (uint32_t)period);              /* the ticket: key id, AEAD nonce, sealed */
 	randombytes_buf(p + 4, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(p + TK_HEAD, NULL, plain, n, p, 4, NULL, p + 4,
-	                                           k->key[cur]);
+	period_key(k, (uint32_t)period, key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(p + TK_HEAD, NULL, plain, n, p, 4, NULL, p + 4, key);
 	p += tlen;
 	put_u16(p, 0);                             /* extensions: none */
 	*msg_len = 4 + body;
@@ -110,6 +128,7 @@ ss_status ss_resume_ticket_make(const ss_ticket_keys *k, const uint8_t *secret, 
 out:
 	sodium_memzero(plain, sizeof plain);
 	sodium_memzero(psk, sizeof psk);
+	sodium_memzero(key, sizeof key);
 	return st;
 }
 
@@ -154,13 +173,14 @@ static int plain_parse(const uint8_t *b, size_t n, ss_resume_id *id, uint8_t *ps
 }
 
 ss_status ss_resume_ticket_open(const ss_ticket_keys *k, const uint8_t *ticket, size_t len,
+                                int64_t now, uint32_t window_s,
                                 ss_resume_id *id, uint8_t psk[SS_RESUME_SECRET_MAX], size_t *psk_len)
 {
-	uint8_t plain[TK_PLAIN_MAX];
+	uint8_t plain[TK_PLAIN_MAX], key[SS_TICKET_KEY_LEN];
 	unsigned long long plen = 0;
 	ss_status st = SS_BAD_RECORD_MAC;
+	int64_t cur = period_of(now), oldest;
 	uint32_t kid;
-	int slot = -1;
 
 	if (!k || !ticket || !id || !psk || !psk_len)
 		return SS_INVALID_HANDLE;
@@ -168,17 +188,21 @@ ss_status ss_resume_ticket_open(const ss_ticket_keys *k, const uint8_t *ticket, 
 	    len - TK_HEAD - crypto_aead_xchacha20poly1305_ietf_ABYTES > sizeof plain)
 		return SS_DECODE_ERROR;
 	kid = (uint32_t)ticket[0] << 24 | (uint32_t)ticket[1] << 16 | (uint32_t)ticket[2] << 8 | ticket[3];
-	for (int i = 0; i < 2; i++)
-		if (kid != 0 && k->id[i] == kid)
-			slot = i;
-	if (slot < 0)
+	/* the rotation window (ss_resume.h): the previous period always,
+	 * older ones while a ticket of theirs may still be fresh */
+	oldest = period_of(now - (int64_t)window_s);
+	if (oldest > cur - 1)
+		oldest = cur - 1;
+	if (kid == 0 || (int64_t)kid > cur || (int64_t)kid < oldest)
 		return SS_BAD_RECORD_MAC;
+	period_key(k, kid, key);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, ticket + TK_HEAD, len - TK_HEAD,
-	                                               ticket, 4, ticket + 4, k->key[slot]) != 0)
+	                                               ticket, 4, ticket + 4, key) != 0)
 		goto out;
 	st = plain_parse(plain, (size_t)plen, id, psk, psk_len) == 0 ? SS_OK : SS_DECODE_ERROR;
 out:
 	sodium_memzero(plain, sizeof plain);
+	sodium_memzero(key, sizeof key);
 	return st;
 }
 

@@ -37,15 +37,26 @@ enum {
 	SS_RESUME_SCOPE_LEN = 16
 };
 
-/* The server's ticket keys, owned by the caller (which makes them before
- * forking, so that every process of a server opens every other's tickets)
- * and read during handshakes.  A slot with id 0 is unused; tickets are
- * sealed with slot `current` and opened with either. */
+/* The server's ticket keys: a master key, owned by the caller, from which
+ * the key of each SS_TICKET_PERIOD-second period is derived (libsodium
+ * crypto_kdf, BLAKE2b; subkey id = the period's index, which the ticket
+ * carries as its key id).  Tickets are sealed with the key of the period
+ * they are issued in and open while their key is in the window
+ * (ss_resume_ticket_open): keys rotate by the clock with no state, so every
+ * process holding the master agrees on them without talking.  The master:
+ * random, made before the program can fork (fork children and prefork
+ * workers share it), or derived from the host key (ss_ticket_keys_from_seed)
+ * so that separately started processes with the same host key open each
+ * other's tickets.  Kept in locked memory by the caller. */
+enum { SS_TICKET_PERIOD = 3600 };
+
 typedef struct ss_ticket_keys {
-	uint32_t id[2];
-	int current;
-	uint8_t key[2][SS_TICKET_KEY_LEN];
+	uint8_t master[SS_TICKET_KEY_LEN];
 } ss_ticket_keys;
+
+/* The master of a host key: keyed BLAKE2b of a fixed label under the key's
+ * 32-byte Ed25519 seed (one way: tickets never reveal the host key). */
+void ss_ticket_keys_from_seed(const uint8_t seed[32], ss_ticket_keys *out);
 
 /* What a resumed connection carries over from its full handshake. */
 typedef struct ss_resume_id {
@@ -79,15 +90,21 @@ ss_status ss_resume_entry_make(const uint8_t *secret, size_t secret_len, const u
 int ss_resume_fresh(const ss_resume_id *id, int64_t now, uint32_t lifetime_s, uint32_t idle_s);
 
 /* Server: seal id and the PSK for ticket_nonce into a NewSessionTicket
- * message (into msg, at most cap bytes). */
+ * message (into msg, at most cap bytes), with the key of the period of
+ * id->last_used (the time it is issued). */
 ss_status ss_resume_ticket_make(const ss_ticket_keys *k, const uint8_t *secret, size_t secret_len,
                                 const ss_resume_id *id, uint32_t lifetime_s,
                                 uint8_t *msg, size_t cap, size_t *msg_len);
 
-/* Server: open a ticket a client offered as its PSK identity.  SS_OK with
- * *id and psk filled, else SS_BAD_RECORD_MAC (not ours, tampered, or a
- * rotated-out key) or SS_DECODE_ERROR. */
+/* Server: open a ticket a client offered as its PSK identity at unix time
+ * now.  The window: a key opens tickets for window_s seconds after its
+ * period ends (the longest a ticket may still be fresh: the smaller of
+ * session-lifetime and idle-timeout), and always through the next period
+ * (a ticket issued just before a rotation); a future period never opens.
+ * SS_OK with *id and psk filled, else SS_BAD_RECORD_MAC (not ours,
+ * tampered, or a rotated-out key) or SS_DECODE_ERROR. */
 ss_status ss_resume_ticket_open(const ss_ticket_keys *k, const uint8_t *ticket, size_t len,
+                                int64_t now, uint32_t window_s,
                                 ss_resume_id *id, uint8_t psk[SS_RESUME_SECRET_MAX], size_t *psk_len);
 
 #endif

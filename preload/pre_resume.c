@@ -90,10 +90,7 @@ void pre_resume_init(void)
 	}
 	memset(keys, 0, sizeof *keys);
 	memset(assocs, 0, ASSOC_MAX * sizeof *assocs);
-	do
-		randombytes_buf(&keys->id[0], sizeof keys->id[0]);
-	while (keys->id[0] == 0);
-	randombytes_buf(keys->key[0], sizeof keys->key[0]);
+	randombytes_buf(keys->master, sizeof keys->master);
 	pthread_atfork(lock_fn, unlock_fn, unlock_fn);
 }
 

@@ -1,10 +1,12 @@
 /* pre_resume.h — quick reconnects (issue 14; core/ss_resume.h): the
  * server's ticket keys and the client's associations.
  *
- * Ticket keys are made when the library starts, before the program can
- * fork, so that every process of a forking or prefork server opens the
- * tickets of every other; they live in locked memory for the process's
- * life.  Client associations are kept per process, keyed by the peer's
+ * The ticket master key is made when the library starts, before the
+ * program can fork, so that every process of a forking or prefork server
+ * opens the tickets of every other; it lives in locked memory for the
+ * process's life, and the keys derived from it rotate every
+ * SS_TICKET_PERIOD (core/ss_resume.h).  A rule with a host key uses a
+ * master derived from that key instead (core ss_cred).  Client associations are kept per process, keyed by the peer's
  * address and port, the rule and the target name, in locked memory; a
  * fork child inherits them.  Behind the table, the user's processes share
  * them through pre_resume_store.h. */

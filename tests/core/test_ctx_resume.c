@@ -125,6 +125,5 @@ TestSuite(ctx_resume, .init = NULL);
 
 static void __attribute__((constructor)) keys_init(void)
 {
-	keys.id[0] = 0x01020304;
-	memset(keys.key[0], 9, sizeof keys.key[0]);
+	memset(keys.master, 9, sizeof keys.master);
 }

@@ -16,8 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t secret[32] = { 1, 2, 3 };
-	ss_ticket_keys k = { .id = { 0x01020304, 0 }, .current = 0 };
-	ss_resume_id id = { .created = 1000, .last_used = 1000, .suite = SS_SUITE_AES_128_GCM_SHA256, .auth = 1 };
+	static const int64_t now = 1800000000;
+	ss_ticket_keys k = { .master = { 0 } };
+	ss_resume_id id = { .created = now, .last_used = now, .suite = SS_SUITE_AES_128_GCM_SHA256, .auth = 1 };
 	ss_resume_entry e;
 	uint8_t psk[SS_RESUME_SECRET_MAX], msg[1024];
 	size_t plen = 0, mlen = 0;
@@ -25,18 +26,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ss_resume_entry_make(secret, sizeof secret, data, size, &id, &e) == SS_OK &&
 	    (e.ticket_len == 0 || e.ticket_len > SS_TICKET_MAX || e.psk_len != 32))
 		abort();
-	if (ss_resume_ticket_open(&k, data, size, &id, psk, &plen) == SS_OK)
+	if (ss_resume_ticket_open(&k, data, size, now, 7200, &id, psk, &plen) == SS_OK)
 		abort();   /* all-zero key: only a ticket we sealed opens */
 	/* a ticket of ours, its peer identity from the input, round trip */
 	memset(&id, 0, sizeof id);
-	id.created = id.last_used = 1000;
+	id.created = id.last_used = now;
 	id.suite = SS_SUITE_AES_128_GCM_SHA256;
 	memcpy(id.peer, data, size < sizeof id.peer - 1 ? size : sizeof id.peer - 1);
 	if (ss_resume_ticket_make(&k, secret, sizeof secret, &id, 60, msg, sizeof msg, &mlen) != SS_OK ||
 	    ss_resume_entry_make(secret, sizeof secret, msg, mlen, &id, &e) != SS_OK)
 		abort();
 	ss_resume_id back;
-	if (ss_resume_ticket_open(&k, e.ticket, e.ticket_len, &back, psk, &plen) != SS_OK ||
+	if (ss_resume_ticket_open(&k, e.ticket, e.ticket_len, now, 7200, &back, psk, &plen) != SS_OK ||
 	    plen != e.psk_len || memcmp(psk, e.psk, plen) != 0 || strcmp(back.peer, id.peer) != 0)
 		abort();
 	return 0;

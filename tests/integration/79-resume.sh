@@ -15,8 +15,13 @@
 #   (d) session-lifetime = 0: never resumed;
 #   (e) host-key: resumed connections keep auth=host-key and the server's
 #       fingerprint; the server restarted with a new key cannot resume the
-#       client (its tickets are gone with its process) and the full
+#       client (its ticket keys came from the old key) and the full
 #       handshake is refused for the changed key — never resumed past it;
+#   (h) host-key: the server restarted with the same key resumes the client
+#       (ticket keys derived from the host key, core/ss_resume.h), also one
+#       ticket-key period later (the previous period's key still opens);
+#       anonymous: a restarted server has a new random master, so the
+#       client's next connection is a full handshake — and still works;
 #   (f) a forking server (a child per connection) resumes a client whose
 #       ticket another child issued: the ticket key is made at start, so
 #       every process of the server holds it;
@@ -93,17 +98,52 @@ XDG_CONFIG_HOME=$SRV_CFG "$SECSOCK" keygen >"$T/ks.out" 2>&1 || bail "server key
 FPS=$(awk '{print $2}' "$T/ks.out")
 pol "$T/e.conf" "auth = host-key"
 server "$T/e.conf"
-XDG_CONFIG_HOME=$CLI_CFG POLICY=$T/e.conf start_bg ecli preload "$T/e.log" "$RC" "$port" 3 4000
-ECLI=$BG_PID
-for ((i = 0; i < 400; i++)); do grep -q '^conn 1:' "$T/ecli.out" && break; sleep 0.05; done
-stop_pid "$SRV"
-XDG_CONFIG_HOME=$SRV_CFG "$SECSOCK" keygen --force >"$T/ks2.out" 2>&1 || bail "keygen --force"
-server "$T/e.conf"
-wait "$ECLI" 2>/dev/null
+# Client NAME (3 connections, 4 s apart) against a server that is
+# restarted, after NAME's second connection, by "$@" (then server POLICY).
+restart_between() {   # NAME POLICY [COMMAND...]
+	local name=$1 p=$2
+	shift 2
+	mkdir -p -m 700 "$T/xdg-$name"
+	XDG_RUNTIME_DIR=$T/xdg-$name XDG_CONFIG_HOME=$CLI_CFG POLICY=$p start_bg "$name" preload "$T/$name.log" "$RC" "$port" 3 4000
+	local cli=$BG_PID
+	for ((i = 0; i < 400; i++)); do grep -q '^conn 1:' "$T/$name.out" && break; sleep 0.05; done
+	stop_pid "$SRV"
+	[ $# -eq 0 ] || "$@" || bail "restart_between: $*"
+	server "$p"
+	wait "$cli" 2>/dev/null
+}
+restart_between ecli "$T/e.conf" sh -c 'XDG_CONFIG_HOME=$0 "$1" keygen --force >"$2" 2>&1' "$SRV_CFG" "$SECSOCK" "$T/ks2.out"
 assert_grep "^conn 1: reply=echo:R-1 resumed=1 auth=host-key peer=$(printf '%s' "$FPS" | sed 's/[+]/\\&/g') " "$T/ecli.out" \
-	"(e) host-key, resumed: the method and the server's fingerprint carried over" "$T/ecli.out" "$T/e.log"
+	"(e) host-key, resumed: the method and the server's fingerprint carried over" "$T/ecli.out" "$T/ecli.log"
 assert_grep "^conn 2: (connect failed|reply=- resumed=0)" "$T/ecli.out" "(e) the server restarted with a new key: no exchange, not resumed" "$T/ecli.out"
-assert_grep 'WARNING: host-key of 127.0.0.1:'"$port"' CHANGED' "$T/e.log" "(e) ... refused for the changed key" "$T/e.log"
+assert_grep 'WARNING: host-key of 127.0.0.1:'"$port"' CHANGED' "$T/ecli.log" "(e) ... refused for the changed key" "$T/ecli.log"
+stop_pid "$SRV"
+
+# ---------------------------------------------------------------- (h) restarts
+rm -f "$CLI_CFG/secsock/known_peers"   # the client pins the server's key of (e) afresh
+server "$T/e.conf"
+restart_between hcli "$T/e.conf"
+assert_eq "$(resumed_of hcli 0)$(resumed_of hcli 1)$(resumed_of hcli 2)" 011 \
+	"(h) host-key: the server restarted with the same key resumes the client" "$T/hcli.out" "$T/hcli.log" "$T/srv.log"
+assert_grep '^conn 2: reply=echo:R-2 resumed=1 auth=host-key ' "$T/hcli.out" "(h) ... as host-key, data intact" "$T/hcli.out"
+stop_pid "$SRV"
+pol "$T/h.conf" "auth = host-key
+session-lifetime = 4h
+idle-timeout = 3h"
+server "$T/h.conf"
+OSO=$SO
+restart_between hcli2 "$T/h.conf" export SO="$BUILD/testhooks/libsecsock.so" SECSOCK_TEST_CLOCK_OFFSET=3600
+SO=$OSO
+unset SECSOCK_TEST_CLOCK_OFFSET
+assert_eq "$(resumed_of hcli2 1)$(resumed_of hcli2 2)" 11 \
+	"(h) ... and with its clock one ticket-key period (1 h) later: the previous period's key opens" \
+	"$T/hcli2.out" "$T/hcli2.log" "$T/srv.log"
+stop_pid "$SRV"
+server "$T/a.conf"
+restart_between hcli3 "$T/a.conf"
+assert_eq "$(resumed_of hcli3 0)$(resumed_of hcli3 1)$(resumed_of hcli3 2)" 010 \
+	"(h) anonymous: a restarted server holds a new random master, a full handshake again" "$T/hcli3.out" "$T/srv.log"
+assert_grep '^conn 2: reply=echo:R-2 resumed=0 auth=anonymous ' "$T/hcli3.out" "(h) ... which works" "$T/hcli3.out"
 stop_pid "$SRV"
 
 # ---------------------------------------------------------------- (f) forking server
