@@ -9,6 +9,13 @@
 #                    the first, every connection of the client process is
 #                    resumed (TLS 1.3 PSK with ECDHE, core/ss_resume.h)
 #   secsock-psk      both under the preload, auth = psk
+#   *-procs          plain, secsock-anon and secsock-anon-resumed again, each
+#                    connection made by a new client process (connrate
+#                    client-procs: fork + exec per connection, CPU of the
+#                    children included): a shell loop of short clients.  The
+#                    resumed one reuses associations only through the per-user
+#                    store ($XDG_RUNTIME_DIR/secsock/resume, here a private
+#                    0700 directory), the cross-process figure of issue 14
 #   openssl-s_time   `openssl s_time -new` → `openssl s_server -tls1_3`
 #                    (Ed25519 certificate, no session tickets: the same work
 #                    a secsock handshake does) — OpenSSL's own figure
@@ -37,11 +44,11 @@ conn_record() {
 	[ "${errors:-0}" = 0 ] || log "connect: $ct: $errors failed connections"
 }
 
-conn_run_ours() {   # CT PORT SERVER-PID PREFIX
-	local ct=$1 port=$2 spid=$3 prefix=$4 t0 t1 out
+conn_run_ours() {   # CT PORT SERVER-PID PREFIX [client|client-procs]
+	local ct=$1 port=$2 spid=$3 prefix=$4 mode=${5:-client} t0 t1 out
 	t0=$(cpu_ticks "$spid")
 	# shellcheck disable=SC2086
-	out=$(timeout -k 5 $((CONN_SECONDS + 30)) $prefix "$BIN/connrate" client "$port" "$CONN_SECONDS" 2>>"$LOGS/connrate-client.err") || true
+	out=$(timeout -k 5 $((CONN_SECONDS + 30)) $prefix "$BIN/connrate" "$mode" "$port" "$CONN_SECONDS" 2>>"$LOGS/connrate-client.err") || true
 	t1=$(cpu_ticks "$spid")
 	local conns wall user sys errors
 	read -r conns wall user sys errors <<<"$out"
@@ -138,6 +145,7 @@ psk-file = $POLDIR/bench.psk")
 				ss_pid[$kind]=$pid
 				ss_pol[$kind]=$pol
 				contenders="$contenders secsock-$kind"
+				[ "$kind" = psk ] || contenders="$contenders secsock-$kind-procs"
 			else
 				not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "$why"
 			fi
@@ -147,15 +155,27 @@ psk-file = $POLDIR/bench.psk")
 			not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "$SECSOCK_WHY"
 		done
 	fi
+	contenders="$contenders plain-procs"
 	log "connect: contenders: $contenders"
+	# the per-user store the -procs clients share (pre_resume_store.c:
+	# only under a runtime dir that is ours and 0700)
+	local xdg=$WORK/xdg-runtime
+	rm -rf "$xdg" && mkdir -m 700 "$xdg"
 
 	local rep ct
 	for rep in $(seq "$REPS"); do
 		for ct in $(in_order "$rep" $contenders); do
 			case $ct in
 			plain) conn_run_ours plain "$p_plain" "$pid_plain" "" ;;
+			plain-procs) conn_run_ours "$ct" "$p_plain" "$pid_plain" "" client-procs ;;
 			openssl-s_time) conn_run_stime "$p_st" "$pid_st" "$ct" -new ;;
 			openssl-s_time-reuse) conn_run_stime "$p_st2" "$pid_st2" "$ct" -reuse ;;
+			secsock-*-procs)
+				kind=${ct#secsock-}
+				kind=${kind%-procs}
+				conn_run_ours "$ct" "${ss_port[$kind]}" "${ss_pid[$kind]}" \
+					"env XDG_RUNTIME_DIR=$xdg $(secsock_env "conn-$kind-procs" "${ss_pol[$kind]}" info)" client-procs
+				;;
 			secsock-*)
 				kind=${ct#secsock-}
 				conn_run_ours "$ct" "${ss_port[$kind]}" "${ss_pid[$kind]}" \
