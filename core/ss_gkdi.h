@@ -1,9 +1,11 @@
 /* ss_gkdi.h — MS-GKDI group key derivation, the Group Key Envelope and the
  * client key cache (seed 002, MS-GKDI 2.2.4, 3.1.4.1, 3.2.4.1, 3.2.4.3).
  *
- * Sans-I/O: no sockets, no files and no clock.  Every call that depends on
- * the time takes it as an argument (an NTTIME, 100 ns ticks since
- * 1601-01-01 UTC, or a GKID computed from one), so tests can walk periods.
+ * Sans-I/O: no sockets, no files and no clock, except the cache file at the
+ * end (ss_gkdi_store.c), whose callers choose when to save and load.  Every
+ * call that depends on the time takes it as an argument (an NTTIME, 100 ns
+ * ticks since 1601-01-01 UTC, or a GKID computed from one), so tests can
+ * walk periods.
  * Seed keys are 64 bytes; the library keeps its own copies in
  * sodium_malloc'd memory and wipes every temporary with sodium_memzero.
  */
@@ -217,5 +219,32 @@ typedef struct ss_gkdi_cache_info {
 	int is_public, current, has_l1, has_l2;
 } ss_gkdi_cache_info;
 int ss_gkdi_cache_info_at(const ss_gkdi_cache *c, size_t i, ss_gkdi_cache_info *info);
+
+/* ---- the cache as a file (ss_gkdi_store.c) */
+
+/* The cache's entries as bytes, so the group keys a process learnt outlive
+ * it.  Big-endian: "SSGC", version 1, a 2-byte entry count, then per entry
+ * the domain (1-byte length), SD (2-byte length), root key id, L0 L1 L2
+ * (int32 each), hash, flags (bit0 public, bit1 current, bit2 L1 key, bit3
+ * L2 key), the L1 key (64 bytes) and the L2 key (2-byte length).
+ * *out holds seed keys: sodium_malloc'd, the caller sodium_frees it.
+ * SS_DECODE_ERROR for an entry the decoder would refuse (an empty SD, a
+ * domain that is not printable ASCII): nothing is written that cannot be
+ * read back. */
+ss_status ss_gkdi_cache_encode(const ss_gkdi_cache *c, uint8_t **out, size_t *len);
+/* Append the entries of buf[0..len) to c, oldest first.  All or nothing:
+ * SS_DECODE_ERROR for any malformed field, trailing bytes, or more entries
+ * than c has room for (SS_GKDI_CACHE_MAX), and c is then unchanged. */
+ss_status ss_gkdi_cache_decode(ss_gkdi_cache *c, const uint8_t *buf, size_t len);
+/* Write the encoding to path, mode 0600, through "path.tmp.<pid>" and a
+ * rename, so a reader sees the old file or the new one.  SS_NO_CREDENTIALS
+ * (nothing written) unless path's directory is ours and not group- or
+ * other-writable, or when a write fails; SS_BUFFER_TOO_SMALL when the
+ * encoding is over the 1 MiB that ss_gkdi_cache_load reads. */
+ss_status ss_gkdi_cache_save(const ss_gkdi_cache *c, const char *path);
+/* Decode path into c.  SS_NO_CREDENTIALS when it does not exist (an empty
+ * cache to the caller) or is not a regular file of ours, unreadable by
+ * others, of at most 1 MiB; otherwise as ss_gkdi_cache_decode. */
+ss_status ss_gkdi_cache_load(ss_gkdi_cache *c, const char *path);
 
 #endif

@@ -7,30 +7,13 @@
  * its public key), and the "current" mark.  Keys live in sodium_malloc'd
  * memory (sodium_free wipes them).
  */
-#include "ss_gkdi.h"
+#include "ss_gkdi_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <sodium.h>
-
-typedef struct entry {
-	char *domain;
-	uint8_t *sd;
-	size_t sd_len;
-	ss_guid rkid;
-	ss_gkid gkid;
-	ss_gkdi_hash hash;
-	int is_public, current;
-	uint8_t *l1, *l2;      /* sodium_malloc'd; l2 holds the public key if is_public */
-	size_t l2_len;
-} entry;
-
-struct ss_gkdi_cache {
-	entry *e[SS_GKDI_CACHE_MAX];
-	size_t n;
-};
 
 ss_gkdi_cache *ss_gkdi_cache_new(void)
 {
@@ -39,7 +22,7 @@ ss_gkdi_cache *ss_gkdi_cache_new(void)
 	return calloc(1, sizeof(ss_gkdi_cache));
 }
 
-static void entry_free(entry *e)
+void ss_gkdi_entry_free(entry *e)
 {
 	if (!e)
 		return;
@@ -57,7 +40,7 @@ void ss_gkdi_cache_free(ss_gkdi_cache *c)
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->n; i++)
-		entry_free(c->e[i]);
+		ss_gkdi_entry_free(c->e[i]);
 	free(c);
 }
 
@@ -215,7 +198,7 @@ ss_status ss_gkdi_cache_unreachable(ss_gkdi_cache *c, const ss_gkdi_req *req, ui
 	return SS_NO_AUTHENTICATING_AUTHORITY;
 }
 
-static uint8_t *secure_copy(const uint8_t *p, size_t n)
+uint8_t *ss_gkdi_secure_copy(const uint8_t *p, size_t n)
 {
 	uint8_t *k = sodium_malloc(n);
 	if (k)
@@ -236,13 +219,13 @@ static entry *entry_from(const ss_gkdi_req *r, const ss_gkdi_env *env)
 	e->hash = env->hash;
 	e->is_public = (env->flags & SS_GKDI_FLAG_PUBLIC) != 0;
 	if (env->l1_key.len == SS_GKDI_KEY_LEN)
-		e->l1 = secure_copy(env->l1_key.p, SS_GKDI_KEY_LEN);
+		e->l1 = ss_gkdi_secure_copy(env->l1_key.p, SS_GKDI_KEY_LEN);
 	if (env->l2_key.len) {
-		e->l2 = secure_copy(env->l2_key.p, env->l2_key.len);
+		e->l2 = ss_gkdi_secure_copy(env->l2_key.p, env->l2_key.len);
 		e->l2_len = env->l2_key.len;
 	}
 	if (!e->domain || !e->sd || (env->l1_key.len && !e->l1) || (env->l2_key.len && !e->l2)) {
-		entry_free(e);
+		ss_gkdi_entry_free(e);
 		return NULL;
 	}
 	if (r->sd_len)
@@ -252,13 +235,13 @@ static entry *entry_from(const ss_gkdi_req *r, const ss_gkdi_env *env)
 
 static void remove_at(ss_gkdi_cache *c, size_t i)
 {
-	entry_free(c->e[i]);
+	ss_gkdi_entry_free(c->e[i]);
 	memmove(&c->e[i], &c->e[i + 1], (c->n - i - 1) * sizeof c->e[0]);
 	c->n--;
 }
 
 /* Add at the end (the newest); the oldest entry makes room when full. */
-static void add(ss_gkdi_cache *c, entry *e)
+void ss_gkdi_cache_add(ss_gkdi_cache *c, entry *e)
 {
 	if (c->n == SS_GKDI_CACHE_MAX)
 		remove_at(c, 0);
@@ -267,7 +250,7 @@ static void add(ss_gkdi_cache *c, entry *e)
 
 static void replace_at(ss_gkdi_cache *c, size_t i, entry *e)
 {
-	entry_free(c->e[i]);
+	ss_gkdi_entry_free(c->e[i]);
 	c->e[i] = e;
 }
 
@@ -301,7 +284,7 @@ static entry *update_public(ss_gkdi_cache *c, const ss_gkdi_req *r, entry *e)
 	}
 	/* "If neither of the preceding cases apply, add the retrieved group
 	 * public key to the cache." */
-	add(c, e);
+	ss_gkdi_cache_add(c, e);
 	return e;
 }
 
@@ -334,7 +317,7 @@ static entry *update_seed(ss_gkdi_cache *c, const ss_gkdi_req *r, entry *e)
 	}
 	/* "If neither of the preceding cases apply, add the retrieved seed key
 	 * to the cache." */
-	add(c, e);
+	ss_gkdi_cache_add(c, e);
 	return e;
 }
 
@@ -359,7 +342,7 @@ ss_status ss_gkdi_cache_update(ss_gkdi_cache *c, const ss_gkdi_req *req, const s
 		return SS_INSUFFICIENT_MEMORY;
 	kept = e->is_public ? update_public(c, req, e) : update_seed(c, req, e);
 	if (!kept)
-		entry_free(e);
+		ss_gkdi_entry_free(e);
 	/* "If the caller for this request specified neither a root key
 	 * identifier nor a group key identifier, then mark the above key with
 	 * the current attribute." */
