@@ -87,7 +87,7 @@ TESTHOOK_SRC := core/ss_rec_keys.c core/ss_mem.c core/ss_clock.c
 TESTHOOK_OBJ := $(patsubst %.c,$(TESTHOOK_DIR)/obj/%.o,$(TESTHOOK_SRC))
 
 TARGETS := $(CORE_LIB) $(if $(PRELOAD_SRC),$(SO) $(ENGINE) $(TESTHOOK_DIR)/libsecsock.so) \
-           $(if $(CLI_SRC),$(CLI)) $(BUILD)/secsock.pc
+           $(if $(CLI_SRC),$(CLI) $(TESTHOOK_DIR)/secsock) $(BUILD)/secsock.pc
 
 .PHONY: all release deb check-package example check unit check-valgrind check-cli check-integration check-clang \
         check-exports check-layers check-structure check-key-effects check-security check-bench check-compat-quick compat fuzz fuzz-run install uninstall clean deps demo bench bench-quick soak
@@ -148,6 +148,11 @@ FORCE:
 
 $(CLI): $(CLI_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(CORE_LIB) $(LDLIBS)
+
+# `secsock` with the hooked clock, for tests only (a KDS whose clock walks
+# L2 periods with its members: tests/integration/87-group-kds.sh).
+$(TESTHOOK_DIR)/secsock: $(CLI_OBJ) $(TESTHOOK_OBJ) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(TESTHOOK_OBJ) $(CORE_LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)

@@ -242,8 +242,11 @@ static ss_status choose_methods(const ss_cred_params *p, ss_cred *c)
 			 * key is a refusal, never skipped (promise 3) */
 			if (c->allow_psk || c->allow_group)
 				return SS_UNSUPPORTED_FUNCTION;
-			if (ss_group_load(p->group_name, p->group_root_key_file, p->group_sd, p->group_sd_len,
-			                  &c->group) != SS_OK)
+			if ((p->group_fetch
+			     ? ss_group_new_kds(p->group_name, p->group_sd, p->group_sd_len, p->group_fetch,
+			                        p->group_kds_src, p->group_cache_file, &c->group)
+			     : ss_group_load(p->group_name, p->group_root_key_file, p->group_sd, p->group_sd_len,
+			                     &c->group)) != SS_OK)
 				return SS_NO_CREDENTIALS;
 			c->allow_group = 1;
 			break;

@@ -104,6 +104,13 @@ typedef struct ss_cred_params {
 	const char *group_root_key_file;
 	const uint8_t *group_sd;
 	size_t group_sd_len;
+	/* ... or the KDS key source (ss_group_new_kds), when group_fetch is
+	 * set: the caller's fetch, the string it gets back (which services),
+	 * and the persistent cache file (NULL: none). */
+	int (*group_fetch)(const char *src, const uint8_t *req, size_t req_len, uint8_t *ans, size_t cap,
+	                   size_t *ans_len);
+	const char *group_kds_src;
+	const char *group_cache_file;
 } ss_cred_params;
 
 /* The subject CN of a host-key certificate: what tells a peer's persistent

@@ -1,7 +1,8 @@
 /* ss_group.h — auth = group:NAME: a GKDI group key as a TLS 1.3 external
- * PSK (RFC 8446 §2.2, psk_dhe_ke), standalone key source (issue 15).
+ * PSK (RFC 8446 §2.2, psk_dhe_ke), from a key distribution service or the
+ * standalone key source (issue 15).
  *
- * Every member holds the group's root key (a root-key file); both ends
+ * Standalone, every member holds the group's root key (a root-key file); both ends
  * derive the L2 seed key of a GKID (MS-GKDI 3.1.4.1.2) through the client
  * cache of 3.2.4.1 (ss_gkdi_cache.c) — this host answers the cache's
  * "ask the server" itself, as a KDS would (3.1.4.1) — and the PSK from it:
@@ -59,15 +60,36 @@ typedef struct ss_grp ss_grp;
  * SS_NO_CREDENTIALS.  sd NULL: SS_GROUP_SD_DEFAULT. */
 ss_status ss_group_load(const char *name, const char *root_file, const uint8_t *sd, size_t sd_len,
                         ss_grp **out);
+
+/* The KDS key source: keys come from a key distribution service
+ * (docs/group-keys.md "Protocol"), never from a root key on this host.
+ * fetch carries one GetKey request frame to a KDS and returns 0 with its
+ * whole answer frame in ans, or -1 when no KDS could be reached; src is
+ * passed back to it unchanged (the caller's list of services).  It is
+ * called with the group's lock held (one request at a time per group) and,
+ * after a -1, not again for SS_GROUP_KDS_RETRY seconds: the cache answers,
+ * or its 32-period fallback (MS-GKDI 3.2.4.1), or the key is refused.
+ * cache_file (NULL: none) keeps the seed keys across processes
+ * (ss_gkdi_cache_save/load): loaded here, saved after each answer. */
+typedef int (*ss_group_fetch_fn)(const char *src, const uint8_t *req, size_t req_len, uint8_t *ans,
+                                 size_t cap, size_t *ans_len);
+enum { SS_GROUP_KDS_RETRY = 10, SS_GROUP_FALLBACK_PERIODS = 32 };
+ss_status ss_group_new_kds(const char *name, const uint8_t *sd, size_t sd_len, ss_group_fetch_fn fetch,
+                           const char *src, const char *cache_file, ss_grp **out);
 void ss_group_free(ss_grp *g);
 const char *ss_grp_name(const ss_grp *g);
 
-/* Client: the identity and PSK to offer at unix time now. */
+/* Client: the identity and PSK to offer at unix time now: the key of the
+ * GKID of (now - SS_GROUP_SKEW), or, with a KDS that cannot be reached,
+ * the cached current key up to SS_GROUP_FALLBACK_PERIODS L2 periods older
+ * (3.2.4.1); *gkid says which. */
 ss_status ss_group_offer(ss_grp *g, int64_t now, uint8_t *ident, size_t cap, size_t *ident_len,
                          uint8_t psk[SS_GROUP_PSK_LEN], ss_gkid *gkid);
 /* Server: is ident one this group accepts at now (name, root key, GKID
- * window)?  1 yes. */
-int ss_group_accepts(const ss_grp *g, int64_t now, const uint8_t *ident, size_t ident_len, ss_gkid *gkid);
+ * window)?  1 yes.  With a KDS, an older GKID is accepted only while this
+ * host cannot reach the KDS either and its own fallback key is that one
+ * (both ends in the same outage, MS-GKDI 3.2.4.1). */
+int ss_group_accepts(ss_grp *g, int64_t now, const uint8_t *ident, size_t ident_len, ss_gkid *gkid);
 /* Server: the PSK of an accepted identity. */
 ss_status ss_group_key(ss_grp *g, int64_t now, const uint8_t *ident, size_t ident_len,
                        uint8_t psk[SS_GROUP_PSK_LEN]);

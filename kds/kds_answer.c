@@ -10,15 +10,18 @@
 #include <sodium.h>
 
 #include "kds.h"
+#include "ss_group.h"
 
 /* Seconds from 1601-01-01 (NTTIME's epoch) to 1970-01-01. */
 #define NT_UNIX_EPOCH 11644473600ULL
 
+/* The one wall clock of the group code (core/ss_clock.c), so the
+ * test-hooks `secsock` can walk L2 periods with its members. */
 uint64_t kds_nttime_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((uint64_t)ts.tv_sec + NT_UNIX_EPOCH) * 10000000ULL + (uint64_t)ts.tv_nsec / 100;
+	return ((uint64_t)ss_clock_now() + NT_UNIX_EPOCH) * 10000000ULL + (uint64_t)ts.tv_nsec / 100;
 }
 
 static ss_kds_code build(const struct kds_config *c, const struct kds_store *s,

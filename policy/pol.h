@@ -65,6 +65,11 @@ typedef struct pol_settings {
 	 * descriptor as lowercase hex ("" = the built-in one) */
 	char group_root_key_file[256];
 	char group_sd[512];
+	/* auth group:NAME from a key distribution service: its addresses
+	 * ("IP:PORT, [IPv6]:PORT", tried in this order) and the host-key
+	 * fingerprints one of which it must prove ("SHA256:...", ", "-joined) */
+	char group_kds[256];
+	char group_kds_identity[256];
 } pol_settings;
 
 /* Where an effective setting came from, for `secsock policy explain`. */
@@ -155,5 +160,13 @@ bool pol_key_info_get(int k, pol_key_info *out);
 /* The value of settings key `name` in s, spelled as a policy file spells it
  * ("" when unset).  false for a name that is not a settings key. */
 bool pol_format_setting(const pol_settings *s, const char *name, char *buf, size_t n);
+
+/* group-kds: item i (0-based) of a stored list as a socket address.
+ * Numeric only ("A.B.C.D:PORT", "[IPv6]:PORT", port 1..65535): false past
+ * the end or for anything else.  Parsing only; no name is resolved. */
+struct sockaddr_storage;
+bool pol_endpoint_at(const char *list, int i, struct sockaddr_storage *out, unsigned *out_len);
+/* group-kds-identity: is fp one of the stored list's fingerprints? */
+bool pol_identity_listed(const char *list, const char *fp);
 
 #endif

@@ -53,9 +53,17 @@ static void check_consistency(const pol_policy *p, const struct pol_rule *r, pol
 	bool tls = s->peer == POL_PEER_STANDARD_TLS;
 	if (has_auth(s, SS_AUTH_PSK) && s->psk_file[0] == '\0')
 		pol_diag_add(d, false, "%s:%d: %s: auth 'psk' needs psk-file", p->name, line, what);
-	if (has_auth(s, SS_AUTH_GROUP) && s->group_root_key_file[0] == '\0')
-		pol_diag_add(d, false, "%s:%d: %s: auth 'group:%s' needs a key source: group-root-key-file (standalone mode)",
+	/* a group has exactly one key source; a KDS is trusted only when it
+	 * proves a pinned identity (it hands out the keys that admit peers) */
+	if (has_auth(s, SS_AUTH_GROUP) && !s->group_root_key_file[0] && !s->group_kds[0])
+		pol_diag_add(d, false, "%s:%d: %s: auth 'group:%s' needs a key source: group-kds (a key distribution service) or group-root-key-file (standalone mode)",
 		             p->name, line, what, group_name(s));
+	if (s->group_root_key_file[0] && s->group_kds[0])
+		pol_diag_add(d, false, "%s:%d: %s: group-kds and group-root-key-file are two key sources: name one",
+		             p->name, line, what);
+	if (s->group_kds[0] && !s->group_kds_identity[0])
+		pol_diag_add(d, false, "%s:%d: %s: group-kds needs group-kds-identity: the KDS decides which peers get in, so it must prove a pinned host key",
+		             p->name, line, what);
 	if ((s->cert_file[0] == '\0') != (s->key_file[0] == '\0'))
 		pol_diag_add(d, false, "%s:%d: %s: cert-file and key-file go together", p->name, line, what);
 	if (has_auth(s, SS_AUTH_CERTIFICATE) && s->ca_file[0] == '\0' && !(tls && dir == POL_DIR_INBOUND))
@@ -109,7 +117,7 @@ void pol_resolve(pol_policy *p)
 	pol_builtin_settings(&builtin);
 	p->defaults.eff = builtin;
 	pol_overlay(&p->defaults.eff, &p->defaults.own, p->defaults.set);
-	if (!(p->defaults.set & (UINT32_C(1) << PK_ACTION)))
+	if (!(p->defaults.set & (UINT64_C(1) << PK_ACTION)))
 		p->defaults.action = pol_builtin_action();
 	for (int i = 0; i < p->n_rules; i++) {
 		struct pol_rule *r = p->rules[i];
@@ -129,7 +137,7 @@ void pol_check_sections(const pol_policy *p, pol_diags *d)
 		             p->name, pol_action_name(p->defaults.action));
 	for (int i = 0; i < p->n_rules; i++) {
 		const struct pol_rule *r = p->rules[i];
-		if (!(r->set & (UINT32_C(1) << PK_ACTION))) {
+		if (!(r->set & (UINT64_C(1) << PK_ACTION))) {
 			pol_diag_add(d, false, "%s:%d: rule '%s' has no action (add action = bypass, request, require, block or respond)",
 			             p->name, r->line, r->name);
 			continue;
@@ -158,7 +166,7 @@ void pol_check_rules(pol_policy *p, pol_diags *d)
 		if (secures(r->action))
 			continue;
 		for (int k = PK_AUTH; k < PK_FIRST_MATCH_; k++)
-			if (r->set & (UINT32_C(1) << k)) {
+			if (r->set & (UINT64_C(1) << k)) {
 				pol_diag_add(d, true, "%s:%d: rule '%s': '%s' has no effect with action %s",
 				             p->name, r->key_line[k], r->name, pol_key_name((pol_key)k),
 				             pol_action_name(r->action));

@@ -39,7 +39,7 @@ struct pol_match {
 struct pol_rule {
 	char name[POL_NAME_MAX];
 	int line;                      /* line of the [rule NAME] header */
-	uint32_t set;                  /* bit k: key k was given in this section */
+	uint64_t set;                  /* bit k: key k was given in this section */
 	int key_line[PK_COUNT_];
 	pol_action action;
 	pol_settings own;              /* values given in this section */

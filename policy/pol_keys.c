@@ -4,8 +4,10 @@
  * rule, not to its settings); their names and docs are here all the same.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "pol_internal.h"
 #include "ss_cred.h"
@@ -17,7 +19,7 @@
 const pol_keydef pol_keydefs[PK_COUNT_] = { POL_KEYS(POL_KEY_DEF) };
 
 /* The position of a key is its bit in pol_rule.set (pol_internal.h). */
-_Static_assert(PK_COUNT_ <= 32, "pol_rule.set has one bit per key");
+_Static_assert(PK_COUNT_ <= 64, "pol_rule.set has one bit per key");
 
 enum { MAX_LIST = 64, POL_MAX_NAMES = 16 };
 
@@ -135,6 +137,130 @@ static const char *set_hex(char *field, size_t len, const char *v)
 	for (size_t i = 0; i <= n; i++)
 		field[i] = (char)tolower((unsigned char)v[i]);
 	return NULL;
+}
+
+/* One numeric endpoint: "A.B.C.D:PORT" or "[IPv6]:PORT".  Names are not
+ * accepted: resolving one inside a handshake could block on DNS, and a DNS
+ * answer is not authenticated (the KDS proves itself by its host key, but
+ * an attacker who steers the address still decides whether it answers). */
+static bool parse_endpoint(const char *v, struct sockaddr_storage *out, unsigned *out_len)
+{
+	char host[64];
+	const char *colon, *h = v;
+	size_t hl;
+	char *end = NULL;
+	unsigned long port;
+
+	if (*v == '[') {
+		const char *rb = strchr(v, ']');
+		if (rb == NULL || rb[1] != ':')
+			return false;
+		h = v + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon == NULL)
+			return false;
+		hl = (size_t)(colon - v);
+	}
+	if (hl == 0 || hl >= sizeof host || !isdigit((unsigned char)colon[1]))
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535)
+		return false;
+	memset(out, 0, sizeof *out);
+	if (*v != '[') {
+		struct sockaddr_in *a = (struct sockaddr_in *)out;
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return false;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		*out_len = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+			return false;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*out_len = sizeof *a;
+	}
+	return true;
+}
+
+/* The list forms below are stored ", "-joined, each item checked. */
+static const char *set_list(char *field, size_t len, char *v, int max, bool (*ok)(const char *),
+                            const char *expect)
+{
+	char *items[MAX_LIST], out[256] = "";
+	int n = 0;
+
+	if (strlen(v) >= len || !pol_split_list(v, items, &n, max) || n == 0)
+		return expect;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(out);
+		for (int j = 0; j < i; j++)
+			if (strcmp(items[i], items[j]) == 0)
+				return expect;
+		if (!ok(items[i]) ||
+		    (size_t)snprintf(out + l, sizeof out - l, "%s%s", i ? ", " : "", items[i]) >= sizeof out - l)
+			return expect;
+	}
+	snprintf(field, len, "%s", out);
+	return NULL;
+}
+
+static bool endpoint_ok(const char *v)
+{
+	struct sockaddr_storage ss;
+	unsigned l;
+	return parse_endpoint(v, &ss, &l);
+}
+
+/* "SHA256:" and the 43 characters of an unpadded base64 SHA-256, the form
+ * `secsock keygen` prints. */
+static bool fingerprint_ok(const char *v)
+{
+	if (strncmp(v, "SHA256:", 7) != 0 || strlen(v) != 7 + 43)
+		return false;
+	for (const char *p = v + 7; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '+' && *p != '/')
+			return false;
+	return true;
+}
+
+/* Item i of a stored list into buf; false past its end. */
+static bool list_item(const char *list, int i, char *buf, size_t cap)
+{
+	const char *p = list;
+	for (; i > 0 && p; i--)
+		if ((p = strchr(p, ',')) != NULL)
+			p += strspn(p, ", ");
+	if (p == NULL || *p == '\0')
+		return false;
+	size_t n = strcspn(p, ",");
+	if (n >= cap)
+		return false;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return true;
+}
+
+bool pol_endpoint_at(const char *list, int i, struct sockaddr_storage *out, unsigned *out_len)
+{
+	char item[80];
+	return list != NULL && list_item(list, i, item, sizeof item) && parse_endpoint(item, out, out_len);
+}
+
+bool pol_identity_listed(const char *list, const char *fp)
+{
+	char item[80];
+	for (int i = 0; list != NULL && fp != NULL && *fp && list_item(list, i, item, sizeof item); i++)
+		if (strcmp(item, fp) == 0)
+			return true;
+	return false;
 }
 
 /* ciphers or groups: names, each once, in preference order */
@@ -256,6 +382,12 @@ static const char *set_value(pol_settings *s, pol_key k, char *v)
 		return NULL;
 	case KT_HEX:
 		return set_hex(field, len, v);
+	case KT_ENDPOINTS:
+		return set_list(field, len, v, 8, endpoint_ok,
+		                "1 to 8 numeric addresses with ports (10.0.0.5:7465, [fd00::5]:7465), comma-separated; no names");
+	case KT_FINGERPRINTS:
+		return set_list(field, len, v, 4, fingerprint_ok,
+		                "1 to 4 host-key fingerprints as 'secsock keygen' prints them (SHA256:...), comma-separated");
 	default:
 		return "?";   /* the action and match keys are the rule's (pol_parse.c) */
 	}
@@ -296,12 +428,12 @@ const char *pol_set_setting(pol_settings *s, pol_key k, char *v)
 	return why;
 }
 
-void pol_overlay(pol_settings *dst, const pol_settings *src, uint32_t set)
+void pol_overlay(pol_settings *dst, const pol_settings *src, uint64_t set)
 {
 	for (int k = 0; k < PK_FIRST_MATCH_; k++) {
 		size_t off, len;
 		span_of((pol_key)k, &off, &len);
-		if (len && (set & (UINT32_C(1) << k)))
+		if (len && (set & (UINT64_C(1) << k)))
 			memcpy((char *)dst + off, (const char *)src + off, len);
 	}
 }
@@ -370,6 +502,8 @@ bool pol_format_setting(const pol_settings *s, const char *name, char *b, size_t
 	case KT_HOSTNAME:
 	case KT_PATH:
 	case KT_HEX:
+	case KT_ENDPOINTS:
+	case KT_FINGERPRINTS:
 		snprintf(b, n, "%s", (const char *)field);
 		return true;
 	default:

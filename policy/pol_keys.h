@@ -34,6 +34,8 @@ typedef enum pol_ktype {
 	KT_KNOWN,      /* tofu|strict: bool, true = strict */
 	KT_PATH,       /* char[256], absolute */
 	KT_HEX,        /* char[512]: an even number of hex digits (bytes, lowercased) */
+	KT_ENDPOINTS,  /* char[256]: numeric IP:PORT list (pol_endpoint_at) */
+	KT_FINGERPRINTS, /* char[256]: "SHA256:..." host-key fingerprint list */
 	KT_PROTOCOL,   /* match keys from here on: pol_match, not pol_settings */
 	KT_DIRECTION,
 	KT_REMOTE,
@@ -99,6 +101,10 @@ X(GROUP_ROOT_KEY_FILE, "group-root-key-file", KT_PATH, POL_F(group_root_key_file
   "auth group:NAME, standalone: the group's root-key file (0600, yours; weaker than a KDS)") \
 X(GROUP_SD, "group-sd", KT_HEX, POL_F(group_sd), 0, 0, NULL, NULL, \
   "auth group:NAME: the group's security descriptor, hex (default: the fixed one of docs/policy.md)") \
+X(GROUP_KDS, "group-kds", KT_ENDPOINTS, POL_F(group_kds), 0, 0, NULL, NULL, \
+  "auth group:NAME: the key distribution services, IP:PORT, tried in order (docs/group-keys.md)") \
+X(GROUP_KDS_IDENTITY, "group-kds-identity", KT_FINGERPRINTS, POL_F(group_kds_identity), 0, 0, NULL, NULL, \
+  "auth group:NAME with group-kds: the host-key fingerprints a KDS must prove (one of them)") \
 X(PROTOCOL, "protocol", KT_PROTOCOL, POL_NOFIELD, 0, 0, NULL, NULL, "match: tcp or udp") \
 X(DIRECTION, "direction", KT_DIRECTION, POL_NOFIELD, 0, 0, NULL, NULL, "match: inbound, outbound or any") \
 X(REMOTE, "remote", KT_REMOTE, POL_NOFIELD, 0, 0, NULL, NULL, "match: the peer's addresses or CIDR prefixes") \
@@ -133,7 +139,7 @@ int pol_key_from_name(const char *name);
  * fine, else what was expected (for the message).  Settings keys only. */
 const char *pol_set_setting(pol_settings *s, pol_key k, char *v);
 /* Copy to dst the bytes of every settings key whose bit is set in `set`. */
-void pol_overlay(pol_settings *dst, const pol_settings *src, uint32_t set);
+void pol_overlay(pol_settings *dst, const pol_settings *src, uint64_t set);
 /* The [defaults] section of the embedded default, made from the list. */
 size_t pol_builtin_defaults_text(char *buf, size_t n);
 

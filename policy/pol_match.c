@@ -548,7 +548,7 @@ pol_origin pol_setting_origin(const pol_policy *p, const pol_rule *r, const char
 	int k = pol_key_from_name(key);
 	if (k < 0)
 		return POL_FROM_BUILTIN;
-	uint32_t bit = UINT32_C(1) << k;
+	uint64_t bit = UINT64_C(1) << k;
 	if (r != NULL && (r->set & bit))
 		return POL_FROM_RULE;
 	if (p->defaults.set & bit)

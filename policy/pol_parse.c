@@ -448,12 +448,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		    st->name, st->line, name);
 		return 1;
 	}
-	if (st->sec->set & (UINT32_C(1) << k)) {
+	if (st->sec->set & (UINT64_C(1) << k)) {
 		ERR(st, "%s:%d: duplicate key '%s' (first on line %d)",
 		    st->name, st->line, name, st->sec->key_line[k]);
 		return 1;
 	}
-	st->sec->set |= UINT32_C(1) << k;
+	st->sec->set |= UINT64_C(1) << k;
 	st->sec->key_line[k] = st->line;
 	char v[LINE_MAX_CHARS + 1];
 	snprintf(v, sizeof v, "%s", value);

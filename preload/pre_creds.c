@@ -15,13 +15,14 @@
 #include <sodium.h>
 #include "pre_core.h"
 #include "pre_creds.h"
+#include "pre_kds.h"
 #include "pre_sock.h"
 #include "pre_log.h"
 #include "pre_resume.h"
 #include "pre_sym.h"
 #include "ss_peers.h"
 
-enum { CRED_CACHE = 32, PSK_MAX = 64, PSK_FILE_MAX = 4096 };
+enum { CRED_CACHE = 32, PSK_MAX = 64, PSK_FILE_MAX = 4096, KDS_SRC_MAX = 520, CACHE_PATH_MAX = 300 };
 
 struct cred_slot {
 	const pol_settings *set;
@@ -138,12 +139,47 @@ static int hostkey_readable(const char *file)
 	       (geteuid() == 0 && access(SS_HOSTKEY_SYSTEM_PATH, R_OK) == 0);
 }
 
+/* auth group:NAME: its key source into p — a KDS (group-kds with its
+ * pinned identity; the cache file when there is a private place for it) or
+ * the root-key file.  -1 (why says it) when the rule names neither, or for
+ * a standard TLS peer, which knows no group keys.  kds_src (KDS_SRC_MAX bytes) and
+ * cache_file (CACHE_PATH_MAX) are the caller's storage, read by ss_cred_acquire. */
+static int group_source(const pol_settings *s, const char *group, ss_cred_params *p, char *kds_src,
+                        char *cache_file, char *why, size_t why_len)
+{
+	int kds = s->group_kds[0] && s->group_kds_identity[0];
+
+	if (p->mode == SS_MODE_STANDARD_TLS || (!s->group_root_key_file[0] && !kds)) {
+		snprintf(why, why_len, "auth 'group:%s' %s", group, p->mode == SS_MODE_STANDARD_TLS
+		         ? "is not available with peer = standard-tls"
+		         : "has no key source (group-kds with group-kds-identity, or group-root-key-file)");
+		return -1;
+	}
+	p->group_name = group;
+	if (!kds || s->group_root_key_file[0]) {
+		p->group_root_key_file = s->group_root_key_file;
+		return 0;
+	}
+	if (pre_kds_src(s, kds_src, KDS_SRC_MAX) != 0) {
+		snprintf(why, why_len, "group-kds: too long");
+		return -1;
+	}
+	p->group_fetch = pre_kds_fetch;
+	p->group_kds_src = kds_src;
+	if (pre_kds_cache_file(group, cache_file, CACHE_PATH_MAX) == 0)
+		p->group_cache_file = cache_file;
+	else
+		pre_log(PRE_LOG_WARN, "group %s: no private cache directory (~/.cache/secsock); "
+		        "group keys are kept in this process only", group);
+	return 0;
+}
+
 static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why_len)
 {
 	ss_cred_params p;
 	ss_cred *cred = NULL;
 	unsigned char *key = NULL;
-	char identity[130];
+	char identity[130], kds_src[KDS_SRC_MAX], cache_file[CACHE_PATH_MAX];
 	unsigned char sd[256];
 	size_t key_len = 0;
 	int nm = 0;
@@ -169,13 +205,8 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	for (int i = 0; i < s->n_auth && nm < SS_MAX_METHODS; i++) {
 		int m = s->auth[i].method;
 		if (m == SS_AUTH_GROUP) {
-			if (p.mode == SS_MODE_STANDARD_TLS || !s->group_root_key_file[0]) {
-				snprintf(why, why_len, "auth 'group:%s' %s", s->auth[i].group, p.mode == SS_MODE_STANDARD_TLS
-				         ? "is not available with peer = standard-tls" : "has no group-root-key-file");
+			if (group_source(s, s->auth[i].group, &p, kds_src, cache_file, why, why_len) < 0)
 				return NULL;
-			}
-			p.group_name = s->auth[i].group;
-			p.group_root_key_file = s->group_root_key_file;
 			p.methods[nm++] = SS_AUTH_GROUP;
 			continue;
 		}
@@ -236,6 +267,9 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	} else if (st == SS_NO_CREDENTIALS && hostkey_listed(p.methods, nm) && !hostkey_readable(p.host_key_file)) {
 		snprintf(why, why_len, "auth 'host-key': no host key %s (make one with 'secsock keygen', or set host-key-file)",
 		         p.host_key_file ? p.host_key_file : "of this user");
+		cred = NULL;
+	} else if (st == SS_NO_CREDENTIALS && p.group_name && p.group_fetch) {
+		snprintf(why, why_len, "auth 'group:%s': cannot set up the group's key source", p.group_name);
 		cred = NULL;
 	} else if (st == SS_NO_CREDENTIALS && p.group_name) {
 		snprintf(why, why_len, "auth 'group:%s': root-key file %s missing, malformed, or not 0600 and yours "

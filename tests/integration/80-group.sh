@@ -172,7 +172,7 @@ auth      = group:db
 EOF
 "$SECSOCK" policy check "$T/bad.conf" >"$T/f.out" 2>&1
 check "(f) policy check refuses group:db without a key source" [ $? -ne 0 ]
-assert_grep "group:db' needs a key source: group-root-key-file" "$T/f.out" "(f) and says what is missing" "$T/f.out"
+assert_grep "group:db' needs a key source: group-kds .* or group-root-key-file" "$T/f.out" "(f) and says what is missing" "$T/f.out"
 "$SECSOCK" policy check "$T/cli.conf" >"$T/f2.out" 2>&1
 assert_eq "$?" 0 "(f) group:db with group-root-key-file passes policy check" "$T/f2.out"
 finish

@@ -1,5 +1,8 @@
 /* test_keys.c — every key, good and bad values (table-driven). */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -256,7 +259,7 @@ Test(keys, host_key_settings_are_accepted)
 	}
 }
 
-/* group:NAME is built (issue 15, standalone): with its root-key file the
+/* group:NAME is built (issue 15, a KDS or standalone): with its key source the
  * method and its keys are accepted and read back as written; one group per
  * rule and never with psk (one external PSK per handshake); without a key
  * source policy check refuses it, naming what is missing. */
@@ -267,9 +270,27 @@ Test(keys, group_settings)
 		{ "auth = group:db, anonymous\ngroup-root-key-file = /etc/secsock/db.key", "auth", "group:db, anonymous" },
 		{ "auth = group:db\ngroup-root-key-file = /etc/secsock/db.key", "group-root-key-file", "/etc/secsock/db.key" },
 		{ "group-sd = 0100ABcd", "group-sd", "0100abcd" },
+		{ "auth = group:db\ngroup-kds = 10.0.0.5:7465,[fd00::5]:7465\n"
+		  "group-kds-identity = SHA256:29mySsipkjqks+QGAno2tZl/7Gmu3PcwDqSbbrjvhvc",
+		  "group-kds", "10.0.0.5:7465, [fd00::5]:7465" },
+		{ "group-kds-identity = SHA256:29mySsipkjqks+QGAno2tZl/7Gmu3PcwDqSbbrjvhvc",
+		  "group-kds-identity", "SHA256:29mySsipkjqks+QGAno2tZl/7Gmu3PcwDqSbbrjvhvc" },
 	};
 	static const struct { const char *line, *msg; } bad[] = {
-		{ "auth = group:db", "needs a key source: group-root-key-file" },
+		{ "auth = group:db", "needs a key source: group-kds (a key distribution service) or group-root-key-file" },
+		{ "auth = group:db\ngroup-kds = 10.0.0.5:7465", "group-kds needs group-kds-identity" },
+		{ "auth = group:db\ngroup-kds = 10.0.0.5:7465\ngroup-kds-identity = SHA256:29mySsipkjqks+QGAno2tZl/7Gmu3PcwDqSbbrjvhvc\n"
+		  "group-root-key-file = /etc/secsock/db.key", "two key sources" },
+		{ "group-kds = kds.example:7465", "numeric addresses" },
+		{ "group-kds = 10.0.0.5", "numeric addresses" },
+		{ "group-kds = 10.0.0.5:0", "numeric addresses" },
+		{ "group-kds = 10.0.0.5:65536", "numeric addresses" },
+		{ "group-kds = ::1:7465", "numeric addresses" },
+		{ "group-kds = [::1]:7465, [::1]:7465", "numeric addresses" },
+		{ "group-kds = 1.1.1.1:1, 1.1.1.2:1, 1.1.1.3:1, 1.1.1.4:1, 1.1.1.5:1, 1.1.1.6:1, 1.1.1.7:1, 1.1.1.8:1, 1.1.1.9:1",
+		  "numeric addresses" },
+		{ "group-kds-identity = SHA256:short", "host-key fingerprints" },
+		{ "group-kds-identity = MD5:29mySsipkjqks+QGAno2tZl/7Gmu3PcwDqSbbrjvhvc", "host-key fingerprints" },
 		{ "auth = psk, group:x\npsk-file = /etc/secsock/db.psk", "at most one of psk and group:NAME" },
 		{ "auth = group:a, group:b", "at most one of psk and group:NAME" },
 		{ "group-sd = 0100a", "even number of hex digits" },
@@ -293,4 +314,30 @@ Test(keys, group_settings)
 		          d.count ? d.items[0].msg : "(no message)");
 		pol_free(p);
 	}
+}
+
+/* group-kds as the preload reads it back (pol_endpoint_at): each item in
+ * order as a socket address, nothing past the end; identities by exact
+ * match only. */
+Test(keys, group_kds_list)
+{
+	struct sockaddr_storage a;
+	unsigned len = 0;
+	const char *list = "10.0.0.5:7465, [fd00::5]:7466";
+
+	cr_assert(pol_endpoint_at(list, 0, &a, &len));
+	cr_expect_eq(a.ss_family, AF_INET);
+	cr_expect_eq(ntohs(((struct sockaddr_in *)&a)->sin_port), 7465);
+	cr_expect_eq(len, sizeof(struct sockaddr_in));
+	cr_assert(pol_endpoint_at(list, 1, &a, &len));
+	cr_expect_eq(a.ss_family, AF_INET6);
+	cr_expect_eq(ntohs(((struct sockaddr_in6 *)&a)->sin6_port), 7466);
+	cr_expect_not(pol_endpoint_at(list, 2, &a, &len));
+	cr_expect_not(pol_endpoint_at("", 0, &a, &len));
+	cr_expect_not(pol_endpoint_at(NULL, 0, &a, &len));
+	const char *ids = "SHA256:29mySsipkjqks+QGAno2tZl/7Gmu3PcwDqSbbrjvhvc, SHA256:IMrFKyzjy3gzR4gsnBy6xgYjQlT5xptADjths6RnBZA";
+	cr_expect(pol_identity_listed(ids, "SHA256:IMrFKyzjy3gzR4gsnBy6xgYjQlT5xptADjths6RnBZA"));
+	cr_expect_not(pol_identity_listed(ids, "SHA256:IMrFKyzjy3gzR4gsnBy6xgYjQlT5xptADjths6RnBZ"));
+	cr_expect_not(pol_identity_listed(ids, ""));
+	cr_expect_not(pol_identity_listed(ids, NULL));
 }
