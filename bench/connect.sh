@@ -30,15 +30,18 @@ TICK_HZ=$(getconf CLK_TCK)
 
 # conn_measure SECTION-CASE CT SERVER-PID CLIENT-CMD... — the client prints
 # "conns wall user sys errors"; record rate and CPU per connection.
+# CONN_SECTION / CONN_CASE: where the figures go (bench/kds.sh measures
+# group handshakes with the same client).
 conn_record() {
 	local ct=$1 conns=$2 wall=$3 ccpu=$4 sticks=$5 errors=$6
+	local sec=${CONN_SECTION:-connect} case=${CONN_CASE:-connect → 1-byte echo → close}
 	if [ -z "$conns" ] || [ "$conns" = 0 ]; then
-		record connect "connect → 1-byte echo → close" "$ct" rate "NA:no connection completed (errors: ${errors:-?})"
+		record "$sec" "$case" "$ct" rate "NA:no connection completed (errors: ${errors:-?})"
 		return
 	fi
-	record connect "connect → 1-byte echo → close" "$ct" rate \
+	record "$sec" "$case" "$ct" rate \
 		"$(awk -v n="$conns" -v w="$wall" 'BEGIN{printf "%.1f", n/w}')"
-	record connect "connect → 1-byte echo → close" "$ct" cpu_us \
+	record "$sec" "$case" "$ct" cpu_us \
 		"$(awk -v n="$conns" -v c="$ccpu" -v t="$sticks" -v hz="$TICK_HZ" \
 			'BEGIN{printf "%.1f", (c + t/hz) * 1e6 / n}')"
 	[ "${errors:-0}" = 0 ] || log "connect: $ct: $errors failed connections"

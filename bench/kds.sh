@@ -11,6 +11,14 @@
 # peers), the client under it too.  rate = requests / wall second;
 # per_core = requests / (client CPU + KDS CPU) second, the figure that says
 # how many requests one core serves.
+#
+# Then the cost of a group handshake once the keys are cached (issue 15
+# must-show 4), connrate client -> server as in bench/connect.sh, in the
+# same run:
+#   secsock-anon     auth = anonymous, session-lifetime = 0 (a full handshake)
+#   secsock-group    auth = group:bench, keys from this KDS (group-kds), the
+#                    cache warmed first: every connection proves the group key
+#                    (an external PSK with ECDHE), no KDS request
 
 KDS_N_ONE=${KDS_N_ONE:-20000}
 KDS_N_NEW=${KDS_N_NEW:-1000}
@@ -20,7 +28,7 @@ kds_setup() {
 	mkdir -p "$d" && chmod 700 "$d" && mkdir -m 700 "$d/store" "$d/srv" "$d/cli"
 	now=$(date +%s)
 	"$SECSOCK_CLI" kds root-key create --store "$d/store" --effective $((now - 60)) >/dev/null || return 1
-	XDG_CONFIG_HOME=$d/srv "$SECSOCK_CLI" keygen >/dev/null 2>&1 || return 1
+	XDG_CONFIG_HOME=$d/srv "$SECSOCK_CLI" keygen >"$d/ks.out" 2>&1 || return 1
 	XDG_CONFIG_HOME=$d/cli "$SECSOCK_CLI" keygen >"$d/kc.out" 2>&1 || return 1
 	fp=$(awk '{print $2}' "$d/kc.out")
 	printf '127.0.0.1 %s\n' "$fp" >"$d/allowed"
@@ -67,6 +75,69 @@ kds_run() {
 			'BEGIN{printf "%.0f", n / (c + t/hz)}')"
 }
 
+# kds_group: connrate under an anonymous and a group:bench policy, the
+# KDS up and the members' cache warmed (one host key for both ends: one
+# host, the address the KDS pins).
+kds_group() {
+	local d=$WORK/kds kfp kind pol pf pid p why ct rep
+	declare -A port spid gpol
+	kfp=$(awk '{print $2}' "$d/ks.out")
+	mkdir -p "$d/cache" && chmod 700 "$d/cache"
+	for kind in anon group; do
+		if [ $kind = anon ]; then
+			pol=$(write_policy "kds-conn-anon" "[defaults]
+auth = anonymous
+session-lifetime = 0")
+		else
+			pol=$(write_policy "kds-conn-group" "[rule kds]
+direction = outbound
+port = $KDS_PORT
+action = require
+auth = host-key
+
+[defaults]
+auth = group:bench
+group-sd = 01000480
+group-kds = 127.0.0.1:$KDS_PORT
+group-kds-identity = $kfp")
+		fi
+		pf=$WORK/kds-connrate-$kind.port
+		# shellcheck disable=SC2046
+		XDG_CONFIG_HOME=$d/cli XDG_CACHE_HOME=$d/cache bg_start "kds-connrate-$kind" \
+			$(secsock_env "kds-conn-$kind-server" "$pol" info) "$BIN/connrate" server "$pf"
+		pid=$BG_PID
+		if ! wait_file "$pf" 5; then
+			not_measured kds "$KDS_GCASE" "secsock-$kind" rate "server did not start"
+			continue
+		fi
+		p=$(cat "$pf")
+		: >"$LOGS/secsock-kds-conn-$kind.log"
+		# shellcheck disable=SC2046
+		XDG_CONFIG_HOME=$d/cli XDG_CACHE_HOME=$d/cache timeout -k 5 30 \
+			$(secsock_env "kds-conn-$kind" "$pol" info) "$BIN/connrate" client "$p" 0.2 >/dev/null 2>&1 || true
+		if why=$(secsock_log_check "kds-conn-$kind" "$([ $kind = group ] && echo 'auth=group:bench')"); then
+			port[$kind]=$p spid[$kind]=$pid gpol[$kind]=$pol
+		else
+			not_measured kds "$KDS_GCASE" "secsock-$kind" rate "$why"
+		fi
+	done
+	local n0 n1
+	n0=$(grep -c 'status=ok' "$LOGS/kds-server.log" 2>/dev/null)
+	for rep in $(seq "$REPS"); do
+		for ct in $(in_order "$rep" anon group); do
+			[ -n "${port[$ct]:-}" ] || continue
+			CONN_SECTION=kds CONN_CASE=$KDS_GCASE XDG_CONFIG_HOME=$d/cli XDG_CACHE_HOME=$d/cache \
+				conn_run_ours "secsock-$ct" "${port[$ct]}" "${spid[$ct]}" \
+				"$(secsock_env "kds-conn-$ct" "${gpol[$ct]}" warn)"
+		done
+	done
+	n1=$(grep -c 'status=ok' "$LOGS/kds-server.log" 2>/dev/null)
+	# the group figures are cache hits only if the KDS was not asked meanwhile
+	meta "kds requests during group handshakes" "$((n1 - n0))"
+	log "kds: GetKey requests while group handshakes were measured: $((n1 - n0))"
+}
+KDS_GCASE="group handshake, keys cached: connect → 1-byte echo → close"
+
 bench_kds() {
 	local rep ct
 	if [ ! -x "$SECSOCK_CLI" ] || [ ! -f "$SECSOCK_SO" ]; then
@@ -86,6 +157,7 @@ bench_kds() {
 		done
 		log "kds: repetition $rep/$REPS done"
 	done
+	[ -x "$BIN/connrate" ] && kds_group
 	stop_pid "$KDS_PID"
 }
 

@@ -59,6 +59,16 @@ SECTIONS = OrderedDict([
                              ("heap_client_B", ("heap B, client", "lower")),
                              ("rss_server_B", ("RSS B, server", "lower")),
                              ("rss_client_B", ("RSS B, client", "lower"))]), "plain")),
+    ("kds", ("Group keys — the KDS and group handshakes (issue 15, `bench/run.sh --only kds`)",
+             "GetKey requests: `secsock kds get-key --repeat N` against `secsock kds serve`, both under "
+             "the preload; one-connection = N requests on one secured host-key connection, "
+             "new-connections = a host-key handshake per request (a member with a cold cache); "
+             "per core = requests / (client + KDS CPU seconds). Group handshake: connrate as in the "
+             "connection set-up table, secsock-group = auth group:bench with keys from that KDS, "
+             "cache warmed (no KDS request while measured), every connection proving the group key "
+             "(external PSK with ECDHE); secsock-anon = anonymous, session-lifetime = 0, same run.",
+             OrderedDict([("rate", ("req or conn/s", "higher")), ("per_core", ("req/s per core", "higher")),
+                          ("cpu_us", ("CPU µs/conn", "lower"))]), "secsock-anon")),
     ("startup", ("Start-up — hyperfine, `env [LD_PRELOAD=libsecsock.so] /bin/true`",
                  "Median of each hyperfine run (no shell).",
                  OrderedDict([("ms", ("ms", "lower"))]), "/bin/true")),
