@@ -334,6 +334,10 @@ static ss_status setup_ssl_ctx(const ss_cred_params *p, ss_cred *c)
 	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
 	if (server && !SSL_CTX_set_num_tickets(s, 0))
 		return SS_INTERNAL_ERROR;
+	/* pfs = no: a server takes psk_ke when it is offered (the client
+	 * offers it only on a resumption, ss_ctx_set_resume) */
+	if (server && c->no_pfs)
+		SSL_CTX_set_options(s, SSL_OP_ALLOW_NO_DHE_KEX);
 	/* RFC 8446 §D.4 middlebox compatibility costs a CCS record and a fake
 	 * session id; secsock peers do without it, ordinary TLS keeps it. */
 	if (c->mode == SS_MODE_SECSOCK)
@@ -394,6 +398,7 @@ ss_status ss_cred_acquire(const ss_cred_params *p, ss_cred **out)
 	c->keylog = p->keylog;
 	c->tickets = p->tickets;
 	c->session_lifetime = p->session_lifetime;
+	c->no_pfs = p->no_pfs != 0;
 	c->idle_timeout = p->idle_timeout;
 	memcpy(c->ticket_scope, p->ticket_scope, sizeof c->ticket_scope);
 	c->mode = p->mode;

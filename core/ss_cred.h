@@ -87,6 +87,10 @@ typedef struct ss_cred_params {
 	 * and idle_timeout seconds after its latest use (0: lifetime off /
 	 * no idle limit).  session_lifetime is also the context expiry. */
 	const struct ss_ticket_keys *tickets;
+	/* pfs = no (seed 000 quick mode "No PFS"): a resumed connection may
+	 * skip the (EC)DHE — psk_ke, RFC 8446 §4.2.9 — when both ends set
+	 * this; 0 (the default) keeps psk_dhe_ke for every resumption. */
+	int no_pfs;
 	uint32_t session_lifetime;
 	uint32_t idle_timeout;
 	/* server: what a ticket is bound to — the settings its identity was

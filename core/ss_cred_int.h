@@ -42,6 +42,7 @@ struct ss_cred {
 	const struct ss_ticket_keys *tickets;   /* server: ticket keys (ss_cred_params, or hk_tickets), NULL none */
 	struct ss_ticket_keys *hk_tickets;      /* server: derived from the host key (sodium_malloc'd), or NULL */
 	uint32_t session_lifetime, idle_timeout;   /* seconds (ss_cred_params) */
+	int no_pfs;                                /* ss_cred_params: resumptions may use psk_ke */
 	uint8_t ticket_scope[16];                  /* ss_cred_params */
 };
 

@@ -19,6 +19,9 @@ int ss_ctx_res_use_(ss_ctx *ctx, SSL *ssl, const EVP_MD *md, const unsigned char
 int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess);
 int ss_ctx_res_allowed_(const ss_cred *c, unsigned auth);
 int ss_ctx_res_finish_(ss_ctx *ctx, ss_ctx_info *in);
+/* Server, client hello callback: pfs = no on a ClientHello that will
+ * resume and offers psk_ke makes the handshake skip the (EC)DHE. */
+void ss_ctx_res_no_dhe_(ss_ctx *ctx, SSL *ssl);
 /* An external PSK as OpenSSL wants it (RFC 8446 §4.2.11: bound to one
  * hash, fixed by the cipher): resumption, psk and group alike. */
 SSL_SESSION *ss_ctx_psk_session_(const uint8_t *psk, size_t len, const SSL_CIPHER *cipher);

@@ -13,6 +13,8 @@
 
 static const char export_label[] = "EXPORTER-secsock-resumption";
 
+enum { PSK_KE = 0 };   /* RFC 8446 §4.2.9 PskKeyExchangeMode psk_ke */
+
 /* A method the credential lists, able to carry over: PSK and group
  * sessions are not resumed (their handshake is already an external-PSK
  * one, and a group key's period rules then hold for every connection), nor certificate sessions at a
@@ -77,29 +79,36 @@ int ss_ctx_res_use_(ss_ctx *ctx, SSL *ssl, const EVP_MD *md, const unsigned char
 	return 1;
 }
 
-/* Server (psk_find_cb): is the identity one of our tickets, fresh, for a
- * method we still accept and for the suite's hash?  1 with *sess set when
- * resumed, 1 with *sess NULL to go on (a full handshake), 0 on failure. */
-int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
+/* Server: does identity open as one of our tickets, fresh, under this
+ * rule's scope, for a method we still accept?  1 with *rid, psk and *plen
+ * (the caller wipes them); 0 otherwise. */
+static int ticket_ok(const ss_cred *c, const unsigned char *id, size_t idlen, ss_resume_id *rid,
+                     uint8_t psk[SS_RESUME_SECRET_MAX], size_t *plen)
 {
-	const ss_cred *c = ctx->cred;
-	const SSL_CIPHER *cipher = SSL_get_pending_cipher(ssl);
-	uint8_t psk[SS_RESUME_SECRET_MAX];
-	size_t plen = 0;
-	ss_resume_id rid;
-
 	const int64_t now = ss_clock_now();
 	/* a ticket can be fresh for the smaller of the two lifetimes after it
 	 * was issued: its key's rotation window (ss_resume.h) */
 	const uint32_t window = c->idle_timeout && c->idle_timeout < c->session_lifetime ? c->idle_timeout
 	                                                                                 : c->session_lifetime;
 
-	if (c->tickets == NULL || cipher == NULL ||
-	    ss_resume_ticket_open(c->tickets, id, idlen, now, window, &rid, psk, &plen) != SS_OK)
-		return 1;
-	if (sodium_memcmp(rid.scope, c->ticket_scope, sizeof rid.scope) == 0 &&
-	    ss_resume_fresh(&rid, now, c->session_lifetime, c->idle_timeout) &&
-	    ss_ctx_res_allowed_(c, rid.auth) &&
+	return c->tickets != NULL &&
+	       ss_resume_ticket_open(c->tickets, id, idlen, now, window, rid, psk, plen) == SS_OK &&
+	       sodium_memcmp(rid->scope, c->ticket_scope, sizeof rid->scope) == 0 &&
+	       ss_resume_fresh(rid, now, c->session_lifetime, c->idle_timeout) &&
+	       ss_ctx_res_allowed_(c, rid->auth);
+}
+
+/* Server (psk_find_cb): is the identity one of our tickets (ticket_ok),
+ * for the suite's hash?  1 with *sess set when resumed, 1 with *sess NULL
+ * to go on (a full handshake), 0 on failure. */
+int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
+{
+	const SSL_CIPHER *cipher = SSL_get_pending_cipher(ssl);
+	uint8_t psk[SS_RESUME_SECRET_MAX];
+	size_t plen = 0;
+	ss_resume_id rid;
+
+	if (cipher != NULL && ticket_ok(ctx->cred, id, idlen, &rid, psk, &plen) &&
 	    (size_t)EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(cipher)) == plen &&
 	    (*sess = ss_ctx_psk_session_(psk, plen, cipher)) != NULL) {
 		ctx->resumed = 1;
@@ -108,6 +117,107 @@ int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idle
 	sodium_memzero(psk, sizeof psk);
 	sodium_memzero(&rid, sizeof rid);
 	return 1;
+}
+
+/* Does a ClientHello extension (a u8- or u16-length list of 1- or 2-byte
+ * items) hold v? */
+static int ext_list_has(SSL *ssl, int type, size_t len_bytes, size_t item, unsigned v)
+{
+	const unsigned char *d;
+	size_t n, l;
+
+	if (SSL_client_hello_get0_ext(ssl, (unsigned)type, &d, &n) != 1 || n < len_bytes)
+		return 0;
+	l = len_bytes == 1 ? d[0] : (size_t)d[0] << 8 | d[1];
+	if (l > n - len_bytes || l % item)
+		return 0;
+	for (size_t i = len_bytes; i + item <= len_bytes + l; i += item)
+		if ((item == 1 ? d[i] : (unsigned)d[i] << 8 | d[i + 1]) == v)
+			return 1;
+	return 0;
+}
+
+/* Is code among the ClientHello's cipher suites? */
+static int client_offers(const unsigned char *cs, size_t ncs, uint16_t code)
+{
+	for (size_t i = 0; i + 1 < ncs; i += 2)
+		if (((unsigned)cs[i] << 8 | cs[i + 1]) == code)
+			return 1;
+	return 0;
+}
+
+/* The suite this handshake will use: the client's first that the server
+ * allows, or with SSL_OP_CIPHER_SERVER_PREFERENCE the server's first that
+ * the client offers (SSL_CTX_set_options(3)); NULL when none. */
+static const SSL_CIPHER *suite_chosen(const ss_cred *c, SSL *ssl)
+{
+	const unsigned char *cs;
+	size_t ncs = SSL_client_hello_get0_ciphers(ssl, &cs);
+
+	if (SSL_get_options(ssl) & SSL_OP_CIPHER_SERVER_PREFERENCE) {
+		for (size_t j = 0; j < c->n_suites; j++)
+			if (client_offers(cs, ncs, c->suites[j])) {
+				const unsigned char code[2] = { (unsigned char)(c->suites[j] >> 8),
+				                                (unsigned char)(c->suites[j] & 0xff) };
+				return SSL_CIPHER_find(ssl, code);
+			}
+		return NULL;
+	}
+	for (size_t i = 0; i + 1 < ncs; i += 2)
+		for (size_t j = 0; j < c->n_suites; j++)
+			if (c->suites[j] == ((unsigned)cs[i] << 8 | cs[i + 1]))
+				return SSL_CIPHER_find(ssl, cs + i);
+	return NULL;
+}
+
+/* Will this ClientHello resume?  Its first PSK identity (RFC 8446
+ * §4.2.11; a secsock client offers one) is a ticket of ours, bound to the
+ * hash of the suite this handshake will use.  Not the binder: a wrong one
+ * fails the handshake anyway. */
+static int will_resume(const ss_cred *c, SSL *ssl)
+{
+	const unsigned char *d;
+	const SSL_CIPHER *x = suite_chosen(c, ssl);
+	size_t n, plen = 0, idlen;
+	uint8_t psk[SS_RESUME_SECRET_MAX];
+	ss_resume_id rid;
+	int ok;
+
+	if (x == NULL || SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &d, &n) != 1 || n < 4 ||
+	    (idlen = (size_t)d[2] << 8 | d[3]) > n - 4)
+		return 0;
+	ok = ticket_ok(c, d + 4, idlen, &rid, psk, &plen) &&
+	     (size_t)EVP_MD_get_size(SSL_CIPHER_get_handshake_digest(x)) == plen;
+	sodium_memzero(psk, sizeof psk);
+	sodium_memzero(&rid, sizeof rid);
+	return ok;
+}
+
+/* pfs = no at a server (RFC 8446 §4.2.9 psk_ke).  OpenSSL 3.0 uses the
+ * client's key share whenever it supports the share's group, even when
+ * psk_ke is offered and allowed (SSL_OP_PREFER_NO_DHE_KEX, the switch for
+ * that, is 3.3's).  So when this ClientHello will resume and offers
+ * psk_ke, this handshake's group list becomes one group the client did not
+ * list: no usable share, no shared group for a HelloRetryRequest, and with
+ * the PSK accepted and SSL_OP_ALLOW_NO_DHE_KEX (ss_cred.c) the handshake
+ * goes on without (EC)DHE.  Only when resumption is sure (will_resume): a
+ * full handshake with no shared group could not complete.  When the client
+ * lists every candidate group, nothing changes (psk_dhe_ke). */
+void ss_ctx_res_no_dhe_(ss_ctx *ctx, SSL *ssl)
+{
+	static const struct { unsigned code; const char *name; } spare[] = {
+		{ 0x0104, "ffdhe8192" }, { 0x0103, "ffdhe6144" }, { 0x0102, "ffdhe4096" },
+		{ 0x001e, "X448" }, { 0x0019, "P-521" }, { 0x0018, "P-384" },
+	};
+
+	if (!ctx->cred->no_pfs || !ext_list_has(ssl, TLSEXT_TYPE_psk_kex_modes, 1, 1, PSK_KE) ||
+	    !will_resume(ctx->cred, ssl))
+		return;
+	for (size_t i = 0; i < sizeof spare / sizeof spare[0]; i++)
+		if (!ext_list_has(ssl, TLSEXT_TYPE_supported_groups, 2, 2, spare[i].code)) {
+			(void)SSL_set1_groups_list(ssl, spare[i].name);
+			return;
+		}
 }
 
 ss_status ss_ctx_client_new(ss_cred *cred, const char *target, ss_ctx **out)
@@ -142,6 +252,11 @@ ss_status ss_ctx_set_resume(ss_ctx *ctx, const ss_resume_entry *e)
 	ctx->sec->res_psk_len = e->psk_len;
 	ctx->res_id = e->id;
 	ctx->res_offered = 1;
+	/* pfs = no: offer psk_ke beside psk_dhe_ke (RFC 8446 §4.2.9); the
+	 * key share still goes out, so a server that does not resume (or
+	 * wants (EC)DHE) makes a full handshake as usual */
+	if (ctx->cred->no_pfs)
+		SSL_set_options(ctx->ssl, SSL_OP_ALLOW_NO_DHE_KEX);
 	return SS_OK;
 }
 

@@ -393,19 +393,15 @@ static const char *set_value(pol_settings *s, pol_key k, char *v)
 	}
 }
 
-/* Keys whose run-time side is not built yet (issue 14: quick-mode PSK
- * without (EC)DHE): another value would be accepted and do nothing
- * (promise 3).  Their built-in
- * value is what secsock does today and stays accepted, so that the
- * output of `policy show-default` loads. */
+/* Keys whose run-time side is not built yet: another value than the
+ * built-in one would be accepted and do nothing (promise 3), so it is
+ * refused.  Their built-in value is what secsock does today and stays
+ * accepted, so that the output of `policy show-default` loads.  (None
+ * now: pfs = no is built, core/ss_ctx_resume.c.) */
 static const char *builtin_only(pol_key k)
 {
-	switch (k) {
-	case PK_PFS:
-		return "resumption without (EC)DHE (pfs = no) is not built yet";
-	default:
-		return NULL;
-	}
+	(void)k;
+	return NULL;
 }
 
 const char *pol_set_setting(pol_settings *s, pol_key k, char *v)

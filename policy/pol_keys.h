@@ -86,7 +86,7 @@ X(PEER, "peer", KT_PEER, POL_F(peer), 0, 0, "secsock", NULL, \
 X(PEER_NAME, "peer-name", KT_HOSTNAME, POL_F(peer_name), 0, 0, NULL, NULL, \
   "the name the server's certificate must carry; inbound: the allowed client names (a list, '*' labels)") \
 X(PFS, "pfs", KT_BOOL, POL_F(pfs), 0, 0, "yes", "every handshake has a fresh (EC)DHE share", \
-  "perfect forward secrecy: every handshake has a fresh (EC)DHE share (no: not built yet)") \
+  "perfect forward secrecy: no lets a quick reconnect skip the (EC)DHE (psk_ke) when both ends say no") \
 X(PSK_FILE, "psk-file", KT_PATH, POL_F(psk_file), 0, 0, NULL, NULL, "the pre-shared key file (auth psk)") \
 X(CERT_FILE, "cert-file", KT_PATH, POL_F(cert_file), 0, 0, NULL, NULL, "this end's certificate chain (PEM)") \
 X(KEY_FILE, "key-file", KT_PATH, POL_F(key_file), 0, 0, NULL, NULL, "this end's private key (PEM)") \

@@ -251,6 +251,7 @@ static ss_cred *build(const pol_settings *s, unsigned use, char *why, size_t why
 	p.keylog = pre_keylog_enabled() ? pre_keylog_line : NULL;
 	/* quick reconnects (pre_resume.h): lifetimes in whole seconds */
 	p.session_lifetime = s->session_lifetime_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(s->session_lifetime_ms / 1000);
+	p.no_pfs = !s->pfs;
 	p.idle_timeout = s->idle_timeout_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(s->idle_timeout_ms / 1000);
 	if (use == SS_CRED_INBOUND && p.mode == SS_MODE_SECSOCK) {
 		p.tickets = pre_resume_keys();

@@ -27,6 +27,9 @@
 #       every process of the server holds it;
 #   (g) a prefork server (workers forked after listen, each accepting):
 #       connections served by different workers are resumed.
+#   (i) pfs = no at both ends: a resumption without (EC)DHE (psk_ke), seen
+#       on the wire (ClientHello psk_key_exchange_modes, no key_share in the
+#       ServerHello); at one end only: psk_dhe_ke as before.
 . "$(dirname "$0")/lib.sh"
 require_lib
 require_tools resume_client
@@ -191,4 +194,42 @@ assert_eq "$(for i in 1 2 3 4 5 6 7; do resumed_of g $i; done | tr -d '\n')" 111
 n=$(grep 'secured inbound .*resumed=yes' "$T/srv.log" | sed 's/^secsock\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
 check "(g) ... by more than one worker ($n)" [ "$n" -ge 2 ]
 stop_pid "$SRV"
+# ---------------------------------------------------------------- (i) pfs = no
+# Through a recording relay (tests/tools/tap.py): the resumed connections'
+# ClientHello and ServerHello on the wire.  pfs = no at both ends: psk_ke,
+# no key_share in the ServerHello, group=none in the logs; at one end only:
+# still psk_dhe_ke (the other end asks for the key share).
+WIRE=$REPO/tests/tools/tls_wire_check.py
+pfs_run() {   # NAME CLIENT-POLICY SERVER-POLICY
+	local name=$1 rp
+	server "$3"
+	mkdir -p "$T/tap-$name" -m 700 "$T/xdg-$name"
+	start_bg "tap-$name" plain "$PY" "$REPO/tests/tools/tap.py" relay "$T/tap-$name" 127.0.0.1 0 127.0.0.1 "$port"
+	local tap=$BG_PID
+	wait_file "$T/tap-$name/port" 5 || bail "tap did not start" "$T/tap-$name.err"
+	rp=$(cat "$T/tap-$name/port")
+	XDG_RUNTIME_DIR=$T/xdg-$name XDG_CONFIG_HOME=$CLI_CFG POLICY=$2 preload "$T/$name.log" "$RC" "$rp" 2 0 \
+		>"$T/$name.out" 2>"$T/$name.err"
+	stop_pid "$tap"
+	stop_pid "$SRV"
+}
+pol "$T/i-no.conf" "pfs = no"
+pfs_run i1 "$T/i-no.conf" "$T/i-no.conf"
+assert_eq "$(resumed_of i1 0)$(resumed_of i1 1)" 01 "(i) pfs = no at both ends: the second connection is resumed" "$T/i1.out" "$T/i1.log" "$T/srv.log"
+assert_grep 'secured outbound .*group=none .*resumed=yes' "$T/i1.log" "(i) ... with no key exchange group (psk_ke)" "$T/i1.log"
+assert_grep 'secured inbound .*group=none .*resumed=yes' "$T/srv.log" "(i) ... at the server too" "$T/srv.log"
+"$PY" "$WIRE" --c2s "$T/tap-i1/conn-2.c2s" --s2c "$T/tap-i1/conn-2.s2c" --resumed ke --marker R-1 >"$T/i1.wire" 2>&1
+assert_eq "$?" 0 "(i) the wire: ClientHello offers psk_ke, ServerHello takes the PSK with no key_share" "$T/i1.wire"
+"$PY" "$WIRE" --c2s "$T/tap-i1/conn-1.c2s" --s2c "$T/tap-i1/conn-1.s2c" --marker R-0 >"$T/i1f.wire" 2>&1
+assert_eq "$?" 0 "(i) ... the full handshake before it is an ordinary secsock one" "$T/i1f.wire"
+pol "$T/i-yes.conf" ""
+pfs_run i2 "$T/i-no.conf" "$T/i-yes.conf"
+assert_eq "$(resumed_of i2 1)" 1 "(i) pfs = no at the client only: resumed" "$T/i2.out" "$T/i2.log"
+"$PY" "$WIRE" --c2s "$T/tap-i2/conn-2.c2s" --s2c "$T/tap-i2/conn-2.s2c" --resumed dhe >"$T/i2.wire" 2>&1
+assert_eq "$?" 0 "(i) ... with a key share (the server keeps pfs = yes)" "$T/i2.wire"
+pfs_run i3 "$T/i-yes.conf" "$T/i-no.conf"
+assert_eq "$(resumed_of i3 1)" 1 "(i) pfs = no at the server only: resumed" "$T/i3.out" "$T/i3.log"
+"$PY" "$WIRE" --c2s "$T/tap-i3/conn-2.c2s" --s2c "$T/tap-i3/conn-2.s2c" --resumed dhe >"$T/i3.wire" 2>&1
+assert_eq "$?" 0 "(i) ... with a key share (the client offered only psk_dhe_ke)" "$T/i3.wire"
+
 finish

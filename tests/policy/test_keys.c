@@ -341,3 +341,19 @@ Test(keys, group_kds_list)
 	cr_expect_not(pol_identity_listed(ids, ""));
 	cr_expect_not(pol_identity_listed(ids, NULL));
 }
+
+/* pfs = no is built (psk_ke resumptions, core/ss_ctx_resume.c): accepted
+ * and read back; anything but yes/no is not. */
+Test(keys, pfs_no_accepted)
+{
+	pol_diags d;
+	char b[16];
+	pol_policy *p = load_defaults_line("pfs = no", &d);
+
+	cr_assert_not_null(p, "refused: %s", d.count ? d.items[0].msg : "");
+	cr_assert(pol_format_setting(defaults_of(p), "pfs", b, sizeof b));
+	cr_expect_str_eq(b, "no");
+	cr_expect_not(defaults_of(p)->pfs);
+	pol_free(p);
+	cr_expect_null(load_defaults_line("pfs = maybe", &d));
+}

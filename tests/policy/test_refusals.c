@@ -80,7 +80,6 @@ static const struct refusal refusals[] = {
 	{ "[defaults]\npeer-name = a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q\n", 2, "bad value for 'peer-name'" },
 	{ "[defaults]\npfs = true\n", 2, "bad value for 'pfs'" },
 	/* built-in value only until their run-time side exists (issue 14) */
-	{ "[defaults]\npfs = no\n", 2, "(pfs = no) is not built yet" },
 	{ "[defaults]\npsk-file = relative.psk\n", 2, "bad value for 'psk-file'" },
 	{ "[defaults]\ncert-file = c.pem\n", 2, "bad value for 'cert-file'" },
 	{ "[defaults]\nkey-file = k\n", 2, "bad value for 'key-file'" },

@@ -16,6 +16,11 @@
 --marker T   T must not occur in any given file (with --expect-marker: it must
              occur in at least one; the wire is then not checked as TLS).
 --allow-partial  the last record of a file may be cut short (fault tests).
+--resumed MODE   the handshake is a PSK resumption (RFC 8446 §4.2.11): the
+             ClientHello offers pre_shared_key (41) and psk_key_exchange_modes
+             (45, §4.2.9), the ServerHello selects pre_shared_key; MODE ke:
+             the client offered psk_ke (0) and the ServerHello has no
+             key_share (51): no (EC)DHE; MODE dhe: the ServerHello has one.
 
 Prints one line per check ("ok - ..." / "not ok - ...") and exits 1 if any
 failed.  Standard library only.
@@ -26,6 +31,7 @@ import sys
 
 CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA = 20, 21, 22, 23
 EXT_ALPN, EXT_SUPPORTED_VERSIONS = 16, 43
+EXT_PSK, EXT_PSK_MODES, EXT_KEY_SHARE = 41, 45, 51
 TLS13 = 0x0304
 MAX_RECORD = 2**14 + 256
 
@@ -106,7 +112,8 @@ def parse_client_hello(body):
             n = a[off2]
             alpn.append(a[off2 + 1:off2 + 1 + n].decode("latin-1"))
             off2 += 1 + n
-    return {"versions": versions, "alpn": alpn}
+    modes = list(exts.get(EXT_PSK_MODES, b"")[1:])
+    return {"versions": versions, "alpn": alpn, "exts": set(exts), "psk_modes": modes}
 
 
 def parse_server_hello(body):
@@ -119,7 +126,7 @@ def parse_server_hello(body):
     off += 1 + sid_len + 2 + 1  # session id, cipher suite, compression
     exts = parse_extensions(sh[off:])
     sv = exts.get(EXT_SUPPORTED_VERSIONS, b"")
-    return {"version": int.from_bytes(sv, "big") if len(sv) == 2 else None}
+    return {"version": int.from_bytes(sv, "big") if len(sv) == 2 else None, "exts": set(exts)}
 
 
 def handshake_bytes(recs):
@@ -160,6 +167,7 @@ def main():
     ap.add_argument("--marker", action="append", default=[])
     ap.add_argument("--expect-marker", action="store_true")
     ap.add_argument("--allow-partial", action="store_true")
+    ap.add_argument("--resumed", choices=["ke", "dhe"])
     a = ap.parse_args()
 
     files = {}
@@ -197,6 +205,11 @@ def main():
                   f"c2s: ClientHello offers TLS 1.3 (supported_versions {[hex(v) for v in ch['versions']]})")
             if not a.no_alpn:
                 check(a.alpn in ch["alpn"], f"c2s: ClientHello offers ALPN {a.alpn} (ALPN {ch['alpn']})")
+            if a.resumed:
+                check(EXT_PSK in ch["exts"] and EXT_PSK_MODES in ch["exts"],
+                      "c2s: ClientHello offers a PSK (pre_shared_key, psk_key_exchange_modes)")
+            if a.resumed == "ke":
+                check(0 in ch["psk_modes"], f"c2s: ClientHello offers psk_ke (modes {ch['psk_modes']})")
             check_tail("c2s", recs, i)
         except (ValueError, IndexError, struct.error) as e:
             check(False, f"c2s: parse as TLS: {e}")
@@ -209,6 +222,13 @@ def main():
             hs, i = handshake_bytes(recs)
             sh = parse_server_hello(hs)
             check(sh["version"] == TLS13, f"s2c: ServerHello selects TLS 1.3 ({sh['version']})")
+            if a.resumed:
+                check(EXT_PSK in sh["exts"], "s2c: ServerHello selects the offered PSK (pre_shared_key)")
+                share = EXT_KEY_SHARE in sh["exts"]
+                if a.resumed == "ke":
+                    check(not share, "s2c: ServerHello has no key_share: psk_ke, no (EC)DHE")
+                else:
+                    check(share, "s2c: ServerHello has a key_share: psk_dhe_ke")
             check_tail("s2c", recs, i)
         except (ValueError, IndexError, struct.error) as e:
             check(False, f"s2c: parse as TLS: {e}")
