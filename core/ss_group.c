@@ -40,6 +40,7 @@ struct ss_grp {
 	ss_group_fetch_fn fetch;
 	char *src, *cache_file;
 	int64_t retry_at;             /* unix s: after a failed fetch, none before this */
+	int64_t named_retry_at;       /* unix s: after a refused request naming a root key, no such request */
 };
 
 /* ------------------------------------------------------------ identity */
@@ -339,6 +340,12 @@ static ss_status kds_answer(ss_grp *g, const ss_gkdi_req *req, int64_t unix_now,
 
 	if (unix_now < g->retry_at)
 		return SS_NO_AUTHENTICATING_AUTHORITY;
+	/* A server asks for the root key and period a client's identity names;
+	 * a peer sending identities with made-up root keys would make each of
+	 * its handshakes a KDS request.  After one is refused, such requests
+	 * wait (the latest-key request, which members need, does not). */
+	if (req->rkid != NULL && unix_now < g->named_retry_at)
+		return SS_LOGON_DENIED;
 	memset(&kr, 0, sizeof kr);
 	snprintf(kr.group, sizeof kr.group, "%s", g->name);
 	kr.gkid = req->gkid;
@@ -359,10 +366,12 @@ static ss_status kds_answer(ss_grp *g, const ss_gkdi_req *req, int64_t unix_now,
 		st = SS_LOGON_DENIED;
 	} else {
 		g->retry_at = 0;
-		st = ss_gkdi_cache_update(g->cache, req, &env, k);
+		st = ss_gkdi_cache_update(g->cache, req, &env, k);   /* another root key than named: refused */
 		if (st == SS_OK && g->cache_file != NULL)
 			(void)ss_gkdi_cache_save(g->cache, g->cache_file);   /* best effort: the KDS stays the source */
 	}
+	if (st != SS_OK && st != SS_NO_AUTHENTICATING_AUTHORITY && req->rkid != NULL)
+		g->named_retry_at = unix_now + SS_GROUP_KDS_RETRY;
 	sodium_memzero(a, CAP);
 	sodium_free(a);
 	return st;

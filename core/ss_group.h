@@ -69,6 +69,10 @@ ss_status ss_group_load(const char *name, const char *root_file, const uint8_t *
  * called with the group's lock held (one request at a time per group) and,
  * after a -1, not again for SS_GROUP_KDS_RETRY seconds: the cache answers,
  * or its 32-period fallback (MS-GKDI 3.2.4.1), or the key is refused.
+ * After the KDS refused a request naming a root key (an identity with an
+ * unknown root key, say), requests naming one are refused here for
+ * SS_GROUP_KDS_RETRY seconds, so a peer cannot turn each handshake into
+ * a KDS request.
  * cache_file (NULL: none) keeps the seed keys across processes
  * (ss_gkdi_cache_save/load): loaded here, saved after each answer. */
 typedef int (*ss_group_fetch_fn)(const char *src, const uint8_t *req, size_t req_len, uint8_t *ans,

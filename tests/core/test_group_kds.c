@@ -48,6 +48,8 @@ static int fetch(const char *src, const uint8_t *req, size_t req_len, uint8_t *a
 	cr_assert_str_eq(r.group, "db");
 	if (kds.refuse)
 		return ss_kds_answer_encode(SS_KDS_NOT_MEMBER, NULL, 0, ans, cap, ans_len) == SS_OK ? 0 : -1;
+	if (r.has_rkid && memcmp(r.rkid.b, kds.root.id.b, 16) != 0)
+		return ss_kds_answer_encode(SS_KDS_UNKNOWN_ROOT_KEY, NULL, 0, ans, cap, ans_len) == SS_OK ? 0 : -1;
 	if (ss_gkdi_get_key(&kds.root, SS_GROUP_SD_DEFAULT, sizeof SS_GROUP_SD_DEFAULT, r.has_rkid, r.gkid,
 	                    ss_gkid_from_time(nt), &a) != SS_OK)
 		return ss_kds_answer_encode(SS_KDS_TOO_NEW, NULL, 0, ans, cap, ans_len) == SS_OK ? 0 : -1;
@@ -207,4 +209,30 @@ Test(group_kds, the_cache_file_carries_keys_to_a_new_process)
 	ss_group_free(three);
 	unlink(file);
 	rmdir(dir);
+}
+
+/* A peer offering identities with made-up root keys: the server asks the
+ * KDS once, then refuses such identities without asking for
+ * SS_GROUP_KDS_RETRY seconds; members keep getting in. */
+Test(group_kds, made_up_root_keys_cost_one_request)
+{
+	ss_grp *cli = member(NULL), *srv = member(NULL);
+	struct offer o, bad;
+	ss_group_id id;
+	uint8_t psk[SS_GROUP_PSK_LEN];
+	int64_t t = kds.now;
+
+	cr_assert_eq(offer(cli, t, &o), SS_OK);
+	cr_assert(server_takes(srv, t, &o));
+	int calls = kds.calls;
+	cr_assert_eq(ss_group_id_parse(o.id, o.len, &id), SS_OK);
+	for (int i = 0; i < 5; i++) {
+		id.rkid.b[0] ^= (uint8_t)(0x55 + i);
+		cr_assert_eq(ss_group_id_encode(&id, bad.id, sizeof bad.id, &bad.len), SS_OK);
+		cr_assert_neq(ss_group_key(srv, t + i, bad.id, bad.len, psk), SS_OK, "a made-up root key");
+	}
+	cr_assert_eq(kds.calls, calls + 1, "one KDS request for five made-up root keys");
+	cr_assert(server_takes(srv, t + 5, &o), "a member still gets in");
+	ss_group_free(cli);
+	ss_group_free(srv);
 }
