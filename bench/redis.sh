@@ -26,7 +26,13 @@ redis_bench() {
 	local section=$1 cs=$2 ct=$3 prefix=$4 port=$5 pipe=$6
 	shift 6
 	local n=$REDIS_N out
-	[ "$pipe" -gt 1 ] && n=$((REDIS_N * 5))
+	# -P N sends N requests per round trip: N times the requests keeps the
+	# round trips per connection, and so the share of the 50 connections'
+	# set-up (their handshakes, ~1 ms of CPU each under secsock), the same
+	# as without pipelining.  With fewer (it was 5x) the 50 handshakes were
+	# most of a 35 ms run: GET -P 16 at 50,000 requests 43-66% of plain,
+	# at 800,000 80-84% (bench/README.md, "Where the time goes").
+	[ "$pipe" -gt 1 ] && n=$((REDIS_N * pipe))
 	# shellcheck disable=SC2086
 	out=$(timeout -k 5 600 $prefix redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -P "$pipe" \
 		-t "$REDIS_TESTS" --csv "$@" 2>>"$LOGS/redis-benchmark.err") || true
