@@ -357,7 +357,13 @@ static ss_status kds_answer(ss_grp *g, const ss_gkdi_req *req, int64_t unix_now,
 		return st;
 	if ((a = sodium_malloc(CAP)) == NULL)
 		return SS_INSUFFICIENT_MEMORY;
-	if (g->fetch(g->src, q, ql, a, CAP, &al) != 0 || al > CAP) {
+	/* Not under the group's lock: a fetch can take seconds, and a fork
+	 * by another thread meanwhile would leave the child's lock held for
+	 * ever.  Two threads may then both ask; the cache takes both. */
+	pthread_mutex_unlock(&g->lock);
+	int got = g->fetch(g->src, q, ql, a, CAP, &al);
+	pthread_mutex_lock(&g->lock);
+	if (got != 0 || al > CAP) {
 		g->retry_at = unix_now + SS_GROUP_KDS_RETRY;
 		st = SS_NO_AUTHENTICATING_AUTHORITY;
 	} else if (ss_kds_answer_parse(a, al, &ka, NULL, 0) != SS_OK || ka.code != SS_KDS_OK ||

@@ -66,8 +66,9 @@ ss_status ss_group_load(const char *name, const char *root_file, const uint8_t *
  * fetch carries one GetKey request frame to a KDS and returns 0 with its
  * whole answer frame in ans, or -1 when no KDS could be reached; src is
  * passed back to it unchanged (the caller's list of services).  It is
- * called with the group's lock held (one request at a time per group) and,
- * after a -1, not again for SS_GROUP_KDS_RETRY seconds: the cache answers,
+ * called without the group's lock (it may take seconds; threads may ask
+ * at the same time) and, after a -1, not again for SS_GROUP_KDS_RETRY
+ * seconds: the cache answers,
  * or its 32-period fallback (MS-GKDI 3.2.4.1), or the key is refused.
  * After the KDS refused a request naming a root key (an identity with an
  * unknown root key, say), requests naming one are refused here for

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ss_group.h"
@@ -26,6 +28,7 @@ enum { PERIOD = 36000 };   /* an L2 period, seconds */
 
 static struct {
 	int down, refuse, calls;
+	pid_t parent;          /* slow_fetch blocks in this process only */
 	int64_t now;           /* the KDS's clock, unix seconds */
 	uint8_t key[SS_GKDI_KEY_LEN];
 	ss_gkdi_root root;
@@ -235,4 +238,48 @@ Test(group_kds, made_up_root_keys_cost_one_request)
 	cr_assert(server_takes(srv, t + 5, &o), "a member still gets in");
 	ss_group_free(cli);
 	ss_group_free(srv);
+}
+
+/* A fork while another thread waits on the KDS: the child's group is not
+ * left locked (the fetch runs without the group's lock). */
+static int gate[2];
+static int slow_fetch(const char *src, const uint8_t *req, size_t req_len, uint8_t *ans, size_t cap,
+                      size_t *ans_len)
+{
+	char c;
+	if (getpid() == kds.parent && read(gate[0], &c, 1) != 1)
+		return -1;
+	return fetch(src, req, req_len, ans, cap, ans_len);
+}
+
+static void *offer_thread(void *arg)
+{
+	struct offer o;
+	(void)offer(arg, kds.now, &o);
+	return NULL;
+}
+
+Test(group_kds, fork_during_a_fetch_leaves_the_child_unlocked)
+{
+	ss_grp *g = NULL;
+	pthread_t th;
+	int st = -1;
+
+	kds.parent = getpid();
+	cr_assert_eq(pipe(gate), 0);
+	cr_assert_eq(ss_group_new_kds("db", NULL, 0, slow_fetch, "kds-list", NULL, &g), SS_OK);
+	cr_assert_eq(pthread_create(&th, NULL, offer_thread, g), 0);
+	usleep(200000);   /* the thread is inside the fetch */
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct offer o;
+		alarm(5);   /* a child stuck on the lock dies of SIGALRM */
+		_exit(offer(g, kds.now, &o) == SS_OK ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child got a key (status %d)", st);
+	cr_assert_eq(write(gate[1], "x", 1), 1);
+	pthread_join(th, NULL);
+	ss_group_free(g);
 }
