@@ -228,8 +228,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		*al = SSL_AD_NO_APPLICATION_PROTOCOL;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
-	if (c->no_pfs && c->tickets)
-		ss_ctx_res_no_dhe_(ctx, ssl);
+	ss_ctx_res_no_dhe_(ctx, ssl);   /* pfs = no only; it checks */
 	if (c->allow_psk || c->allow_group) {
 		int found = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &d, &n) == 1 &&
 		            offered_psk_find(d, n, c, ss_clock_now(), &ctx->psk_binder_len);

@@ -119,8 +119,18 @@ int ss_ctx_res_find_(ss_ctx *ctx, SSL *ssl, const unsigned char *id, size_t idle
 	return 1;
 }
 
-/* Does a ClientHello extension (a u8- or u16-length list of 1- or 2-byte
- * items) hold v? */
+/* Does the list of big-endian 16-bit items p[0..n) hold v? */
+static int u16_list_has(const unsigned char *p, size_t n, unsigned v)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		if (((unsigned)p[i] << 8 | p[i + 1]) == v)
+			return 1;
+	return 0;
+}
+
+/* Does ClientHello extension `type` — a list with a len_bytes (1 or 2)
+ * length, of 1-byte items (psk_key_exchange_modes, RFC 8446 §4.2.9) or
+ * 2-byte ones (supported_groups, §4.2.7) — hold v? */
 static int ext_list_has(SSL *ssl, int type, size_t len_bytes, size_t item, unsigned v)
 {
 	const unsigned char *d;
@@ -131,19 +141,8 @@ static int ext_list_has(SSL *ssl, int type, size_t len_bytes, size_t item, unsig
 	l = len_bytes == 1 ? d[0] : (size_t)d[0] << 8 | d[1];
 	if (l > n - len_bytes || l % item)
 		return 0;
-	for (size_t i = len_bytes; i + item <= len_bytes + l; i += item)
-		if ((item == 1 ? d[i] : (unsigned)d[i] << 8 | d[i + 1]) == v)
-			return 1;
-	return 0;
-}
-
-/* Is code among the ClientHello's cipher suites? */
-static int client_offers(const unsigned char *cs, size_t ncs, uint16_t code)
-{
-	for (size_t i = 0; i + 1 < ncs; i += 2)
-		if (((unsigned)cs[i] << 8 | cs[i + 1]) == code)
-			return 1;
-	return 0;
+	return item == 1 ? v <= 0xff && memchr(d + len_bytes, (int)v, l) != NULL
+	                 : u16_list_has(d + len_bytes, l, v);
 }
 
 /* The suite this handshake will use: the client's first that the server
@@ -156,7 +155,7 @@ static const SSL_CIPHER *suite_chosen(const ss_cred *c, SSL *ssl)
 
 	if (SSL_get_options(ssl) & SSL_OP_CIPHER_SERVER_PREFERENCE) {
 		for (size_t j = 0; j < c->n_suites; j++)
-			if (client_offers(cs, ncs, c->suites[j])) {
+			if (u16_list_has(cs, ncs, c->suites[j])) {
 				const unsigned char code[2] = { (unsigned char)(c->suites[j] >> 8),
 				                                (unsigned char)(c->suites[j] & 0xff) };
 				return SSL_CIPHER_find(ssl, code);
@@ -210,7 +209,8 @@ void ss_ctx_res_no_dhe_(ss_ctx *ctx, SSL *ssl)
 		{ 0x001e, "X448" }, { 0x0019, "P-521" }, { 0x0018, "P-384" },
 	};
 
-	if (!ctx->cred->no_pfs || !ext_list_has(ssl, TLSEXT_TYPE_psk_kex_modes, 1, 1, PSK_KE) ||
+	if (!ctx->cred->no_pfs || !ctx->cred->tickets ||
+	    !ext_list_has(ssl, TLSEXT_TYPE_psk_kex_modes, 1, 1, PSK_KE) ||
 	    !will_resume(ctx->cred, ssl))
 		return;
 	for (size_t i = 0; i < sizeof spare / sizeof spare[0]; i++)

@@ -15,6 +15,7 @@
  */
 #include "ss_gkdi_int.h"
 #include "ss_cursor.h"
+#include "ss_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,20 +259,6 @@ static ss_status dir_ok(const char *path)
 	return ok ? SS_OK : SS_NO_CREDENTIALS;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return 0;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 1;
-}
-
 ss_status ss_gkdi_cache_save(const ss_gkdi_cache *c, const char *path)
 {
 	char tmp[PATH_MAX];
@@ -304,7 +291,7 @@ ss_status ss_gkdi_cache_save(const ss_gkdi_cache *c, const char *path)
 	}
 	/* 0600 whatever the umask: one that cleared our own bits would leave a
 	 * file we cannot read back */
-	ok = fchmod(fd, 0600) == 0 && write_all(fd, buf, len) && fsync(fd) == 0;
+	ok = fchmod(fd, 0600) == 0 && ss_write_all(fd, buf, len) && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok;
 	sodium_free(buf);   /* wipes */
 	/* the rename is atomic: a reader sees the old cache or the new one */

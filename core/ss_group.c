@@ -409,24 +409,24 @@ static ss_status seed_key(ss_grp *g, const ss_gkdi_req *req, uint64_t now, int64
 	return st;
 }
 
-static ss_status psk_of(const ss_gkdi_key *k, const uint8_t *ident, size_t ident_len,
-                        uint8_t psk[SS_GROUP_PSK_LEN])
+/* KDS: the caller's "latest key" request of 3.2.4.1 (neither root key id
+ * nor GKID): the cache's current key no older than now, else the KDS's
+ * latest (which marks it current), else the 32-period fallback. */
+static ss_status latest_key(ss_grp *g, uint64_t now, int64_t unix_now, ss_gkdi_key *k)
 {
-	return ss_group_psk(k->key, ident, ident_len, psk);
+	ss_gkdi_req latest = { g->name, g->sd, g->sd_len, NULL, SS_GKID_NONE };
+	return seed_key(g, &latest, now, unix_now, k);
 }
 
-/* KDS: the key to offer at NTTIME t.  First the caller's "latest key"
- * request of 3.2.4.1 (neither root key id nor GKID: the cache's current
- * key no older than t, else the KDS's latest, else the 32-period
- * fallback), then — when that key is newer than t's period, because the
- * KDS's clock is ahead of ours or it just crossed a boundary — the key of
- * t's own period derived down from it (same root key, same L0), so a
- * server whose clock is a little behind still takes it. */
+/* KDS: the key to offer at NTTIME t.  The latest key (latest_key), then
+ * — when that key is newer than t's period, because the KDS's clock is
+ * ahead of ours or it just crossed a boundary — the key of t's own period
+ * derived down from it (same root key, same L0), so a server whose clock
+ * is a little behind still takes it. */
 static ss_status kds_offer_key(ss_grp *g, uint64_t t, int64_t unix_t, ss_gkdi_key *k)
 {
 	ss_gkid want = ss_gkid_from_time(t);
-	ss_gkdi_req latest = { g->name, g->sd, g->sd_len, NULL, SS_GKID_NONE };
-	ss_status st = seed_key(g, &latest, t, unix_t, k);
+	ss_status st = latest_key(g, t, unix_t, k);
 
 	if (st == SS_OK && ss_gkid_cmp(k->gkid, want) > 0 && k->gkid.l0 == want.l0) {
 		ss_guid rkid = k->rkid;
@@ -469,7 +469,7 @@ ss_status ss_group_offer(ss_grp *g, int64_t now, uint8_t *ident, size_t cap, siz
 	id.gkid = k.gkid;
 	st = ss_group_id_encode(&id, ident, cap, ident_len);
 	if (st == SS_OK)
-		st = psk_of(&k, ident, *ident_len, psk);
+		st = ss_group_psk(k.key, ident, *ident_len, psk);
 	if (st == SS_OK && gkid != NULL)
 		*gkid = id.gkid;
 	ss_gkdi_key_clear(&k);
@@ -488,8 +488,7 @@ static int same_outage(ss_grp *g, int64_t now, const ss_group_id *id)
 
 	if (counter(id->gkid) + SS_GROUP_FALLBACK_PERIODS < counter(g_now))
 		return 0;
-	ss_gkdi_req req = { g->name, g->sd, g->sd_len, NULL, SS_GKID_NONE };
-	ok = seed_key(g, &req, t, now, &k) == SS_OK && ss_gkid_cmp(k.gkid, id->gkid) == 0 &&
+	ok = latest_key(g, t, now, &k) == SS_OK && ss_gkid_cmp(k.gkid, id->gkid) == 0 &&
 	     sodium_memcmp(k.rkid.b, id->rkid.b, 16) == 0;
 	ss_gkdi_key_clear(&k);
 	return ok;
@@ -530,14 +529,13 @@ ss_status ss_group_key(ss_grp *g, int64_t now, const uint8_t *ident, size_t iden
 	 * one, and a server otherwise only asks for its clients' periods —
 	 * and its seed keys derive the earlier periods a client may offer. */
 	if (!g->root.key) {
-		ss_gkdi_req latest = { g->name, g->sd, g->sd_len, NULL, SS_GKID_NONE };
-		(void)seed_key(g, &latest, t, now, &k);
+		(void)latest_key(g, t, now, &k);
 		ss_gkdi_key_clear(&k);
 	}
 	ss_gkdi_req req = { g->name, g->sd, g->sd_len, &id.rkid, id.gkid };
 	if ((st = seed_key(g, &req, t, now, &k)) != SS_OK)
 		return st;
-	st = psk_of(&k, ident, ident_len, psk);
+	st = ss_group_psk(k.key, ident, ident_len, psk);
 	ss_gkdi_key_clear(&k);
 	return st;
 }

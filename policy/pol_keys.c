@@ -11,6 +11,7 @@
 #include <string.h>
 #include "pol_internal.h"
 #include "ss_cred.h"
+#include "ss_peers.h"
 #include "ss_rec.h"
 
 /* Positional: fld is POL_F/POL_SPAN/POL_NOFIELD, two values (off, len). */
@@ -103,26 +104,38 @@ static bool valid_peer_name(const char *n)
 	}
 }
 
-/* peer-name: one name (outbound: the server's), or on an inbound rule a
- * list of allowed client names (pol_check.c says which rules may have a
- * list or a glob).  Kept as "a, b, c", the form core/ss_cred.h reads. */
-static const char *set_names(char *field, size_t len, char *v)
+/* A list value, stored ", "-joined (the form core/ss_cred.h and the
+ * preload read back), each item checked by ok; unique: an item given
+ * twice is refused. */
+static const char *set_list(char *field, size_t len, char *v, int max, bool (*ok)(const char *), bool unique,
+                            const char *expect)
 {
-	static const char expect[] = "a host name or IP address, or (inbound) a comma-separated list of them, "
-	                             "'*' as a whole label, under 256 characters in all";
 	char *items[MAX_LIST], out[256] = "";
 	int n = 0;
 
-	if (strlen(v) >= len || !pol_split_list(v, items, &n, POL_MAX_NAMES))
+	if (strlen(v) >= len || !pol_split_list(v, items, &n, max))
 		return expect;
 	for (int i = 0; i < n; i++) {
 		size_t l = strlen(out);
-		if (!valid_peer_name(items[i]) ||
+		for (int j = 0; unique && j < i; j++)
+			if (strcmp(items[i], items[j]) == 0)
+				return expect;
+		if (!ok(items[i]) ||
 		    (size_t)snprintf(out + l, sizeof out - l, "%s%s", i ? ", " : "", items[i]) >= sizeof out - l)
 			return expect;
 	}
 	snprintf(field, len, "%s", out);
 	return NULL;
+}
+
+/* peer-name: one name (outbound: the server's), or on an inbound rule a
+ * list of allowed client names (pol_check.c says which rules may have a
+ * list or a glob). */
+static const char *set_names(char *field, size_t len, char *v)
+{
+	return set_list(field, len, v, POL_MAX_NAMES, valid_peer_name, false,
+	                "a host name or IP address, or (inbound) a comma-separated list of them, "
+	                "'*' as a whole label, under 256 characters in all");
 }
 
 /* An even number (2 to 510) of hex digits, kept lowercase. */
@@ -190,28 +203,6 @@ static bool parse_endpoint(const char *v, struct sockaddr_storage *out, unsigned
 	return true;
 }
 
-/* The list forms below are stored ", "-joined, each item checked. */
-static const char *set_list(char *field, size_t len, char *v, int max, bool (*ok)(const char *),
-                            const char *expect)
-{
-	char *items[MAX_LIST], out[256] = "";
-	int n = 0;
-
-	if (strlen(v) >= len || !pol_split_list(v, items, &n, max) || n == 0)
-		return expect;
-	for (int i = 0; i < n; i++) {
-		size_t l = strlen(out);
-		for (int j = 0; j < i; j++)
-			if (strcmp(items[i], items[j]) == 0)
-				return expect;
-		if (!ok(items[i]) ||
-		    (size_t)snprintf(out + l, sizeof out - l, "%s%s", i ? ", " : "", items[i]) >= sizeof out - l)
-			return expect;
-	}
-	snprintf(field, len, "%s", out);
-	return NULL;
-}
-
 static bool endpoint_ok(const char *v)
 {
 	struct sockaddr_storage ss;
@@ -219,16 +210,10 @@ static bool endpoint_ok(const char *v)
 	return parse_endpoint(v, &ss, &l);
 }
 
-/* "SHA256:" and the 43 characters of an unpadded base64 SHA-256, the form
- * `secsock keygen` prints. */
+/* A host-key fingerprint as `secsock keygen` prints it (core/base/ss_peers.h). */
 static bool fingerprint_ok(const char *v)
 {
-	if (strncmp(v, "SHA256:", 7) != 0 || strlen(v) != 7 + 43)
-		return false;
-	for (const char *p = v + 7; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '+' && *p != '/')
-			return false;
-	return true;
+	return ss_fingerprint_valid(v) != 0;
 }
 
 /* Item i of a stored list into buf; false past its end. */
@@ -383,10 +368,10 @@ static const char *set_value(pol_settings *s, pol_key k, char *v)
 	case KT_HEX:
 		return set_hex(field, len, v);
 	case KT_ENDPOINTS:
-		return set_list(field, len, v, 8, endpoint_ok,
+		return set_list(field, len, v, 8, endpoint_ok, true,
 		                "1 to 8 numeric addresses with ports (10.0.0.5:7465, [fd00::5]:7465), comma-separated; no names");
 	case KT_FINGERPRINTS:
-		return set_list(field, len, v, 4, fingerprint_ok,
+		return set_list(field, len, v, 4, fingerprint_ok, true,
 		                "1 to 4 host-key fingerprints as 'secsock keygen' prints them (SHA256:...), comma-separated");
 	default:
 		return "?";   /* the action and match keys are the rule's (pol_parse.c) */

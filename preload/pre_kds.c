@@ -30,8 +30,9 @@
 #include "pol.h"
 #include "pre_kds.h"
 #include "pre_log.h"
+#include "ss_kds_proto.h"   /* SS_KDS_HDR only: core parses the frame */
 
-enum { HDR = 10, IO_TIMEOUT_S = 5 };
+enum { IO_TIMEOUT_S = 5 };
 
 static _Thread_local int in_fetch;
 
@@ -110,17 +111,17 @@ static int ask_one(const struct sockaddr_storage *addr, unsigned alen, const cha
 	}
 	if (!kds_proved(fd, ids, why, why_len))
 		goto out;
-	if (send_all(fd, req, req_len) != 0 || cap < HDR || recv_all(fd, h, HDR) != 0) {
+	if (send_all(fd, req, req_len) != 0 || cap < SS_KDS_HDR || recv_all(fd, h, SS_KDS_HDR) != 0) {
 		snprintf(why, why_len, "no answer (%s)", errno ? strerror(errno) : "closed");
 		goto out;
 	}
 	/* the length field (bytes 6..9, big-endian); core checks the rest */
 	body = (size_t)h[6] << 24 | (size_t)h[7] << 16 | (size_t)h[8] << 8 | h[9];
-	if (body > cap - HDR || recv_all(fd, ans + HDR, body) != 0) {
+	if (body > cap - SS_KDS_HDR || recv_all(fd, ans + SS_KDS_HDR, body) != 0) {
 		snprintf(why, why_len, "answer too long or cut short");
 		goto out;
 	}
-	*ans_len = HDR + body;
+	*ans_len = SS_KDS_HDR + body;
 	rc = 0;
 out:
 	close(fd);

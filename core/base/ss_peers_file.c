@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include "ss_io.h"
 #include "ss_peers.h"
 
 static int owned_ok(const struct stat *st)
@@ -132,20 +133,6 @@ static int lock_file(const char *path, char *err, size_t errn)
 	return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return 0;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 1;
-}
-
 /* Replace path by text + extra (either may be empty), atomically. */
 static ss_status replace(const char *path, const char *text, size_t len, const char *extra,
                          char *err, size_t errn)
@@ -159,7 +146,7 @@ static ss_status replace(const char *path, const char *text, size_t len, const c
 	}
 	size_t elen = strlen(extra);
 	int sep = len && text[len - 1] != '\n' && elen;
-	int ok = write_all(fd, text, len) && write_all(fd, "\n", (size_t)sep) && write_all(fd, extra, elen);
+	int ok = ss_write_all(fd, text, len) && ss_write_all(fd, "\n", (size_t)sep) && ss_write_all(fd, extra, elen);
 	if (!ok || fsync(fd) != 0) {
 		snprintf(err, errn, "%s: %s", tmp, strerror(errno));
 		close(fd);
