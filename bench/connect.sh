@@ -74,6 +74,31 @@ conn_run_stime() {   # PORT SERVER-PID CONTENDER -new|-reuse
 		"${cpu:-0}" $((t1 - t0)) 0
 }
 
+# conn_secsock_start SECTION CASE CONTENDER TAG POLICY [WANT] — a connrate
+# server under POLICY and one warm-up client at info level, whose
+# connections must log secured (and WANT, e.g. a method), so a silent
+# fall-back cannot pass for a result.  Sets CONN_PORT and CONN_PID; else
+# records CONTENDER as not measured and returns 1.  Logs: secsock-TAG.log,
+# secsock-TAG-server.log.
+conn_secsock_start() {
+	local sec=$1 case=$2 ct=$3 tag=$4 pol=$5 want=${6:-} pf=$WORK/connrate-$4.port why
+	# shellcheck disable=SC2046
+	bg_start "connrate-$tag" $(secsock_env "$tag-server" "$pol" info) "$BIN/connrate" server "$pf"
+	CONN_PID=$BG_PID
+	if ! wait_file "$pf" 5; then
+		not_measured "$sec" "$case" "$ct" rate "server did not start"
+		return 1
+	fi
+	CONN_PORT=$(cat "$pf")
+	: >"$LOGS/secsock-$tag.log"
+	# shellcheck disable=SC2046
+	timeout -k 5 30 $(secsock_env "$tag" "$pol" info) "$BIN/connrate" client "$CONN_PORT" 0.2 >/dev/null 2>&1 || true
+	if ! why=$(secsock_log_check "$tag" "$want"); then
+		not_measured "$sec" "$case" "$ct" rate "$why"
+		return 1
+	fi
+}
+
 bench_connect() {
 	local contenders="plain" pf
 	pf=$WORK/connrate-plain.port
@@ -105,7 +130,7 @@ bench_connect() {
 	fi
 
 	# secsock: anonymous and psk servers
-	local kind pol p pid ss_ports="" ss_pids="" why
+	local kind pol why
 	declare -A ss_port ss_pid ss_pol
 	if [ "$SECSOCK_READY" = 1 ]; then
 		# psk file: "identity:hex key" (preload/pre_creds.c)
@@ -129,29 +154,13 @@ psk-file = $POLDIR/bench.psk")
 					continue
 				fi
 			fi
-			pf=$WORK/connrate-$kind.port
-			# shellcheck disable=SC2046
-			bg_start "connrate-$kind" $(secsock_env "conn-$kind-server" "$pol" info) \
-				"$BIN/connrate" server "$pf"
-			pid=$BG_PID
-			if ! wait_file "$pf" 5; then
-				not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "server did not start"
-				continue
-			fi
-			p=$(cat "$pf")
-			# warm-up at info level: did the connections come out secured?
-			: >"$LOGS/secsock-conn-$kind.log"
-			timeout -k 5 30 $(secsock_env "conn-$kind" "$pol" info) "$BIN/connrate" client "$p" 0.2 >/dev/null 2>&1 || true
-			if why=$(secsock_log_check "conn-$kind"); then
-				[ "$kind" = anon-resumed ] && log "connect: anon-resumed warm-up: $(grep -c ' resumed=yes' "$LOGS/secsock-conn-$kind.log") of $(grep -c ' secured ' "$LOGS/secsock-conn-$kind.log") connections resumed"
-				ss_port[$kind]=$p
-				ss_pid[$kind]=$pid
-				ss_pol[$kind]=$pol
-				contenders="$contenders secsock-$kind"
-				[ "$kind" = psk ] || contenders="$contenders secsock-$kind-procs"
-			else
-				not_measured connect "connect → 1-byte echo → close" "secsock-$kind" rate "$why"
-			fi
+			conn_secsock_start connect "connect → 1-byte echo → close" "secsock-$kind" "conn-$kind" "$pol" || continue
+			[ "$kind" = anon-resumed ] && log "connect: anon-resumed warm-up: $(grep -c ' resumed=yes' "$LOGS/secsock-conn-$kind.log") of $(grep -c ' secured ' "$LOGS/secsock-conn-$kind.log") connections resumed"
+			ss_port[$kind]=$CONN_PORT
+			ss_pid[$kind]=$CONN_PID
+			ss_pol[$kind]=$pol
+			contenders="$contenders secsock-$kind"
+			[ "$kind" = psk ] || contenders="$contenders secsock-$kind-procs"
 		done
 	else
 		for kind in anon anon-resumed psk; do

@@ -79,7 +79,7 @@ kds_run() {
 # KDS up and the members' cache warmed (one host key for both ends: one
 # host, the address the KDS pins).
 kds_group() {
-	local d=$WORK/kds kfp kind pol pf pid p why ct rep
+	local d=$WORK/kds kfp kind pol ct rep
 	declare -A port spid gpol
 	kfp=$(awk '{print $2}' "$d/ks.out")
 	mkdir -p "$d/cache" && chmod 700 "$d/cache"
@@ -101,25 +101,9 @@ group-sd = 01000480
 group-kds = 127.0.0.1:$KDS_PORT
 group-kds-identity = $kfp")
 		fi
-		pf=$WORK/kds-connrate-$kind.port
-		# shellcheck disable=SC2046
-		XDG_CONFIG_HOME=$d/cli XDG_CACHE_HOME=$d/cache bg_start "kds-connrate-$kind" \
-			$(secsock_env "kds-conn-$kind-server" "$pol" info) "$BIN/connrate" server "$pf"
-		pid=$BG_PID
-		if ! wait_file "$pf" 5; then
-			not_measured kds "$KDS_GCASE" "secsock-$kind" rate "server did not start"
-			continue
-		fi
-		p=$(cat "$pf")
-		: >"$LOGS/secsock-kds-conn-$kind.log"
-		# shellcheck disable=SC2046
-		XDG_CONFIG_HOME=$d/cli XDG_CACHE_HOME=$d/cache timeout -k 5 30 \
-			$(secsock_env "kds-conn-$kind" "$pol" info) "$BIN/connrate" client "$p" 0.2 >/dev/null 2>&1 || true
-		if why=$(secsock_log_check "kds-conn-$kind" "$([ $kind = group ] && echo 'auth=group:bench')"); then
-			port[$kind]=$p spid[$kind]=$pid gpol[$kind]=$pol
-		else
-			not_measured kds "$KDS_GCASE" "secsock-$kind" rate "$why"
-		fi
+		XDG_CONFIG_HOME=$d/cli XDG_CACHE_HOME=$d/cache conn_secsock_start kds "$KDS_GCASE" "secsock-$kind" \
+			"kds-conn-$kind" "$pol" "$([ $kind = group ] && echo 'auth=group:bench')" || continue
+		port[$kind]=$CONN_PORT spid[$kind]=$CONN_PID gpol[$kind]=$pol
 	done
 	local n0 n1
 	n0=$(grep -c 'status=ok' "$LOGS/kds-server.log" 2>/dev/null)
